@@ -1,0 +1,1 @@
+"""batscope.datasets"""

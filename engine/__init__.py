@@ -1,0 +1,1 @@
+"""Exact event-based simulation and BATS gradients."""
