@@ -1,0 +1,142 @@
+"""What a training run reports to viewers: NumPy-only snapshots and a bounded outbox.
+
+Snapshots never hold CuPy arrays or Panel objects: the trainer converts once, here the app reads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One light row: a training step's (or an evaluation's) loss and accuracy."""
+
+    step: int
+    epoch: int
+    split: str  # "train" | "val" | "test"
+    loss: float
+    accuracy: float
+    lr: float = float("nan")
+    samples_per_s: float = float("nan")
+
+
+@dataclass(frozen=True)
+class LayerActivity:
+    """The displayed sample's spikes in one layer (index 0 is the input layer)."""
+
+    name: str
+    times: np.ndarray  # [N, K] float, +inf padded
+    counts: np.ndarray  # [N] int
+    theta: float = float("nan")  # nan for the input layer
+    reset: float = float("nan")
+    n_max: int = 0
+
+
+@dataclass(frozen=True)
+class ErrorFlow:
+    """Per-spike errors of one trainable layer for the displayed sample (method.md §6.6)."""
+
+    layer: int  # index into Snapshot.activity (1 = first trainable layer)
+    phi: np.ndarray  # [N, K] inter-neuron error
+    mu: np.ndarray  # [N, K] intra-neuron (reset) error alpha*beta
+    delta: np.ndarray  # [N, K] total error phi + mu
+
+
+@dataclass(frozen=True)
+class MembraneWindow:
+    """Exact u(t) of selected neurons of one layer for the displayed sample."""
+
+    layer: int
+    neurons: np.ndarray  # [n_sel] int
+    t: np.ndarray  # [T]
+    u: np.ndarray  # [n_sel, T]
+    theta: float
+    reset: float
+
+
+@dataclass(frozen=True)
+class LayerSparsity:
+    """Sparsity of one layer over an evaluation batch (method.md §13 definitions)."""
+
+    name: str
+    spikes_per_sample: float
+    active_fraction: float  # mean fraction of neurons with n >= 1 per sample
+    dead_fraction: float  # fraction of neurons silent on every sample of the batch
+    saturated_fraction: float  # fraction of (sample, neuron) pairs with n == n_max
+    spikes_per_neuron: np.ndarray  # [N] mean spikes per sample of each neuron
+
+
+@dataclass(frozen=True)
+class LatencyCurve:
+    """Accuracy against decision time (method.md §13), with the encoding window end."""
+
+    t: np.ndarray
+    accuracy: np.ndarray
+    t_enc: float
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a viewer needs at one moment of a run. Heavy fields may be None."""
+
+    step: int
+    epoch: int
+    batch: int
+    n_batches: int
+    epochs: int
+    status: str = "running"
+    elapsed_s: float = 0.0
+    rows: tuple[MetricRow, ...] = ()
+    sample_index: int = 0
+    label: int = -1
+    prediction: int = -1
+    t_max: float = 1.0
+    activity: tuple[LayerActivity, ...] = ()
+    errors: tuple[ErrorFlow, ...] = ()
+    membrane: MembraneWindow | None = None
+    sparsity: tuple[LayerSparsity, ...] = ()
+    latency: LatencyCurve | None = None
+    weights: tuple[np.ndarray, ...] | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Outbox:
+    """Bounded, thread-safe queue of snapshots from the worker to the session.
+
+    Light metric rows are never lost (they are carried into the next snapshot if the queue is
+    full); heavy fields are coalesced: a reader uses only the newest snapshot's heavy parts.
+    """
+
+    def __init__(self, maxlen: int = 64):
+        self._lock = threading.Lock()
+        self._items: deque[Snapshot] = deque()
+        self._maxlen = maxlen
+        self._dropped_rows: list[MetricRow] = []
+
+    def put(self, snap: Snapshot) -> None:
+        with self._lock:
+            if len(self._items) >= self._maxlen:
+                old = self._items.popleft()
+                self._dropped_rows.extend(old.rows)
+            self._items.append(snap)
+
+    def drain(self) -> list[Snapshot]:
+        """All queued snapshots, oldest first; rows of coalesced ones go to the first returned."""
+        with self._lock:
+            items = list(self._items)
+            self._items.clear()
+            dropped, self._dropped_rows = self._dropped_rows, []
+        if dropped and items:
+            first = items[0]
+            items[0] = Snapshot(**{**first.__dict__, "rows": tuple(dropped) + first.rows})
+        return items
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
