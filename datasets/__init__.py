@@ -1,1 +1,52 @@
-"""batscope.datasets"""
+"""batscope.datasets: data for BATS experiments (method.md §9).
+
+Loaders for MNIST, Fashion-MNIST and EMNIST from their official files (cached, SHA-256 checked,
+offline-friendly), an embedded real sample, TTFS spike encoding, toy spatio-temporal tasks,
+seeded batching and elastic distortion::
+
+    from batscope import datasets
+    images, labels = datasets.load("mnist", split="train")      # uint8 [N, 28, 28], int64 [N]
+    images, labels = datasets.load_sample("mnist", split="test")  # embedded, offline
+    spikes = datasets.encode_ttfs(images, t_enc=0.1)             # engine SpikeTrains
+    task = datasets.toy_task("convergence")
+"""
+
+from .augment import elastic_distort
+from .batching import batches, epoch_permutation, n_batches, train_val_split
+from .download import DownloadError
+from .encoding import T_ENC, encode_ttfs, ttfs_times
+from .idx import parse_idx, read_idx, write_idx
+from .loaders import cache_dir, load
+from .registry import DATASETS, get_spec, list_datasets
+from .sample import load_sample, sample_manifest
+from .toy import ToyTask, list_toy_tasks, toy_task, toy_task_from_events
+from .verify import ChecksumError, UnverifiedDataWarning, UnverifiedFileError
+
+__all__ = [
+    "DATASETS",
+    "T_ENC",
+    "ChecksumError",
+    "DownloadError",
+    "ToyTask",
+    "UnverifiedDataWarning",
+    "UnverifiedFileError",
+    "batches",
+    "cache_dir",
+    "elastic_distort",
+    "encode_ttfs",
+    "epoch_permutation",
+    "get_spec",
+    "list_datasets",
+    "list_toy_tasks",
+    "load",
+    "load_sample",
+    "n_batches",
+    "parse_idx",
+    "read_idx",
+    "sample_manifest",
+    "toy_task",
+    "toy_task_from_events",
+    "train_val_split",
+    "ttfs_times",
+    "write_idx",
+]
