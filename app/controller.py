@@ -1,0 +1,190 @@
+"""TrainingController: Play / Pause / Step / Stop / Reset over a TrainingRun (param only, no Panel).
+
+``status`` changes only in button handlers and in :meth:`poll`, both on the session's loop
+(app-architecture.md §4). The trainer factory is injected: the app passes ``Trainer``, tests a fake.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import param
+from batscope.engine.run import TRAINING_SLOTS, TrainingRun
+from batscope.engine.telemetry import MetricRow, Snapshot
+
+from .state import NetworkSpec, TrainingConfig, ViewConfig, check_config, run_config
+
+ACTIVE = ("queued", "running", "paused")
+
+
+class TrainingController(param.Parameterized):
+    """Owns at most one TrainingRun; exposes its progress as constant params."""
+
+    start = param.Event(label="Play")
+    pause = param.Event(label="Pause")
+    step = param.Event(label="Step")
+    stop = param.Event(label="Stop")
+    reset = param.Event(label="Reset")
+
+    status = param.Selector(
+        default="idle",
+        constant=True,
+        objects=["idle", "queued", "running", "paused", "finished", "error"],
+    )
+    message = param.String("", constant=True, doc="Why the run stopped or cannot start")
+    epoch = param.Integer(0, constant=True)
+    batch = param.Integer(0, constant=True)
+    n_batches = param.Integer(0, constant=True)
+    epochs = param.Integer(0, constant=True)
+    steps = param.Integer(0, constant=True, doc="Batches trained so far")
+    progress = param.Number(0.0, bounds=(0, 1), constant=True)
+    eta_s = param.Number(math.nan, constant=True, doc="Estimated seconds remaining")
+    generation = param.Integer(0, constant=True, doc="Incremented on Reset: views clear")
+
+    def __init__(
+        self,
+        network: NetworkSpec,
+        training: TrainingConfig,
+        view: ViewConfig,
+        trainer_factory: Callable[[dict], object],
+        run_options: dict | None = None,
+        **params,
+    ):
+        super().__init__(**params)
+        self.network, self.training, self.view = network, training, view
+        self._factory = trainer_factory
+        self._run_options = run_options or {}
+        self.run: TrainingRun | None = None
+        self.history: list[MetricRow] = []
+        self.last: Snapshot | None = None
+
+    # -- effects of the buttons ------------------------------------------------------------
+    @param.depends("start", watch=True)
+    def _on_start(self):
+        if self.status in ("paused", "queued") and self.run is not None:
+            self.run.resume()
+            self._set(status="running" if self.run.phase != "queued" else "queued")
+        elif self.status != "running":
+            self._launch(paused=False)
+
+    @param.depends("pause", watch=True)
+    def _on_pause(self):
+        if self.run is not None and self.status in ("running", "queued"):
+            self.run.pause()
+            self._set(status="paused" if self.status == "running" else "queued")
+
+    @param.depends("step", watch=True)
+    def _on_step(self):
+        if self.run is None or self.status in ("idle", "finished", "error"):
+            if not self._launch(paused=True):
+                return
+        self.run.request_step()
+        if self.status == "running":
+            self._set(status="paused")
+
+    @param.depends("stop", watch=True)
+    def _on_stop(self):
+        if self.run is not None and self.status in ACTIVE:
+            self._end_run()
+            self._set(status="finished", message="Stopped.")
+
+    @param.depends("reset", watch=True)
+    def _on_reset(self):
+        self._end_run()
+        self.history.clear()
+        self.last = None
+        self._set(
+            status="idle",
+            message="",
+            epoch=0,
+            batch=0,
+            steps=0,
+            progress=0.0,
+            eta_s=math.nan,
+            generation=self.generation + 1,
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _set(self, **values):
+        with param.edit_constant(self):
+            self.param.update(**values)
+
+    def view_request(self) -> dict:
+        """What the worker's snapshots show (read from the worker thread: plain values only)."""
+        v = self.view
+        return {"sample_index": v.sample_index, "layer": v.layer, "neurons": list(v.neurons)}
+
+    def _launch(self, paused: bool) -> bool:
+        """Start a fresh run from the current config; False (with a message) if it is invalid."""
+        problems = check_config(self.network, self.training)
+        if problems:
+            self._set(status="idle", message=" ".join(problems))
+            return False
+        self._end_run()
+        if self.history:  # a new run after a finished one: start the curves afresh
+            self.history.clear()
+            self._set(generation=self.generation + 1)
+        config = run_config(self.network, self.training)
+        slot = TRAINING_SLOTS.acquire(blocking=False)
+        self.run = TrainingRun(
+            lambda: self._factory(config),
+            self.view_request,
+            slot_acquired=slot,
+            **self._run_options,
+        )
+        self.run.start(paused=paused)
+        status = "queued" if not slot else ("paused" if paused else "running")
+        self._set(
+            status=status,
+            message="" if slot else "Waiting for a free training slot…",
+            epochs=self.training.epochs,
+            epoch=0,
+            batch=0,
+            steps=0,
+            progress=0.0,
+            eta_s=math.nan,
+        )
+        return True
+
+    def _end_run(self) -> None:
+        if self.run is not None:
+            self.run.shutdown()
+            self.run = None
+
+    # -- the pull side -----------------------------------------------------------------------
+    def poll(self) -> list[Snapshot]:
+        """Drain the run's outbox; update progress and, when the run ends, the status."""
+        run = self.run
+        if run is None:
+            return []
+        batch = run.outbox.drain()
+        values = {}
+        if batch:
+            snap = self.last = batch[-1]
+            for s in batch:
+                self.history.extend(s.rows)
+            p = snap.extra.get("progress", 0.0)
+            values.update(
+                epoch=snap.epoch,
+                batch=snap.batch,
+                n_batches=snap.n_batches,
+                epochs=snap.epochs,
+                steps=snap.step,
+                progress=p,
+                eta_s=snap.elapsed_s * (1 - p) / p if p > 0 else math.nan,
+            )
+        if self.status == "queued" and run.phase in ("running", "paused"):
+            values.update(status="running" if run.go.is_set() else "paused", message="")
+        if run.done.is_set():
+            if run.error is not None:
+                values.update(status="error", message=run.error_text)
+            elif run.phase == "finished":
+                values.update(status="finished", message="Training finished.", eta_s=0.0)
+        if values:
+            self._set(**values)
+        return batch
+
+    def shutdown(self) -> None:
+        """Stop and join the worker (idempotent); called when the session is destroyed."""
+        self._end_run()

@@ -1,0 +1,338 @@
+"""The training loop (method.md §10) and the snapshots the app displays (no Panel here).
+
+A :class:`Trainer` is built from a JSON-able run configuration (``{"network": {"layers": [...]},
+"training": {...}}``, the dict ``batscope.app.state.run_config`` writes). :meth:`Trainer.step`
+runs exactly one mini-batch — forward → predict, loss and errors → backward → mean gradient →
+optimiser step (method.md §10) — and returns its :class:`MetricRow`; evaluation rows for the
+validation and test sets are added at epoch ends. :meth:`Trainer.snapshot` converts everything a
+view needs to NumPy once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from batscope.datasets.batching import batches, n_batches, train_val_split
+from batscope.datasets.encoding import encode_ttfs
+from batscope.datasets.toy import list_toy_tasks, toy_task
+
+from .backend import resolve_backend, to_numpy, xp_for
+from .init import Normal, Uniform
+from .layers import Dense
+from .losses import SpikeCountClass, TTFSCrossEntropy
+from .network import Network
+from .optim import SGD, Adam, LRSchedule
+from .spikes import SpikeTrains
+from .telemetry import (
+    ErrorFlow,
+    LayerActivity,
+    MembraneWindow,
+    MetricRow,
+    Snapshot,
+)
+
+IMAGE_TASKS = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "emnist": "emnist-balanced"}
+EVAL_BATCH = 100  # test batch of the paper's FC experiments (method.md §9)
+EVAL_CAP = 1000  # most samples evaluated per split at an epoch end (keeps the UI responsive)
+MEMBRANE_POINTS = 400
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """Encoded inputs and labels of every split (NumPy; moved to the backend by the Trainer)."""
+
+    train: SpikeTrains
+    train_labels: np.ndarray
+    val: SpikeTrains | None
+    val_labels: np.ndarray | None
+    test: SpikeTrains | None
+    test_labels: np.ndarray | None
+    n_classes: int
+    t_enc: float
+    full_batch: bool
+
+
+def _take(x: SpikeTrains, idx) -> SpikeTrains:
+    return SpikeTrains(x.times[idx], x.counts[idx])
+
+
+def load_task(training: dict, data_dir=None) -> TaskData:
+    """Inputs for ``training["task"]``: a toy task (full batch) or TTFS-encoded images.
+
+    MNIST and Fashion-MNIST come from the embedded sample; EMNIST only from files the user
+    already has (``datasets.load(..., download=False)`` raises ``FileNotFoundError`` naming them).
+    """
+    task = training["task"]
+    if task in list_toy_tasks():
+        t = toy_task(task)
+        return TaskData(
+            t.inputs.numpy(), np.asarray(t.labels), None, None, None, None, t.n_classes, 0.0, True
+        )
+    if task not in IMAGE_TASKS:
+        raise ValueError(f"task must be a toy task or one of {sorted(IMAGE_TASKS)}, got {task!r}")
+    from batscope import datasets
+
+    if task == "emnist":
+        x_tr, y_tr = datasets.load(IMAGE_TASKS[task], "train", data_dir, download=False)
+        x_te, y_te = datasets.load(IMAGE_TASKS[task], "test", data_dir, download=False)
+        n_classes = 47
+    else:
+        x_tr, y_tr = datasets.load_sample(task, "train")
+        x_te, y_te = datasets.load_sample(task, "test")
+        n_classes = 10
+    n = min(int(training.get("n_train", len(x_tr))), len(x_tr))
+    n_val = int(round(n * float(training.get("val_fraction", 0.0))))
+    tr_idx, val_idx = train_val_split(n, n_val) if n_val else (np.arange(n), None)
+    t_enc, dtype = float(training["t_enc"]), training.get("dtype", "float64")
+    enc = encode_ttfs(x_tr[:n], t_enc, dtype=dtype)
+    n_test = min(len(x_te), EVAL_CAP)
+    return TaskData(
+        _take(enc, tr_idx),
+        np.asarray(y_tr[:n][tr_idx]),
+        _take(enc, val_idx) if val_idx is not None else None,
+        np.asarray(y_tr[:n][val_idx]) if val_idx is not None else None,
+        encode_ttfs(x_te[:n_test], t_enc, dtype=dtype),
+        np.asarray(y_te[:n_test]),
+        n_classes,
+        t_enc,
+        False,
+    )
+
+
+def _initializer(layer: dict):
+    if layer.get("init", "uniform") == "normal":
+        return Normal(float(layer.get("init_mean", 0.0)), float(layer.get("init_std", 1.0)))
+    return Uniform(float(layer.get("init_low", -1.0)), float(layer.get("init_high", 1.0)))
+
+
+def build_network(config: dict, n_inputs: int) -> Network:
+    """The engine Network of a run configuration (weights drawn from ``training.seed``)."""
+    tr = config["training"]
+    layers = [
+        Dense(
+            int(d["size"]),
+            float(d["tau_s"]),
+            float(d["theta"]),
+            reset=None if d.get("reset") is None else float(d["reset"]),
+            n_max=int(d["n_max"]),
+            init=_initializer(d),
+        )
+        for d in config["network"]["layers"]
+    ]
+    return Network(
+        n_inputs,
+        layers,
+        backend=resolve_backend(tr.get("backend", "cpu")),
+        dtype=tr.get("dtype", "float64"),
+        seed=int(tr.get("seed", 0)),
+    )
+
+
+def build_loss(training: dict):
+    if training["loss"] == "ttfs_ce":
+        return TTFSCrossEntropy(float(training["tau_l"]))
+    return SpikeCountClass(float(training["y_true"]), float(training["y_false"]))
+
+
+def _mean_finite(x: np.ndarray) -> float:
+    """Mean of the finite losses (TTFS gives +inf for a silent label, method.md §7.2)."""
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else math.nan
+
+
+class Trainer:
+    """One training run: network, loss, optimiser, schedule, data and counters."""
+
+    def __init__(self, config: dict, data: TaskData | None = None, data_dir=None):
+        self.config = config
+        tr = config["training"]
+        self.data = data if data is not None else load_task(tr, data_dir)
+        self.network = build_network(config, self.data.train.n_neurons)
+        if self.network.layers[-1].n != self.data.n_classes:
+            raise ValueError(
+                f"the output layer has {self.network.layers[-1].n} neurons but the "
+                f"task has {self.data.n_classes} classes"
+            )
+        self.backend = resolve_backend(tr.get("backend", "cpu"))
+        self.xp = xp_for(self.backend)
+        self.loss = build_loss(tr)
+        self.predict_mode = tr.get("predict", "reference")
+        self.t_max = float(tr["t_max"])
+        self.base_lr = float(tr["lr"])
+        self.optimizer = Adam(self.base_lr) if tr["optimizer"] == "adam" else SGD(self.base_lr)
+        self.schedule = LRSchedule(
+            float(tr.get("lr_decay", 1.0)),
+            int(tr.get("lr_every", 10)),
+            float(tr.get("lr_floor", 0.0)),
+        )
+        self.epochs = int(tr["epochs"])
+        self.seed = int(tr.get("seed", 0))
+        n = self.data.train.batch_size
+        self.batch_size = n if self.data.full_batch else min(int(tr["batch_size"]), n)
+        self.n_batches = n_batches(n, self.batch_size)
+        self._train = self._to_backend(self.data.train)
+        self._train_labels = self.xp.asarray(self.data.train_labels)
+        self.step_count = self.epoch = self.batch = 0
+        self._order: list[np.ndarray] = []
+        self.history: list[MetricRow] = []
+        self._pending: list[MetricRow] = []
+
+    def _to_backend(self, x: SpikeTrains) -> SpikeTrains:
+        xp = self.xp
+        dt = np.dtype(self.config["training"].get("dtype", "float64"))
+        return SpikeTrains(xp.asarray(x.times, dtype=dt), xp.asarray(x.counts))
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.epochs
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, (self.epoch * self.n_batches + self.batch) / (self.epochs * self.n_batches))
+
+    def step(self) -> MetricRow:
+        """Train on exactly one batch (method.md §10 step); evaluate at the epoch's end."""
+        if self.finished:
+            raise RuntimeError("training is finished; reset to train again")
+        t0 = time.perf_counter()
+        if self.batch == 0:
+            self._order = list(
+                batches(self.data.train.batch_size, self.batch_size, self.seed, self.epoch)
+            )
+            self.optimizer.lr = self.schedule.lr(self.base_lr, self.epoch)
+        idx = self.xp.asarray(self._order[self.batch])
+        inp, labels = _take(self._train, idx), self._train_labels[idx]
+        out = self.network.forward(inp, self.t_max)[-1]
+        loss, errors = self.loss.loss_and_errors(out, labels)
+        pred = self.loss.predict(out, self.predict_mode)
+        grads = self.network.backward(errors)
+        b = len(idx)
+        grads = [g / g.dtype.type(b) for g in grads]  # backward sums over the batch
+        weights = self.network.weights
+        self.optimizer.step(weights, grads)
+        self.network.weights = weights
+        acc = float(to_numpy((pred == labels).mean()))
+        dt = time.perf_counter() - t0
+        row = MetricRow(
+            self.step_count,
+            self.epoch,
+            "train",
+            _mean_finite(to_numpy(loss)),
+            acc,
+            self.optimizer.lr,
+            b / dt if dt > 0 else math.nan,
+        )
+        self._record(row)
+        self.step_count += 1
+        self.batch += 1
+        if self.batch == self.n_batches:
+            self.batch = 0
+            self.epoch += 1
+            for split in ("val", "test"):
+                r = self.evaluate(split)
+                if r is not None:
+                    self._record(r)
+        return row
+
+    def _record(self, row: MetricRow) -> None:
+        self.history.append(row)
+        self._pending.append(row)
+
+    def _split(self, split: str):
+        d = self.data
+        return {
+            "train": (d.train, d.train_labels),
+            "val": (d.val, d.val_labels),
+            "test": (d.test, d.test_labels),
+        }[split]
+
+    def evaluate(self, split: str) -> MetricRow | None:
+        """Loss and accuracy over a split (None if the task has no such split)."""
+        x, y = self._split(split)
+        if x is None:
+            return None
+        losses, correct = [], 0
+        for start in range(0, x.batch_size, EVAL_BATCH):
+            sl = slice(start, start + EVAL_BATCH)
+            out = self.network.forward(self._to_backend(_take(x, sl)), self.t_max)[-1]
+            lab = self.xp.asarray(y[sl])
+            losses.append(to_numpy(self.loss.loss(out, lab)))
+            correct += int(to_numpy((self.loss.predict(out, self.predict_mode) == lab).sum()))
+        return MetricRow(
+            self.step_count,
+            self.epoch,
+            split,
+            _mean_finite(np.concatenate(losses)),
+            correct / x.batch_size,
+            self.optimizer.lr,
+        )
+
+    def display_set(self) -> tuple[SpikeTrains, np.ndarray]:
+        """The samples the views show: the test set for images, the patterns for toy tasks."""
+        d = self.data
+        return (d.train, d.train_labels) if d.test is None else (d.test, d.test_labels)
+
+    def snapshot(
+        self,
+        sample_index: int = 0,
+        layer: int = 1,
+        neurons=(0,),
+        status="running",
+        elapsed_s: float = 0.0,
+        heavy: bool = False,
+    ) -> Snapshot:
+        """A NumPy-only Snapshot of the displayed sample (and, if ``heavy``, the weights)."""
+        x, y = self.display_set()
+        i = int(sample_index) % x.batch_size
+        net = self.network
+        inp = self._to_backend(_take(x, [i]))
+        outs = net.forward(inp, self.t_max)
+        label = self.xp.asarray(y[[i]])
+        _, errors = self.loss.loss_and_errors(outs[-1], label)
+        pred = int(to_numpy(self.loss.predict(outs[-1], self.predict_mode))[0])
+        net.backward(errors)  # gradients discarded: only the per-spike error flow is shown
+        activity = [LayerActivity("input", to_numpy(inp.times[0]), to_numpy(inp.counts[0]))]
+        for k, (spec, o) in enumerate(zip(net.layers, outs, strict=True)):
+            activity.append(
+                LayerActivity(
+                    f"layer {k + 1}",
+                    to_numpy(o.times[0]),
+                    to_numpy(o.counts[0]),
+                    spec.theta,
+                    spec.reset,
+                    spec.n_max,
+                )
+            )
+        flows = tuple(
+            ErrorFlow(k + 1, to_numpy(c.phi[0]), to_numpy(c.mu[0]), to_numpy(c.delta[0]))
+            for k, c in enumerate(net.error_components)
+        )
+        m_layer = min(max(int(layer), 1), len(net.layers))
+        spec = net.layers[m_layer - 1]
+        sel = np.array(sorted({int(n) for n in neurons if 0 <= int(n) < spec.n}) or [0])
+        t = np.linspace(0.0, self.t_max, MEMBRANE_POINTS)
+        u = net.membrane(t, sample=0, layer=m_layer - 1, neurons=sel)
+        membrane = MembraneWindow(m_layer, sel, t, np.asarray(u), spec.theta, spec.reset)
+        rows, self._pending = tuple(self._pending), []
+        return Snapshot(
+            step=self.step_count,
+            epoch=self.epoch,
+            batch=self.batch,
+            n_batches=self.n_batches,
+            epochs=self.epochs,
+            status=status,
+            elapsed_s=elapsed_s,
+            rows=rows,
+            sample_index=i,
+            label=int(y[i]),
+            prediction=pred,
+            t_max=self.t_max,
+            activity=tuple(activity),
+            errors=flows,
+            membrane=membrane,
+            weights=tuple(to_numpy(w) for w in net.weights) if heavy else None,
+            extra={"progress": self.progress, "lr": self.optimizer.lr, "t_enc": self.data.t_enc},
+        )
