@@ -153,7 +153,7 @@ class TrainingConfig(param.Parameterized):
     loss = param.Selector(
         default="spike_count",
         objects=["spike_count", "ttfs_ce"],
-        doc="Spike-count targets (surrogate) or TTFS softmax cross-entropy (exact)",
+        doc="Spike-count targets (surrogate) or TTFS cross-entropy (exact)",
     )
     y_true = param.Integer(10, bounds=(0, 1000), doc="Spike-count target of the label neuron")
     y_false = param.Integer(0, bounds=(0, 1000), doc="Spike-count target of the other neurons")

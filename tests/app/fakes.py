@@ -38,7 +38,7 @@ class FakeTrainer:
 
     def step(self) -> MetricRow:
         if self.fail_at is not None and self.step_count == self.fail_at:
-            raise FloatingPointError("boom at step %d" % self.step_count)
+            raise FloatingPointError(f"boom at step {self.step_count}")
         if self.delay:
             time.sleep(self.delay)
         row = MetricRow(self.step_count, self.epoch, "train", 1.0 / (1 + self.step_count), 0.5)
