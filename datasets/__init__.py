@@ -17,7 +17,7 @@ from .download import DownloadError
 from .encoding import T_ENC, encode_ttfs, ttfs_times
 from .idx import parse_idx, read_idx, write_idx
 from .loaders import cache_dir, load
-from .registry import DATASETS, get_spec, list_datasets
+from .registry import DATASETS, class_names, get_spec, list_datasets
 from .sample import load_sample, sample_manifest
 from .toy import ToyTask, list_toy_tasks, toy_task, toy_task_from_events
 from .verify import ChecksumError, UnverifiedDataWarning, UnverifiedFileError
@@ -32,6 +32,7 @@ __all__ = [
     "UnverifiedFileError",
     "batches",
     "cache_dir",
+    "class_names",
     "elastic_distort",
     "encode_ttfs",
     "epoch_permutation",

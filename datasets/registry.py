@@ -77,6 +77,7 @@ class DatasetSpec:
     label_offset: int = 0  # subtracted from stored labels (EMNIST letters are 1..26)
     homepage: str = ""
     notes: str = ""
+    class_names: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
     def file(self, split: str, kind: str) -> FileSpec:
@@ -129,6 +130,7 @@ MNIST = DatasetSpec(
         "https://storage.googleapis.com/cvdf-datasets/mnist/",
     ),
     homepage="http://yann.lecun.com/exdb/mnist/",
+    class_names=tuple("0123456789"),
 )
 
 FASHION_MNIST = DatasetSpec(
@@ -170,6 +172,18 @@ FASHION_MNIST = DatasetSpec(
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
     ),
     homepage="https://github.com/zalandoresearch/fashion-mnist",
+    class_names=(
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
 )
 
 EMNIST_ARCHIVE = ArchiveSpec(
@@ -202,7 +216,7 @@ _EMNIST_GZ_SHA256 = {
 }
 
 
-def _emnist(variant: str, n_classes: int, counts: dict[str, int], offset: int = 0, notes=""):
+def _emnist(variant, n_classes, counts, names: str, offset: int = 0, notes: str = ""):
     files = {}
     for split in SPLITS:
         for kind, dim in (("images", 3), ("labels", 1)):
@@ -225,20 +239,28 @@ def _emnist(variant: str, n_classes: int, counts: dict[str, int], offset: int = 
         label_offset=offset,
         homepage="https://www.nist.gov/itl/products-and-services/emnist-dataset",
         notes=notes,
+        class_names=tuple(names),
     )
 
 
+# Official mapping files: balanced = digits, A-Z, then the 11 lowercase letters that differ
+# from their capitals; letters = a..z (upper and lower case merged); digits = 0-9.
 EMNIST_BALANCED = _emnist(
-    "balanced", 47, {"train": 112800, "test": 18800}, notes="the test split has 18 800 images"
+    "balanced",
+    47,
+    {"train": 112800, "test": 18800},
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabdefghnqrt",
+    notes="the test split has 18 800 images",
 )
 EMNIST_LETTERS = _emnist(
     "letters",
     26,
     {"train": 124800, "test": 20800},
+    "abcdefghijklmnopqrstuvwxyz",
     offset=1,
     notes="stored labels are 1..26 (a..z); batscope returns 0..25",
 )
-EMNIST_DIGITS = _emnist("digits", 10, {"train": 240000, "test": 40000})
+EMNIST_DIGITS = _emnist("digits", 10, {"train": 240000, "test": 40000}, "0123456789")
 
 DATASETS: dict[str, DatasetSpec] = {
     s.name: s for s in (MNIST, FASHION_MNIST, EMNIST_BALANCED, EMNIST_LETTERS, EMNIST_DIGITS)
@@ -264,6 +286,11 @@ def get_spec(name: str) -> DatasetSpec:
 def list_datasets() -> list[str]:
     """Names accepted by :func:`batscope.datasets.load`."""
     return list(DATASETS)
+
+
+def class_names(name: str) -> list[str]:
+    """Display names of a dataset's classes, indexed by the labels ``load`` returns."""
+    return list(get_spec(name).class_names)
 
 
 def check_split(split: str) -> str:

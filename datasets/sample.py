@@ -41,7 +41,8 @@ def load_sample(name: str = "mnist", split: str = "train") -> tuple[np.ndarray, 
     """The embedded sample as ``(images uint8 [N, 28, 28], labels int64 [N])``.
 
     Works offline and never reads anything outside the package. The file is checked against
-    the manifest's SHA-256 before use.
+    the manifest's SHA-256 before use. The Fashion-MNIST sample comes from an unofficial
+    train/test split: use it for demos, never for a reported accuracy.
     """
     key = _ALIASES.get(str(name).lower(), str(name).lower())
     if key not in SAMPLE_NAMES:
