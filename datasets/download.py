@@ -134,6 +134,7 @@ def download(
             raise DownloadError(f"{url}: short download, {got} of {total} bytes")
         if check is not None:
             check(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a cache file is ordinary data
         os.replace(tmp, dest)
         return dest
     finally:

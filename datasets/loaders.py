@@ -186,8 +186,10 @@ def load(
     ``name``: ``"mnist"``, ``"fashion-mnist"``, ``"emnist-balanced"`` (alias ``"emnist"``),
     ``"emnist-letters"`` or ``"emnist-digits"``; ``split``: ``"train"`` or ``"test"``.
     ``download=False`` never touches the network and raises ``FileNotFoundError`` (naming the
-    files and where to put them) if they are missing. ``verify=False`` uses files that no pinned
-    hash vouches for, with a warning. ``opener``/``base_url`` redirect downloads (tests, mirrors).
+    files and where to put them) if they are missing. ``verify=False`` uses local files that no
+    pinned hash vouches for, with a warning; downloads are always checked. ``opener`` and
+    ``base_url`` redirect downloads (tests, private mirrors); ``progress`` draws a text bar on
+    stderr.
     """
     spec = get_spec(name)
     check_split(split)
