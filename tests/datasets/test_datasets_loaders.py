@@ -208,3 +208,15 @@ def test_cache_dir_env(monkeypatch, tmp_path):
     assert datasets.cache_dir() == tmp_path / "x"
     monkeypatch.delenv("BATSCOPE_DATA")
     assert datasets.cache_dir() == Path.home() / ".cache" / "batscope"
+
+
+def test_cli_check_and_list(capsys):
+    from batscope.datasets.__main__ import main
+
+    assert main(["list"]) == 0
+    assert "emnist-balanced" in capsys.readouterr().out
+    folder = shared("mnist")
+    assert main(["check", "mnist", "--data-dir", str(folder)]) == 0
+    assert "mnist test: 10000 images" in capsys.readouterr().out
+    assert main(["check", "emnist"]) == 1
+    assert "gzip.zip" in capsys.readouterr().err
