@@ -259,3 +259,67 @@ def test_to_dict_round_trip():
         loss_from_dict({"type": "Hinge"})
     with pytest.raises(ValueError, match="unknown keys"):
         loss_from_dict({"type": "SpikeTime", "tau_l": 1.0})
+
+
+# ---------------------------------------------------------------- end to end through a Network
+
+
+def _two_layer_net():
+    """6 → 5 → 3, float64, Δθ ≠ θ; every output neuron fires several times, none saturates."""
+    from batscope.engine import Dense, Network, Normal
+
+    hidden = Dense(5, tau_s=0.1, theta=0.2, reset=0.3, n_max=8, init=Normal(1.5, 1.0))
+    output = Dense(3, tau_s=0.1, theta=0.2, reset=0.3, n_max=12, init=Normal(0.5, 0.8))
+    net = Network(6, [hidden, output], dtype="float64", seed=0)
+    times = np.sort(np.random.default_rng(0).uniform(0.0, 0.5, (3, 6, 2)), axis=2)
+    return net, SpikeTrains.from_arrays(times)
+
+
+def _weight_fd_check(loss_fn, make_target, eps=1e-7, rtol=1e-5):
+    """Analytic dL/dW (loss errors → Network.backward) vs central differences of sum_b L_b."""
+    net, inp = _two_layer_net()
+    outs = net.forward(inp, t_max=1.0)
+    assert all((o.counts < layer.n_max).all() for o, layer in zip(outs, net.layers, strict=True))
+    assert (outs[-1].counts > 0).all()
+    target = make_target(outs[-1])
+    counts0 = [o.counts.copy() for o in outs]
+    grads = net.backward(loss_fn.errors(outs[-1], target))
+    base = [w.copy() for w in net.weights]
+    checked = skipped = 0
+    worst = 0.0
+    for layer, g in enumerate(grads):
+        for idx in np.ndindex(g.shape):
+            vals = []
+            for sgn in (1.0, -1.0):
+                w = [b.copy() for b in base]
+                w[layer][idx] += sgn * eps
+                net.weights = w
+                outs = net.forward(inp, t_max=1.0)
+                if any((o.counts != c).any() for o, c in zip(outs, counts0, strict=True)):
+                    break  # a spike appeared or vanished: the map is only piecewise smooth
+                vals.append(loss_fn.loss(outs[-1], target).sum())
+            if len(vals) < 2:
+                skipped += 1
+                continue
+            fd = (vals[0] - vals[1]) / (2 * eps)
+            err = abs(g[idx] - fd) / max(1.0, abs(g[idx]))
+            worst = max(worst, err)
+            checked += 1
+    assert worst <= rtol, worst
+    assert checked >= 0.8 * (checked + skipped) and checked > 30
+    return worst
+
+
+def test_ttfs_ce_weight_gradient_matches_fd_through_network():
+    _weight_fd_check(TTFSCrossEntropy(tau_l=0.05), lambda out: np.array([1, 2, 0]))
+
+
+def test_spike_time_weight_gradient_matches_fd_through_network():
+    def targets(out):
+        rng = np.random.default_rng(1)
+        y = out.times + rng.normal(0.0, 0.02, out.times.shape)
+        y[rng.random(y.shape) < 0.3] = INF  # slots without a target
+        y[:, :, -1] = 0.9  # past every emitted spike: counted as missing, no gradient
+        return y
+
+    _weight_fd_check(SpikeTime(), targets)
