@@ -1,0 +1,266 @@
+"""The convergence sweep (paper Fig. 3, method.md §12) on a background thread (no Panel).
+
+:class:`SweepController` runs ``engine.convergence.run_sweep`` for the single-spike and multi-spike
+variants, chunk by chunk, on one daemon thread. Finished cells are queued by the worker and handed
+out by :meth:`SweepController.poll`, which the session calls periodically on its own event loop
+(app-architecture.md §4); ``status`` changes only there and in the button handlers. The sweep
+shares the process-wide training cap ``engine.run.TRAINING_SLOTS`` with training runs, and is
+``"queued"`` while it waits for a slot.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import param
+from batscope.app.state import SweepConfig
+from batscope.engine import convergence
+from batscope.engine.run import TRAINING_SLOTS
+
+VARIANTS = ("single", "multi")
+
+
+@dataclass(frozen=True)
+class SweepCells:
+    """Cells of one variant that finished since the previous poll.
+
+    ``mu`` and ``sigma`` are the sweep's full grid axes; ``mu_index``/``sigma_index`` locate the
+    new cells in them. ``accuracy`` is the mean over runs of each run's best training accuracy, in
+    percent; ``runs`` the number of runs averaged. ``sweep_id`` changes with every Run.
+    """
+
+    sweep_id: int
+    variant: str  # "single" | "multi"
+    mu: np.ndarray  # [n_mu] grid values
+    sigma: np.ndarray  # [n_sigma] grid values
+    mu_index: np.ndarray  # [n] int
+    sigma_index: np.ndarray  # [n] int
+    accuracy: np.ndarray  # [n] percent
+    runs: np.ndarray  # [n] int
+    predict: str  # "reference" | "strict"
+
+
+def grid_axis(maximum: float, step: float) -> np.ndarray:
+    """0, step, 2·step, … ≤ maximum (method.md §12: ``arange(0, 2.5, 0.2)`` for 2.4 / 0.2)."""
+    n = int(np.floor(maximum / step + 1e-9)) + 1
+    return np.round(np.arange(n) * step, 10)
+
+
+def _engine_config(variant, mu, sigma, repeats, epochs, seed, predict):
+    return convergence.SweepConfig(
+        means=tuple(mu),
+        stds=tuple(sigma),
+        repeats=repeats,
+        epochs=epochs,
+        variant=variant,
+        tie_mode=predict,
+        seed=seed,
+    )
+
+
+class SweepController(param.Parameterized):
+    """Run/stop the convergence sweep in the background and hand out finished cells.
+
+    ``config`` is an ``app.state.SweepConfig`` (grid, repeats, epochs, seed, tie mode);
+    ``variants`` says which heatmaps to compute. ``runner`` is ``engine.convergence.run_sweep`` by
+    default (tests may inject a fake with the same signature).
+    """
+
+    run = param.Event(doc="Start a sweep with the current settings")
+    stop = param.Event(doc="Stop the running sweep (finished cells stay)")
+    variants = param.ListSelector(default=list(VARIANTS), objects=list(VARIANTS))
+    chunk_cells = param.Integer(
+        13, bounds=(1, None), doc="Cells per chunk: the heatmap fills in chunk by chunk"
+    )
+    status = param.Selector(
+        default="idle",
+        constant=True,
+        objects=["idle", "queued", "running", "finished", "stopped", "error"],
+    )
+    cells_done = param.Integer(0, constant=True)
+    cells_total = param.Integer(0, constant=True)
+    elapsed_s = param.Number(0.0, constant=True)
+    message = param.String("", constant=True, doc="Error text, or a note on the last sweep")
+
+    def __init__(self, config: SweepConfig | None = None, runner: Callable | None = None, **params):
+        super().__init__(**params)
+        self.config = config if config is not None else SweepConfig()
+        self._runner = runner
+        self._queue: deque[SweepCells] = deque()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._has_slot = False
+        self._error = ""
+        self._phase = "idle"
+        self._done = 0
+        self._t0 = 0.0
+        self._t_end: float | None = None
+        self.sweep_id = 0
+        self.settings: dict | None = None  # grid and settings of the last started sweep
+
+    # ---- actions (session loop) -------------------------------------------------------------
+    @param.depends("run", watch=True)
+    def _on_run(self):
+        self.start()
+
+    @param.depends("stop", watch=True)
+    def _on_stop(self):
+        self.request_stop()
+
+    def start(self) -> None:
+        """Start a new sweep (a running one is stopped and joined first)."""
+        self.shutdown()
+        cfg = self.config
+        mu = grid_axis(cfg.mu_max, cfg.step)
+        sigma = grid_axis(cfg.sigma_max, cfg.step)
+        variants = [v for v in VARIANTS if v in self.variants]
+        if not variants:
+            raise ValueError("variants must name at least one of 'single', 'multi'")
+        self.sweep_id += 1
+        self._stop = threading.Event()
+        self._queue.clear()
+        self._error, self._done, self._t_end = "", 0, None
+        self._has_slot = TRAINING_SLOTS.acquire(blocking=False)
+        self._phase = "running" if self._has_slot else "queued"
+        self._t0 = time.perf_counter()
+        with param.edit_constant(self):
+            self.param.update(
+                status=self._phase,
+                cells_done=0,
+                elapsed_s=0.0,
+                message="",
+                cells_total=len(variants) * mu.size * sigma.size,
+            )
+        self.settings = dict(
+            mu=mu,
+            sigma=sigma,
+            variants=variants,
+            repeats=cfg.repeats,
+            epochs=cfg.epochs,
+            seed=cfg.seed,
+            predict=cfg.predict,
+        )
+        self._thread = threading.Thread(
+            target=self._main, kwargs=dict(self.settings), daemon=True, name="batscope-sweep"
+        )
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ask the worker to stop after the current chunk; ``poll()`` then reports "stopped"."""
+        self._stop.set()
+
+    def poll(self) -> list[SweepCells]:
+        """Cells finished since the last call (oldest first); updates status and progress."""
+        with self._lock:
+            batch = list(self._queue)
+            self._queue.clear()
+            phase, done, error = self._phase, self._done, self._error
+        end = self._t_end if self._t_end is not None else time.perf_counter()
+        updates = dict(cells_done=done, elapsed_s=end - self._t0 if self._t0 else 0.0)
+        if phase != self.status:
+            updates["status"] = phase
+        if error:
+            updates["message"] = error
+        with param.edit_constant(self):
+            self.param.update(**updates)
+        return batch
+
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        """Stop and join the worker; True if it has ended. Idempotent."""
+        self._stop.set()
+        t = self._thread
+        if t is not None and t.is_alive() and t is not threading.current_thread():
+            t.join(timeout)
+        return t is None or not t.is_alive()
+
+    def engine_config(self, variant: str) -> convergence.SweepConfig:
+        """The engine's config of ``variant`` for the last started sweep (else the settings)."""
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        s = self.settings
+        if s is None:
+            c = self.config
+            s = dict(
+                mu=grid_axis(c.mu_max, c.step),
+                sigma=grid_axis(c.sigma_max, c.step),
+                repeats=c.repeats,
+                epochs=c.epochs,
+                seed=c.seed,
+                predict=c.predict,
+            )
+        return _engine_config(
+            variant, s["mu"], s["sigma"], s["repeats"], s["epochs"], s["seed"], s["predict"]
+        )
+
+    def drill_down(
+        self, variant: str, mu_index: int, sigma_index: int, repeat: int = 0
+    ) -> convergence.RunTrace:
+        """Re-run one run of a cell with per-epoch histories (``engine.convergence.run_single``);
+        its accuracies equal that run's inside the sweep."""
+        cfg = self.engine_config(variant)
+        if not (0 <= mu_index < len(cfg.means) and 0 <= sigma_index < len(cfg.stds)):
+            raise ValueError(f"cell ({mu_index}, {sigma_index}) is outside the grid")
+        return convergence.run_single(cfg.means[mu_index], cfg.stds[sigma_index], repeat, cfg)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ---- worker -----------------------------------------------------------------------------
+    def _main(self, mu, sigma, variants, repeats, epochs, seed, predict) -> None:
+        try:
+            while not self._has_slot and not self._stop.is_set():
+                self._has_slot = TRAINING_SLOTS.acquire(timeout=0.1)
+            if self._stop.is_set():
+                self._set_phase("stopped")
+                return
+            self._set_phase("running")
+            self._t0 = time.perf_counter()
+            for variant in variants:
+                if self._stop.is_set():
+                    break
+                self._run_variant(variant, self.sweep_id, mu, sigma, repeats, epochs, seed, predict)
+            self._set_phase("stopped" if self._stop.is_set() else "finished")
+        except BaseException as exc:  # reported through poll(), never raised on the worker
+            with self._lock:
+                self._error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                self._phase = "error"
+        finally:
+            self._t_end = time.perf_counter()
+            if self._has_slot:
+                TRAINING_SLOTS.release()
+                self._has_slot = False
+
+    def _set_phase(self, phase: str) -> None:
+        with self._lock:
+            self._phase = phase
+
+    def _run_variant(self, variant, sweep_id, mu, sigma, repeats, epochs, seed, predict) -> None:
+        runner = self._runner or convergence.run_sweep
+        cfg = _engine_config(variant, mu, sigma, repeats, epochs, seed, predict)
+
+        def on_chunk(cells, accuracy) -> None:  # cells [n, 2] of (σ index, μ index)
+            cells = np.asarray(cells, dtype=int).reshape(-1, 2)
+            found = SweepCells(
+                sweep_id,
+                variant,
+                mu,
+                sigma,
+                cells[:, 1],
+                cells[:, 0],
+                100.0 * np.asarray(accuracy, dtype=float),
+                np.full(len(cells), repeats),
+                predict,
+            )
+            with self._lock:
+                self._queue.append(found)
+                self._done += len(cells)
+
+        runner(cfg, chunk_cells=self.chunk_cells, callback=on_chunk, should_stop=self._stop.is_set)
