@@ -1,0 +1,387 @@
+"""GPU backend: CuPy drivers of the CUDA kernels in ``engine/cuda`` (same API as engine.cpu).
+
+Design note.
+- Kernels are CUDA C++ compiled at run time by CuPy's ``RawModule`` (NVRTC) from ``dense.cu`` +
+  ``dense.cuh``, shipped as package data, compiled lazily on first use and cached (in memory
+  here, on disk by CuPy). CUDA C++ rather than ``cupyx.jit`` or numba-cuda: one plain source that
+  nvcc compiles in CI without a GPU (tests/engine/test_cuda_sources.py), whose per-thread bodies
+  are ``__host__ __device__`` functions that g++ also builds into a host library, so the very
+  code the GPU runs is checked against engine/cpu.py on any machine; the numerics (float32 and
+  float64 variants, no fast-math intrinsics) are explicit in the source.
+- The arithmetic mirrors engine/cpu.py step by step: the re-centred state (method.md §3.4, every
+  exponent <= 0), accept-only-if tests (E1)-(E7), the same dtype-cast constants.
+- Layout: a flat 1-D grid with a grid-stride loop over a 64-bit index; no batch-size limit and no
+  gridDim.y/z caps (method.md §14.11). Forward: one thread per (sample, post neuron), adjacent
+  threads = adjacent post neurons of one sample, so they read the same merged input list
+  (broadcast) and adjacent weights of the transposed W. Backward: delta and the suffix sums of
+  r_k = delta_k/u_dot_k per (sample, post neuron); grad[g, j, i] by one thread per (g, j, i)
+  looping over the samples of group g; phi_pre by one thread per (sample, pre neuron) looping
+  over the post neurons. Every output element has a single owner thread and a fixed summation
+  order: results are bitwise deterministic, with no atomics and no [B, No, Ni] or
+  [B, Ni, Ki, No] temporaries (method.md §14.8-9).
+- Input merge (method.md §4): one stable per-sample argsort of the flattened [B, Ni*Ki] times on
+  the device gives the key (t, i, slot); +inf slots sort last and the forward stops at each
+  sample's spike count, summed on the device. No host sync anywhere in a layer (§14.12).
+
+The drivers take the array module ``xp`` and a ``launch(name, dtype, n_threads, *args)``
+callable, so the tests run the same driver code with NumPy and a host build of the kernels.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from .backend import xp_for
+
+CUDA_DIR = Path(__file__).resolve().parent / "cuda"
+_BLOCK = 256
+_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+_peak_bytes = 0
+
+
+# --------------------------------------------------------------------------------------------
+# Compilation and launch
+# --------------------------------------------------------------------------------------------
+def kernel_source() -> str:
+    """dense.cu with dense.cuh inlined (so CuPy's source-keyed disk cache sees every edit)."""
+    cu = (CUDA_DIR / "dense.cu").read_text()
+    cuh = (CUDA_DIR / "dense.cuh").read_text()
+    include = '#include "dense.cuh"'
+    if include not in cu:
+        raise RuntimeError(f"{CUDA_DIR / 'dense.cu'} does not include dense.cuh")
+    return cu.replace(include, cuh)
+
+
+@functools.cache
+def _module(device_id: int):
+    cp = xp_for("gpu")
+    return cp.RawModule(code=kernel_source(), options=("--std=c++17",))
+
+
+@functools.cache
+def _max_blocks(device_id: int) -> int:
+    cp = xp_for("gpu")
+    return 32 * int(cp.cuda.Device(device_id).attributes["MultiProcessorCount"])
+
+
+def cuda_launch(name: str, dtype, n_threads: int, *args) -> None:
+    """Launch ``bs_<name>_<f32|f64>`` over ``n_threads`` on the current device and stream."""
+    if n_threads == 0:
+        return
+    cp = xp_for("gpu")
+    dev = cp.cuda.Device().id
+    kernel = _module(dev).get_function(f"bs_{name}_{_SUFFIX[np.dtype(dtype)]}")
+    grid = min(-(-n_threads // _BLOCK), _max_blocks(dev))
+    kernel((grid,), (_BLOCK,), (np.int64(n_threads), *args))
+
+
+# --------------------------------------------------------------------------------------------
+# Drivers (shared by the GPU and the host test build)
+# --------------------------------------------------------------------------------------------
+def _argsort_stable(xp, a):
+    """Stable argsort along the last axis (CuPy's argsort is always stable)."""
+    return xp.argsort(a, axis=-1, kind="stable") if xp is np else xp.argsort(a, axis=-1)
+
+
+def _below(x: float, dt: np.dtype):
+    """The largest ``dt`` value <= x, so ``t <= it`` in ``dt`` equals ``t <= x`` exactly."""
+    with np.errstate(over="ignore"):  # beyond the dtype's range: +inf, then its max
+        v = dt.type(x)
+    if float(v) > x:
+        v = np.nextafter(v, dt.type(-np.inf))
+    return v
+
+
+def _prep(xp, pre_times, pre_counts, W, group):
+    W = xp.ascontiguousarray(xp.asarray(W))
+    dt = np.dtype(W.dtype)
+    if dt not in _SUFFIX:
+        raise TypeError(f"W must be float32 or float64, got {dt}")
+    if W.ndim != 3:
+        raise ValueError(f"W must have shape [G, n_post, n_pre], got {W.shape}")
+    host_group = isinstance(group, np.ndarray)
+    pre_times = xp.ascontiguousarray(xp.asarray(pre_times), dtype=dt)
+    pre_counts = xp.ascontiguousarray(xp.asarray(pre_counts), dtype=np.int32)
+    group = xp.ascontiguousarray(xp.asarray(group), dtype=np.int32)
+    if pre_times.ndim != 3 or pre_times.shape[1] != W.shape[2]:
+        raise ValueError(
+            f"pre_times has shape {pre_times.shape}, expected [B, {W.shape[2]}, K] to match W"
+        )
+    if pre_counts.shape != pre_times.shape[:2]:
+        raise ValueError(f"pre_counts has shape {pre_counts.shape}, expected {pre_times.shape[:2]}")
+    if group.shape != (pre_times.shape[0],):
+        raise ValueError(f"group must have shape ({pre_times.shape[0]},), got {group.shape}")
+    # Values are checked only when they come from the host: on the device it costs a sync.
+    if host_group and group.size and (int(group.min()) < 0 or int(group.max()) >= W.shape[0]):
+        raise ValueError(f"group values must lie in [0, {W.shape[0]})")
+    return pre_times, pre_counts, W, group, dt
+
+
+def forward_with(xp, launch, pre_times, pre_counts, W, group, tau_s, theta, reset, n_max, t_max):
+    """:func:`dense_forward` on array module ``xp`` with kernel launcher ``launch``."""
+    pre_times, pre_counts, W, group, dt = _prep(xp, pre_times, pre_counts, W, group)
+    n_b, n_i, k_i = pre_times.shape
+    n_o, n_s = W.shape[1], int(n_max)
+    if n_s < 1:
+        raise ValueError(f"n_max must be >= 1, got {n_max}")
+    tau = 2.0 * float(tau_s)  # tau = 2 tau_s (method.md §1)
+    c = float(theta) / tau
+    length = n_i * k_i
+    # Merge (method.md §4): a stable argsort of the (i, slot)-ordered times is the key (t, i, slot).
+    order = _argsort_stable(xp, pre_times.reshape(n_b, length))
+    ev_t = xp.empty((n_b, length), dtype=dt)
+    ev_i = xp.empty((n_b, length), dtype=np.int32)
+    ev_q = xp.empty((n_b, length), dtype=dt)
+    launch(
+        "merge",
+        dt,
+        n_b * length,
+        pre_times,
+        order,
+        np.int64(n_i),
+        np.int64(k_i),
+        dt.type(1.0 / tau),
+        ev_t,
+        ev_i,
+        ev_q,
+    )
+    del order
+    n_ev = pre_counts.sum(axis=1, dtype=np.int32)
+    wt = xp.ascontiguousarray(W.transpose(0, 2, 1))
+    out_t = xp.empty((n_b, n_o, n_s), dtype=dt)
+    out_c = xp.empty((n_b, n_o), dtype=np.int32)
+    out_ud = xp.empty((n_b, n_o, n_s), dtype=dt)
+    _sample_memory(xp)
+    launch(
+        "forward",
+        dt,
+        n_b * n_o,
+        ev_t,
+        ev_i,
+        ev_q,
+        n_ev,
+        wt,
+        group,
+        np.int64(n_o),
+        np.int64(n_i),
+        np.int64(length),
+        np.int32(n_s),
+        dt.type(tau),
+        dt.type(c),
+        dt.type(4.0 * c),
+        dt.type(float(theta) - float(reset)),
+        _below(float(t_max), dt),
+        out_t,
+        out_c,
+        out_ud,
+    )
+    return out_t, out_c, out_ud
+
+
+def backward_with(
+    xp,
+    launch,
+    pre_times,
+    pre_counts,
+    W,
+    group,
+    post_times,
+    post_counts,
+    udot,
+    phi,
+    tau_s,
+    reset,
+    need_pre,
+):
+    """:func:`dense_backward` on array module ``xp`` with kernel launcher ``launch``."""
+    pre_times, pre_counts, W, group, dt = _prep(xp, pre_times, pre_counts, W, group)
+    n_b, n_i, k_i = pre_times.shape
+    n_g, n_o = W.shape[0], W.shape[1]
+    post_times = xp.ascontiguousarray(xp.asarray(post_times), dtype=dt)
+    post_counts = xp.ascontiguousarray(xp.asarray(post_counts), dtype=np.int32)
+    udot = xp.ascontiguousarray(xp.asarray(udot), dtype=dt)
+    phi = xp.ascontiguousarray(xp.asarray(phi), dtype=dt)
+    if post_times.ndim != 3 or post_times.shape[:2] != (n_b, n_o):
+        raise ValueError(f"post_times has shape {post_times.shape}, expected [{n_b}, {n_o}, S]")
+    if post_counts.shape != (n_b, n_o):
+        raise ValueError(f"post_counts has shape {post_counts.shape}, expected {(n_b, n_o)}")
+    if udot.shape != post_times.shape:
+        raise ValueError(f"udot has shape {udot.shape}, expected {post_times.shape}")
+    if phi.shape != post_times.shape:
+        raise ValueError(f"phi has shape {phi.shape}, expected {post_times.shape}")
+    n_s = post_times.shape[2]
+    tau = 2.0 * float(tau_s)
+    inv_tau = dt.type(1.0 / tau)
+
+    # §6.2: delta, and the suffix sums p1, p2 of r_k = delta_k/u_dot_k at each t_k.
+    delta = xp.empty_like(post_times)
+    p1 = xp.empty_like(post_times)
+    p2 = xp.empty_like(post_times)
+    launch(
+        "delta",
+        dt,
+        n_b * n_o,
+        post_times,
+        post_counts,
+        udot,
+        phi,
+        np.int32(n_s),
+        inv_tau,
+        dt.type(float(reset) / tau),
+        delta,
+        p1,
+        p2,
+    )
+
+    # §6.3: grad[g] summed over the samples of group g (a CSR of samples by group, ascending b).
+    order = _argsort_stable(xp, group).astype(np.int64)
+    gstart = xp.searchsorted(group[order], xp.arange(n_g + 1, dtype=np.int32)).astype(np.int64)
+    grad = xp.empty_like(W)
+    _sample_memory(xp)
+    launch(
+        "grad",
+        dt,
+        n_g * n_o * n_i,
+        pre_times,
+        pre_counts,
+        post_times,
+        post_counts,
+        p1,
+        p2,
+        order,
+        gstart,
+        np.int64(n_o),
+        np.int64(n_i),
+        np.int32(k_i),
+        np.int32(n_s),
+        inv_tau,
+        grad,
+    )
+
+    phi_pre = None
+    if need_pre:  # §6.4, with the pre-update W
+        phi_pre = xp.empty_like(pre_times)
+        launch(
+            "phi_pre",
+            dt,
+            n_b * n_i,
+            pre_times,
+            pre_counts,
+            W,
+            group,
+            post_times,
+            post_counts,
+            p1,
+            p2,
+            np.int64(n_o),
+            np.int64(n_i),
+            np.int32(k_i),
+            np.int32(n_s),
+            inv_tau,
+            phi_pre,
+        )
+    return delta, grad, phi_pre
+
+
+# --------------------------------------------------------------------------------------------
+# Public API (the same as engine.cpu)
+# --------------------------------------------------------------------------------------------
+def dense_forward(pre_times, pre_counts, W, group, tau_s, theta, reset, n_max, t_max):
+    """Exact spike times of a dense layer (method.md §4) on the GPU.
+
+    Returns CuPy arrays ``(times [B, No, n_max] +inf padded, counts [B, No] int32,
+    udot [B, No, n_max])``, ``udot`` the membrane slope at each spike (0 in empty slots).
+    ``group`` values must lie in ``[0, G)``; they are checked only for a NumPy ``group``.
+    """
+    return forward_with(
+        xp_for("gpu"),
+        cuda_launch,
+        pre_times,
+        pre_counts,
+        W,
+        group,
+        tau_s,
+        theta,
+        reset,
+        n_max,
+        t_max,
+    )
+
+
+def dense_backward(
+    pre_times, pre_counts, W, group, post_times, post_counts, udot, phi, tau_s, reset, need_pre
+):
+    """BATS backward of a dense layer (method.md §6.5) on the GPU.
+
+    ``phi`` [B, No, S] is dL/dt of each post spike (never mutated; empty slots ignored). Returns
+    ``(delta [B, No, S], grad [G, No, Ni] summed over the samples of each group,
+    phi_pre [B, Ni, Ki] or None)``.
+    """
+    return backward_with(
+        xp_for("gpu"),
+        cuda_launch,
+        pre_times,
+        pre_counts,
+        W,
+        group,
+        post_times,
+        post_counts,
+        udot,
+        phi,
+        tau_s,
+        reset,
+        need_pre,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Memory
+# --------------------------------------------------------------------------------------------
+def _sample_memory(xp) -> None:
+    """Record the device memory held by CuPy's pool (temporaries alive at launch time)."""
+    global _peak_bytes
+    if xp is not np:
+        _peak_bytes = max(_peak_bytes, int(xp.get_default_memory_pool().total_bytes()))
+
+
+def peak_memory_bytes() -> int:
+    """Peak bytes held by CuPy's default memory pool since :func:`reset_peak_memory`.
+
+    The pool only grows until its blocks are freed, so its size now, together with the samples
+    taken at each launch and before each :func:`free_gpu_memory`, is the peak.
+    """
+    _sample_memory(xp_for("gpu"))
+    return _peak_bytes
+
+
+def reset_peak_memory() -> None:
+    """Free the pool's cached blocks and start a new peak from the memory in use now."""
+    global _peak_bytes
+    pool = xp_for("gpu").get_default_memory_pool()
+    pool.free_all_blocks()
+    _peak_bytes = int(pool.total_bytes())
+
+
+def free_gpu_memory() -> None:
+    """Return the cached blocks of CuPy's memory pools to the driver (call after a run)."""
+    cp = xp_for("gpu")
+    _sample_memory(cp)
+    cp.get_default_memory_pool().free_all_blocks()
+    cp.get_default_pinned_memory_pool().free_all_blocks()
+
+
+__all__ = [
+    "CUDA_DIR",
+    "backward_with",
+    "cuda_launch",
+    "dense_backward",
+    "dense_forward",
+    "forward_with",
+    "free_gpu_memory",
+    "kernel_source",
+    "peak_memory_bytes",
+    "reset_peak_memory",
+]
