@@ -75,7 +75,7 @@ def _float_targets(out: SpikeTrains, targets, shape, allow_inf: bool):
     targets = xp.asarray(targets).astype(out.dtype)  # always a new array: callers keep theirs
     if bool(xp.isnan(targets).any()):
         raise ValueError("targets contains NaN")
-    bad = xp.isneginf(targets) if allow_inf else ~xp.isfinite(targets)
+    bad = (targets == -xp.inf) if allow_inf else ~xp.isfinite(targets)  # CuPy-safe ops only
     if bool(bad.any()):
         raise ValueError("targets must be finite" + (" or +inf (no target)" if allow_inf else ""))
     return targets
@@ -97,7 +97,7 @@ def _select(score, mode: str):
     if mode == "strict":
         best = score.max(axis=1, keepdims=True)
         tie = (score == best).sum(axis=1) > 1
-        pred = xp.where(tie | xp.isneginf(best[:, 0]), -1, pred)
+        pred = xp.where(tie | (best[:, 0] == -xp.inf), -1, pred)
     return pred.astype(xp.int64)
 
 
