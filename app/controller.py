@@ -13,7 +13,14 @@ import param
 from batscope.engine.run import TRAINING_SLOTS, TrainingRun
 from batscope.engine.telemetry import MetricRow, Snapshot
 
-from .state import NetworkSpec, TrainingConfig, ViewConfig, check_config, run_config
+from .state import (
+    NetworkSpec,
+    TrainingConfig,
+    ViewConfig,
+    check_config,
+    run_config,
+    task_shape,
+)
 
 ACTIVE = ("queued", "running", "paused")
 
@@ -58,6 +65,7 @@ class TrainingController(param.Parameterized):
         self.run: TrainingRun | None = None
         self.history: list[MetricRow] = []
         self.last: Snapshot | None = None
+        self.initial_weights: list | None = None  # from an uploaded model; cleared by Reset
 
     # -- effects of the buttons ------------------------------------------------------------
     @param.depends("start", watch=True)
@@ -91,12 +99,16 @@ class TrainingController(param.Parameterized):
 
     @param.depends("reset", watch=True)
     def _on_reset(self):
+        self.initial_weights = None
+        self._clear("")
+
+    def _clear(self, message: str) -> None:
         self._end_run()
         self.history.clear()
         self.last = None
         self._set(
             status="idle",
-            message="",
+            message=message,
             epoch=0,
             batch=0,
             steps=0,
@@ -104,6 +116,27 @@ class TrainingController(param.Parameterized):
             eta_s=math.nan,
             generation=self.generation + 1,
         )
+
+    def load_weights(self, weights: list) -> None:
+        """Stop any run; the next run starts from ``weights`` (an uploaded model)."""
+        self.initial_weights = [w.copy() for w in weights]
+        self._clear(
+            "Model loaded: Play or Step trains from its weights; Reset returns to the "
+            "seed's initialisation."
+        )
+
+    def current_network(self):
+        """The live network of the run, or a fresh one built from the config (for download)."""
+        trainer = self.run.trainer if self.run is not None else None
+        if trainer is not None:
+            return trainer.network
+        from batscope.engine.trainer import build_network
+
+        config = run_config(self.network, self.training)
+        net = build_network(config, task_shape(self.training.task)[0])
+        if self.initial_weights is not None:
+            net.weights = self.initial_weights
+        return net
 
     # -- helpers ---------------------------------------------------------------------------
     def _set(self, **values):
@@ -127,8 +160,16 @@ class TrainingController(param.Parameterized):
             self._set(generation=self.generation + 1)
         config = run_config(self.network, self.training)
         slot = TRAINING_SLOTS.acquire(blocking=False)
+        weights, factory = self.initial_weights, self._factory
+
+        def make_trainer():
+            trainer = factory(config)
+            if weights is not None:
+                trainer.network.weights = weights
+            return trainer
+
         self.run = TrainingRun(
-            lambda: self._factory(config),
+            make_trainer,
             self.view_request,
             slot_acquired=slot,
             **self._run_options,
@@ -158,6 +199,7 @@ class TrainingController(param.Parameterized):
         run = self.run
         if run is None:
             return []
+        ended = run.done.is_set()  # read before draining: the final snapshot precedes done
         batch = run.outbox.drain()
         values = {}
         if batch:
@@ -176,7 +218,7 @@ class TrainingController(param.Parameterized):
             )
         if self.status == "queued" and run.phase in ("running", "paused"):
             values.update(status="running" if run.go.is_set() else "paused", message="")
-        if run.done.is_set():
+        if ended:
             if run.error is not None:
                 values.update(status="error", message=run.error_text)
             elif run.phase == "finished":

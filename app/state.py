@@ -7,6 +7,7 @@ classes) are reported as messages by :func:`check_config`, never raised mid-edit
 
 from __future__ import annotations
 
+import functools
 import math
 
 import param
@@ -15,25 +16,21 @@ from batscope.engine.backend import available_backends
 TOY_TASKS = ("convergence", "xor", "first", "patterns")
 IMAGE_TASKS = ("mnist", "fashion-mnist", "emnist")
 TASKS = TOY_TASKS + IMAGE_TASKS
-N_CLASSES = {
-    "convergence": 2,
-    "xor": 2,
-    "first": 2,
-    "patterns": 3,
-    "mnist": 10,
-    "fashion-mnist": 10,
-    "emnist": 47,
-}
-N_INPUTS = {
-    "convergence": 4,
-    "xor": 4,
-    "first": 4,
-    "patterns": 8,
-    "mnist": 784,
-    "fashion-mnist": 784,
-    "emnist": 784,
-}
+IMAGE_CLASSES = {"mnist": 10, "fashion-mnist": 10, "emnist": 47}
 CONFIG_VERSION = 1
+
+
+@functools.cache
+def task_shape(task: str) -> tuple[int, int]:
+    """``(n_inputs, n_classes)`` of a task (toy tasks are built once to find out)."""
+    if task in IMAGE_CLASSES:
+        return 784, IMAGE_CLASSES[task]
+    if task not in TOY_TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    from batscope.datasets.toy import toy_task
+
+    t = toy_task(task)
+    return t.n_inputs, t.n_classes
 
 
 def _positive(default, soft=None, doc=""):
@@ -95,11 +92,24 @@ class NetworkSpec(param.Parameterized):
     """An ordered list of layers; the input size comes from the task."""
 
     layers = param.List(default=[], item_type=LayerSpec, doc="Layers, input side first")
+    revision = param.Integer(0, doc="Bumped on any change to the layers or their fields")
 
     def __init__(self, **params):
         if "layers" not in params:
             params["layers"] = [LayerSpec(size=2, tau_s=1.0, theta=1.0, n_max=10)]
+        self._watched: set[int] = set()
         super().__init__(**params)
+
+    @param.depends("layers", watch=True, on_init=True)
+    def _watch_layers(self):
+        for spec in self.layers:
+            if id(spec) not in self._watched:
+                self._watched.add(id(spec))
+                spec.param.watch(self._bump, list(LayerSpec.FIELDS))
+        self._bump()
+
+    def _bump(self, *events):
+        self.revision += 1
 
     def add_layer(self, index: int | None = None, spec: LayerSpec | None = None) -> LayerSpec:
         """Insert a layer (default: a copy of the one before, or a 10-neuron layer) at ``index``."""
@@ -244,7 +254,7 @@ def check_config(network: NetworkSpec, training: TrainingConfig) -> list[str]:
     """Cross-field problems as messages (empty list = consistent)."""
     msgs = []
     out = network.layers[-1]
-    n_classes = N_CLASSES[training.task]
+    n_classes = task_shape(training.task)[1]
     if out.size != n_classes:
         msgs.append(
             f"The output layer has {out.size} neurons but task '{training.task}' has "

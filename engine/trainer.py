@@ -19,6 +19,7 @@ from batscope.datasets.batching import batches, n_batches, train_val_split
 from batscope.datasets.encoding import encode_ttfs
 from batscope.datasets.toy import list_toy_tasks, toy_task
 
+from .analysis import latency_curve, layer_sparsity
 from .backend import resolve_backend, to_numpy, xp_for
 from .init import Normal, Uniform
 from .layers import Dense
@@ -38,6 +39,7 @@ IMAGE_TASKS = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "emnist": "em
 EVAL_BATCH = 100  # test batch of the paper's FC experiments (method.md §9)
 EVAL_CAP = 1000  # most samples evaluated per split at an epoch end (keeps the UI responsive)
 MEMBRANE_POINTS = 400
+LATENCY_POINTS = 101
 
 
 @dataclass(frozen=True)
@@ -68,9 +70,11 @@ def load_task(training: dict, data_dir=None) -> TaskData:
     task = training["task"]
     if task in list_toy_tasks():
         t = toy_task(task)
-        return TaskData(
-            t.inputs.numpy(), np.asarray(t.labels), None, None, None, None, t.n_classes, 0.0, True
-        )
+        x = t.inputs.numpy()
+        finite = x.times[np.isfinite(x.times)]
+        t_in = float(finite.max()) if finite.size and finite.max() > 0 else float(t.t_max)
+        # the "encoding window" of a toy task ends with its last input spike
+        return TaskData(x, np.asarray(t.labels), None, None, None, None, t.n_classes, t_in, True)
     if task not in IMAGE_TASKS:
         raise ValueError(f"task must be a toy task or one of {sorted(IMAGE_TASKS)}, got {task!r}")
     from batscope import datasets
@@ -316,6 +320,7 @@ class Trainer:
         t = np.linspace(0.0, self.t_max, MEMBRANE_POINTS)
         u = net.membrane(t, sample=0, layer=m_layer - 1, neurons=sel)
         membrane = MembraneWindow(m_layer, sel, t, np.asarray(u), spec.theta, spec.reset)
+        sparsity, latency = self._population() if heavy else ((), None)
         rows, self._pending = tuple(self._pending), []
         return Snapshot(
             step=self.step_count,
@@ -333,6 +338,32 @@ class Trainer:
             activity=tuple(activity),
             errors=flows,
             membrane=membrane,
+            sparsity=sparsity,
+            latency=latency,
             weights=tuple(to_numpy(w) for w in net.weights) if heavy else None,
             extra={"progress": self.progress, "lr": self.optimizer.lr, "t_enc": self.data.t_enc},
         )
+
+    def _population(self):
+        """Sparsity of every layer and the latency curve over one evaluation batch (§13)."""
+        x, y = self.display_set()
+        sl = slice(0, min(EVAL_BATCH, x.batch_size))
+        outs = self.network.forward(self._to_backend(_take(x, sl)), self.t_max)
+        counts = [to_numpy(x.counts[sl])] + [to_numpy(o.counts) for o in outs]
+        names = ["input"] + [f"layer {k + 1}" for k in range(len(outs))]
+        n_max = [int(x.n_slots)] + [spec.n_max for spec in self.network.layers]
+        sparsity = tuple(
+            layer_sparsity(n, c, m) for n, c, m in zip(names, counts, n_max, strict=True)
+        )
+        mode = "ttfs" if self.config["training"]["loss"] == "ttfs_ce" else "count"
+        latency = latency_curve(
+            to_numpy(outs[-1].times),
+            counts[-1],
+            np.asarray(y[sl]),
+            np.linspace(0.0, self.t_max, LATENCY_POINTS),
+            mode=mode,
+            t_enc=self.data.t_enc,
+            tie_mode=self.predict_mode,
+            label=f"{mode} decoding",
+        )
+        return sparsity, latency

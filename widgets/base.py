@@ -1,0 +1,103 @@
+"""Shared pieces of the views: the PlotView base, the SVG-export hook and validated inputs.
+
+Views are ``pn.viewable.Viewer`` s that build their panes and streams once in ``__init__`` and
+then only ``update(batch)`` / ``reset()`` them (app-architecture.md §2).
+"""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+from batscope.app.state import ViewConfig
+
+
+def svg_hook(view_config: ViewConfig):
+    """A HoloViews ``hooks`` entry: the Bokeh figure renders as SVG while export mode is on."""
+
+    def hook(plot, element):
+        plot.state.output_backend = "svg" if view_config.svg_export else "canvas"
+
+    return hook
+
+
+class PlotView(pn.viewable.Viewer):
+    """Base of the live views: holds the ViewConfig; subclasses fill ``update`` and ``reset``."""
+
+    view_config = param.ClassSelector(class_=ViewConfig)
+
+    def __init__(self, view_config: ViewConfig | None = None, **params):
+        super().__init__(view_config=view_config or ViewConfig(), **params)
+
+    @property
+    def hooks(self) -> list:
+        """Pass as ``.opts(hooks=view.hooks)`` so the plot honours ``svg_export``."""
+        return [svg_hook(self.view_config)]
+
+    def update(self, batch: list) -> None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+
+def _widget_for(p: param.Parameter, label: str, value):
+    """A Panel input matching a param type (Integer, Number, Selector, Boolean)."""
+    kw = {"label": label, "value": value, "description": p.doc or None}
+    if isinstance(p, param.Boolean):
+        return pn.widgets.Checkbox(**kw)
+    if isinstance(p, param.Selector):
+        return pn.widgets.Select(options=list(p.objects), **kw)
+    low, high = p.bounds or (None, None)
+    if isinstance(p, param.Integer):
+        return pn.widgets.IntInput(start=low, end=high, **kw)
+    step = p.softbounds[0] if p.softbounds and p.softbounds[0] else 0.01
+    return pn.widgets.FloatInput(start=low, end=high, step=step, **kw)
+
+
+def validated_input(
+    obj: param.Parameterized,
+    name: str,
+    alert: pn.pane.Alert,
+    label=None,
+    watchers: list | None = None,
+):
+    """An input bound to ``obj.<name>`` that refuses invalid values at the widget.
+
+    A value the parameter rejects (bounds, type) is not applied: the widget snaps back to the
+    current value and ``alert`` shows the reason. Changes made to the parameter elsewhere (a
+    preset, an uploaded config) flow back into the widget.
+    """
+    p = obj.param[name]
+    widget = _widget_for(p, label or p.label, getattr(obj, name))
+    guard = {"busy": False}
+
+    def to_param(event):
+        if guard["busy"]:
+            return
+        try:
+            setattr(obj, name, event.new)
+        except (ValueError, TypeError) as exc:
+            guard["busy"] = True
+            widget.value = event.old
+            guard["busy"] = False
+            alert.object = f"**{label or p.label}**: {exc}"
+            alert.visible = True
+        else:
+            alert.visible = False
+
+    def to_widget(event):
+        if widget.value != event.new:
+            guard["busy"] = True
+            widget.value = event.new
+            guard["busy"] = False
+
+    widget.param.watch(to_param, "value")
+    watcher = obj.param.watch(to_widget, name)
+    if watchers is not None:
+        watchers.append((obj, watcher))
+    return widget
+
+
+def error_alert() -> pn.pane.Alert:
+    """A hidden danger alert that :func:`validated_input` fills when it refuses a value."""
+    return pn.pane.Alert("", alert_type="danger", visible=False, margin=(2, 5))

@@ -1,0 +1,120 @@
+"""NetworkBuilder: one card per layer with add / remove / move up / move down.
+
+Inputs are bound to the LayerSpec params through ``validated_input``: a value the spec refuses
+(N = 0, τs ≤ 0, θ ≤ 0, S = 0, ...) is not applied and the card says why.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+from batscope.app.state import LayerSpec, NetworkSpec, TrainingConfig, task_shape
+
+from .base import error_alert, validated_input
+
+LABELS = {
+    "size": "N (neurons)",
+    "tau_s": "τs [s]",
+    "theta": "θ (threshold)",
+    "reset": "Δθ (reset, empty = θ)",
+    "n_max": "S (spike buffer)",
+    "init": "init",
+    "init_low": "low",
+    "init_high": "high",
+    "init_mean": "mean μ",
+    "init_std": "std σ",
+}
+
+
+class NetworkBuilder(pn.viewable.Viewer):
+    """Cards for ``network.layers``; rebuilt only when layers are added, removed or moved."""
+
+    def __init__(self, network: NetworkSpec, training: TrainingConfig, **params):
+        super().__init__(**params)
+        self.network, self.training = network, training
+        self.disabled = False
+        self._watchers: list = []
+        self._input = pn.pane.Markdown(sizing_mode="stretch_width", margin=(0, 5))
+        self._cards = pn.Column(sizing_mode="stretch_width")
+        self._add = pn.widgets.Button(
+            label="+ add layer", color="primary", variant="outline", sizing_mode="stretch_width"
+        )
+        self._add.on_click(lambda _: self.network.add_layer(max(len(self.network.layers) - 1, 0)))
+        network.param.watch(lambda _: self._rebuild(), "layers")
+        training.param.watch(lambda _: self._describe_input(), "task")
+        self._describe_input()
+        self._rebuild()
+        self._layout = pn.Column(self._input, self._cards, self._add, sizing_mode="stretch_width")
+
+    def _describe_input(self):
+        n_in, n_cls = task_shape(self.training.task)
+        self._input.object = (
+            f"**Input**: {n_in} spike trains from task *{self.training.task}* "
+            f"({n_cls} classes: the last layer needs {n_cls} neurons)"
+        )
+
+    def _rebuild(self):
+        for obj, watcher in self._watchers:
+            obj.param.unwatch(watcher)
+        self._watchers.clear()
+        layers = self.network.layers
+        self._cards.objects = [self._card(i, spec, len(layers)) for i, spec in enumerate(layers)]
+
+    def set_disabled(self, disabled: bool) -> None:
+        """Lock the builder (a locked preset)."""
+        self.disabled = disabled
+        self._add.disabled = disabled
+        self._rebuild()
+
+    def _card(self, i: int, spec: LayerSpec, n_layers: int) -> pn.Card:
+        alert = error_alert()
+        inputs = {
+            name: validated_input(spec, name, alert, LABELS[name], self._watchers)
+            for name in LABELS
+        }
+        for w in inputs.values():
+            w.width, w.disabled = 120, self.disabled
+
+        def show_init(kind):
+            uniform = kind == "uniform"
+            for name in ("init_low", "init_high"):
+                inputs[name].visible = uniform
+            for name in ("init_mean", "init_std"):
+                inputs[name].visible = not uniform
+
+        show_init(spec.init)
+        self._watchers.append((spec, spec.param.watch(lambda e: show_init(e.new), "init")))
+        up = pn.widgets.Button(
+            label="↑", width=36, disabled=self.disabled or i == 0, description="Move this layer up"
+        )
+        down = pn.widgets.Button(
+            label="↓",
+            width=36,
+            disabled=self.disabled or i == n_layers - 1,
+            description="Move this layer down",
+        )
+        remove = pn.widgets.Button(
+            label="✕",
+            width=36,
+            color="danger",
+            variant="outline",
+            disabled=self.disabled or n_layers == 1,
+            description="Remove this layer",
+        )
+        up.on_click(lambda _: self.network.move_layer(i, -1))
+        down.on_click(lambda _: self.network.move_layer(i, +1))
+        remove.on_click(lambda _: self.network.remove_layer(i))
+        role = "output" if i == n_layers - 1 else "hidden"
+        grid = pn.GridBox(*inputs.values(), ncols=2, sizing_mode="stretch_width")
+        return pn.Card(
+            pn.Row(up, down, remove),
+            grid,
+            alert,
+            title=f"Layer {i + 1} ({role})",
+            collapsed=i < n_layers - 2,
+            sizing_mode="stretch_width",
+            css_classes=["layer-card"],
+            margin=(3, 0),
+        )
+
+    def __panel__(self):
+        return self._layout

@@ -1,0 +1,102 @@
+"""Play / Pause / Step / Stop / Reset, the progress bar and the run-status line."""
+
+from __future__ import annotations
+
+import math
+
+import panel as pn
+from batscope.app.controller import TrainingController
+
+
+def _eta(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "–"
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def status_text(status, epoch, epochs, batch, n_batches, steps, eta_s, message) -> str:
+    """One line a person (and a browser test) can read: ``status: running | epoch 3/50 | …``."""
+    line = (
+        f"status: {status} | epoch {epoch}/{epochs} | batch {batch}/{n_batches} | "
+        f"step {steps} | remaining {_eta(eta_s)}"
+    )
+    return line + (f"\n\n{message}" if message else "")
+
+
+class ControlsView(pn.viewable.Viewer):
+    """Buttons generated from the controller's Events; disabled where they make no sense."""
+
+    def __init__(self, controller: TrainingController, **params):
+        super().__init__(**params)
+        c = self.controller = controller
+        st = c.param.status
+        self.play = pn.widgets.Button.from_param(
+            c.param.start,
+            label="▶ Play",
+            color="success",
+            width=80,
+            disabled=pn.bind(lambda s: s in ("running", "queued"), st),
+        )
+        self.pause = pn.widgets.Button.from_param(
+            c.param.pause,
+            label="⏸ Pause",
+            color="warning",
+            width=80,
+            disabled=pn.bind(lambda s: s not in ("running", "queued"), st),
+        )
+        self.step = pn.widgets.Button.from_param(
+            c.param.step,
+            label="⏭ Step",
+            color="primary",
+            width=80,
+            description="Train exactly one batch (one full-batch epoch on a toy task), then pause",
+        )
+        self.stop = pn.widgets.Button.from_param(
+            c.param.stop,
+            label="⏹ Stop",
+            color="secondary",
+            width=80,
+            disabled=pn.bind(lambda s: s not in ("running", "queued", "paused"), st),
+        )
+        self.reset = pn.widgets.Button.from_param(
+            c.param.reset,
+            label="↺ Reset",
+            color="danger",
+            variant="outline",
+            width=80,
+            description="Stop, re-initialise the weights from the seed and clear every view",
+        )
+        self.progress = pn.indicators.Progress(
+            value=pn.bind(lambda p: int(round(100 * p)), c.param.progress),
+            max=100,
+            sizing_mode="stretch_width",
+            bar_color="success",
+            height=14,
+        )
+        self.status = pn.pane.Markdown(
+            pn.bind(
+                status_text,
+                st,
+                c.param.epoch,
+                c.param.epochs,
+                c.param.batch,
+                c.param.n_batches,
+                c.param.steps,
+                c.param.eta_s,
+                c.param.message,
+            ),
+            css_classes=["run-status"],
+            sizing_mode="stretch_width",
+            margin=(0, 5),
+        )
+        self._layout = pn.Column(
+            pn.Row(self.play, self.pause, self.step, sizing_mode="stretch_width"),
+            pn.Row(self.stop, self.reset),
+            self.progress,
+            self.status,
+            sizing_mode="stretch_width",
+        )
+
+    def __panel__(self):
+        return self._layout
