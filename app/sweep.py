@@ -104,6 +104,7 @@ class SweepController(param.Parameterized):
         self._t_end: float | None = None
         self.sweep_id = 0
         self.settings: dict | None = None  # grid and settings of the last started sweep
+        self._listeners: list[Callable[[list[SweepCells]], None]] = []
 
     # ---- actions (session loop) -------------------------------------------------------------
     @param.depends("run", watch=True)
@@ -156,8 +157,14 @@ class SweepController(param.Parameterized):
         """Ask the worker to stop after the current chunk; ``poll()`` then reports "stopped"."""
         self._stop.set()
 
+    def add_listener(self, fn: Callable[[list[SweepCells]], None]) -> None:
+        """Call ``fn(batch)`` from :meth:`poll` whenever it hands out cells (e.g. a view's
+        ``update``), so whoever polls, the views get every cell."""
+        self._listeners.append(fn)
+
     def poll(self) -> list[SweepCells]:
-        """Cells finished since the last call (oldest first); updates status and progress."""
+        """Cells finished since the last call (oldest first); updates status and progress, and
+        passes non-empty batches to the listeners."""
         with self._lock:
             batch = list(self._queue)
             self._queue.clear()
@@ -170,6 +177,9 @@ class SweepController(param.Parameterized):
             updates["message"] = error
         with param.edit_constant(self):
             self.param.update(**updates)
+        if batch:
+            for fn in self._listeners:
+                fn(batch)
         return batch
 
     def shutdown(self, timeout: float = 10.0) -> bool:

@@ -135,6 +135,12 @@ def _segments(trace: RunTrace | None, epoch: int) -> dict:
     return {"t": t0, "y0": y0 - 0.4, "t1": t0, "y1": y0 + 0.4, "kind": np.asarray(kind, str)}
 
 
+def _on_cells(view_ref, batch):
+    view = view_ref()
+    if view is not None:
+        view.update(batch)
+
+
 def _on_tap(view_ref, variant, x=None, y=None):
     view = view_ref()
     if view is not None and x is not None and y is not None:
@@ -144,8 +150,9 @@ def _on_tap(view_ref, variant, x=None, y=None):
 class ConvergenceView(PlotView):
     """Paper Fig. 3 heatmaps for a :class:`SweepController`, with controls and a drill-down.
 
-    ``update(batch)`` takes what ``controller.poll()`` returns (``list[SweepCells]``); other
-    items (e.g. training ``Snapshot`` s) are ignored, so the session may pass any batch.
+    The view listens to its controller: every ``controller.poll()`` (the session's tick) feeds
+    the new cells to ``update``. ``update(batch)`` takes ``list[SweepCells]``; other items
+    (training ``Snapshot`` s) are ignored, so a session may also pass it any batch.
     """
 
     controller = param.ClassSelector(class_=SweepController)
@@ -174,6 +181,7 @@ class ConvergenceView(PlotView):
         self.taps = {v: hv.streams.Tap(source=self.maps[v], x=None, y=None) for v in VARIANTS}
         for v, tap in self.taps.items():
             tap.add_subscriber(partial(_on_tap, ref, v))
+        ctrl.add_listener(partial(_on_cells, ref))
         self._curve_pipe = hv.streams.Pipe(data=([], []))
         self._raster_pipe = hv.streams.Pipe(data=_segments(None, 0))
         self._weights_pipe = hv.streams.Pipe(data={"w": np.zeros((2, 4)), "m": 1.0})
