@@ -105,7 +105,8 @@ class SpikeTrains:
         if bool((finite & (slot >= counts[..., None])).any()):
             raise ValueError("times: finite spike after +inf padding (finite slots must come first)")
         if k > 1:
-            d = times[..., 1:] - times[..., :-1]
+            with np.errstate(invalid="ignore"):  # inf - inf in padding; masked below
+                d = times[..., 1:] - times[..., :-1]
             valid = finite[..., 1:]
             if bool((valid & (d < 0)).any()):
                 raise ValueError("times must be sorted ascending per neuron")
