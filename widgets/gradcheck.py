@@ -1,0 +1,213 @@
+"""Gradient check view: exact BATS gradients beside central finite differences (method.md §6.7).
+
+On *Run check*, a float64 copy of the session's network is run on the displayed sample(s) and, for
+a few weights, ``engine.gradcheck`` compares ∂L/∂w from the backward pass with (L(w+ε) − L(w−ε))/2ε.
+For a spike-count loss (a surrogate, method.md §7.1) the check uses a time-based linear probe and
+says so; the surrogate values are listed beside it.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+from batscope.engine.gradcheck import GradCheckResult, gradcheck
+from batscope.widgets.base import PlotView
+from batscope.widgets.provider import SessionInputs
+
+COLUMNS = [
+    "layer",
+    "post",
+    "pre",
+    "weight",
+    "exact",
+    "finite diff.",
+    "|exact − FD|",
+    "scaled error",
+    "surrogate",
+    "skipped",
+]
+EMPTY = {"exact": np.zeros(0), "fd": np.zeros(0), "status": np.zeros(0, dtype=str)}
+
+
+def _points(data, hooks=()):
+    return hv.Scatter(data, "exact", ["fd", "status"]).opts(
+        color="status",
+        cmap={"agrees": "#2ca02c", "differs": "#d62728"},
+        size=9,
+        xlabel="exact ∂L/∂w (backward pass)",
+        ylabel="central finite difference",
+        title="Exact gradient vs finite difference",
+        tools=["hover"],
+        width=420,
+        height=380,
+        framewise=True,
+        hooks=list(hooks),
+        shared_axes=False,
+        show_legend=True,
+    )
+
+
+def _diagonal(data):
+    v = np.concatenate([data["exact"], data["fd"]]) if len(data["exact"]) else np.array([-1, 1])
+    lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+    pad = 0.05 * (hi - lo or 1.0)
+    return hv.Curve(([lo - pad, hi + pad], [lo - pad, hi + pad]), "exact", "fd").opts(
+        color="grey", line_dash="dashed"
+    )
+
+
+def result_frame(res: GradCheckResult) -> pd.DataFrame:
+    """One row per checked weight (layer 1 = first trainable layer)."""
+    rows = [
+        [
+            c.layer + 1,
+            c.post,
+            c.pre,
+            c.weight,
+            c.exact,
+            c.fd,
+            c.abs_error,
+            c.scaled_error,
+            c.surrogate,
+            c.skipped,
+        ]
+        for c in res.checks
+    ]
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    if res.loss_exact:
+        df = df.drop(columns="surrogate")
+    return df
+
+
+def summary(res: GradCheckResult) -> str:
+    n, k = len(res.checks), len(res.compared)
+    skipped = n - k
+    verdict = "**Agree**" if res.passed else "**Disagree**" if k else "**Nothing compared**"
+    text = f"{verdict}: {k} of {n} weights compared"
+    if k:
+        text += (
+            f", largest |exact − FD| / max(1, |exact|) = {res.max_scaled_error:.2e} "
+            f"(tolerance {res.tol:g}, ε = {res.eps:g}, float64)"
+        )
+    if skipped:
+        text += (
+            f"; {skipped} skipped because the perturbation changed a spike count or the "
+            "loss is infinite (the loss is only piecewise smooth)"
+        )
+    text += "."
+    if k and not any(c.exact != 0 for c in res.compared):
+        text += (
+            " Every compared gradient is 0: the output is silent or the chosen weights do "
+            "not reach a spike (dead neurons), so this check says little."
+        )
+    text += f"\n\nChecked function: {res.label}."
+    if not res.loss_exact:
+        text += (
+            "\n\nThe *surrogate* column is the gradient the trainer actually uses for the "
+            "spike-count loss (∂n/∂t := −1): it is not a derivative of the loss and cannot be "
+            "checked by finite differences."
+        )
+    return text
+
+
+class GradCheckView(PlotView):
+    """Exact-vs-finite-difference gradient table and scatter for the current network and loss.
+
+    ``network_provider() -> Network | None`` and ``training_provider() -> dict | None`` come from
+    the session (see :class:`~batscope.widgets.provider.SessionInputs`).
+    """
+
+    check = param.Event(label="Run gradient check")
+    n_weights = param.Integer(8, bounds=(1, 64), doc="Weights to check")
+    n_samples = param.Integer(
+        1, bounds=(1, 32), doc="Samples in the batch (from the displayed one)"
+    )
+    eps = param.Number(1e-7, bounds=(1e-10, 1e-3), doc="Finite-difference step ε")
+    seed = param.Integer(0, bounds=(0, None), doc="Seed of the weight choice (and probe)")
+
+    def __init__(self, network_provider=None, training_provider=None, view_config=None, **params):
+        super().__init__(view_config=view_config, **params)
+        self.inputs = SessionInputs(network_provider, training_provider)
+        self.result: GradCheckResult | None = None
+        self._pipe = hv.streams.Pipe(data=EMPTY)
+        self.plot = hv.DynamicMap(
+            partial(_points, hooks=self.hooks), streams=[self._pipe]
+        ) * hv.DynamicMap(_diagonal, streams=[self._pipe])
+        self.table = pn.pane.DataFrame(
+            pd.DataFrame(columns=COLUMNS),
+            index=False,
+            float_format="{:.6g}".format,
+            sizing_mode="stretch_width",
+        )
+        self.summary = pn.pane.Markdown(
+            "Press **Run gradient check**.", css_classes=["gradcheck-summary"]
+        )
+        widgets = pn.Param(
+            self.param,
+            parameters=["n_weights", "n_samples", "eps", "seed"],
+            widgets={"eps": {"type": pn.widgets.FloatInput, "step": 1e-8}},
+            show_name=False,
+            sort=False,
+        )
+        button = pn.widgets.Button.from_param(self.param.check, color="primary")
+        self._layout = pn.Column(
+            pn.pane.Markdown("### Gradient check: exact vs finite differences (method.md §6.7)"),
+            pn.Row(
+                pn.Column(widgets, button, width=260),
+                pn.pane.HoloViews(self.plot, linked_axes=False),
+                self.summary,
+            ),
+            self.table,
+        )
+
+    def __panel__(self):
+        return self._layout
+
+    @param.depends("check", watch=True)
+    def run_check(self) -> GradCheckResult | None:
+        """Run the check on the displayed sample(s); the result also goes to the table/plot."""
+        try:
+            training = self.inputs.training()
+            net = self.inputs.network()
+            x, labels = self.inputs.samples(self.view_config.sample_index, self.n_samples, training)
+            res = gradcheck(
+                net,
+                x,
+                self.inputs.t_max(training),
+                self.inputs.loss(training),
+                labels,
+                n_weights=self.n_weights,
+                eps=self.eps,
+                seed=self.seed,
+            )
+        except (ValueError, TypeError, FileNotFoundError) as exc:
+            self.summary.object = f"**Cannot run the check:** {exc}"
+            return None
+        self.result = res
+        ok = np.array(
+            ["agrees" if c.scaled_error <= res.tol else "differs" for c in res.compared], dtype=str
+        )
+        self._pipe.send(
+            {
+                "exact": np.array([c.exact for c in res.compared]),
+                "fd": np.array([c.fd for c in res.compared]),
+                "status": ok,
+            }
+        )
+        self.table.object = result_frame(res)
+        self.summary.object = summary(res)
+        return res
+
+    def update(self, batch: list) -> None:
+        """Nothing streams here: the check runs on demand."""
+
+    def reset(self) -> None:
+        self.result = None
+        self._pipe.send(EMPTY)
+        self.table.object = pd.DataFrame(columns=COLUMNS)
+        self.summary.object = "Press **Run gradient check**."
