@@ -7,7 +7,8 @@ Design note.
   nvcc compiles in CI without a GPU (tests/engine/test_cuda_sources.py), whose per-thread bodies
   are ``__host__ __device__`` functions that g++ also builds into a host library, so the very
   code the GPU runs is checked against engine/cpu.py on any machine; the numerics (float32 and
-  float64 variants, no fast-math intrinsics) are explicit in the source.
+  float64 variants, no fast-math intrinsics, no FMA contraction) are explicit and the same on
+  both sides.
 - The arithmetic mirrors engine/cpu.py step by step: the re-centred state (method.md §3.4, every
   exponent <= 0), accept-only-if tests (E1)-(E7), the same dtype-cast constants.
 - Layout: a flat 1-D grid with a grid-stride loop over a 64-bit index; no batch-size limit and no
@@ -37,6 +38,8 @@ import numpy as np
 from .backend import xp_for
 
 CUDA_DIR = Path(__file__).resolve().parent / "cuda"
+# IEEE-rounded operations without FMA contraction, as on the CPU: only exp/log rounding differs.
+NVRTC_OPTIONS = ("--std=c++17", "--fmad=false")
 _BLOCK = 256
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 _peak_bytes = 0
@@ -58,7 +61,7 @@ def kernel_source() -> str:
 @functools.cache
 def _module(device_id: int):
     cp = xp_for("gpu")
-    return cp.RawModule(code=kernel_source(), options=("--std=c++17",))
+    return cp.RawModule(code=kernel_source(), options=NVRTC_OPTIONS)
 
 
 @functools.cache

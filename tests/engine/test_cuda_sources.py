@@ -33,7 +33,17 @@ def test_nvcc_compiles_every_cu(arch, tmp_path):
     for src in sources:
         ptx = tmp_path / f"{src.stem}.ptx"
         res = subprocess.run(
-            [nvcc, "--ptx", f"-arch={arch}", "-Werror", "all-warnings", "-o", str(ptx), str(src)],
+            [
+                nvcc,
+                "--ptx",
+                f"-arch={arch}",
+                "--fmad=false",
+                "-Werror",
+                "all-warnings",
+                "-o",
+                str(ptx),
+                str(src),
+            ],
             capture_output=True,
             text=True,
             timeout=300,
@@ -69,7 +79,7 @@ def test_nvrtc_compiles_inlined_source():
     except Exception as exc:  # libnvrtc missing
         pytest.skip(f"NVRTC is unavailable: {exc}")
     try:
-        nvrtc.compileProgram(prog, ["--std=c++17", "-arch=compute_90"])
+        nvrtc.compileProgram(prog, [*gpu.NVRTC_OPTIONS, "-arch=compute_90"])
     except Exception as exc:
         pytest.fail(f"NVRTC failed: {exc}\n{nvrtc.getProgramLog(prog)}")
     ptx = nvrtc.getPTX(prog)

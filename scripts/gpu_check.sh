@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# GPU checks of batscope, one short run (under 8 minutes on an H200): the `gpu` tests (GPU vs
+# CPU parity, finite differences on the GPU, Network on backend="gpu"), the CUDA source tests
+# (nvcc, NVRTC through CuPy, host build) and the 784-800-10 benchmark at batch 50 and 1000.
+# Logs go to $OUT (or a temporary folder, printed at the end). Run from the repository root:
+#     bash scripts/gpu_check.sh
+#
+# Nothing is downloaded. Needed on the machine: python3 with numpy, numba, pytest,
+# pytest-timeout and CuPy (the device image has cupy-cuda13x); nvcc for the source tests.
+# If CuPy is missing, bring its wheel in .whl/ (ignored by git), made on a machine with pip:
+#     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#         --implementation cp --platform manylinux2014_x86_64 -d .whl \
+#         cupy-cuda13x==14.2.0 cuda-pathfinder nvidia-cuda-nvrtc
+# (match --python-version to the machine's python3; nvidia-cuda-nvrtc only without a CUDA
+# toolkit) and carry .whl with the working tree;
+# this script installs it into /tmp/site without an index.
+# Real MNIST for the tests and the benchmark: copy ../shared/datasets/mnist to
+# shared/datasets/mnist in the checkout (it travels); otherwise the tests use the embedded
+# MNIST sample and the benchmark synthetic MNIST-like input.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+LOG=${OUT:-$(mktemp -d /tmp/batscope_gpu_check.XXXXXX)}
+mkdir -p "$LOG"
+export PYTHONUNBUFFERED=1
+status=0
+
+# batscope.* maps onto the top-level folders (pyproject); a symlink shim needs no install.
+SHIM=$(mktemp -d /tmp/batscope_shim.XXXXXX)
+mkdir -p "$SHIM/batscope"
+for pkg in engine datasets widgets app; do ln -s "$ROOT/$pkg" "$SHIM/batscope/$pkg"; done
+export PYTHONPATH="$SHIM${PYTHONPATH:+:$PYTHONPATH}"
+
+if ! python3 -c "import cupy" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
+fi
+if [ -d shared/datasets/mnist ] && [ ! -e ../shared/datasets/mnist ]; then
+    mkdir -p ../shared/datasets && ln -s "$ROOT/shared/datasets/mnist" ../shared/datasets/mnist
+fi
+
+{
+    date -u
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1
+    nvcc --version 2>&1 | tail -n 2
+    python3 -c "import sys, numpy, numba; print(sys.version.split()[0], numpy.__version__, numba.__version__)"
+    python3 -c "import cupy; print('cupy', cupy.__version__, cupy.cuda.runtime.runtimeGetVersion())"
+    python3 -c "from batscope.engine.backend import gpu_status; print('gpu_status:', gpu_status())"
+} 2>&1 | tee "$LOG/env.txt"
+
+timeout 330 python3 -m pytest -q -p no:cacheprovider -o addopts="" -rA --timeout 300 \
+    tests/gpu tests/engine/test_cuda_sources.py 2>&1 | tee "$LOG/pytest_gpu.txt" || status=1
+
+for batch in 50 1000; do
+    timeout 150 python3 -m batscope.engine.bench --backend gpu --batch "$batch" \
+        >"$LOG/bench_gpu_b$batch.json" 2>"$LOG/bench_gpu_b$batch.err" || status=1
+    cat "$LOG/bench_gpu_b$batch.json" "$LOG/bench_gpu_b$batch.err"
+done
+
+rm -rf "$SHIM"
+echo "gpu_check: status $status, logs in $LOG"
+exit "$status"
