@@ -36,7 +36,17 @@ def make_snapshot(
     weights=True,
     **extra_fields,
 ):
-    """A consistent snapshot for a net with layer ``sizes`` (input first), ``k`` slots a neuron."""
+    """A consistent snapshot for a net with layer ``sizes`` (input first), ``k`` slots a neuron.
+
+    The heavy fields are synthetic when True, absent when False, and taken as given otherwise.
+    """
+    given = {
+        name: value
+        for name, value in dict(
+            errors=errors, membrane=membrane, sparsity=sparsity, latency=latency, weights=weights
+        ).items()
+        if not isinstance(value, bool)
+    }
     rng = np.random.default_rng(seed)
     names = ["input"] + [f"dense{i}" for i in range(1, len(sizes) - 1)] + ["output"]
     activity = []
@@ -98,6 +108,7 @@ def make_snapshot(
         latency=lat,
         weights=w,
     )
+    fields.update(given)
     fields.update(extra_fields)
     return Snapshot(**fields)
 
