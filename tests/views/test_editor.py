@@ -1,0 +1,71 @@
+"""PatternEditorView: a PointDraw edit reruns the network on the edited pattern."""
+
+import numpy as np
+import panel as pn
+from batscope.app.state import LayerSpec, NetworkSpec, TrainingConfig, run_config
+from batscope.engine.trainer import build_network
+from batscope.widgets.editor import PatternEditorView
+
+
+def test_default_network_renders_task_pattern(render):
+    view = PatternEditorView()
+    assert isinstance(view.__panel__(), pn.viewable.Viewable)
+    view.__panel__().get_root()
+    src = render(view.points).handles["source"].data
+    assert sorted(zip(src["neuron"], src["t"], strict=True)) == [
+        (0, 0),
+        (1, 0),
+        (2, 1),
+        (3, 2),
+    ]  # Fig. 3 p0
+    render(view.raster), render(view.traces)
+    assert view.network.n_inputs == 4 and view.result[-1].n_spikes > 0
+    assert "Prediction" in view.info.object
+
+
+def test_point_draw_edit_changes_forward_result(render):
+    view = PatternEditorView()
+    before = view.result[-1].times.copy()
+    counts_before = view.result[-1].counts.copy()
+    # what Bokeh sends after the user drags input 3 from 2 s to 0.5 s and adds a spike
+    view.draw.event(data={"t": [0.0, 0.0, 1.0, 0.5, 3.0], "neuron": [0, 1, 2, 3.2, 1]})
+    assert view.pattern_neuron.tolist() == [0, 1, 2, 3, 1]  # snapped to input rows
+    after = view.result[-1]
+    assert not (np.array_equal(after.times, before) and np.array_equal(after.counts, counts_before))
+    raster = render(view.raster).handles["source"].data
+    assert raster["t"].size == after.n_spikes
+    assert view._trace_pipe.data["u"].shape[0] == 2
+    assert "5 input spikes" in view.info.object
+    view.draw.event(data={"t": [], "neuron": []})  # everything deleted
+    assert view.result[-1].n_spikes == 0 and "0 input spikes" in view.info.object
+
+
+def test_session_network_prediction_and_refresh():
+    training = TrainingConfig(task="convergence")
+    spec = NetworkSpec(layers=[LayerSpec(size=2, tau_s=1.0, theta=1.0, n_max=10)])
+    net = build_network(run_config(spec, training), 4)
+    net.weights = [np.array([[3.0, 3.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])]
+    view = PatternEditorView(lambda: net, training.to_dict, t_max=5.0)
+    assert view.t_max == 5.0
+    assert view.predictions == {"count": 0, "first spike": 0}
+    net.weights = [np.array([[0.0, 0.0, 0.0, 0.0], [3.0, 3.0, 0.0, 0.0]])]
+    view.param.trigger("refresh")  # take the session's new weights
+    assert view.predictions == {"count": 1, "first spike": 1}
+    view.param.trigger("clear")
+    assert view.pattern_t.size == 0
+    view.pattern = 1
+    view.param.trigger("load")
+    assert sorted(zip(view.pattern_neuron, view.pattern_t, strict=True)) == [
+        (0, 0),
+        (1, 0),
+        (2, 2),
+        (3, 1),
+    ]
+
+
+def test_big_network_falls_back_to_default():
+    training = TrainingConfig(task="mnist", t_max=0.2)
+    spec = NetworkSpec(layers=[LayerSpec(size=10, tau_s=0.13, theta=1.0, n_max=5)])
+    net = build_network(run_config(spec, training), 784)
+    view = PatternEditorView(lambda: net, training.to_dict)
+    assert view.network.n_inputs == 4 and "too many inputs" in view.info.object

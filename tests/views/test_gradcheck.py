@@ -1,0 +1,71 @@
+"""GradCheckView: exact vs finite-difference table, scatter and honest labels."""
+
+import numpy as np
+import panel as pn
+from batscope.app.state import LayerSpec, NetworkSpec, TrainingConfig, run_config
+from batscope.engine.trainer import build_network
+from batscope.widgets.gradcheck import GradCheckView
+
+
+def _session(loss):
+    training = TrainingConfig(task="xor", loss=loss)
+    spec = NetworkSpec(
+        layers=[
+            LayerSpec(
+                size=5, tau_s=1.0, theta=0.3, n_max=10, init="normal", init_mean=1.0, init_std=0.5
+            ),
+            LayerSpec(
+                size=2, tau_s=1.0, theta=1.0, n_max=10, init="normal", init_mean=1.0, init_std=0.5
+            ),
+        ]
+    )
+    net = build_network(run_config(spec, training), 3)
+    return net, training
+
+
+def test_empty_state_renders(render):
+    view = GradCheckView()
+    assert isinstance(view.__panel__(), pn.viewable.Viewable)
+    view.__panel__().get_root()
+    render(view.plot)
+    assert view.result is None and "Run gradient check" in view.summary.object
+    view.update([])  # nothing streams
+
+
+def test_exact_loss_agrees_with_finite_differences(render):
+    net, training = _session("ttfs_ce")
+    before = [w.copy() for w in net.weights]
+    view = GradCheckView(lambda: net, training.to_dict, n_samples=4)
+    view.param.trigger("check")
+    res = view.result
+    assert res is not None and res.function == "loss" and res.passed
+    assert res.max_scaled_error <= 1e-5 and len(res.compared) >= 4
+    assert view.summary.object.startswith("**Agree**")
+    assert "surrogate" not in view.table.object.columns
+    assert len(view.table.object) == len(res.checks)
+    pts = view._pipe.data
+    assert np.allclose(pts["exact"], pts["fd"], rtol=1e-5, atol=1e-8)
+    plot = render(view.plot)
+    assert plot.subplots  # scatter and diagonal
+    assert all(np.array_equal(a, b) for a, b in zip(before, net.weights, strict=True))
+    view.reset()
+    assert view.result is None and len(view.table.object) == 0
+
+
+def test_spike_count_loss_is_labelled_as_surrogate():
+    net, training = _session("spike_count")
+    view = GradCheckView(lambda: net, training.to_dict)
+    res = view.run_check()
+    assert res.function == "linear probe" and not res.loss_exact
+    assert "surrogate" in view.summary.object and "probe" in view.summary.object
+    assert "surrogate" in view.table.object.columns
+
+
+def test_default_network_and_bad_session():
+    view = GradCheckView()  # no providers: the default 4 → 2 convergence network
+    res = view.run_check()
+    assert res is not None and any(c.exact != 0 for c in res.compared)
+    net, _ = _session("ttfs_ce")  # 3 inputs, but the task below has 4
+    bad = GradCheckView(lambda: net, TrainingConfig(task="convergence").to_dict)
+    assert bad.run_check() is None
+    assert "Cannot run the check" in bad.summary.object
