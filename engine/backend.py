@@ -28,6 +28,12 @@ def _cupy_status() -> tuple[object | None, str]:
         (cupy.arange(4, dtype=cupy.float32) * 2).sum().item()
     except Exception as exc:  # driver missing or too old, no device, ...
         return None, f"CUDA is not usable ({exc.__class__.__name__}: {exc})"
+    try:
+        from .gpu import smoke_test  # noqa: PLC0415
+
+        smoke_test()  # compiles the engine's kernels (NVRTC) and checks one spike
+    except Exception as exc:
+        return None, f"the CUDA kernels failed to build or run ({exc.__class__.__name__}: {exc})"
     return cupy, "ok"
 
 

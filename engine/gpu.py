@@ -31,6 +31,7 @@ callable, so the tests run the same driver code with NumPy and a host build of t
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -58,15 +59,22 @@ def kernel_source() -> str:
     return cu.replace(include, cuh)
 
 
+def _cupy():
+    """CuPy itself (the launch path must not call backend.xp_for: see :func:`smoke_test`)."""
+    import cupy  # noqa: PLC0415
+
+    return cupy
+
+
 @functools.cache
 def _module(device_id: int):
-    cp = xp_for("gpu")
+    cp = _cupy()
     return cp.RawModule(code=kernel_source(), options=NVRTC_OPTIONS)
 
 
 @functools.cache
 def _max_blocks(device_id: int) -> int:
-    cp = xp_for("gpu")
+    cp = _cupy()
     return 32 * int(cp.cuda.Device(device_id).attributes["MultiProcessorCount"])
 
 
@@ -74,11 +82,34 @@ def cuda_launch(name: str, dtype, n_threads: int, *args) -> None:
     """Launch ``bs_<name>_<f32|f64>`` over ``n_threads`` on the current device and stream."""
     if n_threads == 0:
         return
-    cp = xp_for("gpu")
+    cp = _cupy()
     dev = cp.cuda.Device().id
     kernel = _module(dev).get_function(f"bs_{name}_{_SUFFIX[np.dtype(dtype)]}")
     grid = min(-(-n_threads // _BLOCK), _max_blocks(dev))
     kernel((grid,), (_BLOCK,), (np.int64(n_threads), *args))
+
+
+def smoke_test(xp=None, launch=None) -> None:
+    """Compile the kernels and check one spike against its closed form (paper Eq. 10).
+
+    Called by backend's GPU detection (CuPy and :func:`cuda_launch` by default), so ``auto``
+    falls back to the CPU when the kernels cannot be built or run; raises on any failure.
+    """
+    cp = _cupy() if xp is None else xp
+    launch = cuda_launch if launch is None else launch
+    w, tau_s, theta = 2.0, 0.1, 0.05
+    tau = 2 * tau_s
+    x = math.sqrt(w * w - 4 * w * theta / tau)  # A = B = w at t = 0
+    t_k = tau * math.log(2 * w / (w + x))
+    expect = (1, t_k, x * math.exp(-t_k / tau))  # u_dot_k = x e^{-t_k/tau} (method.md §3.3)
+    for dt in _SUFFIX:
+        t, c, ud = forward_with(
+            cp, launch, cp.zeros((1, 1, 1), dt), cp.ones((1, 1), np.int32),
+            cp.full((1, 1, 1), w, dt), cp.zeros(1, np.int32), tau_s, theta, theta, 1, 1.0,
+        )  # fmt: skip
+        got = (int(c[0, 0]), float(t[0, 0, 0]), float(ud[0, 0, 0]))
+        if not (got[0] == 1 and np.allclose(got[1:], expect[1:], rtol=1e-5, atol=0)):
+            raise RuntimeError(f"GPU kernel self-test failed ({dt.name}): {got} != {expect}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,4 +418,5 @@ __all__ = [
     "kernel_source",
     "peak_memory_bytes",
     "reset_peak_memory",
+    "smoke_test",
 ]

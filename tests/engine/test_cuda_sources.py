@@ -227,6 +227,10 @@ def test_host_build_grad_is_a_sum_over_each_group(host_launch):
     np.testing.assert_allclose(grad, expect, rtol=1e-12, atol=1e-12 * np.abs(expect).max())
 
 
+def test_smoke_test_passes_on_host_build(host_launch):
+    gpu.smoke_test(np, host_launch)  # the self-test that backend's GPU detection runs
+
+
 def test_t_max_rounds_down_in_float32():
     t = gpu._below(0.1, np.dtype(np.float32))
     assert t.dtype == np.float32 and float(t) <= 0.1
