@@ -7,7 +7,9 @@ import ctypes
 import re
 import shutil
 import subprocess
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -245,3 +247,35 @@ def test_bad_group_from_host_is_rejected(host_launch):
     group[0] = W.shape[0]
     with pytest.raises(ValueError, match="group"):
         gpu.forward_with(np, host_launch, pre_t, pre_c, W, group, 0.1, 0.1, 0.1, 3, 1.0)
+
+
+def test_network_on_the_gpu_drivers_matches_cpu(host_launch):
+    """Network drives gpu.py's drivers (here on NumPy + the host build) exactly as engine.cpu."""
+    from batscope.engine.init import Normal
+    from batscope.engine.layers import Dense
+    from batscope.engine.network import Network
+    from batscope.engine.spikes import SpikeTrains
+
+    layers = [
+        Dense(15, 0.1, 0.1, reset=0.2, n_max=8, init=Normal(0.8, 0.6)),
+        Dense(4, 0.1, 0.1, n_max=5, init=Normal(1.0, 0.6)),
+    ]
+    t, c = _inputs(np.random.default_rng(5), 8, 20, 3, np.float64)
+    x = SpikeTrains(t, c)
+    res = []
+    for host_gpu in (False, True):
+        net = Network(20, layers, backend="cpu", dtype="float64", seed=1)
+        if host_gpu:
+            net._kernels = SimpleNamespace(
+                dense_forward=partial(gpu.forward_with, np, host_launch),
+                dense_backward=partial(gpu.backward_with, np, host_launch),
+            )
+        out = net.forward(x, 1.0)
+        phi = np.where(np.isfinite(out[-1].times), 1.0, 0.0)
+        grads = net.backward(phi, input_errors=True)
+        comps = [a for comp in net.error_components for a in comp]
+        res.append([*(o.times for o in out), *(o.counts for o in out), *grads, *comps,
+                    net.input_errors])  # fmt: skip
+    assert res[0][2].sum() > 0 and res[0][3].sum() > 0
+    for a, b in zip(*res, strict=True):
+        _close(b, a, np.float64, "network")
