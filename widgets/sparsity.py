@@ -33,6 +33,7 @@ class SparsityView(PlotView):
     def __init__(self, view_config=None, **params):
         super().__init__(view_config, **params)
         self._sparsity = ()
+        self._activity_names: list[str] = []
         self.history = pd.DataFrame({c: [] for c in HISTORY_COLUMNS})
         opts = dict(framewise=True, shared_axes=False, hooks=self.hooks, responsive=True)
         self.bars_pipe = hv.streams.Pipe(data=self._empty_bars())
@@ -166,6 +167,7 @@ class SparsityView(PlotView):
                 }
             )
         )
+        self._activity_names = [a.name for a in snap.activity]
         names = [s.name for s in snap.sparsity]
         if names != self.layer_select.options:
             self.layer_select.options = names
@@ -191,10 +193,14 @@ class SparsityView(PlotView):
         self.info.object = EMPTY_TEXT
 
     def _follow_layer(self, *_):
-        """The histogram shows ``view_config.layer`` (index 0 = input) when it is measured."""
-        names = self.layer_select.options
-        if names:
-            self.layer_select.value = names[min(self.view_config.layer, len(names) - 1)]
+        """The histogram follows ``view_config.layer`` (matched by the activity's layer name)."""
+        names, layer = self.layer_select.options, self.view_config.layer
+        if not names:
+            return
+        if layer < len(self._activity_names) and self._activity_names[layer] in names:
+            self.layer_select.value = self._activity_names[layer]
+        else:
+            self.layer_select.value = names[min(layer, len(names) - 1)]
 
     def _send_histogram(self, *_):
         s = next((s for s in self._sparsity if s.name == self.layer_select.value), None)

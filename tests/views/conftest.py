@@ -75,8 +75,7 @@ def make_snapshot(
             layer_sparsity(
                 names[i], rng.integers(0, k + 1, (8, n)).astype(np.int32) * (rng.random(n) < 0.8), k
             )
-            for i, n in enumerate(sizes)
-            if i > 0
+            for i, n in enumerate(sizes)  # the input layer too, as the trainer reports it
         )
     lat = None
     if latency:
