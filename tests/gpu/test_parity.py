@@ -160,11 +160,14 @@ def test_mnist_batch_matches_cpu(dtype):
     tol = TOL[dtype]
     nets = {b: _mnist_net(b, np.dtype(dtype).name) for b in ("cpu", "gpu")}
     outs = {b: n.forward(inp, 0.2) for b, n in nets.items()}
+    upstream_same = np.ones(len(labels), dtype=bool)  # samples whose earlier layers all agree
     for k, (oc, og) in enumerate(zip(outs["cpu"], outs["gpu"], strict=True)):
         assert to_numpy(oc.counts).sum() > 0
         same = _same_counts(og.counts, oc.counts, dtype, f"layer {k} spike counts")
-        tc, tg = to_numpy(oc.times)[same], to_numpy(og.times)[same]
-        _close(tg, tc, tol["t"], f"layer {k} spike times")
+        keep = same & upstream_same[:, None]
+        _close(to_numpy(og.times)[keep], to_numpy(oc.times)[keep], tol["t"], f"layer {k} times")
+        upstream_same &= same.all(axis=1)
+    assert upstream_same.sum() >= 0.9 * len(labels)
     # gradients: the GPU backward fed with the CPU's forward spikes (kernel level, per layer)
     net = nets["cpu"]
     loss = SpikeCountClass(15, 3)
@@ -361,15 +364,18 @@ def test_float32_network_on_gpu_and_auto_backend():
 
 
 def test_memory_helpers(cp):
+    pre_t, pre_c, W, group, (tau_s, theta, reset), n_max, t_max = _network(
+        "grid_stride", np.float64, 1
+    )
+    dev = [cp.asarray(a) for a in (pre_t, pre_c, W, group)]
     gpu.reset_peak_memory()
     start = gpu.peak_memory_bytes()
-    pre_t, pre_c, W, group, (tau_s, theta, reset), n_max, t_max = _network("groups", np.float64, 1)
-    out = gpu.dense_forward(*(cp.asarray(a) for a in (pre_t, pre_c, W, group)), tau_s, theta,
-                            reset, n_max, t_max)  # fmt: skip
+    out = gpu.dense_forward(*dev, tau_s, theta, reset, n_max, t_max)
     peak = gpu.peak_memory_bytes()
-    assert peak > start and peak >= sum(a.nbytes for a in out)
-    del out
-    gpu.free_gpu_memory()
+    assert peak - start >= 0.9 * sum(a.nbytes for a in out)  # outputs and merge temporaries
     pool = cp.get_default_memory_pool()
-    assert pool.total_bytes() == pool.used_bytes()
+    del out
+    held = pool.total_bytes()
+    gpu.free_gpu_memory()
+    assert pool.total_bytes() < held
     assert gpu.peak_memory_bytes() >= peak
