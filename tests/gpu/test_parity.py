@@ -379,3 +379,14 @@ def test_memory_helpers(cp):
     gpu.free_gpu_memory()
     assert pool.total_bytes() < held
     assert gpu.peak_memory_bytes() >= peak
+
+
+def test_convergence_sweep_groups_match_cpu():
+    """The batched Fig. 3 sweep: G = runs weight sets in one call (method.md §12)."""
+    from batscope.engine.convergence import SweepConfig, run_sweep
+
+    kw = dict(means=(0.5, 1.5, 3.0), stds=(0.5, 2.0), repeats=16, epochs=15, seed=2)
+    res = {b: run_sweep(SweepConfig(backend=b, **kw)) for b in ("cpu", "gpu")}
+    same = res["gpu"].best == res["cpu"].best
+    assert same.mean() >= 0.99, f"{(~same).sum()} of {same.size} runs differ"
+    np.testing.assert_allclose(res["gpu"].accuracy, res["cpu"].accuracy, atol=0.05)
