@@ -169,19 +169,10 @@ def forward_with(xp, launch, pre_times, pre_counts, W, group, tau_s, theta, rese
     ev_t = xp.empty((n_b, length), dtype=dt)
     ev_i = xp.empty((n_b, length), dtype=np.int32)
     ev_q = xp.empty((n_b, length), dtype=dt)
-    launch(
-        "merge",
-        dt,
-        n_b * length,
-        pre_times,
-        order,
-        np.int64(n_i),
-        np.int64(k_i),
-        dt.type(1.0 / tau),
-        ev_t,
-        ev_i,
-        ev_q,
-    )
+    # fmt: off
+    launch("merge", dt, n_b * length, pre_times, order, np.int64(n_i), np.int64(k_i),
+           dt.type(1.0 / tau), ev_t, ev_i, ev_q)
+    # fmt: on
     del order
     n_ev = pre_counts.sum(axis=1, dtype=np.int32)
     wt = xp.ascontiguousarray(W.transpose(0, 2, 1))
@@ -189,29 +180,12 @@ def forward_with(xp, launch, pre_times, pre_counts, W, group, tau_s, theta, rese
     out_c = xp.empty((n_b, n_o), dtype=np.int32)
     out_ud = xp.empty((n_b, n_o, n_s), dtype=dt)
     _sample_memory(xp)
-    launch(
-        "forward",
-        dt,
-        n_b * n_o,
-        ev_t,
-        ev_i,
-        ev_q,
-        n_ev,
-        wt,
-        group,
-        np.int64(n_o),
-        np.int64(n_i),
-        np.int64(length),
-        np.int32(n_s),
-        dt.type(tau),
-        dt.type(c),
-        dt.type(4.0 * c),
-        dt.type(float(theta) - float(reset)),
-        _below(float(t_max), dt),
-        out_t,
-        out_c,
-        out_ud,
-    )
+    # fmt: off
+    launch("forward", dt, n_b * n_o, ev_t, ev_i, ev_q, n_ev, wt, group, np.int64(n_o),
+           np.int64(n_i), np.int64(length), np.int32(n_s), dt.type(tau), dt.type(c),
+           dt.type(4.0 * c), dt.type(float(theta) - float(reset)), _below(float(t_max), dt),
+           out_t, out_c, out_ud)
+    # fmt: on
     return out_t, out_c, out_ud
 
 
@@ -254,69 +228,30 @@ def backward_with(
     delta = xp.empty_like(post_times)
     p1 = xp.empty_like(post_times)
     p2 = xp.empty_like(post_times)
-    launch(
-        "delta",
-        dt,
-        n_b * n_o,
-        post_times,
-        post_counts,
-        udot,
-        phi,
-        np.int32(n_s),
-        inv_tau,
-        dt.type(float(reset) / tau),
-        delta,
-        p1,
-        p2,
-    )
+    # fmt: off
+    launch("delta", dt, n_b * n_o, post_times, post_counts, udot, phi, np.int32(n_s), inv_tau,
+           dt.type(float(reset) / tau), delta, p1, p2)
+    # fmt: on
 
     # §6.3: grad[g] summed over the samples of group g (a CSR of samples by group, ascending b).
     order = _argsort_stable(xp, group).astype(np.int64)
     gstart = xp.searchsorted(group[order], xp.arange(n_g + 1, dtype=np.int32)).astype(np.int64)
     grad = xp.empty_like(W)
     _sample_memory(xp)
-    launch(
-        "grad",
-        dt,
-        n_g * n_o * n_i,
-        pre_times,
-        pre_counts,
-        post_times,
-        post_counts,
-        p1,
-        p2,
-        order,
-        gstart,
-        np.int64(n_o),
-        np.int64(n_i),
-        np.int32(k_i),
-        np.int32(n_s),
-        inv_tau,
-        grad,
-    )
+    # fmt: off
+    launch("grad", dt, n_g * n_o * n_i, pre_times, pre_counts, post_times, post_counts, p1, p2,
+           order, gstart, np.int64(n_o), np.int64(n_i), np.int32(k_i), np.int32(n_s), inv_tau,
+           grad)
+    # fmt: on
 
     phi_pre = None
     if need_pre:  # §6.4, with the pre-update W
         phi_pre = xp.empty_like(pre_times)
-        launch(
-            "phi_pre",
-            dt,
-            n_b * n_i,
-            pre_times,
-            pre_counts,
-            W,
-            group,
-            post_times,
-            post_counts,
-            p1,
-            p2,
-            np.int64(n_o),
-            np.int64(n_i),
-            np.int32(k_i),
-            np.int32(n_s),
-            inv_tau,
-            phi_pre,
-        )
+        # fmt: off
+        launch("phi_pre", dt, n_b * n_i, pre_times, pre_counts, W, group, post_times, post_counts,
+               p1, p2, np.int64(n_o), np.int64(n_i), np.int32(k_i), np.int32(n_s), inv_tau,
+               phi_pre)
+        # fmt: on
     return delta, grad, phi_pre
 
 
