@@ -169,7 +169,7 @@ class ErrorFlowView(PlotView):
     def _bars(component):
         def bars(data):
             return hv.Rectangles(data[component], vdims=["sum"], label=f"Σ{component}").redim.label(
-                x="neuron", y="error sum"
+                x0="neuron", y0="error sum"
             )
 
         return bars
@@ -289,7 +289,7 @@ class ErrorFlowView(PlotView):
         n_nan = int((~np.isfinite(delta) & mask).sum())
         nan_note = f" **{n_nan} non-finite δ** (grey)." if n_nan else ""
         return (
-            f"**Layer {layer} ({name})**, step {snap.step}: reset-path share "
+            f"**{name}** (layer {layer}), step {snap.step}: reset-path share "
             f"Σ|μ| / (Σ|φ| + Σ|μ|) = **{share}** over {int(mask.sum())} spikes "
             f"(0 for single-spike neurons). Timeline: neurons {chosen}.{nan_note}"
         )

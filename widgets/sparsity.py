@@ -52,13 +52,15 @@ class SparsityView(PlotView):
         self.histogram = hv.DynamicMap(self._histogram, streams=[self.hist_pipe]).opts(
             tools=["hover"], min_height=240, color="#4c72b0", **opts
         )
-        self.timeline = hv.DynamicMap(
-            self._history, streams=[self.history_pipe, self.param.history_measure]
+        streams = [self.history_pipe, self.param.history_measure]
+        self.timeline = (
+            hv.DynamicMap(self._history(hv.Curve), streams=streams)
+            * hv.DynamicMap(self._history(hv.Scatter), streams=streams)
         ).opts(
-            hv.opts.Curve(tools=["hover"], line_width=2, **opts),
-            hv.opts.NdOverlay(
-                min_height=240, legend_position="right", title="over training", **opts
-            ),
+            hv.opts.Curve(line_width=2, **opts),
+            hv.opts.Scatter(size=6, tools=["hover"], **opts),
+            hv.opts.NdOverlay(legend_position="right", **opts),
+            hv.opts.Overlay(min_height=240, title="over training", **opts),
         )
         self.layer_select = pn.widgets.Select(label="histogram layer", options=[], width=180)
         self.layer_select.param.watch(self._send_histogram, "value")
@@ -122,15 +124,20 @@ class SparsityView(PlotView):
         )
 
     @staticmethod
-    def _history(data, history_measure):
-        curves = {
-            str(name): hv.Curve(group, "epoch", history_measure)
-            for name, group in data.groupby("layer", sort=False)
-        }
-        curves = curves or {"none": hv.Curve([], "epoch", history_measure)}
-        return hv.NdOverlay(curves, kdims="layer").redim.label(
-            **{history_measure: MEASURES[history_measure]}
-        )
+    def _history(element):
+        """One ``element`` (lines, or markers so that a single point shows) per layer."""
+
+        def history(data, history_measure):
+            items = {
+                str(name): element(group, "epoch", history_measure)
+                for name, group in data.groupby("layer", sort=False)
+            }
+            items = items or {"none": element([], "epoch", history_measure)}
+            return hv.NdOverlay(items, kdims="layer").redim.label(
+                **{history_measure: MEASURES[history_measure]}
+            )
+
+        return history
 
     # -- updates ------------------------------------------------------------------------------
     def update(self, batch):

@@ -72,11 +72,11 @@ def test_timeline_of_selected_neurons(render, snapshot):
 def test_layer_follows_view_config(snapshot):
     view = ErrorFlowView()
     view.update([snapshot])
-    assert "Layer 1" in view.info.object
+    assert "(layer 1)" in view.info.object
     view.view_config.layer = 2
-    assert "Layer 2" in view.info.object
+    assert "(layer 2)" in view.info.object
     view.view_config.layer = 0  # the input layer has no errors: the last layer is shown
-    assert "Layer 2" in view.info.object
+    assert "(layer 2)" in view.info.object
 
 
 def test_single_spike_share_is_zero(make_snapshot):

@@ -53,7 +53,7 @@ def test_history_accumulates_without_duplicates(render, make_snapshot):
     view.update([make_snapshot(step=2, epoch=1, seed=1)])  # the same step again
     assert len(view.history) == 6  # 2 steps x 3 layers
     assert sorted(set(view.history["epoch"])) == [0.0, 1.0]
-    assert sum(r.visible for r in plot.state.renderers) == 3  # one curve per layer
+    assert sum(r.visible for r in plot.state.renderers) == 6  # a curve and markers per layer
     view.history_measure = "saturated"
     assert "saturated" in plot.state.yaxis[0].axis_label
 
@@ -65,7 +65,7 @@ def test_dead_neurons_curve_values(make_snapshot):
     view.update([make_snapshot(step=1, epoch=0, sparsity=(alive,))])
     view.update([make_snapshot(step=2, epoch=1, sparsity=(dying,))])
     np.testing.assert_allclose(view.history["dead"], [0.0, 70.0])
-    curve = view.timeline[()].last
+    curve = view.timeline[()].get(0).last
     np.testing.assert_allclose(curve.dimension_values("dead"), [0.0, 70.0])
 
 
