@@ -108,7 +108,7 @@ class PatternEditorView(PlotView):
     refresh = param.Event(label="Use the current weights")
 
     def __init__(
-        self, network_provider=None, training_provider=None, t_max=None, view_config=None, **params
+        self, view_config=None, network_provider=None, training_provider=None, t_max=None, **params
     ):
         super().__init__(view_config=view_config, **params)
         self.inputs = SessionInputs(network_provider, training_provider)
@@ -265,3 +265,6 @@ class PatternEditorView(PlotView):
     def reset(self) -> None:
         self.network = self._fetch_network()
         self._on_load()
+
+
+EditorView = PatternEditorView  # the name app/factory.py looks up

@@ -130,7 +130,7 @@ class GradCheckView(PlotView):
     eps = param.Number(1e-7, bounds=(1e-10, 1e-3), doc="Finite-difference step ε")
     seed = param.Integer(0, bounds=(0, None), doc="Seed of the weight choice (and probe)")
 
-    def __init__(self, network_provider=None, training_provider=None, view_config=None, **params):
+    def __init__(self, view_config=None, network_provider=None, training_provider=None, **params):
         super().__init__(view_config=view_config, **params)
         self.inputs = SessionInputs(network_provider, training_provider)
         self.result: GradCheckResult | None = None

@@ -123,7 +123,7 @@ class PrecisionView(PlotView):
         doc="euler: forward Euler; exact: exact propagator, grid-only error",
     )
 
-    def __init__(self, network_provider=None, training_provider=None, view_config=None, **params):
+    def __init__(self, view_config=None, network_provider=None, training_provider=None, **params):
         super().__init__(view_config=view_config, **params)
         self.inputs = SessionInputs(network_provider, training_provider)
         self.comparisons: list[Comparison] = []

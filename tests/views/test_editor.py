@@ -45,7 +45,9 @@ def test_session_network_prediction_and_refresh():
     spec = NetworkSpec(layers=[LayerSpec(size=2, tau_s=1.0, theta=1.0, n_max=10)])
     net = build_network(run_config(spec, training), 4)
     net.weights = [np.array([[3.0, 3.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])]
-    view = PatternEditorView(lambda: net, training.to_dict, t_max=5.0)
+    view = PatternEditorView(
+        network_provider=lambda: net, training_provider=training.to_dict, t_max=5.0
+    )
     assert view.t_max == 5.0
     assert view.predictions == {"count": 0, "first spike": 0}
     net.weights = [np.array([[0.0, 0.0, 0.0, 0.0], [3.0, 3.0, 0.0, 0.0]])]
@@ -67,5 +69,5 @@ def test_big_network_falls_back_to_default():
     training = TrainingConfig(task="mnist", t_max=0.2)
     spec = NetworkSpec(layers=[LayerSpec(size=10, tau_s=0.13, theta=1.0, n_max=5)])
     net = build_network(run_config(spec, training), 784)
-    view = PatternEditorView(lambda: net, training.to_dict)
+    view = PatternEditorView(network_provider=lambda: net, training_provider=training.to_dict)
     assert view.network.n_inputs == 4 and "too many inputs" in view.info.object

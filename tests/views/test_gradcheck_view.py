@@ -35,7 +35,9 @@ def test_empty_state_renders(render):
 def test_exact_loss_agrees_with_finite_differences(render):
     net, training = _session("ttfs_ce")
     before = [w.copy() for w in net.weights]
-    view = GradCheckView(lambda: net, training.to_dict, n_samples=4)
+    view = GradCheckView(
+        network_provider=lambda: net, training_provider=training.to_dict, n_samples=4
+    )
     view.param.trigger("check")
     res = view.result
     assert res is not None and res.function == "loss" and res.passed
@@ -54,7 +56,7 @@ def test_exact_loss_agrees_with_finite_differences(render):
 
 def test_spike_count_loss_is_labelled_as_surrogate():
     net, training = _session("spike_count")
-    view = GradCheckView(lambda: net, training.to_dict)
+    view = GradCheckView(network_provider=lambda: net, training_provider=training.to_dict)
     res = view.run_check()
     assert res.function == "linear probe" and not res.loss_exact
     assert "surrogate" in view.summary.object and "probe" in view.summary.object
@@ -66,6 +68,8 @@ def test_default_network_and_bad_session():
     res = view.run_check()
     assert res is not None and any(c.exact != 0 for c in res.compared)
     net, _ = _session("ttfs_ce")  # 3 inputs, but the task below has 4
-    bad = GradCheckView(lambda: net, TrainingConfig(task="convergence").to_dict)
+    bad = GradCheckView(
+        network_provider=lambda: net, training_provider=TrainingConfig(task="convergence").to_dict
+    )
     assert bad.run_check() is None
     assert "Cannot run the check" in bad.summary.object
