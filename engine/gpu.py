@@ -24,6 +24,11 @@ Design note.
   the device gives the key (t, i, slot); +inf slots sort last and the forward stops at each
   sample's spike count, summed on the device. No host sync anywhere in a layer (§14.12).
 
+- backend's GPU detection runs :func:`smoke_test` (compile + one closed-form spike), so
+  ``backend="auto"`` falls back to the CPU when the kernels cannot be built or run.
+- Memory: :func:`reset_peak_memory` before and :func:`peak_memory_bytes` after a run measure the
+  peak held by CuPy's pool; :func:`free_gpu_memory` returns the cached blocks.
+
 The drivers take the array module ``xp`` and a ``launch(name, dtype, n_threads, *args)``
 callable, so the tests run the same driver code with NumPy and a host build of the kernels.
 """
