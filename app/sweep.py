@@ -21,6 +21,7 @@ import numpy as np
 import param
 from batscope.app.state import SweepConfig
 from batscope.engine import convergence
+from batscope.engine.backend import available_backends
 from batscope.engine.run import TRAINING_SLOTS
 
 VARIANTS = ("single", "multi")
@@ -52,15 +53,17 @@ def grid_axis(maximum: float, step: float) -> np.ndarray:
     return np.round(np.arange(n) * step, 10)
 
 
-def _engine_config(variant, mu, sigma, repeats, epochs, seed, predict):
+def _engine_config(variant: str, s: dict) -> convergence.SweepConfig:
+    """The engine's config of one variant from the controller's settings dict."""
     return convergence.SweepConfig(
-        means=tuple(mu),
-        stds=tuple(sigma),
-        repeats=repeats,
-        epochs=epochs,
+        means=tuple(s["mu"]),
+        stds=tuple(s["sigma"]),
+        repeats=s["repeats"],
+        epochs=s["epochs"],
         variant=variant,
-        tie_mode=predict,
-        seed=seed,
+        tie_mode=s["predict"],
+        seed=s["seed"],
+        backend=s["backend"],
     )
 
 
@@ -75,6 +78,7 @@ class SweepController(param.Parameterized):
     run = param.Event(doc="Start a sweep with the current settings")
     stop = param.Event(doc="Stop the running sweep (finished cells stay)")
     variants = param.ListSelector(default=list(VARIANTS), objects=list(VARIANTS))
+    backend = param.Selector(default="cpu", objects=["cpu"], doc="Where the runs are computed")
     chunk_cells = param.Integer(
         13, bounds=(1, None), doc="Cells per chunk: the heatmap fills in chunk by chunk"
     )
@@ -90,6 +94,7 @@ class SweepController(param.Parameterized):
 
     def __init__(self, config: SweepConfig | None = None, runner: Callable | None = None, **params):
         super().__init__(**params)
+        self.param.backend.objects = available_backends()
         self.config = config if config is not None else SweepConfig()
         self._runner = runner
         self._queue: deque[SweepCells] = deque()
@@ -139,17 +144,12 @@ class SweepController(param.Parameterized):
                 message="",
                 cells_total=len(variants) * mu.size * sigma.size,
             )
-        self.settings = dict(
-            mu=mu,
-            sigma=sigma,
-            variants=variants,
-            repeats=cfg.repeats,
-            epochs=cfg.epochs,
-            seed=cfg.seed,
-            predict=cfg.predict,
-        )
+        self.settings = self._settings(mu, sigma, variants)
         self._thread = threading.Thread(
-            target=self._main, kwargs=dict(self.settings), daemon=True, name="batscope-sweep"
+            target=self._main,
+            args=(self.sweep_id, self.settings),
+            daemon=True,
+            name="batscope-sweep",
         )
         self._thread.start()
 
@@ -197,16 +197,20 @@ class SweepController(param.Parameterized):
         s = self.settings
         if s is None:
             c = self.config
-            s = dict(
-                mu=grid_axis(c.mu_max, c.step),
-                sigma=grid_axis(c.sigma_max, c.step),
-                repeats=c.repeats,
-                epochs=c.epochs,
-                seed=c.seed,
-                predict=c.predict,
-            )
-        return _engine_config(
-            variant, s["mu"], s["sigma"], s["repeats"], s["epochs"], s["seed"], s["predict"]
+            s = self._settings(grid_axis(c.mu_max, c.step), grid_axis(c.sigma_max, c.step), [])
+        return _engine_config(variant, s)
+
+    def _settings(self, mu, sigma, variants) -> dict:
+        c = self.config
+        return dict(
+            mu=mu,
+            sigma=sigma,
+            variants=variants,
+            repeats=c.repeats,
+            epochs=c.epochs,
+            seed=c.seed,
+            predict=c.predict,
+            backend=self.backend,
         )
 
     def drill_down(
@@ -224,7 +228,7 @@ class SweepController(param.Parameterized):
         return self._thread is not None and self._thread.is_alive()
 
     # ---- worker -----------------------------------------------------------------------------
-    def _main(self, mu, sigma, variants, repeats, epochs, seed, predict) -> None:
+    def _main(self, sweep_id: int, settings: dict) -> None:
         try:
             while not self._has_slot and not self._stop.is_set():
                 self._has_slot = TRAINING_SLOTS.acquire(timeout=0.1)
@@ -233,10 +237,10 @@ class SweepController(param.Parameterized):
                 return
             self._set_phase("running")
             self._t0 = time.perf_counter()
-            for variant in variants:
+            for variant in settings["variants"]:
                 if self._stop.is_set():
                     break
-                self._run_variant(variant, self.sweep_id, mu, sigma, repeats, epochs, seed, predict)
+                self._run_variant(variant, sweep_id, settings)
             self._set_phase("stopped" if self._stop.is_set() else "finished")
         except BaseException as exc:  # reported through poll(), never raised on the worker
             with self._lock:
@@ -252,9 +256,10 @@ class SweepController(param.Parameterized):
         with self._lock:
             self._phase = phase
 
-    def _run_variant(self, variant, sweep_id, mu, sigma, repeats, epochs, seed, predict) -> None:
+    def _run_variant(self, variant: str, sweep_id: int, s: dict) -> None:
         runner = self._runner or convergence.run_sweep
-        cfg = _engine_config(variant, mu, sigma, repeats, epochs, seed, predict)
+        cfg = _engine_config(variant, s)
+        mu, sigma, repeats, predict = s["mu"], s["sigma"], s["repeats"], s["predict"]
 
         def on_chunk(cells, accuracy) -> None:  # cells [n, 2] of (σ index, μ index)
             cells = np.asarray(cells, dtype=int).reshape(-1, 2)

@@ -66,7 +66,7 @@ def _heatmap(data, title="", hooks=()):
     )
 
 
-def _accuracy_curve(data):
+def _accuracy_curve(data, hooks=()):
     return hv.Curve(data, "epoch", ACC).opts(
         title="Drill-down: accuracy per epoch (before that epoch's update)",
         ylim=(-5, 105),
@@ -75,6 +75,7 @@ def _accuracy_curve(data):
         tools=["hover"],
         shared_axes=False,
         framewise=True,
+        hooks=list(hooks),
     )
 
 
@@ -185,7 +186,9 @@ class ConvergenceView(PlotView):
         self._curve_pipe = hv.streams.Pipe(data=([], []))
         self._raster_pipe = hv.streams.Pipe(data=_segments(None, 0))
         self._weights_pipe = hv.streams.Pipe(data={"w": np.zeros((2, 4)), "m": 1.0})
-        self.curve = hv.DynamicMap(_accuracy_curve, streams=[self._curve_pipe])
+        self.curve = hv.DynamicMap(
+            partial(_accuracy_curve, hooks=self.hooks), streams=[self._curve_pipe]
+        )
         self.raster = hv.DynamicMap(partial(_raster, hooks=self.hooks), streams=[self._raster_pipe])
         self.weights = hv.DynamicMap(
             partial(_weights, hooks=self.hooks), streams=[self._weights_pipe]
@@ -205,6 +208,9 @@ class ConvergenceView(PlotView):
             )
         ]
         variants = pn.widgets.CheckButtonGroup.from_param(ctrl.param.variants, label="")
+        backend = pn.widgets.Select.from_param(
+            ctrl.param.backend, label="backend", visible=len(ctrl.param.backend.objects) > 1
+        )
         busy = pn.bind(lambda s: s in ("running", "queued"), ctrl.param.status)
         run = pn.widgets.Button.from_param(
             ctrl.param.run, label="Run sweep", color="primary", disabled=busy
@@ -231,6 +237,7 @@ class ConvergenceView(PlotView):
         self._controls = pn.Column(
             pn.pane.Markdown("### Convergence sweep (paper Fig. 3)"),
             *inputs,
+            backend,
             variants,
             pn.Row(run, stop),
             self.progress,

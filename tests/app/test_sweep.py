@@ -139,3 +139,11 @@ def test_drill_down_reproduces_the_sweep_run():
         ctrl.drill_down("single", 9, 0)
     with pytest.raises(ValueError):
         ctrl.drill_down("both", 0, 0)
+
+
+def test_backend_goes_to_the_engine_config():
+    ctrl = SweepController(tiny())
+    assert "cpu" in ctrl.param.backend.objects
+    assert ctrl.engine_config("multi").backend == "cpu"
+    with pytest.raises(ValueError):
+        ctrl.backend = "tpu"
