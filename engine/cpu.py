@@ -12,10 +12,17 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numba import njit, prange
 
 _JIT = dict(parallel=True, nogil=True, cache=True, fastmath=False)
+FORWARD_BLOCK = 256  # post neurons per task of the forward kernel
+
+
+def transpose(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``a`` [G, A, B] with the last two axes swapped."""
+    return np.ascontiguousarray(np.swapaxes(a, 1, 2))
 
 
 # --------------------------------------------------------------------------------------------
@@ -73,71 +80,187 @@ def merge_inputs(pre_times: np.ndarray, pre_counts: np.ndarray, tau):
 # --------------------------------------------------------------------------------------------
 # Forward: the exact event loop (method.md §4), re-centred state (g, u) at t_r (§3.4).
 # --------------------------------------------------------------------------------------------
-@njit(**_JIT)
-def _forward_kernel(
-    ev_t, ev_i, ev_q, n_ev, W, group, tau, c, four_c, u_reset, t_max, out_t, out_c, out_ud
-):
-    n_b = ev_t.shape[0]
-    n_o = W.shape[1]
+@njit(nogil=True, cache=True, fastmath=False, inline="always")
+def _emit(b, j, t_r, nxt, g, u, k, tau, inv_tau, c, four_c, u_reset, t_max, out_t, out_ud):
+    """Spikes of one neuron in (t_r, nxt] from the state (g, u) at t_r (method.md §4).
+
+    Accept-only-if tests (E1)-(E7); each spike stores t_k and u_dot_k = g(t_k) - c (§3.3/§5).
+    Returns the new state ``(t_r, g, u, k)``.
+    """
+    zero = tau - tau
     n_s = out_t.shape[2]
+    while k < n_s:  # (E7) buffer full: no later spike
+        bp = g + u * inv_tau  # B' = g + u/tau, A' = g   (§3.4)
+        d = bp * bp - four_c * g  # D = B'^2 - 4 A' c   (paper Eq. 9)
+        if not (d >= zero):  # (E1)
+            break
+        x = math.sqrt(d)
+        den = bp + x
+        if not (den > zero):  # (E2)
+            break
+        y = (g + g) / den  # y' = 2A'/(B' + x')   (paper Eq. 10)
+        if not (y > zero):  # (E3)
+            break
+        t = t_r + tau * math.log(y)
+        if not (t > t_r):  # (E4) t_r is the last event
+            break
+        if not (t <= t_max):  # (E5)
+            break
+        if not (t <= nxt):  # (E6)
+            break
+        q = math.exp(-(t - t_r) * inv_tau)
+        g = g * (q * q)
+        out_t[b, j, k] = t
+        out_ud[b, j, k] = g - c  # u_dot_k = g(t_k) - theta/tau
+        u = u_reset  # u <- theta - reset
+        t_r = t
+        k += 1
+    return t_r, g, u, k
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def _advance(u, g, w, live, flag, q, qq, consts, qn):
+    """Advance the block's (g, u) from t_{n-1} to t_n, add the input, flag candidates (SIMD loop).
+
+    Pre-test (conservative): the root y = e^{(t - t_n)/tau} = 2A'/(B' + x') satisfies y > lo and
+    y e^{-(t_{n+1} - t_n)/tau} <= hi; ``lo``/``hi`` widen (1, 1] by the rounding of y and t.
+    Returns the number of flagged neurons.
+    """
+    tau, _, four_c, _, _, lo, hi = consts
     zero = tau - tau
     inv_tau = (tau / tau) / tau
-    for p in prange(n_b * n_o):
-        j = p // n_b  # consecutive p share W[., j, :] (cache friendly)
-        b = p - j * n_b
+    n_flag = 0
+    for jj in range(u.shape[0]):
+        uj = u[jj] * q + tau * g[jj] * (q - qq)  # §3.4 advance
+        gj = g[jj] * qq + w[jj]  # input of weight w
+        u[jj] = uj
+        g[jj] = gj
+        bp = gj + uj * inv_tau  # B'
+        d = bp * bp - four_c * gj  # D
+        den = bp + math.sqrt(d if d > zero else zero)
+        g2 = gj + gj
+        f = (d >= zero) & (den > zero) & (g2 > lo * den) & (g2 * qn <= hi * den)
+        f = f & (live[jj] != 0)
+        flag[jj] = f
+        n_flag += f
+    return n_flag
+
+
+@njit(**_JIT)
+def _forward_kernel(ev_t, ev_i, ev_q, n_ev, wt, group, consts, block, out_t, out_c, out_ud):
+    """The event loop of method.md §4 for every (sample, post neuron), re-centred (§3.4).
+
+    Per sample and block of post neurons, inputs are processed in order. For input n, one loop
+    over the block (SIMD-friendly: ``wt`` is ``W`` transposed to [G, Ni, No]) advances (g, u)
+    from t_{n-1} to t_n, adds the weight, and applies a conservative pre-test flagging the
+    neurons whose next upward crossing may lie in (t_n, t_{n+1}]. Neurons that spiked since
+    t_{n-1} are then redone from their last spike. Only flagged neurons run the exact
+    accept-only-if tests (``_emit``). The arithmetic per neuron is that of a plain per-neuron
+    loop, so results do not depend on ``block``.
+    """
+    tau, c, four_c, u_reset, t_max, lo, hi = consts
+    zero = tau - tau
+    one = tau / tau
+    inv_tau = one / tau
+    n_b = ev_t.shape[0]
+    n_o = wt.shape[2]
+    n_s = out_t.shape[2]
+    n_blk = (n_o + block - 1) // block
+    for p in prange(n_b * n_blk):
+        b = p // n_blk
+        j0 = (p - b * n_blk) * block
+        nj = min(block, n_o - j0)
+        nw = (nj + 7) // 8
         gi = group[b]
         m = n_ev[b]
-        g = zero  # A' = g(t_r)
-        u = zero  # u(t_r)
-        t_r = zero
-        n_out = 0
-        spiked = False
+        g = np.zeros(nj, dtype=wt.dtype)  # A' = g(t_r)
+        u = np.zeros(nj, dtype=wt.dtype)  # u(t_r)
+        live = np.ones(nj, dtype=np.uint8)  # buffer not full
+        flag = np.zeros(8 * nw, dtype=np.uint8)
+        words = flag.view(np.uint64)
+        cnt = np.zeros(nj, dtype=np.int32)
+        # neurons that spiked in the last interval: index, state at their last spike
+        sp_j = np.empty(nj, dtype=np.int64)
+        sp_t = np.empty(nj, dtype=wt.dtype)
+        sp_g = np.empty(nj, dtype=wt.dtype)
+        sp_u = np.empty(nj, dtype=wt.dtype)
+        n_sp = 0
         for n in range(m):
             t_n = ev_t[b, n]
             if t_n > t_max:  # §4.6: later inputs can only give rejected candidates
                 break
-            if spiked:  # the last event was a post spike: decay from it, not from t_{n-1}
-                q = math.exp(-(t_n - t_r) * inv_tau)
-                spiked = False
+            q = ev_q[b, n]  # e^{-(t_n - t_{n-1})/tau}
+            qq = q * q  # e^{-(t_n - t_{n-1})/tau_s}
+            i = ev_i[b, n]
+            if n + 1 < m:
+                nxt = ev_t[b, n + 1]
+                qn = ev_q[b, n + 1]
             else:
-                q = ev_q[b, n]
-            qq = q * q  # e^{-(t_n - t_r)/tau_s}
-            u = u * q + tau * g * (q - qq)  # §3.4 advance
-            g = g * qq + W[gi, j, ev_i[b, n]]  # input of weight w at t_r
-            t_r = t_n
-            nxt = ev_t[b, n + 1] if n + 1 < m else np.inf
-            while True:  # zero or more spikes in (t_n, next]; accept-only-if tests (E1)-(E7)
-                bp = g + u * inv_tau  # B' = g + u/tau
-                d = bp * bp - four_c * g  # D = B'^2 - 4 A' c   (paper Eq. 9)
-                if not (d >= zero):  # (E1)
-                    break
-                x = math.sqrt(d)
-                den = bp + x
-                if not (den > zero):  # (E2)
-                    break
-                y = (g + g) / den  # y' = 2A'/(B' + x')   (paper Eq. 10)
-                if not (y > zero):  # (E3)
-                    break
-                t = t_r + tau * math.log(y)
-                if not (t > t_r):  # (E4) t_r is the last event
-                    break
-                if not (t <= t_max):  # (E5)
-                    break
-                if not (t <= nxt):  # (E6)
-                    break
-                q = math.exp(-(t - t_r) * inv_tau)
-                g = g * (q * q)
-                out_t[b, j, n_out] = t
-                out_ud[b, j, n_out] = g - c  # u_dot_k = g(t_k) - theta/tau   (§3.3)
-                u = u_reset  # u <- theta - reset
-                t_r = t
-                spiked = True
-                n_out += 1
-                if n_out == n_s:  # (E7)
-                    break
-            if n_out == n_s:
-                break
-        out_c[b, j] = n_out
+                nxt = np.inf
+                qn = zero
+            n_flag = _advance(u, g, wt[gi, i, j0 : j0 + nj], live, flag, q, qq, consts, qn)
+            for a in range(n_sp):  # redo the neurons that spiked since t_{n-1}
+                jj = sp_j[a]
+                qj = math.exp(-(t_n - sp_t[a]) * inv_tau)
+                qqj = qj * qj
+                uj = sp_u[a] * qj + tau * sp_g[a] * (qj - qqj)
+                gj = sp_g[a] * qqj + wt[gi, i, j0 + jj]
+                u[jj] = uj
+                g[jj] = gj
+                bp = gj + uj * inv_tau
+                d = bp * bp - four_c * gj
+                den = bp + math.sqrt(d if d > zero else zero)
+                g2 = gj + gj
+                f = (d >= zero) & (den > zero) & (g2 > lo * den) & (g2 * qn <= hi * den)
+                f = f & (live[jj] != 0)
+                n_flag += np.int64(f) - np.int64(flag[jj])
+                flag[jj] = f
+            n_sp = 0
+            if n_flag == 0:
+                continue
+            for w8 in range(nw):
+                if words[w8] == 0:
+                    continue
+                for jj in range(8 * w8, min(8 * w8 + 8, nj)):
+                    if flag[jj] == 0:
+                        continue
+                    k0 = cnt[jj]
+                    t_r, gj, uj, k = _emit(
+                        b,
+                        j0 + jj,
+                        t_n,
+                        nxt,
+                        g[jj],
+                        u[jj],
+                        k0,
+                        tau,
+                        inv_tau,
+                        c,
+                        four_c,
+                        u_reset,
+                        t_max,
+                        out_t,
+                        out_ud,
+                    )
+                    g[jj] = gj
+                    u[jj] = uj
+                    cnt[jj] = k
+                    if k == n_s:
+                        live[jj] = 0
+                    elif k > k0:
+                        sp_j[n_sp] = jj
+                        sp_t[n_sp] = t_r
+                        sp_g[n_sp] = gj
+                        sp_u[n_sp] = uj
+                        n_sp += 1
+        for jj in range(nj):
+            out_c[b, j0 + jj] = cnt[jj]
+
+
+def _margin(dt: np.dtype, t_max: float, tau: float) -> float:
+    """Relative slack of the forward pre-test: rounding of y and of t = t_r + tau ln y."""
+    eps = float(np.finfo(dt).eps)
+    return min(0.25, 64.0 * eps * (1.0 + abs(t_max) / tau))
 
 
 def _check_common(pre_times, pre_counts, W, group):
@@ -181,22 +304,12 @@ def dense_forward(pre_times, pre_counts, W, group, tau_s, theta, reset, n_max, t
     out_c = np.zeros((n_b, n_o), dtype=np.int32)
     out_ud = np.zeros((n_b, n_o, int(n_max)), dtype=dt)
     ev_t, ev_i, _, ev_q, n_ev = merge_inputs(pre_times, pre_counts, tau)
-    _forward_kernel(
-        ev_t,
-        ev_i,
-        ev_q,
-        n_ev,
-        W,
-        group,
-        dt.type(tau),
-        dt.type(c),
-        dt.type(4.0 * c),
-        dt.type(float(theta) - float(reset)),
-        float(t_max),
-        out_t,
-        out_c,
-        out_ud,
-    )
+    t_max = float(t_max)
+    m = _margin(dt, t_max, tau)
+    consts = tuple(dt.type(v) for v in (tau, c, 4.0 * c, float(theta) - float(reset)))
+    consts += (t_max, dt.type(1.0 - m), dt.type(1.0 + m))
+    wt = transpose(W)  # [G, Ni, No]: neurons contiguous
+    _forward_kernel(ev_t, ev_i, ev_q, n_ev, wt, group, consts, FORWARD_BLOCK, out_t, out_c, out_ud)
     return out_t, out_c, out_ud
 
 
@@ -204,11 +317,11 @@ def dense_forward(pre_times, pre_counts, W, group, tau_s, theta, reset, n_max, t
 # Backward (method.md §6.5): delta (§6.2), weight gradient (§6.3), phi_pre (§6.4).
 # --------------------------------------------------------------------------------------------
 @njit(**_JIT)
-def _delta_kernel(post_t, post_c, udot, phi, inv_tau, reset_tau, delta, r):
+def _delta_kernel(post_t, post_c, udot, phi, inv_tau, reset_tau, delta):
     """delta_k = phi_k + (reset/tau) * beta_hat_k, overflow-free recursion (method.md §6.2).
 
-    beta_hat_k = e^{-(t_{k+1}-t_k)/tau} (beta_hat_{k+1} + delta_{k+1}/u_dot_{k+1})
-    (paper Eq. 20-24); also r_k = delta_k / u_dot_k, the factor shared by §6.3 and §6.4.
+    beta_hat_k = e^{-(t_{k+1}-t_k)/tau} (beta_hat_{k+1} + r_{k+1}) with r_k = delta_k / u_dot_k
+    (paper Eq. 20-24); mu_k = alpha_k beta_k = (reset/tau) beta_hat_k.
     """
     n_b, n_o, _ = post_t.shape
     for p in prange(n_b * n_o):
@@ -216,92 +329,166 @@ def _delta_kernel(post_t, post_c, udot, phi, inv_tau, reset_tau, delta, r):
         j = p - b * n_o
         n = post_c[b, j]
         bh = inv_tau - inv_tau
+        r_next = bh
         for k in range(n - 1, -1, -1):
             if k < n - 1:
-                bh = math.exp(-(post_t[b, j, k + 1] - post_t[b, j, k]) * inv_tau) * (
-                    bh + r[b, j, k + 1]
-                )
+                bh = math.exp(-(post_t[b, j, k + 1] - post_t[b, j, k]) * inv_tau) * (bh + r_next)
             d = phi[b, j, k] + reset_tau * bh
             delta[b, j, k] = d
-            r[b, j, k] = d / udot[b, j, k]
+            r_next = d / udot[b, j, k]
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def _n_before(ev_t, b, lo, hi, t):
+    """Number of inputs ``ev_t[b, :hi]`` strictly before ``t``, knowing it is >= ``lo``."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if ev_t[b, mid] < t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def _bucket_spikes(ev_t, b, m, post_t, post_c, j0, nj, head, item, spos):
+    """Group the post spikes of neurons ``j0 .. j0+nj-1`` of sample ``b`` by the number ``pos``
+    of inputs strictly before them (t_{pos-1} < t_k <= t_pos). Bucket ``pos`` holds the codes
+    ``jj * S + k`` in ``item[head[pos]:head[pos+1]]``. Returns the largest pos (0 if none)."""
+    n_s = post_t.shape[2]
+    head[: m + 2] = 0
+    top = 0
+    for jj in range(nj):
+        pos = 0
+        for k in range(post_c[b, j0 + jj]):
+            pos = _n_before(ev_t, b, pos, m, post_t[b, j0 + jj, k])  # spikes are sorted
+            spos[jj * n_s + k] = pos
+            head[pos + 1] += 1
+            top = max(top, pos)
+    for pos in range(m + 1):
+        head[pos + 1] += head[pos]
+    for jj in range(nj):
+        for k in range(post_c[b, j0 + jj]):
+            pos = spos[jj * n_s + k]
+            item[head[pos]] = jj * n_s + k
+            head[pos] += 1
+    for pos in range(m, 0, -1):  # undo the shift of the fill
+        head[pos] = head[pos - 1]
+    head[0] = 0
+    return top
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def _decay2(s1, s2, q, qq):
+    """Shift the suffix sums' reference time back: S1 *= q, S2 *= q^2 (SIMD loop)."""
+    for jj in range(s1.shape[0]):
+        s1[jj] *= q
+        s2[jj] *= qq
+
+
+@njit(nogil=True, cache=True, fastmath=False)
+def _sub_eps_sum(row, s1, s2, tau):
+    """row -= sum_k r_k eps(t_k - t_n) = tau (S1 - S2) (SIMD loop)."""
+    for jj in range(s1.shape[0]):
+        row[jj] -= tau * (s1[jj] - s2[jj])
 
 
 @njit(**_JIT)
-def _grad_kernel(ev_t, ev_i, ev_q, n_ev, post_t, post_c, r, order, gstart, inv_tau, grad):
+def _grad_kernel(
+    ev_t, ev_i, ev_q, n_ev, post_t, post_c, delta, udot, order, gstart, inv_tau, block, grad_t
+):
     """dL/dw_ji = -sum_k r_k sum_{z: t_iz < t_k} eps(t_k - t_iz)  (paper Eq. 12-13, §6.3).
 
-    Per (group, post neuron) and sample, walk the merged inputs backwards keeping
-    S1 = sum_{k: t_k > t_n} r_k e^{-(t_k - t_n)/tau} and S2 (same with 2/tau), so that
-    sum_k r_k eps(t_k - t_n) = tau (S1 - S2) with every exponent <= 0; O(M + n) per neuron.
+    Per (group, block of post neurons) and sample, sweep the inputs backwards keeping per neuron
+    S1 = sum_{k: t_k > t_n} r_k e^{-(t_k - t_n)/tau} and S2 (the same with 2/tau), decayed from
+    t_{n+1} to t_n by the shared factor e^{-(t_{n+1}-t_n)/tau}; then
+    sum_k r_k eps(t_k - t_n) = tau (S1 - S2), every exponent <= 0. ``grad_t`` is [G, Ni, No].
     """
-    n_g, n_o, _ = grad.shape
+    n_g, _, n_o = grad_t.shape
+    n_s = post_t.shape[2]
     tau = (inv_tau / inv_tau) / inv_tau
-    zero = inv_tau - inv_tau
-    for p in prange(n_g * n_o):
-        gi = p // n_o
-        j = p - gi * n_o
+    n_blk = (n_o + block - 1) // block
+    n_m = ev_t.shape[1]
+    for p in prange(n_g * n_blk):
+        gi = p // n_blk
+        j0 = (p - gi * n_blk) * block
+        nj = min(block, n_o - j0)
+        s1 = np.zeros(nj, dtype=grad_t.dtype)
+        s2 = np.zeros(nj, dtype=grad_t.dtype)
+        head = np.zeros(n_m + 2, dtype=np.int64)
+        item = np.empty(nj * n_s, dtype=np.int64)
+        spos = np.empty(nj * n_s, dtype=np.int64)
         for o in range(gstart[gi], gstart[gi + 1]):
             b = order[o]
-            n = post_c[b, j]
-            if n == 0:
+            m = n_ev[b]
+            top = _bucket_spikes(ev_t, b, m, post_t, post_c, j0, nj, head, item, spos)
+            if top == 0:
                 continue
-            t_last = post_t[b, j, n - 1]
-            e = n_ev[b] - 1
-            while e >= 0 and not (ev_t[b, e] < t_last):
-                e -= 1
-            s1 = zero
-            s2 = zero
-            kk = n - 1
-            for en in range(e, -1, -1):
-                t_n = ev_t[b, en]
-                if en < e:
-                    q = ev_q[b, en + 1]
-                    s1 *= q
-                    s2 *= q * q
-                while kk >= 0 and post_t[b, j, kk] > t_n:  # strict: t_iz < t_k
-                    a = math.exp(-(post_t[b, j, kk] - t_n) * inv_tau)
-                    s1 += r[b, j, kk] * a
-                    s2 += r[b, j, kk] * (a * a)
-                    kk -= 1
-                grad[gi, j, ev_i[b, en]] -= tau * (s1 - s2)
+            s1[:] = 0
+            s2[:] = 0
+            for n in range(top - 1, -1, -1):
+                t_n = ev_t[b, n]
+                if n < top - 1:
+                    q = ev_q[b, n + 1]
+                    _decay2(s1, s2, q, q * q)
+                for it in range(head[n + 1], head[n + 2]):  # spikes in (t_n, t_{n+1}]
+                    jj = item[it] // n_s
+                    k = item[it] - jj * n_s
+                    a = math.exp(-(post_t[b, j0 + jj, k] - t_n) * inv_tau)
+                    rk = delta[b, j0 + jj, k] / udot[b, j0 + jj, k]  # r_k = delta_k / u_dot_k
+                    s1[jj] += rk * a
+                    s2[jj] += rk * (a * a)
+                _sub_eps_sum(grad_t[gi, ev_i[b, n], j0 : j0 + nj], s1, s2, tau)
 
 
 @njit(**_JIT)
-def _phi_pre_kernel(ev_t, ev_i, ev_s, ev_q, n_ev, post_t, post_c, r, W, group, inv_tau, phi_pre):
+def _phi_pre_kernel(
+    ev_t, ev_i, ev_s, ev_q, n_ev, post_t, post_c, delta, udot, wt, group, inv_tau, phi_pre
+):
     """phi_iz = sum_j w_ji sum_{k: t_jk > t_iz} r_jk eps'(t_jk - t_iz)  (paper Eq. 18-19, §6.4).
 
     eps'(s) = 2e^{-2s/tau} - e^{-s/tau}, so the inner sum is 2 S2 - S1 with the suffix sums of
-    ``_grad_kernel``. Parallel over samples: each sample owns its rows of ``phi_pre``.
+    ``_grad_kernel``. Parallel over samples: each sample owns its rows of ``phi_pre``. The sum
+    over j uses 8 fixed partial sums (deterministic). ``wt`` is W transposed, [G, Ni, No].
     """
     n_b = ev_t.shape[0]
-    n_o = W.shape[1]
+    n_o = wt.shape[2]
+    n_s = post_t.shape[2]
+    n_m = ev_t.shape[1]
     zero = inv_tau - inv_tau
     for b in prange(n_b):
         gi = group[b]
-        for j in range(n_o):
-            n = post_c[b, j]
-            if n == 0:
-                continue
-            t_last = post_t[b, j, n - 1]
-            e = n_ev[b] - 1
-            while e >= 0 and not (ev_t[b, e] < t_last):
-                e -= 1
-            s1 = zero
-            s2 = zero
-            kk = n - 1
-            for en in range(e, -1, -1):
-                t_n = ev_t[b, en]
-                if en < e:
-                    q = ev_q[b, en + 1]
-                    s1 *= q
-                    s2 *= q * q
-                while kk >= 0 and post_t[b, j, kk] > t_n:  # strict: t_jk > t_iz
-                    a = math.exp(-(post_t[b, j, kk] - t_n) * inv_tau)
-                    s1 += r[b, j, kk] * a
-                    s2 += r[b, j, kk] * (a * a)
-                    kk -= 1
-                i = ev_i[b, en]
-                phi_pre[b, i, ev_s[b, en]] += W[gi, j, i] * (s2 + s2 - s1)
+        m = n_ev[b]
+        s1 = np.zeros(n_o, dtype=wt.dtype)
+        s2 = np.zeros(n_o, dtype=wt.dtype)
+        v = np.zeros(n_o + 8, dtype=wt.dtype)
+        head = np.zeros(n_m + 2, dtype=np.int64)
+        item = np.empty(n_o * n_s, dtype=np.int64)
+        spos = np.empty(n_o * n_s, dtype=np.int64)
+        top = _bucket_spikes(ev_t, b, m, post_t, post_c, 0, n_o, head, item, spos)
+        for n in range(top - 1, -1, -1):
+            t_n = ev_t[b, n]
+            if n < top - 1:
+                q = ev_q[b, n + 1]
+                _decay2(s1, s2, q, q * q)
+            for it in range(head[n + 1], head[n + 2]):  # spikes in (t_n, t_{n+1}]
+                j = item[it] // n_s
+                k = item[it] - j * n_s
+                a = math.exp(-(post_t[b, j, k] - t_n) * inv_tau)
+                rk = delta[b, j, k] / udot[b, j, k]
+                s1[j] += rk * a
+                s2[j] += rk * (a * a)
+            i = ev_i[b, n]
+            for j in range(n_o):
+                v[j] = wt[gi, i, j] * (s2[j] + s2[j] - s1[j])
+            acc = np.zeros(8, dtype=wt.dtype)
+            for j0 in range(0, n_o, 8):
+                for lane in range(8):
+                    acc[lane] += v[j0 + lane]
+            tot = zero
+            for lane in range(8):
+                tot += acc[lane]
+            phi_pre[b, i, ev_s[b, n]] = tot
 
 
 def dense_backward(
@@ -330,22 +517,48 @@ def dense_backward(
     tau = 2.0 * float(tau_s)
     inv_tau = dt.type(1.0 / tau)
     delta = np.zeros_like(post_times)
-    r = np.zeros_like(post_times)
-    _delta_kernel(
-        post_times, post_counts, udot, phi, inv_tau, dt.type(float(reset) / tau), delta, r
-    )
+    _delta_kernel(post_times, post_counts, udot, phi, inv_tau, dt.type(float(reset) / tau), delta)
 
     ev_t, ev_i, ev_s, ev_q, n_ev = merge_inputs(pre_times, pre_counts, tau)
     n_g = W.shape[0]
     order = np.argsort(group, kind="stable").astype(np.int64)
     gstart = np.searchsorted(group[order], np.arange(n_g + 1)).astype(np.int64)
-    grad = np.zeros_like(W)
-    _grad_kernel(ev_t, ev_i, ev_q, n_ev, post_times, post_counts, r, order, gstart, inv_tau, grad)
+    grad_t = np.zeros((n_g, W.shape[2], n_o), dtype=dt)
+    block = max(8, -(-n_o // (4 * max(1, numba.get_num_threads()))))
+    _grad_kernel(
+        ev_t,
+        ev_i,
+        ev_q,
+        n_ev,
+        post_times,
+        post_counts,
+        delta,
+        udot,
+        order,
+        gstart,
+        inv_tau,
+        block,
+        grad_t,
+    )
+    grad = transpose(grad_t)
 
     phi_pre = None
     if need_pre:
         phi_pre = np.zeros_like(pre_times)
+        wt = transpose(W)
         _phi_pre_kernel(
-            ev_t, ev_i, ev_s, ev_q, n_ev, post_times, post_counts, r, W, group, inv_tau, phi_pre
+            ev_t,
+            ev_i,
+            ev_s,
+            ev_q,
+            n_ev,
+            post_times,
+            post_counts,
+            delta,
+            udot,
+            wt,
+            group,
+            inv_tau,
+            phi_pre,
         )
     return delta, grad, phi_pre
