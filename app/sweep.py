@@ -114,7 +114,11 @@ class SweepController(param.Parameterized):
     # ---- actions (session loop) -------------------------------------------------------------
     @param.depends("run", watch=True)
     def _on_run(self):
-        self.start()
+        try:
+            self.start()
+        except ValueError as exc:  # e.g. no variant selected: say so instead of raising
+            with param.edit_constant(self):
+                self.message = str(exc)
 
     @param.depends("stop", watch=True)
     def _on_stop(self):
@@ -130,6 +134,7 @@ class SweepController(param.Parameterized):
         if not variants:
             raise ValueError("variants must name at least one of 'single', 'multi'")
         self.sweep_id += 1
+        self.settings = self._settings(mu, sigma, variants)
         self._stop = threading.Event()
         self._queue.clear()
         self._error, self._done, self._t_end = "", 0, None
@@ -144,7 +149,6 @@ class SweepController(param.Parameterized):
                 message="",
                 cells_total=len(variants) * mu.size * sigma.size,
             )
-        self.settings = self._settings(mu, sigma, variants)
         self._thread = threading.Thread(
             target=self._main,
             args=(self.sweep_id, self.settings),

@@ -301,6 +301,10 @@ class ConvergenceView(PlotView):
 
     def _on_progress(self, *events) -> None:
         c = self.controller
+        if c.status in ("queued", "running") and c.sweep_id != self._sweep_id:
+            self._sweep_id = c.sweep_id  # a new sweep: grey grids at once, before any cell
+            s = c.settings
+            self._reset_grids(s["mu"], s["sigma"], s["predict"])
         self.progress.max = max(c.cells_total, 1)
         self.progress.value = min(c.cells_done, self.progress.max)
         text = f"**{c.status}** · cells {c.cells_done}/{c.cells_total} · {c.elapsed_s:.1f} s"

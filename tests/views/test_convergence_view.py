@@ -110,3 +110,20 @@ def test_tap_runs_a_drill_down(render):
     assert m.low == -m.high  # symmetric, fixed per run
     view.reset()
     assert view.trace is None and "tap a cell" in view.drill_title.object
+
+
+def test_new_sweep_greys_the_grid_at_once(render):
+    ctrl = SweepController(tiny(predict="strict"))
+    view = ConvergenceView(ctrl)
+    view.update([cells(sweep_id=0, idx=((0, 0),), acc=(90.0,))])
+    plot, img = image(render, view, "multi")
+    assert img[0, 0] == 90
+    ctrl.variants = []
+    ctrl.param.trigger("run")  # nothing to run: said, not raised
+    assert ctrl.status == "idle" and "variants" in ctrl.message
+    ctrl.variants = ["multi"]
+    ctrl.param.trigger("run")
+    img = plot.handles["source"].data["image"][0]
+    assert np.isnan(img).all()  # cleared before the first cell arrives
+    assert (plot.handles["color_mapper"].low, plot.handles["color_mapper"].high) == (0, 100)
+    assert ctrl.shutdown()
