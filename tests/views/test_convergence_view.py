@@ -127,3 +127,14 @@ def test_new_sweep_greys_the_grid_at_once(render):
     assert np.isnan(img).all()  # cleared before the first cell arrives
     assert (plot.handles["color_mapper"].low, plot.handles["color_mapper"].high) == (0, 100)
     assert ctrl.shutdown()
+
+
+def test_hover_and_svg_export(render):
+    from batscope.app.state import ViewConfig
+
+    view = ConvergenceView(SweepController(tiny()), view_config=ViewConfig(svg_export=True))
+    plot, _ = image(render, view, "single")
+    labels = [label for label, _ in plot.handles["hover"].tooltips]
+    assert labels == ["μ (weight mean)", "σ (weight std)", "best accuracy (%)", "runs done"]
+    assert plot.state.output_backend == "svg"
+    assert any(t.__class__.__name__ == "SaveTool" for t in plot.state.tools)
