@@ -16,6 +16,9 @@ from batscope.engine.analysis import bin_raster, emitted, error_sums
 from .base import PlotView
 from .raster import EXACT_LIMIT, N_BINS
 
+if "bokeh" not in hv.Store.renderers:  # Bokeh-only view, usable before the app's hv.extension
+    hv.extension("bokeh", logo=False)
+
 EMPTY_TEXT = (
     "**No error flow yet.** It appears after the first backward pass (start or step training). "
     "For each spike k of a layer it shows φ_k, the error arriving from the loss or the next layer, "

@@ -15,6 +15,9 @@ from batscope.engine.telemetry import LatencyCurve
 
 from .base import PlotView
 
+if "bokeh" not in hv.Store.renderers:  # Bokeh-only view, usable before the app's hv.extension
+    hv.extension("bokeh", logo=False)
+
 EMPTY_TEXT = "No latency curve yet: it is measured on an evaluation batch during training."
 
 

@@ -14,6 +14,9 @@ from batscope.engine.analysis import decimate_minmax, spike_events
 
 from .base import PlotView
 
+if "bokeh" not in hv.Store.renderers:  # Bokeh-only view, usable before the app's hv.extension
+    hv.extension("bokeh", logo=False)
+
 MAX_POINTS = 2_000  # per trace, after decimation
 EMPTY_TEXT = "No membrane trace yet: start or step training, then click a neuron in the raster."
 

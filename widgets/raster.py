@@ -16,6 +16,9 @@ from batscope.engine.analysis import bin_raster, spike_events
 
 from .base import PlotView
 
+if "bokeh" not in hv.Store.renderers:  # Bokeh-only view, usable before the app's hv.extension
+    hv.extension("bokeh", logo=False)
+
 EXACT_LIMIT = 5_000  # spikes drawn one by one in "auto" mode
 N_BINS = 200
 MAX_SELECTED = 8

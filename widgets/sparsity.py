@@ -15,6 +15,9 @@ import param
 
 from .base import PlotView
 
+if "bokeh" not in hv.Store.renderers:  # Bokeh-only view, usable before the app's hv.extension
+    hv.extension("bokeh", logo=False)
+
 EMPTY_TEXT = "No sparsity yet: it is measured on an evaluation batch during training."
 MEASURES = {
     "dead": "dead neurons (%)",

@@ -15,6 +15,9 @@ import panel as pn
 
 from .base import PlotView
 
+if "bokeh" not in hv.Store.renderers:  # Bokeh-only view, usable before the app's hv.extension
+    hv.extension("bokeh", logo=False)
+
 EMPTY_TEXT = "No weights yet: they are sent with the heavy snapshots during training."
 
 

@@ -162,3 +162,21 @@ def test_reset_empties_the_raster(render, snapshot):
     view.reset()
     assert len(plot.handles["source"].data["t"]) == 0
     assert "No spikes" in view.info.object
+
+
+def test_views_build_without_a_prior_hv_extension():
+    """The factory may build views before app/main.py runs hv.extension("bokeh")."""
+    import subprocess
+    import sys
+
+    code = (
+        "from batscope.widgets import errorflow, latency, membrane, raster, sparsity, weights\n"
+        "for m, c in [(raster, 'RasterView'), (membrane, 'MembraneView'),\n"
+        "             (errorflow, 'ErrorFlowView'), (sparsity, 'SparsityView'),\n"
+        "             (latency, 'LatencyView'), (weights, 'WeightsView')]:\n"
+        "    getattr(m, c)().__panel__().get_root()\n"
+        "print('built')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "built" in out.stdout
