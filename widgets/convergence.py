@@ -29,7 +29,7 @@ MU = hv.Dimension("mu", label="μ (weight mean)")
 SIGMA = hv.Dimension("sigma", label="σ (weight std)")
 ACC = hv.Dimension("accuracy", label="best accuracy", unit="%", range=(0, 100))
 RUNS = hv.Dimension("runs", label="runs done")
-ROW = hv.Dimension("row", label="pattern / neuron")
+ROWS = [f"p{p} {n}" for p in (0, 1) for n in ("in 0", "in 1", "in 2", "in 3", "out 0", "out 1")]
 
 
 def _empty_grid(mu, sigma, predict):
@@ -88,7 +88,7 @@ def _raster(data, hooks=()):
         line_width=3,
         xlim=(0, 10),
         ylim=(-0.6, 11.6),
-        yticks=[(i, lbl) for i, lbl in enumerate(_ROWS)],
+        yticks=[(i, lbl) for i, lbl in enumerate(ROWS)],
         xlabel="t [s]",
         ylabel="",
         width=380,
@@ -97,9 +97,6 @@ def _raster(data, hooks=()):
         hooks=list(hooks),
         shared_axes=False,
     )
-
-
-_ROWS = [f"p{p} {n}" for p in (0, 1) for n in ("in 0", "in 1", "in 2", "in 3", "out 0", "out 1")]
 
 
 def _weights(data, hooks=()):

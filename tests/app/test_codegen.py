@@ -46,6 +46,7 @@ def test_generated_script_trains_a_toy_config(tmp_path):
     assert final == pytest.approx(trainer.evaluate("train").accuracy)
 
 
+@pytest.mark.slow  # a fresh interpreter compiles the Numba kernels (~30 s with a cold cache)
 def test_image_task_script_with_adam_and_ttfs(tmp_path):
     spec = NetworkSpec(
         layers=[
