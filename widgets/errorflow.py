@@ -291,8 +291,9 @@ class ErrorFlowView(PlotView):
         share = f"{sums.abs_mu.sum() / total:.3f}" if total > 0 else "n/a (no error)"
         n_nan = int((~np.isfinite(delta) & mask).sum())
         nan_note = f" **{n_nan} non-finite δ** (grey)." if n_nan else ""
+        where = name if name == f"layer {layer}" else f"{name} (layer {layer})"
         return (
-            f"**{name}** (layer {layer}), step {snap.step}: reset-path share "
+            f"**{where}**, step {snap.step}: reset-path share "
             f"Σ|μ| / (Σ|φ| + Σ|μ|) = **{share}** over {int(mask.sum())} spikes "
             f"(0 for single-spike neurons). Timeline: neurons {chosen}.{nan_note}"
         )
