@@ -120,13 +120,14 @@ def gradcheck(
     eps: float = 1e-7,
     tol: float = 1e-5,
     seed: int = 0,
+    probe: bool = False,
 ) -> GradCheckResult:
     """Exact gradient vs central finite differences for a few weights (never touches ``network``).
 
     ``weights``: a list of (layer, post, pre) (layer 0 = first trainable layer), or ``None`` to
     pick ``n_weights`` of them with :func:`choose_weights`. ``target`` is what ``loss`` expects
     (labels, or target times). The function checked is the loss summed over the batch when
-    ``loss.exact``, else the linear probe (see the module docstring).
+    ``loss.exact`` and not ``probe``, else the linear probe (see the module docstring).
     """
     if not isinstance(inp, SpikeTrains):
         raise TypeError(f"inp must be SpikeTrains, got {type(inp).__name__}")
@@ -138,21 +139,21 @@ def gradcheck(
     base_counts = _counts(outs)
     out = outs[-1].numpy()
     exact_loss = bool(getattr(loss, "exact", False))
-    surrogate = None
-    if exact_loss:
-        probe = None
+    surrogate = r = None
+    if exact_loss and not probe:
         phi = to_numpy(loss.errors(out, target))
         function, label = "loss", f"{type(loss).__name__} (exact gradient), summed over the batch"
     else:
-        surrogate = [np.asarray(to_numpy(g)) for g in net.backward(loss.errors(out, target))]
-        probe = _probe_weights(outs, seed)
-        phi = probe
+        if not exact_loss:
+            surrogate = [np.asarray(to_numpy(g)) for g in net.backward(loss.errors(out, target))]
+        phi = r = _probe_weights(outs, seed)
         function = "linear probe"
-        label = (
-            f"linear probe L = Σ r·t (random r, seed {seed}): {type(loss).__name__} is a "
-            "surrogate whose finite difference is 0, so the backward pass is checked on "
-            "this time-based probe instead"
-        )
+        label = f"linear probe L = Σ r·t over the output spikes (random r, seed {seed})"
+        if not exact_loss:
+            label += (
+                f": {type(loss).__name__} is a surrogate whose finite difference is 0, so the "
+                "backward pass is checked on this time-based probe instead"
+            )
     grads = [np.asarray(to_numpy(g)) for g in net.backward(np.asarray(phi, dtype=np.float64))]
     if weights is None:
         weights = choose_weights(grads, n_weights, seed)
@@ -174,7 +175,7 @@ def gradcheck(
             if any((a != b).any() for a, b in zip(_counts(o), base_counts, strict=True)):
                 why = "spike count changed (kink: perturbation crosses a spike (dis)appearance)"
                 break
-            v = _value(loss, o, target, probe)
+            v = _value(loss, o, target, r)
             if not math.isfinite(v):
                 why = "loss is infinite (a label neuron is silent)"
                 break

@@ -129,6 +129,12 @@ class GradCheckView(PlotView):
     )
     eps = param.Number(1e-7, bounds=(1e-10, 1e-3), doc="Finite-difference step ε")
     seed = param.Integer(0, bounds=(0, None), doc="Seed of the weight choice (and probe)")
+    function = param.Selector(
+        default="loss",
+        objects=["loss", "linear probe"],
+        doc="Check the loss itself (spike-count losses always use the probe) or the linear "
+        "probe L = Σ r·t",
+    )
 
     def __init__(self, view_config=None, network_provider=None, training_provider=None, **params):
         super().__init__(view_config=view_config, **params)
@@ -149,7 +155,7 @@ class GradCheckView(PlotView):
         )
         widgets = pn.Param(
             self.param,
-            parameters=["n_weights", "n_samples", "eps", "seed"],
+            parameters=["function", "n_weights", "n_samples", "eps", "seed"],
             widgets={"eps": {"type": pn.widgets.FloatInput, "step": 1e-8}},
             show_name=False,
             sort=False,
@@ -184,6 +190,7 @@ class GradCheckView(PlotView):
                 n_weights=self.n_weights,
                 eps=self.eps,
                 seed=self.seed,
+                probe=self.function == "linear probe",
             )
         except (ValueError, TypeError, FileNotFoundError) as exc:
             self.summary.object = f"**Cannot run the check:** {exc}"

@@ -84,3 +84,10 @@ def test_bad_arguments():
         gradcheck(net, inp, 1.0, TTFSCrossEntropy(), LABELS, weights=[(5, 0, 0)])
     with pytest.raises(TypeError, match="inp"):
         gradcheck(net, "x", 1.0, TTFSCrossEntropy(), LABELS)
+
+
+def test_linear_probe_on_request():
+    res = gradcheck(_net(), _inputs(), 1.0, TTFSCrossEntropy(0.1), LABELS, n_weights=6, probe=True)
+    assert res.function == "linear probe" and res.loss_exact
+    assert "surrogate" not in res.label and res.passed
+    assert all(np.isnan(c.surrogate) for c in res.checks)

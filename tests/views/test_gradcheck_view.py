@@ -73,3 +73,13 @@ def test_default_network_and_bad_session():
     )
     assert bad.run_check() is None
     assert "Cannot run the check" in bad.summary.object
+
+
+def test_linear_probe_can_be_chosen():
+    net, training = _session("ttfs_ce")
+    view = GradCheckView(
+        network_provider=lambda: net, training_provider=training.to_dict, function="linear probe"
+    )
+    res = view.run_check()
+    assert res.function == "linear probe" and res.passed
+    assert "linear probe" in view.summary.object and "surrogate" not in view.summary.object
