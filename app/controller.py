@@ -66,6 +66,9 @@ class TrainingController(param.Parameterized):
         self.history: list[MetricRow] = []
         self.last: Snapshot | None = None
         self.initial_weights: list | None = None  # from an uploaded model; cleared by Reset
+        view.param.watch(self._on_view, ["sample_index", "layer", "neurons"])
+        training.param.watch(self._on_epochs, "epochs")
+        self._set(epochs=training.epochs)
 
     # -- effects of the buttons ------------------------------------------------------------
     @param.depends("start", watch=True)
@@ -137,6 +140,14 @@ class TrainingController(param.Parameterized):
         if self.initial_weights is not None:
             net.weights = self.initial_weights
         return net
+
+    def _on_epochs(self, event):
+        if self.status == "idle":
+            self._set(epochs=event.new)
+
+    def _on_view(self, *events):
+        if self.run is not None:  # a paused run re-publishes the newly chosen sample / layer
+            self.run.refresh.set()
 
     # -- helpers ---------------------------------------------------------------------------
     def _set(self, **values):

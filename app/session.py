@@ -8,6 +8,7 @@ running or paused, so that a Step's result and the end of a run are seen) and st
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import panel as pn
 
@@ -18,42 +19,40 @@ PERIOD_MS = 200
 
 
 class LiveSession:
-    """Drains ``controller.poll()`` into every view's ``update(batch)`` once per tick.
+    """Drains every controller's ``poll()`` into its views' ``update(batch)`` once per tick.
 
-    ``controllers`` are extra pollable objects (``poll() -> None``, ``shutdown()``), e.g. the
-    convergence sweep, that share the tick and the session's lifetime.
+    ``feeds`` pairs each pollable controller (``poll() -> list``, ``status``, ``shutdown()``;
+    the training controller, the convergence sweep, ...) with the views it feeds. A controller
+    with a ``generation`` param clears its views (``reset()``) when it changes.
     """
 
-    def __init__(self, controller, views, period_ms: int = PERIOD_MS, controllers=()):
-        self._ctrl = controller
-        self._views = list(views)
-        self._others = list(controllers)
+    def __init__(self, feeds, period_ms: int = PERIOD_MS):
+        self._feeds = [(ctrl, list(views)) for ctrl, views in feeds]
         self.ticks = 0
         self._cb = pn.state.add_periodic_callback(self._tick, period=period_ms, start=False)
-        controller.param.watch(self._on_status, "status")
-        controller.param.watch(self._on_generation, "generation")
-        for other in self._others:
-            if "status" in other.param:
-                other.param.watch(self._on_status, "status")
+        for ctrl, views in self._feeds:
+            ctrl.param.watch(self._on_status, "status")
+            if "generation" in ctrl.param:
+                ctrl.param.watch(partial(self._on_generation, views), "generation")
         if pn.state.curdoc is not None:
             pn.state.on_session_destroyed(self._on_destroyed)
 
     def _active(self) -> bool:
-        return any(getattr(c, "status", "idle") in ACTIVE for c in (self._ctrl, *self._others))
+        return any(ctrl.status in ACTIVE for ctrl, _ in self._feeds)
 
     def _tick(self) -> None:
-        """One pull: drain the outboxes, then update every view in one websocket message."""
+        """One pull: drain the outboxes, then update the views in one websocket message."""
         self.ticks += 1
-        batch = self._ctrl.poll()
-        for other in self._others:
-            other.poll()
-        if batch:
+        pending = [(views, ctrl.poll()) for ctrl, views in self._feeds]
+        pending = [(views, batch) for views, batch in pending if batch]
+        if pending:
             with pn.io.hold():
-                for view in self._views:
-                    try:
-                        view.update(batch)
-                    except Exception:  # one broken view must not stop the others or the run
-                        log.exception("view %s failed to update", type(view).__name__)
+                for views, batch in pending:
+                    for view in views:
+                        try:
+                            view.update(batch)
+                        except Exception:  # one broken view must not stop the others or the run
+                            log.exception("view %s failed to update", type(view).__name__)
         if not self._active() and self._cb.running:
             self._cb.stop()
 
@@ -61,17 +60,16 @@ class LiveSession:
         if event.new in ACTIVE and not self._cb.running:
             self._cb.start()
 
-    def _on_generation(self, event) -> None:
+    def _on_generation(self, views, event) -> None:
         with pn.io.hold():
-            for view in self._views:
+            for view in views:
                 view.reset()
 
     def _on_destroyed(self, session_context) -> None:
         if self._cb.running:
             self._cb.stop()
-        self._ctrl.shutdown()
-        for other in self._others:
-            other.shutdown()
+        for ctrl, _ in self._feeds:
+            ctrl.shutdown()
 
     @property
     def running(self) -> bool:

@@ -67,6 +67,7 @@ class TrainingRun:
         self.go = threading.Event()
         self.stop = threading.Event()
         self.step_once = threading.Event()
+        self.refresh = threading.Event()  # publish a snapshot now (the view changed)
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.error_text = ""
@@ -136,6 +137,9 @@ class TrainingRun:
             single = self.step_once.is_set() and not self.go.is_set()
             if not (self.go.is_set() or single):
                 self.phase = "paused"
+                if self.refresh.is_set():
+                    self.refresh.clear()
+                    self._publish(heavy=True)
                 self.step_once.wait(0.05)
                 continue
             self.phase = "running" if not single else "paused"

@@ -31,7 +31,8 @@ class NetworkBuilder(pn.viewable.Viewer):
     def __init__(self, network: NetworkSpec, training: TrainingConfig, **params):
         super().__init__(**params)
         self.network, self.training = network, training
-        self.disabled = False
+        self.hidden: set[str] = set()
+        self.locked = False
         self._watchers: list = []
         self._input = pn.pane.Markdown(sizing_mode="stretch_width", margin=(0, 5))
         self._cards = pn.Column(sizing_mode="stretch_width")
@@ -39,8 +40,8 @@ class NetworkBuilder(pn.viewable.Viewer):
             label="+ add layer", color="primary", variant="outline", sizing_mode="stretch_width"
         )
         self._add.on_click(lambda _: self.network.add_layer(max(len(self.network.layers) - 1, 0)))
-        network.param.watch(lambda _: self._rebuild(), "layers")
-        training.param.watch(lambda _: self._describe_input(), "task")
+        network.param.watch(lambda *_: self._rebuild(), "layers")
+        training.param.watch(lambda *_: self._describe_input(), "task")
         self._describe_input()
         self._rebuild()
         self._layout = pn.Column(self._input, self._cards, self._add, sizing_mode="stretch_width")
@@ -59,10 +60,10 @@ class NetworkBuilder(pn.viewable.Viewer):
         layers = self.network.layers
         self._cards.objects = [self._card(i, spec, len(layers)) for i, spec in enumerate(layers)]
 
-    def set_disabled(self, disabled: bool) -> None:
-        """Lock the builder (a locked preset)."""
-        self.disabled = disabled
-        self._add.disabled = disabled
+    def set_hidden(self, fields, locked: bool) -> None:
+        """Hide LayerSpec ``fields``; ``locked`` freezes the structure (no add/remove/move)."""
+        self.hidden, self.locked = set(fields), locked
+        self._add.disabled = locked
         self._rebuild()
 
     def _card(self, i: int, spec: LayerSpec, n_layers: int) -> pn.Card:
@@ -71,25 +72,27 @@ class NetworkBuilder(pn.viewable.Viewer):
             name: validated_input(spec, name, alert, LABELS[name], self._watchers)
             for name in LABELS
         }
-        for w in inputs.values():
-            w.width, w.disabled = 120, self.disabled
+        for name, w in inputs.items():
+            w.width = 120
+            w.visible = name not in self.hidden
+        inputs["size"].disabled = self.locked
 
         def show_init(kind):
             uniform = kind == "uniform"
             for name in ("init_low", "init_high"):
-                inputs[name].visible = uniform
+                inputs[name].visible = uniform and name not in self.hidden
             for name in ("init_mean", "init_std"):
-                inputs[name].visible = not uniform
+                inputs[name].visible = not uniform and name not in self.hidden
 
         show_init(spec.init)
         self._watchers.append((spec, spec.param.watch(lambda e: show_init(e.new), "init")))
         up = pn.widgets.Button(
-            label="↑", width=36, disabled=self.disabled or i == 0, description="Move this layer up"
+            label="↑", width=36, disabled=self.locked or i == 0, description="Move this layer up"
         )
         down = pn.widgets.Button(
             label="↓",
             width=36,
-            disabled=self.disabled or i == n_layers - 1,
+            disabled=self.locked or i == n_layers - 1,
             description="Move this layer down",
         )
         remove = pn.widgets.Button(
@@ -97,7 +100,7 @@ class NetworkBuilder(pn.viewable.Viewer):
             width=36,
             color="danger",
             variant="outline",
-            disabled=self.disabled or n_layers == 1,
+            disabled=self.locked or n_layers == 1,
             description="Remove this layer",
         )
         up.on_click(lambda _: self.network.move_layer(i, -1))

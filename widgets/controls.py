@@ -40,22 +40,22 @@ class ControlsView(pn.viewable.Viewer):
         )
         self.pause = pn.widgets.Button.from_param(
             c.param.pause,
-            label="⏸ Pause",
+            label="❚❚ Pause",
             color="warning",
             width=80,
             disabled=pn.bind(lambda s: s not in ("running", "queued"), st),
         )
         self.step = pn.widgets.Button.from_param(
             c.param.step,
-            label="⏭ Step",
+            label="Step ›",
             color="primary",
             width=80,
             description="Train exactly one batch (one full-batch epoch on a toy task), then pause",
         )
         self.stop = pn.widgets.Button.from_param(
             c.param.stop,
-            label="⏹ Stop",
-            color="secondary",
+            label="■ Stop",
+            color="default",
             width=80,
             disabled=pn.bind(lambda s: s not in ("running", "queued", "paused"), st),
         )

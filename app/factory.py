@@ -1,0 +1,327 @@
+"""``create_app()``: one fresh app per browser session (app-architecture.md §3).
+
+Everything with Bokeh models — template, widgets, streams, views — is built here, per session;
+modules hold only data and compiled kernels.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import panel as pn
+import param
+from batscope.engine.trainer import Trainer
+from batscope.widgets.builder import NetworkBuilder
+from batscope.widgets.controls import ControlsView
+from batscope.widgets.export import ExportView
+from batscope.widgets.metrics import MetricsView
+
+from .controller import TrainingController
+from .presets import DEFAULT, apply_preset, list_presets, load_preset
+from .session import LiveSession
+from .state import (
+    IMAGE_TASKS,
+    NetworkSpec,
+    SweepConfig,
+    TrainingConfig,
+    ViewConfig,
+    check_config,
+)
+from .sweep import SweepController
+from .urlstate import TRAINING_KEYS, UrlState
+
+CSS = Path(__file__).resolve().parents[1] / "assets" / "batscope.css"
+TRAINING_GROUPS = {
+    "Task": ("task", "t_max", "t_enc", "n_train", "val_fraction"),
+    "Loss": ("loss", "y_true", "y_false", "tau_l", "predict"),
+    "Optimiser": ("optimizer", "lr", "lr_decay", "lr_every", "lr_floor", "batch_size", "epochs"),
+    "Run": ("seed", "backend", "dtype"),
+}
+LABELS = {
+    "t_max": "T_sim [s]",
+    "t_enc": "T_enc [s]",
+    "n_train": "training samples",
+    "val_fraction": "validation share",
+    "y_true": "y_true (label target)",
+    "y_false": "y_false (other targets)",
+    "tau_l": "τ_L [s]",
+    "predict": "ties / silence",
+    "lr": "learning rate λ",
+    "lr_decay": "decay factor γ",
+    "lr_every": "decay every (epochs)",
+    "lr_floor": "λ floor",
+    "batch_size": "batch size",
+}
+
+
+class Placeholder(pn.viewable.Viewer):
+    """Stands in for a view whose module has not landed yet."""
+
+    def __init__(self, title: str, **params):
+        super().__init__(**params)
+        self._pane = pn.pane.Markdown(f"*{title}: this view is not available yet.*")
+
+    def update(self, batch):
+        pass
+
+    def reset(self):
+        pass
+
+    def __panel__(self):
+        return self._pane
+
+
+def _view(module: str, cls: str, *args, **kwargs):
+    """``batscope.widgets.<module>.<cls>(*args, **kwargs)``, or a placeholder if absent."""
+    try:
+        klass = getattr(importlib.import_module(f"batscope.widgets.{module}"), cls)
+    except (ImportError, AttributeError):
+        return Placeholder(cls)
+    return klass(*args, **kwargs)
+
+
+class TrainingForm(pn.viewable.Viewer):
+    """The TrainingConfig as grouped, validated inputs; some fields show only where relevant."""
+
+    def __init__(self, training: TrainingConfig, **params):
+        super().__init__(**params)
+        from batscope.widgets.base import error_alert, validated_input
+
+        self.training = training
+        self.hidden: set[str] = set()
+        self.alert = error_alert()
+        self.inputs = {
+            name: validated_input(training, name, self.alert, LABELS.get(name, name))
+            for names in TRAINING_GROUPS.values()
+            for name in names
+        }
+        for w in self.inputs.values():
+            w.sizing_mode = "stretch_width"
+        training.param.watch(lambda *_: self._relevance(), ["loss", "task"])
+        self._relevance()
+        self._layout = pn.Column(
+            *[
+                pn.Card(
+                    pn.GridBox(
+                        *[self.inputs[n] for n in names], ncols=2, sizing_mode="stretch_width"
+                    ),
+                    title=group,
+                    collapsed=group != "Optimiser",
+                    sizing_mode="stretch_width",
+                    margin=(3, 0),
+                )
+                for group, names in TRAINING_GROUPS.items()
+            ],
+            self.alert,
+            sizing_mode="stretch_width",
+        )
+
+    def _relevance(self):
+        t = self.training
+        relevant = {
+            "y_true": t.loss == "spike_count",
+            "y_false": t.loss == "spike_count",
+            "tau_l": t.loss == "ttfs_ce",
+            "t_enc": t.task in IMAGE_TASKS,
+            "n_train": t.task in IMAGE_TASKS,
+            "val_fraction": t.task in IMAGE_TASKS,
+            "batch_size": t.task in IMAGE_TASKS,
+        }
+        for name, w in self.inputs.items():
+            w.visible = relevant.get(name, True) and name not in self.hidden
+
+    def set_hidden(self, hidden, locked: bool) -> None:
+        self.hidden = {h for h in hidden if not h.startswith("layer.")}
+        self.inputs["task"].disabled = locked
+        self._relevance()
+
+    def __panel__(self):
+        return self._layout
+
+
+class ViewControls(pn.viewable.Viewer):
+    """Which sample, layer and membrane-trace neurons the live views show."""
+
+    def __init__(self, view: ViewConfig, network: NetworkSpec, **params):
+        super().__init__(**params)
+        self.view, self.network = view, network
+        self.sample = pn.widgets.IntInput.from_param(
+            view.param.sample_index, label="sample", start=0, width=100
+        )
+        self.layer = pn.widgets.IntInput.from_param(
+            view.param.layer, label="layer (0 = input)", start=0, end=len(network.layers), width=130
+        )
+        self.neurons = pn.widgets.TextInput(
+            label="membrane neurons",
+            value="0",
+            width=160,
+            description="Comma-separated indices, e.g. 0, 1, 5",
+        )
+        self.neurons.param.watch(self._set_neurons, "value")
+        network.param.watch(lambda *_: setattr(self.layer, "end", len(network.layers)), "layers")
+        self._layout = pn.Row(self.sample, self.layer, self.neurons)
+
+    def _set_neurons(self, event):
+        try:
+            idx = sorted({int(s) for s in event.new.replace(" ", "").split(",") if s})
+        except ValueError:
+            return
+        if idx and min(idx) >= 0:
+            self.view.neurons = idx[:32]
+
+    def __panel__(self):
+        return self._layout
+
+
+class BatscopeApp(pn.viewable.Viewer):
+    """The whole app for one session: state, controllers, views, pull loop and template."""
+
+    preset = param.Selector(default=DEFAULT, objects=list_presets())
+
+    def __init__(self, trainer_factory=Trainer, period_ms: int = 200, **params):
+        super().__init__(**params)
+        self.network = NetworkSpec()
+        self.training = TrainingConfig()
+        self.view_config = ViewConfig()
+        self.urlstate = UrlState(self.network, self.training)
+        self.controller = TrainingController(
+            self.network, self.training, self.view_config, trainer_factory
+        )
+        self.sweep = SweepController(SweepConfig())
+        vc = self.view_config
+        self.views = {
+            "raster": _view("raster", "RasterView", vc),
+            "membrane": _view("membrane", "MembraneView", vc),
+            "metrics": MetricsView(vc),
+            "errorflow": _view("errorflow", "ErrorFlowView", vc),
+            "weights": _view("weights", "WeightsView", vc),
+            "sparsity": _view("sparsity", "SparsityView", vc),
+            "latency": _view("latency", "LatencyView", vc),
+        }
+        self.convergence = _view("convergence", "ConvergenceView", self.sweep, vc)
+        self.editor = _view("editor", "EditorView", vc)
+        self.gradcheck = _view("gradcheck", "GradCheckView", vc)
+        self.precision = _view("precision", "PrecisionView", vc)
+        self.code = _view("code", "CodeView", self.network, self.training)
+        self.controls = ControlsView(self.controller)
+        self.builder = NetworkBuilder(self.network, self.training)
+        self.form = TrainingForm(self.training)
+        self.export = ExportView(self.controller, vc)
+        self.session = LiveSession(
+            [(self.controller, list(self.views.values())), (self.sweep, [self.convergence])],
+            period_ms=period_ms,
+        )
+        self.check = pn.pane.Alert(
+            "", alert_type="warning", visible=False, css_classes=["config-check"]
+        )
+        self.network.param.watch(lambda *_: self._check(), "revision")
+        self.training.param.watch(lambda *_: self._check(), list(TrainingConfig.FIELDS))
+        self.preset_info = pn.pane.Markdown(sizing_mode="stretch_width")
+        self.urlstate.param.watch(self._on_url_preset, "preset")
+        self._apply_preset(self.preset)
+        self.template = self._template()
+
+    # -- presets and checks ----------------------------------------------------------------
+    @param.depends("preset", watch=True)
+    def _preset_selected(self):
+        self.urlstate.preset = self.preset  # applies it and writes it to the URL
+
+    def _on_url_preset(self, event):
+        if event.new in self.param.preset.objects:
+            self.preset = event.new
+            self._show_preset(event.new)
+
+    def _apply_preset(self, name: str) -> None:
+        apply_preset(load_preset(name), self.network, self.training)
+        self.urlstate._applied = name
+        self.urlstate.preset = name
+        self._show_preset(name)
+
+    def _show_preset(self, name: str) -> None:
+        p = load_preset(name)
+        self.preset_info.object = f"**{p.title}**\n\n{p.description}"
+        self.form.set_hidden(p.hidden, p.locked)
+        self.builder.set_hidden(
+            {h.split(".", 1)[1] for h in p.hidden if h.startswith("layer.")}, p.locked
+        )
+        self._check()
+
+    def _check(self) -> None:
+        msgs = check_config(self.network, self.training)
+        self.check.object = "\n".join(f"- {m}" for m in msgs)
+        self.check.visible = bool(msgs)
+
+    # -- layout ----------------------------------------------------------------------------
+    def _template(self):
+        preset_select = pn.widgets.Select.from_param(
+            self.param.preset,
+            label="Preset",
+            sizing_mode="stretch_width",
+            options={load_preset(n).title: n for n in list_presets()},
+        )
+        sidebar = [
+            preset_select,
+            self.preset_info,
+            self.controls,
+            self.check,
+            pn.Card(self.builder, title="Network", sizing_mode="stretch_width", margin=(5, 0)),
+            pn.Card(self.form, title="Training", sizing_mode="stretch_width", margin=(5, 0)),
+        ]
+        v = self.views
+        tabs = pn.Tabs(
+            (
+                "Activity",
+                pn.Column(
+                    ViewControls(self.view_config, self.network),
+                    v["raster"],
+                    v["membrane"],
+                    sizing_mode="stretch_width",
+                ),
+            ),
+            (
+                "Learning",
+                pn.Column(v["metrics"], v["errorflow"], v["weights"], sizing_mode="stretch_width"),
+            ),
+            ("Convergence", self.convergence),
+            (
+                "Sparsity & latency",
+                pn.Column(v["sparsity"], v["latency"], sizing_mode="stretch_width"),
+            ),
+            ("Toy editor", self.editor),
+            ("Gradient check", self.gradcheck),
+            ("Precision", self.precision),
+            ("Code & export", pn.Column(self.code, self.export, sizing_mode="stretch_width")),
+            dynamic=True,
+            sizing_mode="stretch_width",
+            css_classes=["main-tabs"],
+        )
+        self.tabs = tabs
+        template = pn.template.BootstrapTemplate(
+            title="batscope: exact gradients through spikes",
+            sidebar=sidebar,
+            main=[tabs],
+            sidebar_width=400,
+        )
+        if CSS.is_file():
+            template.config.raw_css.append(CSS.read_text())
+        return template
+
+    def sync_url(self, location) -> None:
+        """Mirror the setup in the URL (``?preset=…&seed=7&lr=0.001&sizes=2``)."""
+        location.sync(self.urlstate, {"preset": "preset", "sizes": "sizes"})
+        location.sync(self.training, TRAINING_KEYS)
+
+    def servable(self, title=None, location=True, area="main", target=None):
+        return self.template.servable(title=title)
+
+    def __panel__(self):
+        return self.template
+
+
+def create_app(trainer_factory=Trainer, period_ms: int = 200) -> BatscopeApp:
+    """A fresh app (state, controllers, views, template) for the current session."""
+    app = BatscopeApp(trainer_factory=trainer_factory, period_ms=period_ms)
+    if pn.state.location is not None:
+        app.sync_url(pn.state.location)
+    return app

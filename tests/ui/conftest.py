@@ -1,0 +1,169 @@
+"""Browser-test fixtures: the system Chromium, a served app per test, no request off localhost."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if Path(str(item.fspath)).resolve().parent == here:
+            item.add_marker(pytest.mark.browser)
+            if not Path(CHROMIUM).exists():
+                item.add_marker(
+                    pytest.mark.skip(
+                        reason=f"Chromium not found at {CHROMIUM}: install it (Debian: `apt-get "
+                        "install chromium`) or set CHROMIUM_PATH"
+                    )
+                )
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+        ],
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http_ok(url: str, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer in {timeout} s")
+
+
+def wait_until(pred, timeout: float = 20.0, interval: float = 0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = pred()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+class Served:
+    """The app served in-process; ``apps`` collects every session's BatscopeApp."""
+
+    def __init__(self):
+        import panel as pn
+        from batscope.app.factory import create_app
+
+        self.apps = []
+        self.port = free_port()
+
+        def make():
+            app = create_app()
+            self.apps.append(app)
+            return app.template  # (a Viewer returned to pn.serve loads CSS from the CDN)
+
+        self.server = pn.serve(
+            make,
+            port=self.port,
+            threaded=True,
+            show=False,
+            liveness=True,
+            check_unused_sessions_milliseconds=500,
+            unused_session_lifetime_milliseconds=500,
+        )
+        self.url = f"http://localhost:{self.port}"
+        wait_http_ok(f"{self.url}/liveness")
+
+    def stop(self):
+        for app in self.apps:
+            app.controller.shutdown()
+            app.sweep.shutdown()
+        self.server.stop()
+
+
+@pytest.fixture(scope="module")
+def served():
+    import holoviews as hv
+
+    hv.extension("bokeh")
+    s = Served()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def guarded(context):
+    """A browser context whose requests must stay on localhost; console errors are collected."""
+    off_host, errors = [], []
+
+    def route(r):
+        host = urlparse(r.request.url).hostname
+        if r.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
+            r.continue_()
+        else:
+            off_host.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.off_host, page.errors = off_host, errors
+    yield page
+    assert off_host == [], f"requests left localhost: {off_host}"
+
+
+def open_app(page, url: str):
+    page.goto(url)
+    page.locator(".run-status").wait_for(timeout=30_000)
+    return page
+
+
+def status(page) -> dict:
+    """The run-status line parsed: {'status': 'running', 'epoch': 3, 'steps': 3, ...}."""
+    text = page.locator(".run-status p").first.inner_text()
+    out = {}
+    for part in text.split("\n")[0].split("|"):
+        key, _, value = part.strip().partition(" ")
+        value = value.strip()
+        if key == "status:":
+            out["status"] = value
+        elif key in ("epoch", "batch"):
+            out[key] = int(value.split("/")[0])
+        elif key == "step":
+            out["steps"] = int(value)
+    return out
+
+
+def shot(page, name: str):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
