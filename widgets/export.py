@@ -80,7 +80,7 @@ class ExportView(pn.viewable.Viewer):
 
     def load_config(self, data) -> bool:
         """Apply an uploaded run config; False (and a message) if it is refused."""
-        if not data:
+        if data is None:
             return False
         c = self.controller
         try:
@@ -93,7 +93,7 @@ class ExportView(pn.viewable.Viewer):
 
     def load_model(self, data) -> bool:
         """Load an uploaded model zip (architecture + weights); False if it is refused."""
-        if not data:
+        if data is None:
             return False
         c = self.controller
         try:

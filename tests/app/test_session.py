@@ -1,0 +1,94 @@
+"""LiveSession without a server: a tick drains the controller into every view; Reset clears them;
+sessions opened and destroyed leave no training thread behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import param
+import pytest
+from batscope.app.controller import TrainingController
+from batscope.app.state import NetworkSpec, TrainingConfig, ViewConfig
+
+from .fakes import FakeTrainer
+
+pn = pytest.importorskip("panel")
+from batscope.app.session import LiveSession  # noqa: E402
+
+
+class FakeController(param.Parameterized):
+    status = param.String("idle")
+    generation = param.Integer(0)
+
+    def __init__(self):
+        super().__init__()
+        self.queue, self.shut = [], 0
+
+    def poll(self):
+        out, self.queue = self.queue, []
+        return out
+
+    def shutdown(self):
+        self.shut += 1
+
+
+class RecordingView:
+    def __init__(self, fail=False):
+        self.batches, self.resets, self.fail = [], 0, fail
+
+    def update(self, batch):
+        if self.fail:
+            raise RuntimeError("broken view")
+        self.batches.append(batch)
+
+    def reset(self):
+        self.resets += 1
+
+
+def test_tick_feeds_every_view_once_per_batch():
+    ctrl = FakeController()
+    good, broken, other = RecordingView(), RecordingView(fail=True), RecordingView()
+    sweep = FakeController()
+    session = LiveSession([(ctrl, [broken, good]), (sweep, [other])])
+    session._tick()
+    assert good.batches == [] and other.batches == []  # nothing queued: no update
+    ctrl.queue = ["s1", "s2"]
+    sweep.queue = ["cells"]
+    session._tick()
+    assert good.batches == [["s1", "s2"]]  # a broken view does not stop the others
+    assert other.batches == [["cells"]]
+    ctrl.generation += 1
+    assert good.resets == 1 and other.resets == 0
+    session._on_destroyed(None)
+    assert ctrl.shut == 1 and sweep.shut == 1
+
+
+def test_session_period_is_at_least_4_hz():
+    from batscope.app.session import PERIOD_MS
+
+    assert PERIOD_MS <= 250
+
+
+def _training_threads():
+    return [t for t in threading.enumerate() if t.name == "batscope-training" and t.is_alive()]
+
+
+def test_open_and_destroy_sessions_leaves_no_threads():
+    base = threading.active_count()
+    sessions = []
+    for _ in range(5):
+        ctrl = TrainingController(
+            NetworkSpec(),
+            TrainingConfig(epochs=10_000),
+            ViewConfig(),
+            lambda c: FakeTrainer(c, delay=0.002),
+        )
+        sessions.append((ctrl, LiveSession([(ctrl, [RecordingView()])])))
+        ctrl.param.trigger("start")
+    time.sleep(0.2)
+    assert len(_training_threads()) == 5
+    for ctrl, session in sessions:
+        session._on_destroyed(None)
+    assert _training_threads() == []
+    assert threading.active_count() <= base
