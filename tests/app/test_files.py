@@ -1,4 +1,4 @@
-"""Uploads and downloads: model zip and run config round trips; bad files refused, nothing changed."""
+"""Uploads and downloads: model zip and run config round trips; bad files refused."""
 
 from __future__ import annotations
 

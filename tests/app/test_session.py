@@ -88,7 +88,7 @@ def test_open_and_destroy_sessions_leaves_no_threads():
         ctrl.param.trigger("start")
     time.sleep(0.2)
     assert len(_training_threads()) == 5
-    for ctrl, session in sessions:
+    for _ctrl, session in sessions:
         session._on_destroyed(None)
     assert _training_threads() == []
     assert threading.active_count() <= base
