@@ -2,7 +2,10 @@
 
 Every kernel runs in the dtype of its arrays (float32 or float64): the wrappers cast the scalar
 constants to that dtype so Numba specialises the whole kernel. The state is carried in the
-re-centred form of method.md §3.4, so every exponent is <= 0 and nothing overflows.
+re-centred form of method.md §3.4, so every exponent is <= 0 and nothing overflows. One
+exception to the dtype rule: the forward carries each neuron's last spike time in float64, so in
+float32 the rounding of a stored spike time (about 1e-6 s at t = 10 s) does not accumulate along
+a neuron's chain of spikes; stored float32 times may then tie with the previous event.
 
 Shapes (method.md §0): pre/post times ``[B, N, S]`` (+inf padded), counts ``[B, N]`` int32,
 weights ``W[G, No, Ni]`` with ``group[b]`` in ``[0, G)`` selecting the weights of sample ``b``.
@@ -181,7 +184,7 @@ def _forward_kernel(ev_t, ev_i, ev_q, n_ev, wt, group, consts, block, out_t, out
         cnt = np.zeros(nj, dtype=np.int32)
         # neurons that spiked in the last interval: index, state at their last spike
         sp_j = np.empty(nj, dtype=np.int64)
-        sp_t = np.empty(nj, dtype=wt.dtype)
+        sp_t = np.empty(nj, dtype=np.float64)  # spike times carried in float64
         sp_g = np.empty(nj, dtype=wt.dtype)
         sp_u = np.empty(nj, dtype=wt.dtype)
         n_sp = 0
@@ -228,7 +231,7 @@ def _forward_kernel(ev_t, ev_i, ev_q, n_ev, wt, group, consts, block, out_t, out
                     t_r, gj, uj, k = _emit(
                         b,
                         j0 + jj,
-                        t_n,
+                        np.float64(t_n),
                         nxt,
                         g[jj],
                         u[jj],
