@@ -281,6 +281,13 @@ def _check_common(pre_times, pre_counts, W, group):
         raise ValueError(f"group values must lie in [0, {W.shape[0]})")
 
 
+def _positive(name: str, value) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value}")
+    return value
+
+
 def _prep(pre_times, pre_counts, W, group):
     W = np.ascontiguousarray(W)
     if W.dtype not in (np.float32, np.float64):
@@ -300,14 +307,18 @@ def dense_forward(pre_times, pre_counts, W, group, tau_s, theta, reset, n_max, t
     where ``udot`` is the membrane slope at each spike (0 in empty slots).
     """
     pre_times, pre_counts, W, group, dt = _prep(pre_times, pre_counts, W, group)
-    tau = 2.0 * float(tau_s)  # tau = 2 tau_s (method.md §1)
-    c = float(theta) / tau
+    tau = 2.0 * _positive("tau_s", tau_s)  # tau = 2 tau_s (method.md §1)
+    theta, reset, t_max = (
+        _positive(k, v) for k, v in (("theta", theta), ("reset", reset), ("t_max", t_max))
+    )
+    if int(n_max) != n_max or n_max < 1:
+        raise ValueError(f"n_max must be an integer >= 1, got {n_max}")
+    c = theta / tau
     n_b, n_o = pre_times.shape[0], W.shape[1]
     out_t = np.full((n_b, n_o, int(n_max)), np.inf, dtype=dt)
     out_c = np.zeros((n_b, n_o), dtype=np.int32)
     out_ud = np.zeros((n_b, n_o, int(n_max)), dtype=dt)
     ev_t, ev_i, _, ev_q, n_ev = merge_inputs(pre_times, pre_counts, tau)
-    t_max = float(t_max)
     m = _margin(dt, t_max, tau)
     consts = tuple(dt.type(v) for v in (tau, c, 4.0 * c, float(theta) - float(reset)))
     consts += (t_max, dt.type(1.0 - m), dt.type(1.0 + m))
@@ -517,7 +528,8 @@ def dense_backward(
         raise ValueError(f"udot has shape {udot.shape}, expected {post_times.shape}")
     if phi.shape != post_times.shape:
         raise ValueError(f"phi has shape {phi.shape}, expected {post_times.shape}")
-    tau = 2.0 * float(tau_s)
+    tau = 2.0 * _positive("tau_s", tau_s)
+    reset = _positive("reset", reset)
     inv_tau = dt.type(1.0 / tau)
     delta = np.zeros_like(post_times)
     _delta_kernel(post_times, post_counts, udot, phi, inv_tau, dt.type(float(reset) / tau), delta)

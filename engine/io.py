@@ -50,17 +50,18 @@ def save_network(net, path) -> None:
 def read_weights(path, shapes) -> list[np.ndarray]:
     """The weight arrays of ``<stem>.npz``, checked against ``shapes``; ValueError otherwise."""
     file = _stem(path).with_suffix(".npz")
+    expected = [f"w{k}" for k in range(len(shapes))]
     try:
         with np.load(file, allow_pickle=False) as z:
             names = sorted(z.files)
-            expected = [f"w{k}" for k in range(len(shapes))]
-            if sorted(expected) != names:
-                raise ValueError(f"{file}: holds arrays {names}, expected {expected}")
-            arrays = [np.array(z[name]) for name in expected]
+            found = {name: np.array(z[name]) for name in expected if name in names}
     except FileNotFoundError:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+    except (ValueError, zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
         raise ValueError(f"{file}: not a readable weight file ({exc})") from exc
+    if sorted(expected) != names:
+        raise ValueError(f"{file}: holds arrays {names}, expected {expected}")
+    arrays = [found[name] for name in expected]
     for k, (a, shape) in enumerate(zip(arrays, shapes, strict=True)):
         if a.shape != tuple(shape):
             raise ValueError(f"{file}: w{k} has shape {a.shape}, the network expects {shape}")
