@@ -31,37 +31,73 @@ def transpose(a: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Input merge: one sorted event list per sample (method.md §4, stable key (t, i, slot)).
 # --------------------------------------------------------------------------------------------
+@njit(nogil=True, cache=True, fastmath=False)
+def _radix_order(keys, n_bytes, order, tmp_o, hist):
+    """Stable LSD radix sort: ``order`` becomes the permutation sorting ``keys`` (uint64)."""
+    m = keys.shape[0]
+    for n in range(m):
+        order[n] = n
+    for byte in range(n_bytes):
+        shift = np.uint64(8 * byte)
+        hist[:] = 0
+        for n in range(m):
+            hist[(keys[n] >> shift) & np.uint64(255)] += 1
+        if hist[(keys[0] >> shift) & np.uint64(255)] == m:
+            continue  # every key has the same digit: nothing to do
+        pos = 0
+        for d in range(256):
+            c = hist[d]
+            hist[d] = pos
+            pos += c
+        for n in range(m):
+            o = order[n]
+            d = (keys[o] >> shift) & np.uint64(255)
+            tmp_o[hist[d]] = o
+            hist[d] += 1
+        for n in range(m):
+            order[n] = tmp_o[n]
+
+
 @njit(**_JIT)
-def _merge_kernel(pre_times, pre_counts, n_ev, inv_tau, ev_t, ev_i, ev_s, ev_q):
+def _merge_kernel(pre_times, pre_bits, pre_counts, n_ev, inv_tau, ev_t, ev_i, ev_s, ev_q):
     """Merge the pre trains of each sample into ``ev_*[b, :n_ev[b]]`` sorted by (t, i, slot).
 
-    ``ev_q[b, n] = exp(-(t_n - t_{n-1})/tau)`` (1 for n = 0) is the decay between consecutive
-    inputs, shared by every post neuron of the layer (method.md §3.4, advance step).
+    The sort is a stable radix sort on the bit patterns of the times (``pre_bits``, the same
+    memory viewed as unsigned integers; for t >= 0 they order like the values once the sign bit
+    is cleared, which maps -0.0 to 0.0). Trains are collected in (i, slot) order, so stability
+    gives the key (t, i, slot). ``ev_q[b, n] = exp(-(t_n - t_{n-1})/tau)`` (1 for n = 0) is the
+    decay between consecutive inputs, shared by every post neuron (method.md §3.4).
     """
     n_b, n_i = pre_counts.shape
+    n_bytes = pre_bits.itemsize
+    sign = np.uint64(1) << np.uint64(8 * n_bytes - 1)
     for b in prange(n_b):
         m = n_ev[b]
         if m == 0:
             continue
-        tt = np.empty(m, dtype=pre_times.dtype)
-        ti = np.empty(m, dtype=np.int32)
-        ts = np.empty(m, dtype=np.int32)
+        keys = np.empty(m, dtype=np.uint64)
+        code = np.empty(m, dtype=np.int64)
         p = 0
         for i in range(n_i):
             for z in range(pre_counts[b, i]):
-                tt[p] = pre_times[b, i, z]
-                ti[p] = i
-                ts[p] = z
+                keys[p] = np.uint64(pre_bits[b, i, z]) & ~sign
+                code[p] = i * pre_times.shape[2] + z
                 p += 1
-        # collected in (i, slot) order, so a stable sort on t gives the key (t, i, slot)
-        order = np.argsort(tt, kind="mergesort")
-        prev = tt[order[0]]
+        order = np.empty(m, dtype=np.int64)
+        _radix_order(
+            keys, n_bytes, order, np.empty(m, dtype=np.int64), np.zeros(256, dtype=np.int64)
+        )
+        prev = pre_times.dtype.type(0)
         for n in range(m):
-            o = order[n]
-            t = tt[o]
+            c = code[order[n]]
+            i = c // pre_times.shape[2]
+            z = c - i * pre_times.shape[2]
+            t = pre_times[b, i, z]
+            if n == 0:
+                prev = t
             ev_t[b, n] = t
-            ev_i[b, n] = ti[o]
-            ev_s[b, n] = ts[o]
+            ev_i[b, n] = i
+            ev_s[b, n] = z
             ev_q[b, n] = math.exp(-(t - prev) * inv_tau)
             prev = t
 
@@ -76,7 +112,8 @@ def merge_inputs(pre_times: np.ndarray, pre_counts: np.ndarray, tau):
     ev_i = np.zeros((b, m), dtype=np.int32)
     ev_s = np.zeros((b, m), dtype=np.int32)
     ev_q = np.ones((b, m), dtype=dt)
-    _merge_kernel(pre_times, pre_counts, n_ev, dt.type(1.0 / tau), ev_t, ev_i, ev_s, ev_q)
+    bits = pre_times.view(np.uint32 if dt == np.float32 else np.uint64)
+    _merge_kernel(pre_times, bits, pre_counts, n_ev, dt.type(1.0 / tau), ev_t, ev_i, ev_s, ev_q)
     return ev_t, ev_i, ev_s, ev_q, n_ev
 
 
