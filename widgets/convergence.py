@@ -29,6 +29,13 @@ MU = hv.Dimension("mu", label="μ (weight mean)")
 SIGMA = hv.Dimension("sigma", label="σ (weight std)")
 ACC = hv.Dimension("accuracy", label="best accuracy", unit="%", range=(0, 100))
 RUNS = hv.Dimension("runs", label="runs done")
+CELL_MU, CELL_SIGMA = hv.Dimension("cell_mu", label="μ"), hv.Dimension("cell_sigma", label="σ")
+TOOLTIPS = [
+    ("μ", "@{cell_mu}"),
+    ("σ", "@{cell_sigma}"),
+    ("best accuracy (%)", "@image{0.0}"),
+    ("runs done", "@{runs}"),
+]
 ROWS = [f"p{p} {n}" for p in (0, 1) for n in ("in 0", "in 1", "in 2", "in 3", "out 0", "out 1")]
 
 
@@ -49,8 +56,11 @@ def _heatmap(data, title="", hooks=()):
     dx = float(mu[1] - mu[0]) if mu.size > 1 else 0.2
     dy = float(sigma[1] - sigma[0]) if sigma.size > 1 else dx
     bounds = (mu[0] - dx / 2, sigma[0] - dy / 2, mu[-1] + dx / 2, sigma[-1] + dy / 2)
-    arr = np.dstack([data["acc"], data["runs"]])[::-1]  # Image arrays run top row first
-    return hv.Image(arr, bounds=bounds, kdims=[MU, SIGMA], vdims=[ACC, RUNS]).opts(
+    grid_mu, grid_sigma = np.meshgrid(mu, sigma)
+    arr = np.dstack([data["acc"], data["runs"], grid_mu, grid_sigma])[::-1]  # top row first
+    vdims = [ACC, RUNS, CELL_MU, CELL_SIGMA]
+    return hv.Image(arr, bounds=bounds, kdims=[MU, SIGMA], vdims=vdims).opts(
+        hover_tooltips=TOOLTIPS,
         title=title,
         clim=data["clim"],
         cmap="viridis",
@@ -68,7 +78,7 @@ def _heatmap(data, title="", hooks=()):
 
 def _accuracy_curve(data, hooks=()):
     return hv.Curve(data, "epoch", ACC).opts(
-        title="Drill-down: accuracy per epoch (before that epoch's update)",
+        title="Drill-down: accuracy per epoch",
         ylim=(-5, 105),
         width=380,
         height=230,
@@ -82,11 +92,11 @@ def _accuracy_curve(data, hooks=()):
 def _raster(data, hooks=()):
     """Input and output spikes of both patterns at one epoch, one row per (pattern, neuron)."""
     return hv.Segments(data, kdims=["t", "y0", "t1", "y1"], vdims=["kind"]).opts(
-        title="Drill-down: spikes at the chosen epoch",
+        title="Drill-down: spikes at the epoch",
         color="kind",
         cmap={"input": "grey", "output 0": "#1f77b4", "output 1": "#d62728"},
         line_width=3,
-        xlim=(0, 10),
+        xlim=(-0.25, 10),
         ylim=(-0.6, 11.6),
         yticks=[(i, lbl) for i, lbl in enumerate(ROWS)],
         xlabel="t [s]",
@@ -104,7 +114,7 @@ def _weights(data, hooks=()):
     return hv.Image(
         w[::-1], bounds=(-0.5, -0.5, 3.5, 1.5), kdims=["pre", "post"], vdims=["w"]
     ).opts(
-        title="Drill-down: weights W[post, pre] at the chosen epoch",
+        title="Drill-down: W[post, pre] at the epoch",
         cmap="RdBu_r",
         clim=(-m, m),
         colorbar=True,
@@ -204,9 +214,14 @@ class ConvergenceView(PlotView):
                 ("predict", "tie / silence rule"),
             )
         ]
+        for w in inputs:
+            w.width = 240
         variants = pn.widgets.CheckButtonGroup.from_param(ctrl.param.variants, label="")
         backend = pn.widgets.Select.from_param(
-            ctrl.param.backend, label="backend", visible=len(ctrl.param.backend.objects) > 1
+            ctrl.param.backend,
+            label="backend",
+            visible=len(ctrl.param.backend.objects) > 1,
+            width=240,
         )
         busy = pn.bind(lambda s: s in ("running", "queued"), ctrl.param.status)
         run = pn.widgets.Button.from_param(
@@ -227,7 +242,9 @@ class ConvergenceView(PlotView):
         )
         self._on_progress()
         self.drill_title = pn.pane.Markdown("**Drill-down:** tap a cell of either map.")
-        repeat = pn.widgets.IntInput.from_param(self.param.repeat, label="run (repeat) to show")
+        repeat = pn.widgets.IntInput.from_param(
+            self.param.repeat, label="run (repeat) to show", width=240
+        )
         self.epoch_slider = pn.widgets.IntSlider.from_param(
             self.param.epoch, label="epoch", start=0, end=1
         )

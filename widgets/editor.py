@@ -22,6 +22,18 @@ from batscope.engine.spikes import SpikeTrains
 from batscope.widgets.base import PlotView
 from batscope.widgets.provider import SessionInputs, default_network, default_training
 
+COLORS = [
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
 MAX_INPUTS = 64  # larger networks (e.g. 784 inputs) are not editable by hand: use the default
 MAX_SPIKES = 400
 TRACE_POINTS = 600
@@ -70,10 +82,11 @@ def _outputs(data, hooks=()):
 
 
 def _traces(data, hooks=()):
-    paths = [{"t": data["t"], "u": u, "neuron": float(j)} for j, u in enumerate(data["u"])]
+    paths = [{"t": data["t"], "u": u, "neuron": float(j % 10)} for j, u in enumerate(data["u"])]
     return hv.Path(paths, kdims=["t", "u"], vdims=["neuron"]).opts(
         color="neuron",
-        cmap="Category10",
+        cmap=COLORS,
+        clim=(-0.5, 9.5),  # neuron j gets COLORS[j % 10]
         line_width=2,
         tools=["hover"],
         framewise=True,

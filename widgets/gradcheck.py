@@ -123,15 +123,18 @@ class GradCheckView(PlotView):
     """
 
     check = param.Event(label="Run gradient check")
-    n_weights = param.Integer(8, bounds=(1, 64), doc="Weights to check")
+    n_weights = param.Integer(8, bounds=(1, 64), label="weights to check", doc="Weights to check")
     n_samples = param.Integer(
-        1, bounds=(1, 32), doc="Samples in the batch (from the displayed one)"
+        1, bounds=(1, 32), label="samples", doc="Samples in the batch (from the displayed one)"
     )
-    eps = param.Number(1e-7, bounds=(1e-10, 1e-3), doc="Finite-difference step ε")
-    seed = param.Integer(0, bounds=(0, None), doc="Seed of the weight choice (and probe)")
+    eps = param.Number(1e-7, bounds=(1e-10, 1e-3), label="step ε", doc="Finite-difference step ε")
+    seed = param.Integer(
+        0, bounds=(0, None), label="seed", doc="Seed of the weight choice (and probe)"
+    )
     function = param.Selector(
         default="loss",
         objects=["loss", "linear probe"],
+        label="checked function",
         doc="Check the loss itself (spike-count losses always use the probe) or the linear "
         "probe L = Σ r·t",
     )
@@ -159,6 +162,7 @@ class GradCheckView(PlotView):
             widgets={"eps": {"type": pn.widgets.FloatInput, "step": 1e-8}},
             show_name=False,
             sort=False,
+            width=250,
         )
         button = pn.widgets.Button.from_param(self.param.check, color="primary")
         self._layout = pn.Column(

@@ -113,13 +113,22 @@ class PrecisionView(PlotView):
     """
 
     compare = param.Event(label="Compare")
-    dt = param.Number(1e-3, bounds=(1e-7, 1.0), doc="Clock step dt [s] for the spike plot")
-    dt_min = param.Number(1e-5, bounds=(1e-7, 1.0), doc="Smallest dt of the curve [s]")
-    dt_max = param.Number(1e-1, bounds=(1e-6, 1.0), doc="Largest dt of the curve [s]")
-    n_dt = param.Integer(7, bounds=(2, 25), doc="Points on the dt curve (log-spaced)")
+    dt = param.Number(
+        1e-3, bounds=(1e-7, 1.0), label="dt [s]", doc="Clock step dt [s] for the spike plot"
+    )
+    dt_min = param.Number(
+        1e-5, bounds=(1e-7, 1.0), label="curve: smallest dt [s]", doc="Smallest dt of the curve [s]"
+    )
+    dt_max = param.Number(
+        1e-1, bounds=(1e-6, 1.0), label="curve: largest dt [s]", doc="Largest dt of the curve [s]"
+    )
+    n_dt = param.Integer(
+        7, bounds=(2, 25), label="curve: points", doc="Points on the dt curve (log-spaced)"
+    )
     method = param.Selector(
         default="euler",
         objects=list(METHODS),
+        label="clock integrator",
         doc="euler: forward Euler; exact: exact propagator, grid-only error",
     )
 
@@ -150,6 +159,7 @@ class PrecisionView(PlotView):
             },
             show_name=False,
             sort=False,
+            width=250,
         )
         button = pn.widgets.Button.from_param(self.param.compare, color="primary")
         self._layout = pn.Column(

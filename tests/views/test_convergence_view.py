@@ -135,6 +135,8 @@ def test_hover_and_svg_export(render):
     view = ConvergenceView(SweepController(tiny()), view_config=ViewConfig(svg_export=True))
     plot, _ = image(render, view, "single")
     labels = [label for label, _ in plot.handles["hover"].tooltips]
-    assert labels == ["μ (weight mean)", "σ (weight std)", "best accuracy (%)", "runs done"]
+    assert labels == ["μ", "σ", "best accuracy (%)", "runs done"]
+    src = plot.handles["source"].data
+    assert src["cell_mu"][0][0].tolist() == [0.0, 0.6]  # cell centres, not the cursor
     assert plot.state.output_backend == "svg"
     assert any(t.__class__.__name__ == "SaveTool" for t in plot.state.tools)
