@@ -121,12 +121,15 @@ def merge_inputs(pre_times: np.ndarray, pre_counts: np.ndarray, tau):
 # Forward: the exact event loop (method.md §4), re-centred state (g, u) at t_r (§3.4).
 # --------------------------------------------------------------------------------------------
 @njit(nogil=True, cache=True, fastmath=False, inline="always")
-def _emit(b, j, t_r, nxt, g, u, k, tau, inv_tau, c, four_c, u_reset, t_max, out_t, out_ud):
+def _emit(b, j, t_r, nxt, qn, g, u, k, consts, out_t, out_ud):
     """Spikes of one neuron in (t_r, nxt] from the state (g, u) at t_r (method.md §4).
 
     Accept-only-if tests (E1)-(E7); each spike stores t_k and u_dot_k = g(t_k) - c (§3.3/§5).
-    Returns the new state ``(t_r, g, u, k)``.
+    ``qn = e^{-(nxt - t_r)/tau}`` lets a candidate clearly after ``nxt`` be rejected before the
+    logarithm (it would fail (E6)). Returns ``(t_r, g, u, k, qn)`` with ``qn`` for the new t_r.
     """
+    tau, c, four_c, u_reset, t_max, _, hi = consts
+    inv_tau = (tau / tau) / tau
     zero = tau - tau
     n_s = out_t.shape[2]
     while k < n_s:  # (E7) buffer full: no later spike
@@ -140,6 +143,8 @@ def _emit(b, j, t_r, nxt, g, u, k, tau, inv_tau, c, four_c, u_reset, t_max, out_
             break
         y = (g + g) / den  # y' = 2A'/(B' + x')   (paper Eq. 10)
         if not (y > zero):  # (E3)
+            break
+        if y * qn > hi:  # clearly after nxt: (E6) would reject
             break
         t = t_r + tau * math.log(y)
         if not (t > t_r):  # (E4) t_r is the last event
@@ -155,7 +160,8 @@ def _emit(b, j, t_r, nxt, g, u, k, tau, inv_tau, c, four_c, u_reset, t_max, out_
         u = u_reset  # u <- theta - reset
         t_r = t
         k += 1
-    return t_r, g, u, k
+        qn = math.exp(-(nxt - t_r) * inv_tau)  # 0 when nxt = +inf
+    return t_r, g, u, k, qn
 
 
 @njit(nogil=True, cache=True, fastmath=False)
@@ -224,6 +230,7 @@ def _forward_kernel(ev_t, ev_i, ev_q, n_ev, wt, group, consts, block, out_t, out
         sp_t = np.empty(nj, dtype=np.float64)  # spike times carried in float64
         sp_g = np.empty(nj, dtype=wt.dtype)
         sp_u = np.empty(nj, dtype=wt.dtype)
+        sp_q = np.empty(nj, dtype=np.float64)
         n_sp = 0
         for n in range(m):
             t_n = ev_t[b, n]
@@ -241,7 +248,7 @@ def _forward_kernel(ev_t, ev_i, ev_q, n_ev, wt, group, consts, block, out_t, out
             n_flag = _advance(u, g, wt[gi, i, j0 : j0 + nj], live, flag, q, qq, consts, qn)
             for a in range(n_sp):  # redo the neurons that spiked since t_{n-1}
                 jj = sp_j[a]
-                qj = math.exp(-(t_n - sp_t[a]) * inv_tau)
+                qj = sp_q[a]  # e^{-(t_n - t_k)/tau}, computed by _emit
                 qqj = qj * qj
                 uj = sp_u[a] * qj + tau * sp_g[a] * (qj - qqj)
                 gj = sp_g[a] * qqj + wt[gi, i, j0 + jj]
@@ -265,20 +272,16 @@ def _forward_kernel(ev_t, ev_i, ev_q, n_ev, wt, group, consts, block, out_t, out
                     if flag[jj] == 0:
                         continue
                     k0 = cnt[jj]
-                    t_r, gj, uj, k = _emit(
+                    t_r, gj, uj, k, q_sp = _emit(
                         b,
                         j0 + jj,
                         np.float64(t_n),
                         nxt,
+                        qn,
                         g[jj],
                         u[jj],
                         k0,
-                        tau,
-                        inv_tau,
-                        c,
-                        four_c,
-                        u_reset,
-                        t_max,
+                        consts,
                         out_t,
                         out_ud,
                     )
@@ -292,6 +295,7 @@ def _forward_kernel(ev_t, ev_i, ev_q, n_ev, wt, group, consts, block, out_t, out
                         sp_t[n_sp] = t_r
                         sp_g[n_sp] = gj
                         sp_u[n_sp] = uj
+                        sp_q[n_sp] = q_sp
                         n_sp += 1
         for jj in range(nj):
             out_c[b, j0 + jj] = cnt[jj]
@@ -375,18 +379,19 @@ def _delta_kernel(post_t, post_c, udot, phi, inv_tau, reset_tau, delta):
     (paper Eq. 20-24); mu_k = alpha_k beta_k = (reset/tau) beta_hat_k.
     """
     n_b, n_o, _ = post_t.shape
-    for p in prange(n_b * n_o):
-        b = p // n_o
-        j = p - b * n_o
-        n = post_c[b, j]
-        bh = inv_tau - inv_tau
-        r_next = bh
-        for k in range(n - 1, -1, -1):
-            if k < n - 1:
-                bh = math.exp(-(post_t[b, j, k + 1] - post_t[b, j, k]) * inv_tau) * (bh + r_next)
-            d = phi[b, j, k] + reset_tau * bh
-            delta[b, j, k] = d
-            r_next = d / udot[b, j, k]
+    for b in prange(n_b):
+        for j in range(n_o):
+            n = post_c[b, j]
+            bh = inv_tau - inv_tau
+            r_next = bh
+            for k in range(n - 1, -1, -1):
+                if k < n - 1:
+                    bh = math.exp(-(post_t[b, j, k + 1] - post_t[b, j, k]) * inv_tau) * (
+                        bh + r_next
+                    )
+                d = phi[b, j, k] + reset_tau * bh
+                delta[b, j, k] = d
+                r_next = d / udot[b, j, k]
 
 
 @njit(nogil=True, cache=True, fastmath=False)
@@ -430,66 +435,110 @@ def _bucket_spikes(ev_t, b, m, post_t, post_c, j0, nj, head, item, spos):
 
 
 @njit(nogil=True, cache=True, fastmath=False)
-def _decay2(s1, s2, q, qq):
-    """Shift the suffix sums' reference time back: S1 *= q, S2 *= q^2 (SIMD loop)."""
+def _acc_decay(row, s1, s2, tau, q, qq):
+    """row -= tau (S1 - S2) = sum_k r_k eps(t_k - t_n); then S1 *= q, S2 *= q^2 (SIMD loop)."""
     for jj in range(s1.shape[0]):
-        s1[jj] *= q
-        s2[jj] *= qq
+        a = s1[jj]
+        c = s2[jj]
+        row[jj] -= tau * (a - c)
+        s1[jj] = a * q
+        s2[jj] = c * qq
 
 
 @njit(nogil=True, cache=True, fastmath=False)
-def _sub_eps_sum(row, s1, s2, tau):
-    """row -= sum_k r_k eps(t_k - t_n) = tau (S1 - S2) (SIMD loop)."""
-    for jj in range(s1.shape[0]):
-        row[jj] -= tau * (s1[jj] - s2[jj])
+def _dot_decay(w, s1, s2, q, qq):
+    """sum_j w_j (2 S2_j - S1_j) with 4 fixed partial sums (deterministic); then decay S."""
+    n = s1.shape[0]
+    zero = q - q
+    a0 = zero
+    a1 = zero
+    a2 = zero
+    a3 = zero
+    n4 = n - n % 4
+    for j in range(0, n4, 4):
+        a0 += w[j] * (s2[j] + s2[j] - s1[j])
+        a1 += w[j + 1] * (s2[j + 1] + s2[j + 1] - s1[j + 1])
+        a2 += w[j + 2] * (s2[j + 2] + s2[j + 2] - s1[j + 2])
+        a3 += w[j + 3] * (s2[j + 3] + s2[j + 3] - s1[j + 3])
+    for j in range(n4, n):
+        a0 += w[j] * (s2[j] + s2[j] - s1[j])
+    for j in range(n):
+        s1[j] *= q
+        s2[j] *= qq
+    return (a0 + a1) + (a2 + a3)
+
+
+@njit(nogil=True, cache=True, fastmath=False, inline="always")
+def _add_spikes(b, n, t_n, j0, head, item, post_t, delta, udot, inv_tau, s1, s2):
+    """Add the post spikes in (t_n, t_{n+1}] to S1, S2 referenced at t_n."""
+    n_s = post_t.shape[2]
+    for it in range(head[n + 1], head[n + 2]):
+        jj = item[it] // n_s
+        k = item[it] - jj * n_s
+        a = math.exp(-(post_t[b, j0 + jj, k] - t_n) * inv_tau)
+        rk = delta[b, j0 + jj, k] / udot[b, j0 + jj, k]  # r_k = delta_k / u_dot_k
+        s1[jj] += rk * a
+        s2[jj] += rk * (a * a)
 
 
 @njit(**_JIT)
 def _grad_kernel(
-    ev_t, ev_i, ev_q, n_ev, post_t, post_c, delta, udot, order, gstart, inv_tau, block, grad_t
+    ev_t,
+    ev_i,
+    ev_q,
+    n_ev,
+    post_t,
+    post_c,
+    delta,
+    udot,
+    order,
+    gstart,
+    inv_tau,
+    n_chunk,
+    block,
+    parts,
 ):
     """dL/dw_ji = -sum_k r_k sum_{z: t_iz < t_k} eps(t_k - t_iz)  (paper Eq. 12-13, §6.3).
 
-    Per (group, block of post neurons) and sample, sweep the inputs backwards keeping per neuron
-    S1 = sum_{k: t_k > t_n} r_k e^{-(t_k - t_n)/tau} and S2 (the same with 2/tau), decayed from
-    t_{n+1} to t_n by the shared factor e^{-(t_{n+1}-t_n)/tau}; then
-    sum_k r_k eps(t_k - t_n) = tau (S1 - S2), every exponent <= 0. ``grad_t`` is [G, Ni, No].
+    Per (group, chunk of its samples, block of post neurons) and sample, sweep the inputs
+    backwards keeping per neuron S1 = sum_{k: t_k > t_n} r_k e^{-(t_k - t_n)/tau} and S2 (the
+    same with 2/tau), decayed from t_n to t_{n-1} by the shared factor e^{-(t_n - t_{n-1})/tau};
+    then sum_k r_k eps(t_k - t_n) = tau (S1 - S2), every exponent <= 0.
+    ``parts`` is [n_chunk, G, Ni, No]; the caller sums the chunks in order.
     """
-    n_g, _, n_o = grad_t.shape
+    _, n_g, _, n_o = parts.shape
     n_s = post_t.shape[2]
     tau = (inv_tau / inv_tau) / inv_tau
     n_blk = (n_o + block - 1) // block
     n_m = ev_t.shape[1]
-    for p in prange(n_g * n_blk):
-        gi = p // n_blk
-        j0 = (p - gi * n_blk) * block
+    for p in prange(n_g * n_chunk * n_blk):
+        gi = p // (n_chunk * n_blk)
+        rest = p - gi * n_chunk * n_blk
+        ch = rest // n_blk
+        j0 = (rest - ch * n_blk) * block
         nj = min(block, n_o - j0)
-        s1 = np.zeros(nj, dtype=grad_t.dtype)
-        s2 = np.zeros(nj, dtype=grad_t.dtype)
+        size = gstart[gi + 1] - gstart[gi]
+        o_lo = gstart[gi] + (size * ch) // n_chunk
+        o_hi = gstart[gi] + (size * (ch + 1)) // n_chunk
+        if o_hi == o_lo:
+            continue
+        s1 = np.zeros(nj, dtype=parts.dtype)
+        s2 = np.zeros(nj, dtype=parts.dtype)
         head = np.zeros(n_m + 2, dtype=np.int64)
         item = np.empty(nj * n_s, dtype=np.int64)
         spos = np.empty(nj * n_s, dtype=np.int64)
-        for o in range(gstart[gi], gstart[gi + 1]):
+        for o in range(o_lo, o_hi):
             b = order[o]
-            m = n_ev[b]
-            top = _bucket_spikes(ev_t, b, m, post_t, post_c, j0, nj, head, item, spos)
+            top = _bucket_spikes(ev_t, b, n_ev[b], post_t, post_c, j0, nj, head, item, spos)
             if top == 0:
                 continue
             s1[:] = 0
             s2[:] = 0
             for n in range(top - 1, -1, -1):
                 t_n = ev_t[b, n]
-                if n < top - 1:
-                    q = ev_q[b, n + 1]
-                    _decay2(s1, s2, q, q * q)
-                for it in range(head[n + 1], head[n + 2]):  # spikes in (t_n, t_{n+1}]
-                    jj = item[it] // n_s
-                    k = item[it] - jj * n_s
-                    a = math.exp(-(post_t[b, j0 + jj, k] - t_n) * inv_tau)
-                    rk = delta[b, j0 + jj, k] / udot[b, j0 + jj, k]  # r_k = delta_k / u_dot_k
-                    s1[jj] += rk * a
-                    s2[jj] += rk * (a * a)
-                _sub_eps_sum(grad_t[gi, ev_i[b, n], j0 : j0 + nj], s1, s2, tau)
+                _add_spikes(b, n, t_n, j0, head, item, post_t, delta, udot, inv_tau, s1, s2)
+                q = ev_q[b, n]
+                _acc_decay(parts[ch, gi, ev_i[b, n], j0 : j0 + nj], s1, s2, tau, q, q * q)
 
 
 @njit(**_JIT)
@@ -499,47 +548,27 @@ def _phi_pre_kernel(
     """phi_iz = sum_j w_ji sum_{k: t_jk > t_iz} r_jk eps'(t_jk - t_iz)  (paper Eq. 18-19, §6.4).
 
     eps'(s) = 2e^{-2s/tau} - e^{-s/tau}, so the inner sum is 2 S2 - S1 with the suffix sums of
-    ``_grad_kernel``. Parallel over samples: each sample owns its rows of ``phi_pre``. The sum
-    over j uses 8 fixed partial sums (deterministic). ``wt`` is W transposed, [G, Ni, No].
+    ``_grad_kernel``. Parallel over samples: each sample owns its rows of ``phi_pre``.
+    ``wt`` is W transposed, [G, Ni, No].
     """
     n_b = ev_t.shape[0]
     n_o = wt.shape[2]
     n_s = post_t.shape[2]
     n_m = ev_t.shape[1]
-    zero = inv_tau - inv_tau
     for b in prange(n_b):
         gi = group[b]
-        m = n_ev[b]
         s1 = np.zeros(n_o, dtype=wt.dtype)
         s2 = np.zeros(n_o, dtype=wt.dtype)
-        v = np.zeros(n_o + 8, dtype=wt.dtype)
         head = np.zeros(n_m + 2, dtype=np.int64)
         item = np.empty(n_o * n_s, dtype=np.int64)
         spos = np.empty(n_o * n_s, dtype=np.int64)
-        top = _bucket_spikes(ev_t, b, m, post_t, post_c, 0, n_o, head, item, spos)
+        top = _bucket_spikes(ev_t, b, n_ev[b], post_t, post_c, 0, n_o, head, item, spos)
         for n in range(top - 1, -1, -1):
             t_n = ev_t[b, n]
-            if n < top - 1:
-                q = ev_q[b, n + 1]
-                _decay2(s1, s2, q, q * q)
-            for it in range(head[n + 1], head[n + 2]):  # spikes in (t_n, t_{n+1}]
-                j = item[it] // n_s
-                k = item[it] - j * n_s
-                a = math.exp(-(post_t[b, j, k] - t_n) * inv_tau)
-                rk = delta[b, j, k] / udot[b, j, k]
-                s1[j] += rk * a
-                s2[j] += rk * (a * a)
+            _add_spikes(b, n, t_n, 0, head, item, post_t, delta, udot, inv_tau, s1, s2)
+            q = ev_q[b, n]
             i = ev_i[b, n]
-            for j in range(n_o):
-                v[j] = wt[gi, i, j] * (s2[j] + s2[j] - s1[j])
-            acc = np.zeros(8, dtype=wt.dtype)
-            for j0 in range(0, n_o, 8):
-                for lane in range(8):
-                    acc[lane] += v[j0 + lane]
-            tot = zero
-            for lane in range(8):
-                tot += acc[lane]
-            phi_pre[b, i, ev_s[b, n]] = tot
+            phi_pre[b, i, ev_s[b, n]] = _dot_decay(wt[gi, i], s1, s2, q, q * q)
 
 
 def dense_backward(
@@ -575,8 +604,11 @@ def dense_backward(
     n_g = W.shape[0]
     order = np.argsort(group, kind="stable").astype(np.int64)
     gstart = np.searchsorted(group[order], np.arange(n_g + 1)).astype(np.int64)
-    grad_t = np.zeros((n_g, W.shape[2], n_o), dtype=dt)
-    block = max(8, -(-n_o // (4 * max(1, numba.get_num_threads()))))
+    # chunks of samples add parallelism when a layer has few neurons; a function of the shapes
+    # only, so results do not depend on the number of threads
+    n_chunk = 1 if (n_o >= 128 or n_g >= 8) else int(min(8, np.diff(gstart).max(initial=1)))
+    parts = np.zeros((n_chunk, n_g, W.shape[2], n_o), dtype=dt)
+    block = max(16, -(-n_o // (4 * max(1, numba.get_num_threads()))))
     _grad_kernel(
         ev_t,
         ev_i,
@@ -589,9 +621,13 @@ def dense_backward(
         order,
         gstart,
         inv_tau,
+        n_chunk,
         block,
-        grad_t,
+        parts,
     )
+    grad_t = parts[0]
+    for ch in range(1, n_chunk):
+        grad_t += parts[ch]
     grad = transpose(grad_t)
 
     phi_pre = None
