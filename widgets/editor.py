@@ -278,6 +278,3 @@ class PatternEditorView(PlotView):
     def reset(self) -> None:
         self.network = self._fetch_network()
         self._on_load()
-
-
-EditorView = PatternEditorView  # the name app/factory.py looks up
