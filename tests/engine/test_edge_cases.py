@@ -188,3 +188,36 @@ def test_forward_is_deterministic_and_stats_consistent():
     assert st[0]["spikes_per_sample"] == pytest.approx(a[0].counts.sum(axis=1).mean())
     assert st[0]["min_udot"] > 0 and st[0]["grazing"] == 0
     assert 0 <= st[1]["active_fraction"] <= 1
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_merge_order_is_time_then_neuron_then_slot(dtype):
+    """Stable deterministic key (t, i, slot) (method.md §4), -0.0 sorts as 0.0."""
+    times = np.array(
+        [[[0.2, 0.5, np.inf], [-0.0, 0.2, 0.2], [0.1, 0.2, np.inf], [0.0, np.inf, np.inf]]],
+        dtype=dtype,
+    )
+    counts = np.array([[2, 3, 2, 1]], np.int32)
+    ev_t, ev_i, ev_s, ev_q, n_ev = cpu.merge_inputs(times, counts, 0.2)
+    assert n_ev[0] == 8
+    assert list(zip(ev_i[0], ev_s[0], strict=True)) == [
+        (1, 0),
+        (3, 0),
+        (2, 0),
+        (0, 0),
+        (1, 1),
+        (1, 2),
+        (2, 1),
+        (0, 1),
+    ]
+    np.testing.assert_array_equal(
+        np.abs(ev_t[0]), np.array([0, 0, 0.1, 0.2, 0.2, 0.2, 0.2, 0.5], dtype)
+    )
+    q = np.exp(-np.diff(ev_t[0].astype(float), prepend=0.0) / 0.2)
+    np.testing.assert_allclose(ev_q[0], q, rtol=1e-6)
+    # a train given out of neuron order merges identically when the same spikes move
+    big = np.sort(np.random.default_rng(0).uniform(0, 1, (3, 50, 4)), axis=2).astype(dtype)
+    c = np.full((3, 50), 4, np.int32)
+    a = cpu.merge_inputs(big, c, 0.3)
+    order = np.lexsort((np.tile(np.arange(4), 50), np.repeat(np.arange(50), 4), big[1].ravel()))
+    np.testing.assert_array_equal(a[1][1], np.repeat(np.arange(50), 4)[order])
