@@ -1,6 +1,13 @@
 """Exact event-based simulation and BATS gradients."""
 
-from .init import Normal, Uniform
+import os
+
+# Numba's OpenMP threads must sleep, not spin, while waiting: the app trains several sessions at
+# once on shared cores, and spinning workers then starve each other (measured 3x slower under
+# load). Read by the OpenMP runtime when Numba first loads it; an explicit setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from .init import Normal, Uniform  # noqa: E402
 from .layers import Dense
 from .losses import SpikeCount, SpikeCountClass, SpikeTime, TTFSCrossEntropy, loss_from_dict
 from .network import ErrorComponents, Network
