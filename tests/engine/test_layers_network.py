@@ -81,3 +81,26 @@ def test_bench_smoke():
     assert res["forward_samples_per_s"] > 0 and res["train_samples_per_s"] > 0
     assert res["source"] in ("mnist", "synthetic")
     assert 100 < res["input_spikes_per_sample"] < 300
+
+
+def test_concurrent_networks_in_threads_match_sequential():
+    """Sessions train in worker threads; the nogil kernels must give the same results there."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(3)
+    inputs = [
+        SpikeTrains.from_arrays(np.sort(rng.uniform(0, 0.3, (8, 20, 2)), axis=2)) for _ in range(4)
+    ]
+
+    def job(k):
+        net = Network(20, [Dense(30, 0.1, 0.1, init=Normal(1, 1)), Dense(4, 0.1, 0.2)], seed=k)
+        outs = net.forward(inputs[k], 1.0)
+        grads = net.backward(np.where(np.isfinite(outs[-1].times), 1.0, 0.0))
+        return outs[0].times, grads[0]
+
+    sequential = [job(k) for k in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(job, range(4)))
+    for (t1, g1), (t2, g2) in zip(sequential, threaded, strict=True):
+        np.testing.assert_array_equal(t1, t2)
+        np.testing.assert_array_equal(g1, g2)
