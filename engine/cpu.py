@@ -14,6 +14,7 @@ weights ``W[G, No, Ni]`` with ``group[b]`` in ``[0, G)`` selecting the weights o
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -102,8 +103,23 @@ def _merge_kernel(pre_times, pre_bits, pre_counts, n_ev, inv_tau, ev_t, ev_i, ev
             prev = t
 
 
-def merge_inputs(pre_times: np.ndarray, pre_counts: np.ndarray, tau):
-    """Sorted events of each sample: ``(ev_t, ev_i, ev_s, ev_q, n_ev)``, each ``[B, M]``/``[B]``."""
+class Events(NamedTuple):
+    """The merged input events of a layer, per sample: times ``t`` [B, M], pre neuron ``i``,
+    slot ``s``, decay ``q = e^{-(t_n - t_{n-1})/tau}``, count ``n`` [B]; ``tau`` used for q."""
+
+    t: np.ndarray
+    i: np.ndarray
+    s: np.ndarray
+    q: np.ndarray
+    n: np.ndarray
+    tau: float
+
+
+def merge_inputs(pre_times: np.ndarray, pre_counts: np.ndarray, tau) -> Events:
+    """Sorted events of each sample (stable key (t, i, slot)); reusable by ``dense_forward`` and
+    ``dense_backward`` of the same layer and inputs through their ``events`` argument."""
+    pre_times = np.ascontiguousarray(pre_times)
+    pre_counts = np.ascontiguousarray(pre_counts, dtype=np.int32)
     dt = pre_times.dtype
     n_ev = pre_counts.sum(axis=1, dtype=np.int64).astype(np.int32)
     m = max(int(n_ev.max()) if n_ev.size else 0, 1)
@@ -114,7 +130,20 @@ def merge_inputs(pre_times: np.ndarray, pre_counts: np.ndarray, tau):
     ev_q = np.ones((b, m), dtype=dt)
     bits = pre_times.view(np.uint32 if dt == np.float32 else np.uint64)
     _merge_kernel(pre_times, bits, pre_counts, n_ev, dt.type(1.0 / tau), ev_t, ev_i, ev_s, ev_q)
-    return ev_t, ev_i, ev_s, ev_q, n_ev
+    return Events(ev_t, ev_i, ev_s, ev_q, n_ev, float(tau))
+
+
+def _events(events, pre_times, pre_counts, tau) -> Events:
+    """``events`` checked against the layer, or merged now when None."""
+    if events is None:
+        return merge_inputs(pre_times, pre_counts, tau)
+    if not isinstance(events, Events):
+        raise TypeError(f"events must be an Events from merge_inputs, got {type(events).__name__}")
+    if events.tau != tau or events.t.shape[0] != pre_times.shape[0]:
+        raise ValueError("events were merged for another tau or batch")
+    if events.t.dtype != pre_times.dtype:
+        raise ValueError(f"events have dtype {events.t.dtype}, expected {pre_times.dtype}")
+    return events
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,11 +370,13 @@ def _prep(pre_times, pre_counts, W, group):
     return pre_times, pre_counts, W, group, dt
 
 
-def dense_forward(pre_times, pre_counts, W, group, tau_s, theta, reset, n_max, t_max):
+def dense_forward(pre_times, pre_counts, W, group, tau_s, theta, reset, n_max, t_max, events=None):
     """Exact spike times of a dense layer (method.md §4).
 
     Returns ``(times [B, No, n_max] +inf padded, counts [B, No] int32, udot [B, No, n_max])``
-    where ``udot`` is the membrane slope at each spike (0 in empty slots).
+    where ``udot`` is the membrane slope at each spike (0 in empty slots). ``events``
+    (CPU only, optional): ``merge_inputs(pre_times, pre_counts, 2 tau_s)``, to share the merge
+    with ``dense_backward``.
     """
     pre_times, pre_counts, W, group, dt = _prep(pre_times, pre_counts, W, group)
     tau = 2.0 * _positive("tau_s", tau_s)  # tau = 2 tau_s (method.md §1)
@@ -359,7 +390,7 @@ def dense_forward(pre_times, pre_counts, W, group, tau_s, theta, reset, n_max, t
     out_t = np.full((n_b, n_o, int(n_max)), np.inf, dtype=dt)
     out_c = np.zeros((n_b, n_o), dtype=np.int32)
     out_ud = np.zeros((n_b, n_o, int(n_max)), dtype=dt)
-    ev_t, ev_i, _, ev_q, n_ev = merge_inputs(pre_times, pre_counts, tau)
+    ev_t, ev_i, _, ev_q, n_ev, _ = _events(events, pre_times, pre_counts, tau)
     m = _margin(dt, t_max, tau)
     consts = tuple(dt.type(v) for v in (tau, c, 4.0 * c, float(theta) - float(reset)))
     consts += (t_max, dt.type(1.0 - m), dt.type(1.0 + m))
@@ -572,13 +603,24 @@ def _phi_pre_kernel(
 
 
 def dense_backward(
-    pre_times, pre_counts, W, group, post_times, post_counts, udot, phi, tau_s, reset, need_pre
+    pre_times,
+    pre_counts,
+    W,
+    group,
+    post_times,
+    post_counts,
+    udot,
+    phi,
+    tau_s,
+    reset,
+    need_pre,
+    events=None,
 ):
     """BATS backward of a dense layer (method.md §6.5).
 
     ``phi`` [B, No, S] is the inter-neuron error dL/dt of each post spike (never mutated; empty
     slots ignored). Returns ``(delta [B, No, S], grad [G, No, Ni] summed over the samples of each
-    group, phi_pre [B, Ni, Ki] or None)``.
+    group, phi_pre [B, Ni, Ki] or None)``. ``events``: as in :func:`dense_forward`.
     """
     pre_times, pre_counts, W, group, dt = _prep(pre_times, pre_counts, W, group)
     n_b, n_o = pre_times.shape[0], W.shape[1]
@@ -600,7 +642,7 @@ def dense_backward(
     delta = np.zeros_like(post_times)
     _delta_kernel(post_times, post_counts, udot, phi, inv_tau, dt.type(float(reset) / tau), delta)
 
-    ev_t, ev_i, ev_s, ev_q, n_ev = merge_inputs(pre_times, pre_counts, tau)
+    ev_t, ev_i, ev_s, ev_q, n_ev, _ = _events(events, pre_times, pre_counts, tau)
     n_g = W.shape[0]
     order = np.argsort(group, kind="stable").astype(np.int64)
     gstart = np.searchsorted(group[order], np.arange(n_g + 1)).astype(np.int64)

@@ -84,6 +84,7 @@ class Network:
         self.t_max = None
         self.error_components = None
         self.input_errors = None
+        self._events = None
 
     @property
     def sizes(self) -> list[int]:
@@ -163,8 +164,12 @@ class Network:
         counts = xp.ascontiguousarray(xp.asarray(_on(inp.counts, self.backend), dtype=np.int32))
         pre = SpikeTrains(times, counts)
         group = self._group(pre.batch_size)
-        outputs, udots = [], []
+        outputs, udots, events = [], [], []
+        # a kernel module that can merge the input events once lets backward reuse them
+        merge = getattr(self._kernels, "merge_inputs", None)
         for layer, w in zip(self.layers, self._weights, strict=True):
+            extra = {} if merge is None else {"events": merge(pre.times, pre.counts, layer.tau)}
+            events.append(extra)
             t, c, ud = self._kernels.dense_forward(
                 pre.times,
                 pre.counts,
@@ -175,6 +180,7 @@ class Network:
                 layer.reset,
                 layer.n_max,
                 t_max,
+                **extra,
             )
             pre = SpikeTrains(t, c)
             outputs.append(pre)
@@ -183,6 +189,7 @@ class Network:
         self.inputs = SpikeTrains(times, counts)
         self.outputs = outputs
         self.udot = udots
+        self._events = events
         self.t_max = t_max
         self.saturation = [
             int((o.counts == layer.n_max).sum())
@@ -242,6 +249,7 @@ class Network:
                 layer.tau_s,
                 layer.reset,
                 k > 0 or bool(input_errors),
+                **self._events[k],
             )
             grads[k] = grad[0]
             comps[k] = ErrorComponents(phi, delta - phi, delta)

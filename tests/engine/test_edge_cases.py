@@ -198,7 +198,8 @@ def test_merge_order_is_time_then_neuron_then_slot(dtype):
         dtype=dtype,
     )
     counts = np.array([[2, 3, 2, 1]], np.int32)
-    ev_t, ev_i, ev_s, ev_q, n_ev = cpu.merge_inputs(times, counts, 0.2)
+    ev = cpu.merge_inputs(times, counts, 0.2)
+    ev_t, ev_i, ev_s, ev_q, n_ev = ev.t, ev.i, ev.s, ev.q, ev.n
     assert n_ev[0] == 8
     assert list(zip(ev_i[0], ev_s[0], strict=True)) == [
         (1, 0),
@@ -220,4 +221,13 @@ def test_merge_order_is_time_then_neuron_then_slot(dtype):
     c = np.full((3, 50), 4, np.int32)
     a = cpu.merge_inputs(big, c, 0.3)
     order = np.lexsort((np.tile(np.arange(4), 50), np.repeat(np.arange(50), 4), big[1].ravel()))
-    np.testing.assert_array_equal(a[1][1], np.repeat(np.arange(50), 4)[order])
+    np.testing.assert_array_equal(a.i[1], np.repeat(np.arange(50), 4)[order])
+    # shared events give the same results as merging inside the kernels
+    w = np.random.default_rng(1).normal(1.0, 1.0, (1, 6, 50)).astype(dtype)
+    g = np.zeros(3, np.int32)
+    own = cpu.dense_forward(big, c, w, g, 0.15, 0.1, 0.1, 10, 1.0)
+    shared = cpu.dense_forward(big, c, w, g, 0.15, 0.1, 0.1, 10, 1.0, events=a)
+    for x, y in zip(own, shared, strict=True):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="tau"):
+        cpu.dense_forward(big, c, w, g, 0.2, 0.1, 0.1, 10, 1.0, events=a)
