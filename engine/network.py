@@ -7,7 +7,6 @@ reverse. Arrays live on the network's backend (NumPy or CuPy) in its dtype.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 
@@ -22,16 +21,39 @@ VERSION = 1
 GRAZING_REL = 1e-3
 
 
-class ErrorComponents(NamedTuple):
+class ErrorComponents:
     """Per-spike errors of one layer, each ``[B, N, S]`` (method.md §6.6), 0 in empty slots.
 
     ``phi``: inter-neuron error (from the loss or the next layer); ``mu = alpha * beta``: error
     through the neuron's own later spikes (reset path); ``delta = phi + mu``: total dL/dt_k.
+    Behaves like the tuple ``(phi, mu, delta)``; ``mu`` is computed on first access.
     """
 
-    phi: object
-    mu: object
-    delta: object
+    __slots__ = ("phi", "delta", "_mu")
+    _fields = ("phi", "mu", "delta")
+
+    def __init__(self, phi, mu=None, delta=None):
+        self.phi = phi
+        self.delta = delta
+        self._mu = mu
+
+    @property
+    def mu(self):
+        if self._mu is None:
+            self._mu = self.delta - self.phi
+        return self._mu
+
+    def __iter__(self):
+        return iter((self.phi, self.mu, self.delta))
+
+    def __getitem__(self, k):
+        return (self.phi, self.mu, self.delta)[k]
+
+    def __len__(self) -> int:
+        return 3
+
+    def __repr__(self) -> str:
+        return f"ErrorComponents(shape={tuple(self.phi.shape)})"
 
 
 def _check_seed(seed):
@@ -252,7 +274,7 @@ class Network:
                 **self._events[k],
             )
             grads[k] = grad[0]
-            comps[k] = ErrorComponents(phi, delta - phi, delta)
+            comps[k] = ErrorComponents(phi, delta=delta)
             phi = phi_pre
             if k == 0:
                 phi_in = phi_pre
