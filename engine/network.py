@@ -307,7 +307,11 @@ class Network:
         return res
 
     def membrane(self, t, sample=0, layer=-1, neurons=None) -> np.ndarray:
-        """Exact u(t) ``[n_sel, len(t)]`` of the chosen neurons of the last forward (SRM form)."""
+        """Exact u(t) ``[n_sel, len(t)]`` of the chosen neurons of the last forward (SRM form).
+
+        Built from the stored spikes: once a neuron's buffer is full (count == n_max) its later
+        spikes were dropped, so after the last stored spike u(t) may exceed theta.
+        """
         from .membrane import membrane_potential
 
         if self.outputs is None:
