@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -148,6 +149,7 @@ def run(backend="cpu", batch=50, samples=2000, dtype="float32", seed=0) -> dict:
         import numba
 
         res["threads"] = numba.get_num_threads()
+        res["load_average_1min"] = os.getloadavg()[0]  # other processes sharing the cores
     else:
         # the pool keeps what it allocated, so its size is the peak of the run
         res["peak_gpu_bytes"] = int(xp.get_default_memory_pool().total_bytes())
