@@ -437,32 +437,50 @@ def _n_before(ev_t, b, lo, hi, t):
     return lo
 
 
-@njit(nogil=True, cache=True, fastmath=False)
-def _bucket_spikes(ev_t, b, m, post_t, post_c, j0, nj, head, item, spos):
-    """Group the post spikes of neurons ``j0 .. j0+nj-1`` of sample ``b`` by the number ``pos``
-    of inputs strictly before them (t_{pos-1} < t_k <= t_pos). Bucket ``pos`` holds the codes
-    ``jj * S + k`` in ``item[head[pos]:head[pos+1]]``. Returns the largest pos (0 if none)."""
-    n_s = post_t.shape[2]
-    head[: m + 2] = 0
-    top = 0
-    for jj in range(nj):
-        pos = 0
-        for k in range(post_c[b, j0 + jj]):
-            pos = _n_before(ev_t, b, pos, m, post_t[b, j0 + jj, k])  # spikes are sorted
-            spos[jj * n_s + k] = pos
-            head[pos + 1] += 1
-            top = max(top, pos)
-    for pos in range(m + 1):
-        head[pos + 1] += head[pos]
-    for jj in range(nj):
-        for k in range(post_c[b, j0 + jj]):
-            pos = spos[jj * n_s + k]
-            item[head[pos]] = jj * n_s + k
-            head[pos] += 1
-    for pos in range(m, 0, -1):  # undo the shift of the fill
-        head[pos] = head[pos - 1]
-    head[0] = 0
-    return top
+@njit(**_JIT)
+def _bucket_kernel(ev_t, n_ev, post_t, post_c, head, item, top):
+    """Group each sample's post spikes by the number ``pos`` of inputs strictly before them
+    (t_{pos-1} < t_k <= t_pos): bucket ``pos`` of sample b holds the codes ``j * S + k`` in
+    ``item[b, head[b, pos]:head[b, pos + 1]]``; ``top[b]`` is the largest pos (0 if none)."""
+    n_b, n_o, n_s = post_t.shape
+    for b in prange(n_b):
+        m = n_ev[b]
+        hb = head[b]
+        spos = np.empty(item.shape[1], dtype=np.int64)
+        p = 0
+        tb = 0
+        for j in range(n_o):
+            pos = 0
+            for k in range(post_c[b, j]):
+                pos = _n_before(ev_t, b, pos, m, post_t[b, j, k])  # the spikes are sorted
+                spos[p] = pos
+                p += 1
+                hb[pos + 1] += 1
+                tb = max(tb, pos)
+        for pos in range(m + 1):
+            hb[pos + 1] += hb[pos]
+        p = 0
+        for j in range(n_o):
+            for k in range(post_c[b, j]):
+                pos = spos[p]
+                p += 1
+                item[b, hb[pos]] = j * n_s + k
+                hb[pos] += 1
+        for pos in range(m, 0, -1):  # undo the shift of the fill
+            hb[pos] = hb[pos - 1]
+        hb[0] = 0
+        top[b] = tb
+
+
+def bucket_spikes(ev: Events, post_t, post_c):
+    """``(head [B, M+2], item [B, max spikes], top [B])`` of :func:`_bucket_kernel`."""
+    n_b = post_t.shape[0]
+    n_max = max(int(post_c.sum(axis=1).max()) if n_b else 0, 1)
+    head = np.zeros((n_b, ev.t.shape[1] + 2), dtype=np.int64)
+    item = np.zeros((n_b, n_max), dtype=np.int64)
+    top = np.zeros(n_b, dtype=np.int64)
+    _bucket_kernel(ev.t, ev.n, post_t, post_c, head, item, top)
+    return head, item, top
 
 
 @njit(nogil=True, cache=True, fastmath=False)
@@ -500,14 +518,17 @@ def _dot_decay(w, s1, s2, q, qq):
 
 
 @njit(nogil=True, cache=True, fastmath=False, inline="always")
-def _add_spikes(b, n, t_n, j0, head, item, post_t, delta, udot, inv_tau, s1, s2):
-    """Add the post spikes in (t_n, t_{n+1}] to S1, S2 referenced at t_n."""
+def _add_spikes(b, n, t_n, j0, nj, head, item, post_t, delta, udot, inv_tau, s1, s2):
+    """Add the post spikes of neurons j0 .. j0+nj-1 in (t_n, t_{n+1}] to S1, S2 at t_n."""
     n_s = post_t.shape[2]
-    for it in range(head[n + 1], head[n + 2]):
-        jj = item[it] // n_s
-        k = item[it] - jj * n_s
-        a = math.exp(-(post_t[b, j0 + jj, k] - t_n) * inv_tau)
-        rk = delta[b, j0 + jj, k] / udot[b, j0 + jj, k]  # r_k = delta_k / u_dot_k
+    for it in range(head[b, n + 1], head[b, n + 2]):
+        j = item[b, it] // n_s
+        jj = j - j0
+        if jj < 0 or jj >= nj:
+            continue
+        k = item[b, it] - j * n_s
+        a = math.exp(-(post_t[b, j, k] - t_n) * inv_tau)
+        rk = delta[b, j, k] / udot[b, j, k]  # r_k = delta_k / u_dot_k
         s1[jj] += rk * a
         s2[jj] += rk * (a * a)
 
@@ -517,9 +538,10 @@ def _grad_kernel(
     ev_t,
     ev_i,
     ev_q,
-    n_ev,
+    head,
+    item,
+    top,
     post_t,
-    post_c,
     delta,
     udot,
     order,
@@ -535,13 +557,12 @@ def _grad_kernel(
     backwards keeping per neuron S1 = sum_{k: t_k > t_n} r_k e^{-(t_k - t_n)/tau} and S2 (the
     same with 2/tau), decayed from t_n to t_{n-1} by the shared factor e^{-(t_n - t_{n-1})/tau};
     then sum_k r_k eps(t_k - t_n) = tau (S1 - S2), every exponent <= 0.
-    ``parts`` is [n_chunk, G, Ni, No]; the caller sums the chunks in order.
+    ``parts`` is [n_chunk, G, Ni, No]; the caller sums the chunks in order. The post spikes come
+    bucketed by ``_bucket_kernel`` (``head``, ``item``, ``top``).
     """
     _, n_g, _, n_o = parts.shape
-    n_s = post_t.shape[2]
     tau = (inv_tau / inv_tau) / inv_tau
     n_blk = (n_o + block - 1) // block
-    n_m = ev_t.shape[1]
     for p in prange(n_g * n_chunk * n_blk):
         gi = p // (n_chunk * n_blk)
         rest = p - gi * n_chunk * n_blk
@@ -555,26 +576,22 @@ def _grad_kernel(
             continue
         s1 = np.zeros(nj, dtype=parts.dtype)
         s2 = np.zeros(nj, dtype=parts.dtype)
-        head = np.zeros(n_m + 2, dtype=np.int64)
-        item = np.empty(nj * n_s, dtype=np.int64)
-        spos = np.empty(nj * n_s, dtype=np.int64)
         for o in range(o_lo, o_hi):
             b = order[o]
-            top = _bucket_spikes(ev_t, b, n_ev[b], post_t, post_c, j0, nj, head, item, spos)
-            if top == 0:
+            if top[b] == 0:
                 continue
             s1[:] = 0
             s2[:] = 0
-            for n in range(top - 1, -1, -1):
+            for n in range(top[b] - 1, -1, -1):
                 t_n = ev_t[b, n]
-                _add_spikes(b, n, t_n, j0, head, item, post_t, delta, udot, inv_tau, s1, s2)
+                _add_spikes(b, n, t_n, j0, nj, head, item, post_t, delta, udot, inv_tau, s1, s2)
                 q = ev_q[b, n]
                 _acc_decay(parts[ch, gi, ev_i[b, n], j0 : j0 + nj], s1, s2, tau, q, q * q)
 
 
 @njit(**_JIT)
 def _phi_pre_kernel(
-    ev_t, ev_i, ev_s, ev_q, n_ev, post_t, post_c, delta, udot, wt, group, inv_tau, phi_pre
+    ev_t, ev_i, ev_s, ev_q, head, item, top, post_t, delta, udot, wt, group, inv_tau, phi_pre
 ):
     """phi_iz = sum_j w_ji sum_{k: t_jk > t_iz} r_jk eps'(t_jk - t_iz)  (paper Eq. 18-19, §6.4).
 
@@ -584,19 +601,13 @@ def _phi_pre_kernel(
     """
     n_b = ev_t.shape[0]
     n_o = wt.shape[2]
-    n_s = post_t.shape[2]
-    n_m = ev_t.shape[1]
     for b in prange(n_b):
         gi = group[b]
         s1 = np.zeros(n_o, dtype=wt.dtype)
         s2 = np.zeros(n_o, dtype=wt.dtype)
-        head = np.zeros(n_m + 2, dtype=np.int64)
-        item = np.empty(n_o * n_s, dtype=np.int64)
-        spos = np.empty(n_o * n_s, dtype=np.int64)
-        top = _bucket_spikes(ev_t, b, n_ev[b], post_t, post_c, 0, n_o, head, item, spos)
-        for n in range(top - 1, -1, -1):
+        for n in range(top[b] - 1, -1, -1):
             t_n = ev_t[b, n]
-            _add_spikes(b, n, t_n, 0, head, item, post_t, delta, udot, inv_tau, s1, s2)
+            _add_spikes(b, n, t_n, 0, n_o, head, item, post_t, delta, udot, inv_tau, s1, s2)
             q = ev_q[b, n]
             i = ev_i[b, n]
             phi_pre[b, i, ev_s[b, n]] = _dot_decay(wt[gi, i], s1, s2, q, q * q)
@@ -642,7 +653,8 @@ def dense_backward(
     delta = np.zeros_like(post_times)
     _delta_kernel(post_times, post_counts, udot, phi, inv_tau, dt.type(float(reset) / tau), delta)
 
-    ev_t, ev_i, ev_s, ev_q, n_ev, _ = _events(events, pre_times, pre_counts, tau)
+    ev = _events(events, pre_times, pre_counts, tau)
+    head, item, top = bucket_spikes(ev, post_times, post_counts)
     n_g = W.shape[0]
     order = np.argsort(group, kind="stable").astype(np.int64)
     gstart = np.searchsorted(group[order], np.arange(n_g + 1)).astype(np.int64)
@@ -652,12 +664,13 @@ def dense_backward(
     parts = np.zeros((n_chunk, n_g, W.shape[2], n_o), dtype=dt)
     block = max(16, -(-n_o // (4 * max(1, numba.get_num_threads()))))
     _grad_kernel(
-        ev_t,
-        ev_i,
-        ev_q,
-        n_ev,
+        ev.t,
+        ev.i,
+        ev.q,
+        head,
+        item,
+        top,
         post_times,
-        post_counts,
         delta,
         udot,
         order,
@@ -677,13 +690,14 @@ def dense_backward(
         phi_pre = np.zeros_like(pre_times)
         wt = transpose(W)
         _phi_pre_kernel(
-            ev_t,
-            ev_i,
-            ev_s,
-            ev_q,
-            n_ev,
+            ev.t,
+            ev.i,
+            ev.s,
+            ev.q,
+            head,
+            item,
+            top,
             post_times,
-            post_counts,
             delta,
             udot,
             wt,
