@@ -48,6 +48,8 @@ class TrainingController(param.Parameterized):
     progress = param.Number(0.0, bounds=(0, 1), constant=True)
     eta_s = param.Number(math.nan, constant=True, doc="Estimated seconds remaining")
     generation = param.Integer(0, constant=True, doc="Incremented on Reset: views clear")
+    loss = param.Number(math.nan, constant=True, doc="Loss of the latest training batch")
+    accuracy = param.Number(math.nan, constant=True, doc="Accuracy of the latest training batch")
 
     def __init__(
         self,
@@ -117,6 +119,8 @@ class TrainingController(param.Parameterized):
             steps=0,
             progress=0.0,
             eta_s=math.nan,
+            loss=math.nan,
+            accuracy=math.nan,
             generation=self.generation + 1,
         )
 
@@ -218,6 +222,9 @@ class TrainingController(param.Parameterized):
             for s in batch:
                 self.history.extend(s.rows)
             p = snap.extra.get("progress", 0.0)
+            train = [r for s in batch for r in s.rows if r.split == "train"]
+            if train:
+                values.update(loss=train[-1].loss, accuracy=train[-1].accuracy)
             values.update(
                 epoch=snap.epoch,
                 batch=snap.batch,

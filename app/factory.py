@@ -6,16 +6,26 @@ modules hold only data and compiled kernels.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import panel as pn
 import param
 from batscope.engine.trainer import Trainer
 from batscope.widgets.builder import NetworkBuilder
+from batscope.widgets.code import CodeView
 from batscope.widgets.controls import ControlsView
+from batscope.widgets.convergence import ConvergenceView
+from batscope.widgets.editor import PatternEditorView
+from batscope.widgets.errorflow import ErrorFlowView
 from batscope.widgets.export import ExportView
+from batscope.widgets.gradcheck import GradCheckView
+from batscope.widgets.latency import LatencyView
+from batscope.widgets.membrane import MembraneView
 from batscope.widgets.metrics import MetricsView
+from batscope.widgets.precision import PrecisionView
+from batscope.widgets.raster import RasterView
+from batscope.widgets.sparsity import SparsityView
+from batscope.widgets.weights import WeightsView
 
 from .controller import TrainingController
 from .presets import DEFAULT, apply_preset, list_presets, load_preset
@@ -53,32 +63,6 @@ LABELS = {
     "lr_floor": "λ floor",
     "batch_size": "batch size",
 }
-
-
-class Placeholder(pn.viewable.Viewer):
-    """Stands in for a view whose module has not landed yet."""
-
-    def __init__(self, title: str, **params):
-        super().__init__(**params)
-        self._pane = pn.pane.Markdown(f"*{title}: this view is not available yet.*")
-
-    def update(self, batch):
-        pass
-
-    def reset(self):
-        pass
-
-    def __panel__(self):
-        return self._pane
-
-
-def _view(module: str, cls: str, *args, **kwargs):
-    """``batscope.widgets.<module>.<cls>(*args, **kwargs)``, or a placeholder if absent."""
-    try:
-        klass = getattr(importlib.import_module(f"batscope.widgets.{module}"), cls)
-    except (ImportError, AttributeError):
-        return Placeholder(cls)
-    return klass(*args, **kwargs)
 
 
 class TrainingForm(pn.viewable.Viewer):
@@ -191,19 +175,23 @@ class BatscopeApp(pn.viewable.Viewer):
         self.sweep = SweepController(SweepConfig())
         vc = self.view_config
         self.views = {
-            "raster": _view("raster", "RasterView", vc),
-            "membrane": _view("membrane", "MembraneView", vc),
+            "raster": RasterView(vc),
+            "membrane": MembraneView(vc),
             "metrics": MetricsView(vc),
-            "errorflow": _view("errorflow", "ErrorFlowView", vc),
-            "weights": _view("weights", "WeightsView", vc),
-            "sparsity": _view("sparsity", "SparsityView", vc),
-            "latency": _view("latency", "LatencyView", vc),
+            "errorflow": ErrorFlowView(vc),
+            "weights": WeightsView(vc),
+            "sparsity": SparsityView(vc),
+            "latency": LatencyView(vc),
         }
-        self.convergence = _view("convergence", "ConvergenceView", self.sweep, vc)
-        self.editor = _view("editor", "EditorView", vc)
-        self.gradcheck = _view("gradcheck", "GradCheckView", vc)
-        self.precision = _view("precision", "PrecisionView", vc)
-        self.code = _view("code", "CodeView", self.network, self.training)
+        providers = {
+            "network_provider": self.controller.current_network,
+            "training_provider": self.training.to_dict,
+        }
+        self.convergence = ConvergenceView(self.sweep, vc)
+        self.editor = PatternEditorView(vc, **providers)
+        self.gradcheck = GradCheckView(vc, **providers)
+        self.precision = PrecisionView(vc, **providers)
+        self.code = CodeView(self.network, self.training, view_config=vc)
         self.controls = ControlsView(self.controller)
         self.builder = NetworkBuilder(self.network, self.training)
         self.form = TrainingForm(self.training)

@@ -181,7 +181,7 @@ class TrainingConfig(param.Parameterized):
     lr_every = param.Integer(10, bounds=(1, None), doc="Decay every this many epochs")
     lr_floor = param.Number(0.0, bounds=(0, None), doc="Smallest learning rate λ_min")
     batch_size = param.Integer(50, bounds=(1, 4096), doc="Batch size (toy tasks: full batch)")
-    epochs = param.Integer(50, bounds=(1, 10_000), doc="Epochs")
+    epochs = param.Integer(50, bounds=(1, 100_000), doc="Epochs")
     n_train = param.Integer(1000, bounds=(10, 60_000), doc="Training samples used (image tasks)")
     val_fraction = param.Number(0.1, bounds=(0, 0.5), doc="Share of training samples held out")
     seed = param.Integer(0, bounds=(0, 2**31 - 1), doc="Random seed (init, shuffling)")

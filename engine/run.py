@@ -137,9 +137,10 @@ class TrainingRun:
             single = self.step_once.is_set() and not self.go.is_set()
             if not (self.go.is_set() or single):
                 self.phase = "paused"
-                if self.refresh.is_set():
+                if since or self.refresh.is_set():  # show the state training paused in
                     self.refresh.clear()
                     self._publish(heavy=True)
+                    since = 0
                 self.step_once.wait(0.05)
                 continue
             self.phase = "running" if not single else "paused"

@@ -42,7 +42,12 @@ class PlotView(pn.viewable.Viewer):
 
 def _widget_for(p: param.Parameter, label: str, value):
     """A Panel input matching a param type (Integer, Number, Selector, Boolean)."""
-    kw = {"label": label, "value": value, "description": p.doc or None}
+    kw = {
+        "label": label,
+        "value": value,
+        "description": p.doc or None,
+        "css_classes": [f"input-{p.name}"],
+    }
     if isinstance(p, param.Boolean):
         return pn.widgets.Checkbox(**kw)
     if isinstance(p, param.Selector):

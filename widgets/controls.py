@@ -15,12 +15,16 @@ def _eta(seconds: float) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
-def status_text(status, epoch, epochs, batch, n_batches, steps, eta_s, message) -> str:
+def status_text(
+    status, epoch, epochs, batch, n_batches, steps, eta_s, accuracy, loss, message
+) -> str:
     """One line a person (and a browser test) can read: ``status: running | epoch 3/50 | …``."""
     line = (
         f"status: {status} | epoch {epoch}/{epochs} | batch {batch}/{n_batches} | "
         f"step {steps} | remaining {_eta(eta_s)}"
     )
+    if math.isfinite(accuracy):
+        line += f" | train acc {100 * accuracy:.1f} % | loss {loss:.4g}"
     return line + (f"\n\n{message}" if message else "")
 
 
@@ -84,6 +88,8 @@ class ControlsView(pn.viewable.Viewer):
                 c.param.n_batches,
                 c.param.steps,
                 c.param.eta_s,
+                c.param.accuracy,
+                c.param.loss,
                 c.param.message,
             ),
             css_classes=["run-status"],

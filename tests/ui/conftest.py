@@ -80,6 +80,7 @@ class Served:
     """The app served in-process; ``apps`` collects every session's BatscopeApp."""
 
     def __init__(self):
+        import batscope.app.warm  # noqa: F401  (compiles the kernels once, as `--setup` does)
         import panel as pn
         from batscope.app.factory import create_app
 
@@ -89,8 +90,11 @@ class Served:
         def make():
             app = create_app()
             self.apps.append(app)
-            return app.template  # (a Viewer returned to pn.serve loads CSS from the CDN)
+            return app.template
 
+        # The session lifetime must outlast the first paint: a session discarded before the
+        # browser's websocket connects is rebuilt by Bokeh without Panel's local-CSS patch, and
+        # that page then asks cdn.holoviz.org for stylesheets (the CLI uses 60 s).
         self.server = pn.serve(
             make,
             port=self.port,
@@ -98,7 +102,7 @@ class Served:
             show=False,
             liveness=True,
             check_unused_sessions_milliseconds=500,
-            unused_session_lifetime_milliseconds=500,
+            unused_session_lifetime_milliseconds=10_000,
         )
         self.url = f"http://localhost:{self.port}"
         wait_http_ok(f"{self.url}/liveness")
@@ -125,15 +129,16 @@ def guarded(context):
     """A browser context whose requests must stay on localhost; console errors are collected."""
     off_host, errors = [], []
 
-    def route(r):
-        host = urlparse(r.request.url).hostname
-        if r.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
-            r.continue_()
-        else:
-            off_host.append(r.request.url)
-            r.abort()
+    def off_localhost(url: str) -> bool:
+        return not url.startswith(("data:", "blob:")) and urlparse(url).hostname not in LOCAL_HOSTS
 
-    context.route("**/*", route)
+    def refuse(r):
+        off_host.append(r.request.url)
+        r.abort()
+
+    # every URL is matched; only other hosts are intercepted (intercepting local requests too
+    # would slow the first paint past the session lifetime)
+    context.route(off_localhost, refuse)
     page = context.new_page()
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -144,8 +149,23 @@ def guarded(context):
 
 def open_app(page, url: str):
     page.goto(url)
-    page.locator(".run-status").wait_for(timeout=30_000)
+    page.locator(".run-status p").first.wait_for(timeout=30_000)
     return page
+
+
+def click(page, label: str):
+    page.get_by_role("button", name=label).click()
+
+
+def wait_status(page, pred, timeout: float = 30.0) -> dict:
+    """Poll the status line until ``pred(status_dict)`` holds; returns the dict."""
+    return wait_until(lambda: (lambda s: s if pred(s) else None)(status(page)), timeout)
+
+
+def set_input(page, name: str, value) -> None:
+    box = page.locator(f".input-{name} input").first
+    box.fill(str(value))
+    box.press("Enter")
 
 
 def status(page) -> dict:
@@ -161,6 +181,8 @@ def status(page) -> dict:
             out[key] = int(value.split("/")[0])
         elif key == "step":
             out["steps"] = int(value)
+        elif key == "train":
+            out["accuracy"] = float(value.split()[1])
     return out
 
 

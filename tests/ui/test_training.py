@@ -1,0 +1,154 @@
+"""Driving the served app like a user: build, train, play/pause/step/reset, tabs, isolation."""
+
+import re
+import threading
+
+import pytest
+
+pytest.importorskip("playwright")
+
+from .conftest import (  # noqa: E402
+    click,
+    open_app,
+    set_input,
+    shot,
+    status,
+    wait_status,
+    wait_until,
+)
+
+TABS = [
+    "Activity",
+    "Learning",
+    "Convergence",
+    "Sparsity & latency",
+    "Toy editor",
+    "Gradient check",
+    "Precision",
+    "Code & export",
+]
+
+
+def open_tab(page, name: str):
+    page.locator(".bk-tab").filter(has_text=re.compile(f"^{re.escape(name)}$")).first.click()
+
+
+def newest_app(served, before: int):
+    wait_until(lambda: len(served.apps) > before)
+    return served.apps[-1]
+
+
+def test_build_and_train_convergence_to_100_percent(served, guarded):
+    n = len(served.apps)
+    page = open_app(guarded, served.url)
+    app = newest_app(served, n)
+    cards = page.locator(".layer-card")
+    assert cards.count() == 1
+    click(page, "+ add layer")
+    wait_until(lambda: cards.count() == 2)
+    assert app.network.sizes == [2, 2]
+    set_input(page, "size", 5)  # the hidden layer's N (first card)
+    wait_until(lambda: app.network.sizes == [5, 2])
+    page.get_by_role("button", name="✕").first.click()  # and take it out again
+    wait_until(lambda: cards.count() == 1)
+    assert app.network.sizes == [2]
+    click(page, "▶ Play")
+    s = wait_status(page, lambda s: s["status"] == "finished", timeout=60)
+    assert s["epoch"] == 50
+    assert max(r.accuracy for r in app.controller.history) == 1.0
+    assert s["accuracy"] == 100.0
+    open_tab(page, "Learning")
+    page.wait_for_timeout(800)
+    shot(page, "learning-after-training")
+    assert guarded.errors == []
+
+
+def test_play_pause_step_reset(served, guarded):
+    n = len(served.apps)
+    page = open_app(guarded, served.url)
+    app = newest_app(served, n)
+    set_input(page, "epochs", 100000)
+    wait_until(lambda: app.training.epochs == 100000)
+    click(page, "▶ Play")
+    wait_status(page, lambda s: s["status"] == "running")
+    first = wait_status(page, lambda s: s["epoch"] >= 1)["epoch"]
+    wait_status(page, lambda s: s["epoch"] > first)
+    click(page, "❚❚ Pause")
+    wait_status(page, lambda s: s["status"] == "paused")
+    page.wait_for_timeout(600)  # a batch in flight when Pause landed has been reported
+    steps = status(page)["steps"]
+    page.wait_for_timeout(400)
+    assert status(page)["steps"] == steps  # paused means paused
+    click(page, "Step ›")
+    wait_status(page, lambda s: s["steps"] == steps + 1)
+    page.wait_for_timeout(600)
+    after = status(page)
+    assert after["steps"] == steps + 1 and after["status"] == "paused"
+    assert app.controller.run.trainer.step_count == steps + 1
+    click(page, "↺ Reset")
+    s = wait_status(page, lambda s: s["status"] == "idle")
+    assert s["steps"] == 0 and app.controller.run is None and app.controller.history == []
+    assert guarded.errors == []
+
+
+def test_every_tab_renders_without_console_errors(served, guarded):
+    page = open_app(guarded, served.url)
+    for _ in range(3):
+        click(page, "Step ›")
+    wait_status(page, lambda s: s["steps"] == 3)
+    for name in TABS:
+        open_tab(page, name)
+        page.wait_for_timeout(700)
+        shot(page, "tab-" + name.lower().replace(" & ", "-").replace(" ", "-"))
+    assert guarded.errors == []
+
+
+def test_two_users_are_isolated(served, browser):
+    n = len(served.apps)
+    ctx_a, ctx_b = browser.new_context(), browser.new_context()
+    try:
+        a = open_app(ctx_a.new_page(), served.url + "?epochs=100000")
+        b = open_app(ctx_b.new_page(), served.url)
+        wait_until(lambda: len(served.apps) >= n + 2)
+        app_a, app_b = served.apps[n], served.apps[n + 1]
+        assert app_a.controller is not app_b.controller
+        click(a, "▶ Play")
+        wait_status(a, lambda s: s["status"] == "running" and s["epoch"] > 2)
+        assert status(b)["status"] == "idle" and app_b.controller.run is None
+        click(b, "Step ›")  # both train at once
+        wait_status(b, lambda s: s["steps"] == 1)
+        sa = wait_status(a, lambda s: s["steps"] > 5)["steps"]
+        b.wait_for_timeout(500)
+        assert status(b)["steps"] == 1 and status(b)["status"] == "paused"
+        assert app_a.controller.steps >= sa and app_b.controller.steps == 1
+        assert app_b.training.epochs == 50 and app_a.training.epochs == 100000
+    finally:
+        ctx_a.close()
+        ctx_b.close()
+
+
+def test_closing_the_tab_stops_its_run(served, browser):
+    n = len(served.apps)
+    ctx = browser.new_context()
+    page = open_app(ctx.new_page(), served.url + "?epochs=100000")
+    app = newest_app(served, n)
+    click(page, "▶ Play")
+    wait_status(page, lambda s: s["status"] == "running" and s["steps"] > 2)
+    run = app.controller.run
+    assert run.alive
+    ctx.close()
+    wait_until(lambda: app.controller.run is None and not run.alive, timeout=30)
+    assert not any(
+        t.name == "batscope-training" and t.is_alive() and t is run._thread
+        for t in threading.enumerate()
+    )
+
+
+def test_url_sets_seed_and_learning_rate(served, guarded):
+    n = len(served.apps)
+    page = open_app(guarded, served.url + "?seed=7&lr=0.001")
+    app = newest_app(served, n)
+    assert page.locator(".input-seed input").first.input_value() == "7"
+    assert float(page.locator(".input-lr input").first.input_value()) == 0.001
+    assert (app.training.seed, app.training.lr) == (7, 0.001)
+    assert "seed=7" in page.url and "lr=0.001" in page.url
