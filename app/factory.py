@@ -6,6 +6,7 @@ modules hold only data and compiled kernels.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import panel as pn
@@ -29,7 +30,7 @@ from batscope.widgets.weights import WeightsView
 
 from .controller import TrainingController
 from .presets import DEFAULT, apply_preset, list_presets, load_preset
-from .session import LiveSession
+from .session import PERIOD_MS, LiveSession, ViewGate
 from .state import (
     IMAGE_TASKS,
     NetworkSpec,
@@ -163,7 +164,7 @@ class BatscopeApp(pn.viewable.Viewer):
 
     preset = param.Selector(default=DEFAULT, objects=list_presets())
 
-    def __init__(self, trainer_factory=Trainer, period_ms: int = 200, **params):
+    def __init__(self, trainer_factory=Trainer, period_ms: int = PERIOD_MS, **params):
         super().__init__(**params)
         self.network = NetworkSpec()
         self.training = TrainingConfig()
@@ -196,8 +197,27 @@ class BatscopeApp(pn.viewable.Viewer):
         self.builder = NetworkBuilder(self.network, self.training)
         self.form = TrainingForm(self.training)
         self.export = ExportView(self.controller, vc)
+        # views in hidden tabs are updated when their tab is shown (dynamic Tabs render only
+        # the active one): index of the tab each live view sits in
+        tab_of = {
+            "raster": 0,
+            "membrane": 0,
+            "metrics": 1,
+            "errorflow": 1,
+            "weights": 1,
+            "sparsity": 3,
+            "latency": 3,
+        }
+        self.gates = {
+            name: ViewGate(view, partial(self._shown, tab_of[name]))
+            for name, view in self.views.items()
+        }
+        self.gates["convergence"] = ViewGate(self.convergence, partial(self._shown, 2))
         self.session = LiveSession(
-            [(self.controller, list(self.views.values())), (self.sweep, [self.convergence])],
+            [
+                (self.controller, [self.gates[n] for n in self.views]),
+                (self.sweep, [self.gates["convergence"]]),
+            ],
             period_ms=period_ms,
         )
         self.check = pn.pane.Alert(
@@ -285,6 +305,7 @@ class BatscopeApp(pn.viewable.Viewer):
             css_classes=["main-tabs"],
         )
         self.tabs = tabs
+        tabs.param.watch(self._on_tab, "active")
         template = pn.template.BootstrapTemplate(
             title="batscope: exact gradients through spikes",
             sidebar=sidebar,
@@ -294,6 +315,15 @@ class BatscopeApp(pn.viewable.Viewer):
         if CSS.is_file():
             template.config.raw_css.append(CSS.read_text())
         return template
+
+    def _shown(self, index: int) -> bool:
+        return getattr(self, "tabs", None) is not None and self.tabs.active == index
+
+    def _on_tab(self, event) -> None:
+        with pn.io.hold():
+            for gate in self.gates.values():
+                if gate._visible():
+                    gate.flush()
 
     def sync_url(self, location) -> None:
         """Mirror the setup in the URL (``?preset=…&seed=7&lr=0.001&sizes=2``)."""
@@ -307,7 +337,7 @@ class BatscopeApp(pn.viewable.Viewer):
         return self.template
 
 
-def create_app(trainer_factory=Trainer, period_ms: int = 200) -> BatscopeApp:
+def create_app(trainer_factory=Trainer, period_ms: int = PERIOD_MS) -> BatscopeApp:
     """A fresh app (state, controllers, views, template) for the current session."""
     app = BatscopeApp(trainer_factory=trainer_factory, period_ms=period_ms)
     if pn.state.location is not None:

@@ -7,15 +7,75 @@ running or paused, so that a Step's result and the end of a run are seen) and st
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from functools import partial
 
 import panel as pn
+from batscope.engine.telemetry import Snapshot
 
 from .controller import ACTIVE
 
 log = logging.getLogger(__name__)
-PERIOD_MS = 200
+PERIOD_MS = 250  # 4 Hz
+_HEAVY = {
+    "activity": (),
+    "errors": (),
+    "membrane": None,
+    "sparsity": (),
+    "latency": None,
+    "weights": None,
+}
+
+
+def _light(snap):
+    """A snapshot reduced to its light part (its metric rows), for coalescing."""
+    return dataclasses.replace(snap, **_HEAVY) if isinstance(snap, Snapshot) else snap
+
+
+def _carry(older, newer):
+    """``newer`` with the heavy fields it lacks taken from ``older`` (heavy parts come at
+    different rates: sparsity and weights about once a second)."""
+    if not (isinstance(older, Snapshot) and isinstance(newer, Snapshot)):
+        return newer
+    missing = {
+        k: getattr(older, k)
+        for k, empty in _HEAVY.items()
+        if getattr(newer, k) == empty and getattr(older, k) != empty
+    }
+    return dataclasses.replace(newer, **missing) if missing else newer
+
+
+class ViewGate:
+    """Holds a hidden view's updates until it is shown (``pn.Tabs(dynamic=True)`` tabs).
+
+    Updating views nobody sees costs the training GIL time for nothing. While ``visible()`` is
+    false, batches are kept — metric rows and other items all, the heavy parts of snapshots
+    only for the newest — and handed over in one ``update`` by :meth:`flush` when shown.
+    """
+
+    def __init__(self, view, visible):
+        self.view, self._visible = view, visible
+        self._pending: list = []
+
+    def update(self, batch: list) -> None:
+        for item in batch:
+            if self._pending:
+                last = self._pending[-1]
+                item = _carry(last, item)
+                self._pending[-1] = _light(last)
+            self._pending.append(item)
+        if self._visible():
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self.view.update(pending)
+
+    def reset(self) -> None:
+        self._pending = []
+        self.view.reset()
 
 
 class LiveSession:

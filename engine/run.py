@@ -53,7 +53,7 @@ class TrainingRun:
         make_trainer: Callable[[], object],
         view: Callable[[], dict] | None = None,
         every_steps: int = 0,
-        interval_s: float = 0.1,
+        interval_s: float = 0.2,
         heavy_interval_s: float = 1.0,
         slot_acquired: bool = False,
         outbox: Outbox | None = None,
