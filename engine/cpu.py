@@ -3,9 +3,11 @@
 Every kernel runs in the dtype of its arrays (float32 or float64): the wrappers cast the scalar
 constants to that dtype so Numba specialises the whole kernel. The state is carried in the
 re-centred form of method.md §3.4, so every exponent is <= 0 and nothing overflows. One
-exception to the dtype rule: the forward carries each neuron's last spike time in float64, so in
-float32 the rounding of a stored spike time (about 1e-6 s at t = 10 s) does not accumulate along
-a neuron's chain of spikes; stored float32 times may then tie with the previous event.
+exception to the dtype rule: the forward keeps each neuron's last event time t_r in float64, and
+solves the rare candidates that pass its per-input pre-test in float64 from the dtype's state
+(g, u) (``_emit``). In float32 the rounding of an absolute time (about 1e-6 s at t = 10 s) then
+neither accumulates along a chain of spikes nor decides (E4)-(E6); stored float32 times may tie
+with the previous event. engine/cuda/dense.cuh does the same arithmetic, operation by operation.
 
 Shapes (method.md §0): pre/post times ``[B, N, S]`` (+inf padded), counts ``[B, N]`` int32,
 weights ``W[G, No, Ni]`` with ``group[b]`` in ``[0, G)`` selecting the weights of sample ``b``.
@@ -154,54 +156,84 @@ def _emit(b, j, t_r, nxt, qn, g, u, k, consts, out_t, out_ud):
     """Spikes of one neuron in (t_r, nxt] from the state (g, u) at t_r (method.md §4).
 
     Accept-only-if tests (E1)-(E7); each spike stores t_k and u_dot_k = g(t_k) - c (§3.3/§5).
-    ``qn = e^{-(nxt - t_r)/tau}`` lets a candidate clearly after ``nxt`` be rejected before the
-    logarithm (it would fail (E6)). Returns ``(t_r, g, u, k, qn)`` with ``qn`` for the new t_r.
+    ``qn = e^{-(nxt - t_r)/tau}`` is the decay the next input's advance will use. Returns
+    ``(g, u, k, qn)`` with ``qn`` for the last spike. engine/cuda/dense.cuh mirrors this.
+
+    Precision: the state (g, u) and the pre-test are in the arrays' dtype, bit-identical to
+    ``_advance``; a candidate that passes it (about one per spike) is solved in float64 from
+    that state, with the dtype's constants: D = B'^2 - 4A'c cancels near a tangency (§14.4), so
+    the time is as exact as the state, not as the dtype's root. t_r and t are float64.
+
+    Rounding consistency (§4 note 4: no interval starts above threshold): a candidate outside
+    (t_r, nxt] is rejected only if the advance to nxt, computed exactly as the next input will
+    compute it, leaves u < theta. Otherwise the crossing lies in (t_r, nxt] up to rounding, and
+    its time is clamped into the interval: to nxt (E6 failed by rounding) or to t_r (E4 failed:
+    y rounded to <= 1). Rejecting it would start the next interval at u >= theta, where the
+    upward root lies in the past (y <= 1), and the neuron would lose this and every later
+    spike. A spike clamped to nxt coincides with that input, which is then not part of its A
+    and B (§4 note 1): consistent with the backward's strict comparisons (§6.3, §6.4). One
+    clamped to t_r follows the input at t_r within rounding; the strict comparisons then drop
+    that input's w eps'(0+)/u_dot = w/u_dot from phi_pre (the one-sided derivative at the kink,
+    §6.4), while the weight gradient is exact as eps(0) = 0.
     """
-    tau, c, four_c, u_reset, t_max, _, hi = consts
-    inv_tau = (tau / tau) / tau
+    tau, c, four_c, theta, u_reset, t_max, lo, hi = consts
+    one = tau / tau
+    inv_tau = one / tau
     zero = tau - tau
+    tau_d = np.float64(tau)  # the dtype's constants, in float64 for the root
+    inv_tau_d = 1.0 / tau_d
     n_s = out_t.shape[2]
     while k < n_s:  # (E7) buffer full: no later spike
         bp = g + u * inv_tau  # B' = g + u/tau, A' = g   (§3.4)
         d = bp * bp - four_c * g  # D = B'^2 - 4 A' c   (paper Eq. 9)
-        if not (d >= zero):  # (E1)
+        den = bp + math.sqrt(d if d > zero else zero)
+        g2 = g + g
+        # pre-test, as _advance: y > lo (E3, E4 within rounding), y qn <= hi (E6 within rounding)
+        if not ((d >= zero) & (den > zero) & (g2 > lo * den) & (g2 * qn <= hi * den)):
             break
-        x = math.sqrt(d)
-        den = bp + x
-        if not (den > zero):  # (E2)
+        gd = np.float64(g)
+        bp_d = gd + np.float64(u) * inv_tau_d
+        d_d = bp_d * bp_d - np.float64(four_c) * gd
+        if not (d_d >= 0.0):  # (E1)
             break
-        y = (g + g) / den  # y' = 2A'/(B' + x')   (paper Eq. 10)
-        if not (y > zero):  # (E3)
+        den_d = bp_d + math.sqrt(d_d)
+        if not (den_d > 0.0):  # (E2); then y > 0 (E3) as A' = g > 0
             break
-        if y * qn > hi:  # clearly after nxt: (E6) would reject
-            break
-        t = t_r + tau * math.log(y)
-        if not (t > t_r):  # (E4) t_r is the last event
-            break
+        y = (gd + gd) / den_d  # y' = 2A'/(B' + x')   (paper Eq. 10)
+        t = t_r + tau_d * math.log(y)
+        if (y > 1.0) & (t <= nxt):  # (E4) y > 1 <=> t > t_r = last;  (E6)
+            qs = 1.0 / y  # e^{-(t - t_r)/tau}
+        else:  # rounding consistency (docstring)
+            if not (u * qn + tau * g * (qn - qn * qn) >= theta):  # u(nxt), as the next advance
+                break
+            if y > 1.0:
+                t = np.float64(nxt)
+                qs = np.float64(qn)
+            else:
+                t = t_r
+                qs = 1.0
         if not (t <= t_max):  # (E5)
             break
-        if not (t <= nxt):  # (E6)
-            break
-        q = math.exp(-(t - t_r) * inv_tau)
-        g = g * (q * q)
+        gd = gd * (qs * qs)  # g(t_k)
         out_t[b, j, k] = t
-        out_ud[b, j, k] = g - c  # u_dot_k = g(t_k) - theta/tau
+        out_ud[b, j, k] = gd - np.float64(c)  # u_dot_k = g(t_k) - theta/tau
+        g = type(tau)(gd)
         u = u_reset  # u <- theta - reset
         t_r = t
         k += 1
-        qn = math.exp(-(nxt - t_r) * inv_tau)  # 0 when nxt = +inf
-    return t_r, g, u, k, qn
+        qn = math.exp(type(tau)(t_r - nxt) * inv_tau)  # 0 when nxt = +inf
+    return g, u, k, qn
 
 
 @njit(nogil=True, cache=True, fastmath=False)
 def _advance(u, g, w, live, flag, q, qq, consts, qn):
     """Advance the block's (g, u) from t_{n-1} to t_n, add the input, flag candidates (SIMD loop).
 
-    Pre-test (conservative): the root y = e^{(t - t_n)/tau} = 2A'/(B' + x') satisfies y > lo and
-    y e^{-(t_{n+1} - t_n)/tau} <= hi; ``lo``/``hi`` widen (1, 1] by the rounding of y and t.
-    Returns the number of flagged neurons.
+    The flag is _emit's pre-test (conservative): the root y = e^{(t - t_n)/tau} = 2A'/(B' + x')
+    satisfies y > lo and y e^{-(t_{n+1} - t_n)/tau} <= hi; ``lo``/``hi`` widen (1, 1] by the
+    rounding of y and t. Returns the number of flagged neurons.
     """
-    tau, _, four_c, _, _, lo, hi = consts
+    tau, _, four_c, _, _, _, lo, hi = consts
     zero = tau - tau
     inv_tau = (tau / tau) / tau
     n_flag = 0
@@ -231,9 +263,9 @@ def _forward_kernel(ev_t, ev_i, ev_q, n_ev, wt, group, consts, block, out_t, out
     neurons whose next upward crossing may lie in (t_n, t_{n+1}]. Neurons that spiked since
     t_{n-1} are then redone from their last spike. Only flagged neurons run the exact
     accept-only-if tests (``_emit``). The arithmetic per neuron is that of a plain per-neuron
-    loop, so results do not depend on ``block``.
+    loop (engine/cuda/dense.cuh), so results do not depend on ``block``.
     """
-    tau, c, four_c, u_reset, t_max, lo, hi = consts
+    tau, _, four_c, _, _, t_max, lo, hi = consts
     zero = tau - tau
     one = tau / tau
     inv_tau = one / tau
@@ -254,12 +286,12 @@ def _forward_kernel(ev_t, ev_i, ev_q, n_ev, wt, group, consts, block, out_t, out
         flag = np.zeros(8 * nw, dtype=np.uint8)
         words = flag.view(np.uint64)
         cnt = np.zeros(nj, dtype=np.int32)
-        # neurons that spiked in the last interval: index, state at their last spike
+        # neurons that spiked in the last interval: index, state at their last spike and the
+        # decay from it to the next input
         sp_j = np.empty(nj, dtype=np.int64)
-        sp_t = np.empty(nj, dtype=np.float64)  # spike times carried in float64
         sp_g = np.empty(nj, dtype=wt.dtype)
         sp_u = np.empty(nj, dtype=wt.dtype)
-        sp_q = np.empty(nj, dtype=np.float64)
+        sp_q = np.empty(nj, dtype=wt.dtype)
         n_sp = 0
         for n in range(m):
             t_n = ev_t[b, n]
@@ -301,7 +333,7 @@ def _forward_kernel(ev_t, ev_i, ev_q, n_ev, wt, group, consts, block, out_t, out
                     if flag[jj] == 0:
                         continue
                     k0 = cnt[jj]
-                    t_r, gj, uj, k, q_sp = _emit(
+                    gj, uj, k, q_sp = _emit(
                         b,
                         j0 + jj,
                         np.float64(t_n),
@@ -321,7 +353,6 @@ def _forward_kernel(ev_t, ev_i, ev_q, n_ev, wt, group, consts, block, out_t, out
                         live[jj] = 0
                     elif k > k0:
                         sp_j[n_sp] = jj
-                        sp_t[n_sp] = t_r
                         sp_g[n_sp] = gj
                         sp_u[n_sp] = uj
                         sp_q[n_sp] = q_sp
@@ -334,6 +365,28 @@ def _margin(dt: np.dtype, t_max: float, tau: float) -> float:
     """Relative slack of the forward pre-test: rounding of y and of t = t_r + tau ln y."""
     eps = float(np.finfo(dt).eps)
     return min(0.25, 64.0 * eps * (1.0 + abs(t_max) / tau))
+
+
+def below(x: float, dt: np.dtype) -> float:
+    """The largest ``dt`` value <= x, as a float: spikes accepted by ``t <= below(T_sim)`` in
+    float64 still satisfy t <= T_sim once stored in ``dt``."""
+    with np.errstate(over="ignore"):  # beyond the dtype's range: +inf, then its max
+        v = dt.type(x)
+    if float(v) > x:
+        v = np.nextafter(v, dt.type(-np.inf))
+    return float(v)
+
+
+def forward_constants(dt, tau_s, theta, reset, t_max) -> tuple:
+    """The forward's constants, shared with engine.gpu so both backends round alike:
+    ``(tau, c, 4c, theta, theta - reset)`` in ``dt``, ``below(t_max)`` as float64, then the
+    pre-test bounds ``(lo, hi)`` in ``dt``."""
+    dt = np.dtype(dt)
+    tau = 2.0 * float(tau_s)  # tau = 2 tau_s (method.md §1)
+    c = float(theta) / tau
+    m = _margin(dt, t_max, tau)
+    consts = (tau, c, 4.0 * c, theta, float(theta) - float(reset))
+    return (*(dt.type(v) for v in consts), below(t_max, dt), dt.type(1.0 - m), dt.type(1.0 + m))
 
 
 def _check_common(pre_times, pre_counts, W, group):
@@ -385,15 +438,12 @@ def dense_forward(pre_times, pre_counts, W, group, tau_s, theta, reset, n_max, t
     )
     if int(n_max) != n_max or n_max < 1:
         raise ValueError(f"n_max must be an integer >= 1, got {n_max}")
-    c = theta / tau
     n_b, n_o = pre_times.shape[0], W.shape[1]
     out_t = np.full((n_b, n_o, int(n_max)), np.inf, dtype=dt)
     out_c = np.zeros((n_b, n_o), dtype=np.int32)
     out_ud = np.zeros((n_b, n_o, int(n_max)), dtype=dt)
     ev_t, ev_i, _, ev_q, n_ev, _ = _events(events, pre_times, pre_counts, tau)
-    m = _margin(dt, t_max, tau)
-    consts = tuple(dt.type(v) for v in (tau, c, 4.0 * c, float(theta) - float(reset)))
-    consts += (t_max, dt.type(1.0 - m), dt.type(1.0 + m))
+    consts = forward_constants(dt, tau_s, theta, reset, t_max)
     wt = transpose(W)  # [G, Ni, No]: neurons contiguous
     _forward_kernel(ev_t, ev_i, ev_q, n_ev, wt, group, consts, FORWARD_BLOCK, out_t, out_c, out_ud)
     return out_t, out_c, out_ud
