@@ -10,7 +10,10 @@ Design note.
   float64 variants, no fast-math intrinsics, no FMA contraction) are explicit and the same on
   both sides.
 - The arithmetic mirrors engine/cpu.py step by step: the re-centred state (method.md §3.4, every
-  exponent <= 0), accept-only-if tests (E1)-(E7), the same dtype-cast constants.
+  exponent <= 0), accept-only-if tests (E1)-(E7), the same constants (cpu.forward_constants,
+  so importing this module loads Numba, a core dependency), and in float32 the same float64
+  bookkeeping of event times and float64 root of the rare candidates that pass the float32
+  pre-test (see dense.cuh "Precision"; the per-input path is float32).
 - Layout: a flat 1-D grid with a grid-stride loop over a 64-bit index; no batch-size limit and no
   gridDim.y/z caps (method.md §14.11). Forward: one thread per (sample, post neuron), adjacent
   threads = adjacent post neurons of one sample, so they read the same merged input list
@@ -42,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import xp_for
+from .cpu import forward_constants
 
 CUDA_DIR = Path(__file__).resolve().parent / "cuda"
 # IEEE-rounded operations without FMA contraction, as on the CPU: only exp/log rounding differs.
@@ -125,15 +129,6 @@ def _argsort_stable(xp, a):
     return xp.argsort(a, axis=-1, kind="stable") if xp is np else xp.argsort(a, axis=-1)
 
 
-def _below(x: float, dt: np.dtype):
-    """The largest ``dt`` value <= x, so ``t <= it`` in ``dt`` equals ``t <= x`` exactly."""
-    with np.errstate(over="ignore"):  # beyond the dtype's range: +inf, then its max
-        v = dt.type(x)
-    if float(v) > x:
-        v = np.nextafter(v, dt.type(-np.inf))
-    return v
-
-
 def _prep(xp, pre_times, pre_counts, W, group):
     W = xp.ascontiguousarray(xp.asarray(W))
     dt = np.dtype(W.dtype)
@@ -167,7 +162,10 @@ def forward_with(xp, launch, pre_times, pre_counts, W, group, tau_s, theta, rese
     if n_s < 1:
         raise ValueError(f"n_max must be >= 1, got {n_max}")
     tau = 2.0 * float(tau_s)  # tau = 2 tau_s (method.md §1)
-    c = float(theta) / tau
+    # the CPU's constants, so both backends round alike
+    tau_t, c, four_c, theta_t, u_reset, t_lim, lo, hi = forward_constants(
+        dt, tau_s, theta, reset, t_max
+    )
     length = n_i * k_i
     # Merge (method.md §4): a stable argsort of the (i, slot)-ordered times is the key (t, i, slot).
     order = _argsort_stable(xp, pre_times.reshape(n_b, length))
@@ -187,9 +185,8 @@ def forward_with(xp, launch, pre_times, pre_counts, W, group, tau_s, theta, rese
     _sample_memory(xp)
     # fmt: off
     launch("forward", dt, n_b * n_o, ev_t, ev_i, ev_q, n_ev, wt, group, np.int64(n_o),
-           np.int64(n_i), np.int64(length), np.int32(n_s), dt.type(tau), dt.type(c),
-           dt.type(4.0 * c), dt.type(float(theta) - float(reset)), _below(float(t_max), dt),
-           out_t, out_c, out_ud)
+           np.int64(n_i), np.int64(length), np.int32(n_s), tau_t, c, four_c, theta_t, u_reset,
+           np.float64(t_lim), lo, hi, out_t, out_c, out_ud)
     # fmt: on
     return out_t, out_c, out_ud
 

@@ -20,12 +20,12 @@
         bs_forward_##SUF(bs::idx_t n_threads, const T* ev_t, const int* ev_i,               \
                          const T* ev_q, const int* n_ev, const T* wt, const int* group,     \
                          bs::idx_t n_out, bs::idx_t n_in, bs::idx_t len, int n_max, T tau,  \
-                         T c, T four_c, T u_reset, T t_max, T* out_t, int* out_c,      \
-                         T* out_ud) {                                                      \
+                         T c, T four_c, T theta, T u_reset, double t_max, T lo, T hi,       \
+                         T* out_t, int* out_c, T* out_ud) {                                \
         BS_GRID_STRIDE(idx, n_threads)                                                      \
         bs::forward_thread<T>(idx, ev_t, ev_i, ev_q, n_ev, wt, group, n_out, n_in, len,     \
-                              n_max, tau, c, four_c, u_reset, t_max, out_t, out_c,         \
-                              out_ud);                                                     \
+                              n_max, tau, c, four_c, theta, u_reset, t_max, lo, hi, out_t,  \
+                              out_c, out_ud);                                              \
     }                                                                                      \
     extern "C" __global__ void __launch_bounds__(256)                                      \
         bs_delta_##SUF(bs::idx_t n_threads, const T* post_t, const int* post_c,             \

@@ -75,13 +75,35 @@ BS_HD void merge_thread(idx_t idx, const T* pre_t, const idx_t* order, idx_t n_i
 
 // Forward (method.md §4): the exact event loop of post neuron j on sample b, idx = b*No + j,
 // with the re-centred state (g, u) at the last event t_r (§3.4) so every exponent is <= 0, and
-// accept-only-if tests (E1)-(E7) so a NaN candidate is rejected, never stored. t_max is the
-// largest T <= T_sim (gpu.py rounds it down), so `t <= t_max` in T is exactly t <= T_sim.
+// accept-only-if tests (E1)-(E7) so a NaN candidate is rejected, never stored. Operation by
+// operation the same as engine/cpu.py (_advance, _emit; constants from cpu.forward_constants).
+//
+// Precision. Per input, the advance of (g, u) and the pre-test run in T: in the float32 kernel
+// the only FP64 on that path is widening t_n into t_r. Two scalars per thread are float64
+// bookkeeping (adds and compares): the last event time t_r and a candidate t = t_r + tau ln y,
+// so the float32 rounding of an absolute time (~1e-6 s at t = 10 s) neither accumulates along
+// a chain of spikes nor decides (E4)-(E6). A candidate that passes the pre-test (y within
+// rounding of (t_r, next]: about one per emitted spike, not one per input) is solved in float64
+// from the T state with T's constants: D = B'^2 - 4A'c cancels near a tangency (§14.4), so the
+// spike time is as exact as the state rather than as a float32 root. On GPUs with slow FP64
+// this costs about one sqrt/div/log per spike.
+//
+// Rounding consistency (§4 note 4: no interval may start above threshold). A candidate outside
+// (t_r, next] is rejected only if the advance to `next`, computed exactly as the next input
+// computes it, leaves u < theta. Otherwise the crossing lies in (t_r, next] up to rounding and
+// its time is clamped into the interval: to `next` when (E6) failed by rounding, to t_r when
+// (E4) did (y rounded to <= 1). Rejecting it would start the next interval at u >= theta with
+// the upward root in the past, and the neuron would lose this and every later spike. A spike
+// clamped to `next` coincides with that input, which is not part of its A and B (§4 note 1),
+// as the backward's strict comparisons assume; one clamped to t_r follows the input at t_r
+// within rounding, and the strict comparisons drop that input's w eps'(0+)/u_dot from phi_pre
+// (the one-sided derivative at the kink, §6.4; eps(0) = 0 keeps the weight gradient exact).
+// t_max is the largest T <= T_sim (cpu.below), so a stored spike never exceeds T_sim.
 template <typename T>
 BS_HD void forward_thread(idx_t idx, const T* ev_t, const int* ev_i, const T* ev_q,
                           const int* n_ev, const T* wt, const int* group, idx_t n_out, idx_t n_in,
-                          idx_t len, int n_max, T tau, T c, T four_c, T u_reset, T t_max,
-                          T* out_t, int* out_c, T* out_ud) {
+                          idx_t len, int n_max, T tau, T c, T four_c, T theta, T u_reset,
+                          double t_max, T lo, T hi, T* out_t, int* out_c, T* out_ud) {
     const idx_t b = idx / n_out;
     const idx_t j = idx - b * n_out;
     const T* et = ev_t + b * len;
@@ -91,50 +113,64 @@ BS_HD void forward_thread(idx_t idx, const T* ev_t, const int* ev_i, const T* ev
     T* ot = out_t + idx * n_max;
     T* ou = out_ud + idx * n_max;
     const T zero = tau - tau;
-    const T inv_tau = (tau / tau) / tau;
+    const T one = tau / tau;
+    const T inv_tau = one / tau;
+    const double tau_d = (double)tau;  // T's constants, in float64 for the root
+    const double inv_tau_d = 1.0 / tau_d;
+    const T t_end = (T)t_max;  // exact: t_max is a T value, so t_n > t_end <=> t_n > t_max
     const int m = n_ev[b];
-    T g = zero;  // A' = g(t_r)
-    T u = zero;  // u(t_r)
-    T t_r = zero;
+    T g = zero;   // A' = g(t_r)
+    T u = zero;   // u(t_r)
+    T qn = one;   // e^{-(t_{n+1} - t_r)/tau}: decay from the last event to the next input
     int n_spk = 0;
-    bool spiked = false;
     for (int n = 0; n < m && n_spk < n_max; ++n) {
         const T t_n = et[n];
-        if (t_n > t_max) break;  // §4.6: later inputs only give rejected candidates
-        T q;
-        if (spiked) {  // the last event was a post spike: decay from it, not from t_{n-1}
-            q = bs_exp(-(t_n - t_r) * inv_tau);
-            spiked = false;
-        } else {
-            q = eq[n];
-        }
-        const T qq = q * q;                 // e^{-(t_n - t_r)/tau_s}
-        u = u * q + tau * g * (q - qq);     // §3.4 advance
+        if (t_n > t_end) break;  // §4.6: later inputs only give rejected candidates
+        const T q = qn;
+        const T qq = q * q;                    // e^{-(t_n - t_r)/tau_s}
+        u = u * q + tau * g * (q - qq);        // §3.4 advance
         g = g * qq + w[(idx_t)ei[n] * n_out];  // input of weight w at t_r
-        t_r = t_n;
-        const T nxt = (n + 1 < m) ? et[n + 1] : bs_inf<T>();
-        while (true) {  // zero or more spikes in (t_n, next]
-            const T bp = g + u * inv_tau;    // B' = g + u/tau
+        double t_r = (double)t_n;
+        const bool last = n + 1 == m;
+        const T nxt = last ? bs_inf<T>() : et[n + 1];
+        qn = last ? zero : eq[n + 1];
+        while (n_spk < n_max) {  // (E7); zero or more spikes in (t_n, next]
+            const T bp = g + u * inv_tau;      // B' = g + u/tau, A' = g
             const T d = bp * bp - four_c * g;  // D = B'^2 - 4 A' c   (paper Eq. 9)
-            if (!(d >= zero)) break;         // (E1)
-            const T x = bs_sqrt(d);
-            const T den = bp + x;
-            if (!(den > zero)) break;        // (E2)
-            const T y = (g + g) / den;       // y' = 2A'/(B' + x')   (paper Eq. 10)
-            if (!(y > zero)) break;          // (E3)
-            const T t = t_r + tau * bs_log(y);
-            if (!(t > t_r)) break;           // (E4) t_r is the last event
+            const T den = bp + bs_sqrt(d > zero ? d : zero);
+            const T g2 = g + g;
+            // pre-test: y > lo (E3, E4 within rounding), y qn <= hi ((E6) within rounding)
+            if (!(d >= zero && den > zero && g2 > lo * den && g2 * qn <= hi * den)) break;
+            double gd = (double)g;
+            const double bp_d = gd + (double)u * inv_tau_d;
+            const double d_d = bp_d * bp_d - (double)four_c * gd;
+            if (!(d_d >= 0.0)) break;  // (E1)
+            const double den_d = bp_d + bs_sqrt(d_d);
+            if (!(den_d > 0.0)) break;  // (E2); then y > 0 (E3) as A' = g > 0
+            const double y = (gd + gd) / den_d;  // y' = 2A'/(B' + x')   (paper Eq. 10)
+            double t = t_r + tau_d * bs_log(y);
+            double qs;                           // e^{-(t - t_r)/tau}
+            if (y > 1.0 && t <= (double)nxt) {  // (E4) y > 1 <=> t > t_r = last;  (E6)
+                qs = 1.0 / y;
+            } else {  // rounding consistency: u(next) as the next advance computes it
+                if (!(u * qn + tau * g * (qn - qn * qn) >= theta)) break;
+                if (y > 1.0) {
+                    t = (double)nxt;
+                    qs = (double)qn;
+                } else {
+                    t = t_r;
+                    qs = 1.0;
+                }
+            }
             if (!(t <= t_max)) break;  // (E5)
-            if (!(t <= nxt)) break;          // (E6)
-            const T qs = bs_exp(-(t - t_r) * inv_tau);
-            g = g * (qs * qs);
-            ot[n_spk] = t;
-            ou[n_spk] = g - c;  // u_dot_k = g(t_k) - theta/tau   (§3.3)
-            u = u_reset;        // u <- theta - reset
+            gd = gd * (qs * qs);       // g(t_k)
+            ot[n_spk] = (T)t;
+            ou[n_spk] = (T)(gd - (double)c);  // u_dot_k = g(t_k) - theta/tau   (§3.3)
+            g = (T)gd;
+            u = u_reset;  // u <- theta - reset
             t_r = t;
-            spiked = true;
             ++n_spk;
-            if (n_spk == n_max) break;  // (E7)
+            qn = bs_exp((T)(t_r - (double)nxt) * inv_tau);  // 0 when next = +inf
         }
     }
     out_c[idx] = n_spk;

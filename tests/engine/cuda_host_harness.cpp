@@ -15,12 +15,13 @@ using bs::idx_t;
     extern "C" void host_forward_##SUF(idx_t n, const T* ev_t, const int* ev_i,              \
                                        const T* ev_q, const int* n_ev, const T* wt,          \
                                        const int* group, idx_t n_out, idx_t n_in, idx_t len, \
-                                       int n_max, T tau, T c, T four_c, T u_reset, T t_max,  \
-                                       T* out_t, int* out_c, T* out_ud) {                   \
+                                       int n_max, T tau, T c, T four_c, T theta, T u_reset,  \
+                                       double t_max, T lo, T hi, T* out_t, int* out_c,       \
+                                       T* out_ud) {                                         \
         for (idx_t i = 0; i < n; ++i)                                                       \
             bs::forward_thread<T>(i, ev_t, ev_i, ev_q, n_ev, wt, group, n_out, n_in, len,    \
-                                  n_max, tau, c, four_c, u_reset, t_max, out_t, out_c,      \
-                                  out_ud);                                                  \
+                                  n_max, tau, c, four_c, theta, u_reset, t_max, lo, hi,     \
+                                  out_t, out_c, out_ud);                                    \
     }                                                                                       \
     extern "C" void host_delta_##SUF(idx_t n, const T* post_t, const int* post_c,            \
                                      const T* udot, const T* phi, int n_slots, T inv_tau,    \
