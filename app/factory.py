@@ -320,6 +320,14 @@ class BatscopeApp(pn.viewable.Viewer):
         return getattr(self, "tabs", None) is not None and self.tabs.active == index
 
     def _on_tab(self, event) -> None:
+        # after the tab's new models have gone out: data sent with them would be dropped
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:
+            doc.add_next_tick_callback(self._flush_shown)
+        else:
+            self._flush_shown()
+
+    def _flush_shown(self) -> None:
         with pn.io.hold():
             for gate in self.gates.values():
                 if gate._visible():

@@ -92,3 +92,42 @@ def test_open_and_destroy_sessions_leaves_no_threads():
         session._on_destroyed(None)
     assert _training_threads() == []
     assert threading.active_count() <= base
+
+
+def _snap(step, heavy=False, sparsity=False):
+    import numpy as np
+    from batscope.engine.telemetry import LayerActivity, LayerSparsity, MetricRow, Snapshot
+
+    act = (LayerActivity("input", np.zeros((1, 1)), np.zeros(1, dtype=np.int32)),)
+    sp = (LayerSparsity("l", 1.0, 1.0, 0.0, 0.0, np.ones(1)),) if sparsity else ()
+    return Snapshot(
+        step=step,
+        epoch=0,
+        batch=0,
+        n_batches=1,
+        epochs=1,
+        rows=(MetricRow(step, 0, "train", 1.0, 0.5),),
+        activity=act if heavy else (),
+        sparsity=sp,
+    )
+
+
+def test_view_gate_holds_hidden_updates_and_keeps_every_row():
+    from batscope.app.session import ViewGate
+
+    shown = {"on": False}
+    view = RecordingView()
+    gate = ViewGate(view, lambda: shown["on"])
+    gate.update([_snap(0, heavy=True, sparsity=True), _snap(1, heavy=True)])
+    gate.update([_snap(2)])
+    assert view.batches == []
+    shown["on"] = True
+    gate.flush()
+    (batch,) = view.batches
+    assert [s.step for s in batch] == [0, 1, 2]  # every metric row is delivered
+    assert batch[0].activity == () and batch[1].activity == ()  # older heavy parts dropped
+    assert batch[-1].activity and batch[-1].sparsity  # newest carries the latest of each
+    gate.update([_snap(3)])
+    assert [s.step for s in view.batches[-1]] == [3]  # shown: straight through
+    gate.reset()
+    assert view.resets == 1

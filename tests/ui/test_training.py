@@ -57,8 +57,9 @@ def test_build_and_train_convergence_to_100_percent(served, guarded):
     assert s["epoch"] == 50
     assert max(r.accuracy for r in app.controller.history) == 1.0
     assert s["accuracy"] == 100.0
-    open_tab(page, "Learning")
-    page.wait_for_timeout(800)
+    open_tab(page, "Learning")  # its views were held while hidden, and get every row now
+    wait_until(lambda: len(app.views["metrics"].buffers["train"].data) == 50)
+    page.wait_for_timeout(2500)  # a tab renders on first show (dynamic Tabs)
     shot(page, "learning-after-training")
     assert guarded.errors == []
 
@@ -98,7 +99,7 @@ def test_every_tab_renders_without_console_errors(served, guarded):
     wait_status(page, lambda s: s["steps"] == 3)
     for name in TABS:
         open_tab(page, name)
-        page.wait_for_timeout(700)
+        page.wait_for_timeout(2000)  # rendered on first show (dynamic Tabs)
         shot(page, "tab-" + name.lower().replace(" & ", "-").replace(" ", "-"))
     assert guarded.errors == []
 
