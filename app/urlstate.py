@@ -61,19 +61,20 @@ class UrlState(param.Parameterized):
         self._applied = ""
         self._busy = False
         network.param.watch(self._from_network, "revision")
+        self.param.watch(self._apply, ["preset", "sizes"])
 
     def _from_network(self, event=None):
         if not self._busy:
             self.sizes = sizes_text(self.network)
 
-    @param.depends("preset", "sizes", watch=True)
-    def _apply(self):
+    def _apply(self, *events):
+        changed = {e.name for e in events}
         self._busy = True
         try:
-            if self.preset and self.preset != self._applied:
+            if "preset" in changed and self.preset and self.preset != self._applied:
                 self._applied = self.preset
                 apply_preset(load_preset(self.preset), self.network, self.training)
-            if self.sizes and self.sizes != sizes_text(self.network):
+            if "sizes" in changed and self.sizes and self.sizes != sizes_text(self.network):
                 set_sizes(self.network, self.sizes)
         finally:
             self._busy = False

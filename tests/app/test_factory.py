@@ -1,0 +1,64 @@
+"""create_app builds a complete, per-session app without a server; presets drive the sidebar."""
+
+from __future__ import annotations
+
+import pytest
+
+pn = pytest.importorskip("panel")
+hv = pytest.importorskip("holoviews")
+
+
+@pytest.fixture
+def app():
+    hv.extension("bokeh")
+    from batscope.app.factory import create_app
+
+    a = create_app()
+    yield a
+    a.controller.shutdown()
+    a.sweep.shutdown()
+
+
+def test_every_view_is_real_and_renders(app):
+    from batscope.widgets.base import PlotView
+
+    views = [
+        *app.views.values(),
+        app.convergence,
+        app.editor,
+        app.gradcheck,
+        app.precision,
+        app.code,
+    ]
+    assert all(isinstance(v, PlotView) for v in views)
+    for v in views:
+        assert v.__panel__().get_root() is not None  # empty state renders
+
+
+def test_sessions_get_their_own_objects(app):
+    from batscope.app.factory import create_app
+
+    other = create_app()
+    try:
+        assert other.controller is not app.controller and other.network is not app.network
+        assert other.views["raster"] is not app.views["raster"]
+    finally:
+        other.controller.shutdown()
+
+
+def test_locked_preset_hides_controls_and_freezes_structure(app):
+    app.preset = "lesson-seed"
+    assert app.training.task == "convergence"
+    assert not app.form.inputs["optimizer"].visible and app.form.inputs["seed"].visible
+    assert app.form.inputs["task"].disabled
+    assert app.builder.locked and app.builder._add.disabled
+    assert "theta" in app.builder.hidden and "init_mean" not in app.builder.hidden
+    app.preset = "mnist-multi"
+    assert app.network.sizes == [800, 10] and not app.builder.locked
+    assert app.form.inputs["n_train"].visible  # image tasks show their data settings
+    assert not app.check.visible  # the paper preset is consistent
+
+
+def test_config_check_message_shows(app):
+    app.training.y_true = 50
+    assert app.check.visible and "unreachable" in app.check.object
