@@ -17,8 +17,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def cli_server():
-    cmd = [sys.executable, "-m", "panel", "serve", str(ROOT / "app" / "main.py"), "--port", "0",
-           "--liveness", "--unused-session-lifetime", "60000", "--check-unused-sessions", "10000"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "panel",
+        "serve",
+        str(ROOT / "app" / "main.py"),
+        "--port",
+        "0",
+        "--liveness",
+        "--unused-session-lifetime",
+        "60000",
+        "--check-unused-sessions",
+        "10000",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     found, lines = {}, []
 
