@@ -42,7 +42,7 @@ from .state import (
 from .sweep import SweepController
 from .urlstate import TRAINING_KEYS, UrlState
 
-CSS = Path(__file__).resolve().parents[1] / "assets" / "batscope.css"
+CSS = Path(__file__).with_name("static") / "batscope.css"
 TRAINING_GROUPS = {
     "Task": ("task", "t_max", "t_enc", "n_train", "val_fraction"),
     "Loss": ("loss", "y_true", "y_false", "tau_l", "predict"),
