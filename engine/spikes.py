@@ -71,8 +71,9 @@ class SpikeTrains:
             times = np.asarray(times)
         if not hasattr(times, "dtype") or times.dtype.kind not in "fiu":
             raise TypeError(f"times must be a numeric array, got {type(times).__name__}")
-        dt = resolve_dtype(dtype if dtype is not None else (
-            times.dtype if times.dtype.kind == "f" else "float64"))
+        dt = resolve_dtype(
+            dtype if dtype is not None else (times.dtype if times.dtype.kind == "f" else "float64")
+        )
         times = xp.ascontiguousarray(times, dtype=dt)
         if times.ndim != 3:
             raise ValueError(f"times must have shape [batch, neurons, slots], got {times.shape}")
@@ -103,7 +104,9 @@ class SpikeTrains:
         k = times.shape[2]
         slot = xp.arange(k).reshape(1, 1, k)
         if bool((finite & (slot >= counts[..., None])).any()):
-            raise ValueError("times: finite spike after +inf padding (finite slots must come first)")
+            raise ValueError(
+                "times: finite spike after +inf padding (finite slots must come first)"
+            )
         if k > 1:
             with np.errstate(invalid="ignore"):  # inf - inf in padding; masked below
                 d = times[..., 1:] - times[..., :-1]
@@ -114,7 +117,13 @@ class SpikeTrains:
 
     @classmethod
     def from_events(
-        cls, sample, neuron, time, n_samples: int, n_neurons: int, n_slots: int | None = None,
+        cls,
+        sample,
+        neuron,
+        time,
+        n_samples: int,
+        n_neurons: int,
+        n_slots: int | None = None,
         dtype="float64",
     ) -> SpikeTrains:
         """Build from event lists ``(sample, neuron, time)``; events are sorted per neuron.

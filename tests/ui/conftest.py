@@ -19,6 +19,9 @@ LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 
 def pytest_collection_modifyitems(config, items):
     here = Path(__file__).resolve().parent
+    if os.environ.get("BATSCOPE_REQUIRE_BROWSER") and not Path(CHROMIUM).exists():
+        # CI sets this: a missing browser must fail the run, not skip the browser tests.
+        raise pytest.UsageError(f"BATSCOPE_REQUIRE_BROWSER is set but no Chromium at {CHROMIUM}")
     for item in items:
         if Path(str(item.fspath)).resolve().parent == here:
             item.add_marker(pytest.mark.browser)
