@@ -109,6 +109,13 @@ class Adam:
         c2 = 1.0 - self.beta2**self.t
         for i, (w, g) in enumerate(zip(weights, grads, strict=True)):
             xp, f = array_module(w), w.dtype.type
+            if _fusable(w, g, self.m[i], self.v[i]):
+                from .optim_kernels import adam_update  # noqa: PLC0415 - Numba loads lazily
+
+                b1, b2 = self.beta1, self.beta2
+                adam_update(w, g, self.m[i], self.v[i], f(b1), f(1.0 - b1), f(b2), f(1.0 - b2),
+                            f(self.lr), f(c1), f(c2), f(self.eps))  # fmt: skip
+                continue
             m = xp.asarray(self.m[i], dtype=w.dtype)  # moments follow the weights' backend
             v = xp.asarray(self.v[i], dtype=w.dtype)
             m = f(self.beta1) * m + f(1.0 - self.beta1) * g
@@ -205,3 +212,13 @@ def clip_grad_norm(grads: list, max_norm: float) -> tuple[list, float]:
         return [g.copy() for g in grads], norm
     scale = max_norm / norm
     return [g * g.dtype.type(scale) for g in grads], norm
+
+
+def _fusable(w, g, m, v) -> bool:
+    """True when the fused CPU kernel applies: NumPy arrays of one float dtype, C-contiguous."""
+    arrays = (w, g, m, v)
+    return (
+        all(type(a) is np.ndarray and a.dtype == w.dtype and a.flags.c_contiguous for a in arrays)
+        and w.dtype.kind == "f"
+        and w.flags.writeable
+    )
