@@ -26,6 +26,37 @@ EMPTY_TEXT = (
     "sum δ_k = dL/dt_k."
 )
 COLORS = {"φ": "#1f77b4", "μ": "#ff7f0e", "δ": "#2ca02c"}
+# labelled dimensions made once: ``.redim.label`` per frame clones the element (costly per tick)
+T_EXACT = hv.Dimension("t", label="t (s)")
+T_BINNED = hv.Dimension("t", label="t (s), binned")
+BAR_DIMS = [hv.Dimension("x0", label="neuron"), hv.Dimension("y0", label="error sum"), "x1", "y1"]
+K_DIM = hv.Dimension("k", label="spike index k")
+VALUE_DIM = hv.Dimension("value", label="error")
+
+
+class StyledOverlay:
+    """Callback of one DynamicMap that draws an overlay of styled layers ``[(make, opts)]``.
+
+    ``dmap.opts(...)`` re-applies its options to every frame, and ``dmap1 * dmap2`` evaluates
+    the layers' DynamicMaps again for each subplot. Here the options are set once, on prototype
+    elements, and every frame's elements take over their option ids: per tick, each layer is
+    built once and no options are applied.
+    """
+
+    def __init__(self, layers, empty, **overlay_opts):
+        self._makers = [make for make, _ in layers]
+        self._protos = [make(empty).opts(**style) for make, style in layers]
+        self._overlay = hv.Overlay(self._protos).opts(hv.opts.Overlay(**overlay_opts))
+
+    def __call__(self, data):
+        items = []
+        for make, proto in zip(self._makers, self._protos, strict=True):
+            element = make(data)
+            element.id = proto.id
+            items.append(element)
+        overlay = hv.Overlay(items)
+        overlay.id = self._overlay.id
+        return overlay
 
 
 def _limit(values) -> float:
@@ -79,25 +110,21 @@ class ErrorFlowView(PlotView):
             **opts,
         )
         bar_opts = dict(line_width=0, tools=["hover"], **opts)
-        self.bars = (
-            hv.DynamicMap(self._bars("φ"), streams=[self.bars_pipe]).opts(
-                color=COLORS["φ"], **bar_opts
-            )
-            * hv.DynamicMap(self._bars("μ"), streams=[self.bars_pipe]).opts(
-                color=COLORS["μ"], **bar_opts
-            )
-        ).opts(
-            hv.opts.Overlay(
+        self.bars = hv.DynamicMap(
+            StyledOverlay(
+                [(self._bars(c), dict(color=COLORS[c], **bar_opts)) for c in ("φ", "μ")],
+                self._empty_bars(),
                 responsive=True,
                 min_height=260,
                 legend_position="top_right",
                 title="per neuron: Σφ (inter) and Σμ (reset path), signed",
                 **opts,
-            )
+            ),
+            streams=[self.bars_pipe],
         )
         marks = {"φ": "circle", "μ": "square", "δ": "diamond"}
-        layers = [
-            hv.DynamicMap(self._timeline(c), streams=[self.timeline_pipe]).opts(
+        styles = {
+            c: dict(
                 color=COLORS[c],
                 size=8,
                 marker=marks[c],
@@ -106,15 +133,18 @@ class ErrorFlowView(PlotView):
                 **opts,
             )
             for c in marks
-        ]
-        self.timeline = (layers[0] * layers[1] * layers[2]).opts(
-            hv.opts.Overlay(
+        }
+        self.timeline = hv.DynamicMap(
+            StyledOverlay(
+                [(self._timeline(c), styles[c]) for c in marks],
+                self._empty_timeline(),
                 responsive=True,
                 min_height=260,
                 legend_position="top_right",
                 title="selected neurons: φ, μ, δ per spike index k",
                 **opts,
-            )
+            ),
+            streams=[self.timeline_pipe],
         )
         self.info = pn.pane.Markdown(EMPTY_TEXT, margin=(0, 10))
         self._points_pane = pn.pane.HoloViews(
@@ -159,30 +189,25 @@ class ErrorFlowView(PlotView):
     def _points(data):
         vd = hv.Dimension("delta", label="δ", range=(-data["limit"], data["limit"]))
         return hv.Points(
-            data["data"], kdims=["t", "neuron"], vdims=[vd, "phi", "mu", "slot", "size"]
-        ).redim.label(t="t (s)")
+            data["data"], kdims=[T_EXACT, "neuron"], vdims=[vd, "phi", "mu", "slot", "size"]
+        )
 
     @staticmethod
     def _image(data):
         vd = hv.Dimension("delta", label="Σ δ", range=(-data["limit"], data["limit"]))
-        img = hv.Image(data["z"], kdims=["t", "neuron"], vdims=[vd], bounds=data["bounds"])
-        return img.redim.label(t="t (s), binned")
+        return hv.Image(data["z"], kdims=[T_BINNED, "neuron"], vdims=[vd], bounds=data["bounds"])
 
     @staticmethod
     def _bars(component):
         def bars(data):
-            return hv.Rectangles(data[component], vdims=["sum"], label=f"Σ{component}").redim.label(
-                x0="neuron", y0="error sum"
-            )
+            return hv.Rectangles(data[component], BAR_DIMS, ["sum"], label=f"Σ{component}")
 
         return bars
 
     @staticmethod
     def _timeline(component):
         def timeline(data):
-            return hv.Scatter(
-                data[component], kdims=["k"], vdims=["value", "neuron"], label=component
-            ).redim.label(k="spike index k", value="error")
+            return hv.Scatter(data[component], [K_DIM], [VALUE_DIM, "neuron"], label=component)
 
         return timeline
 
@@ -190,14 +215,14 @@ class ErrorFlowView(PlotView):
     def update(self, batch):
         """Draw the newest snapshot of ``batch`` that carries errors (a backward pass ran)."""
         snap = next((s for s in reversed(batch) if s.errors and s.activity), None)
-        if snap is None:
+        if snap is None or snap is self._snapshot:  # nothing new to draw
             return
         self._snapshot = snap
         self._redraw()
 
     def reset(self):
         """Back to the explanatory empty state."""
-        self._snapshot = None
+        self._snapshot, self.mode = None, "exact"
         self.points_pipe.send(self._empty_points())
         self.image_pipe.send(self._empty_image())
         self.bars_pipe.send(self._empty_bars())
@@ -225,7 +250,8 @@ class ErrorFlowView(PlotView):
         mode = self.view_config.raster_mode
         if mode == "auto":
             mode = "exact" if n_spikes <= EXACT_LIMIT else "binned"
-        self.mode = mode
+        switched, self.mode = mode != self.mode, mode
+        # the hidden plot is emptied once, when the mode switches, not on every frame
         if mode == "exact":
             neuron, slot = np.nonzero(mask)
             d = delta[neuron, slot]
@@ -233,11 +259,13 @@ class ErrorFlowView(PlotView):
             size = 4 + 14 * np.nan_to_num(np.abs(d) / limit, nan=0.0)
             cols = dict(t=times[neuron, slot], neuron=neuron, slot=slot, delta=d)
             cols.update(phi=phi[neuron, slot], mu=mu[neuron, slot], size=size)
-            self.image_pipe.send(self._empty_image())
+            if switched:
+                self.image_pipe.send(self._empty_image())
             self.points_pipe.send({"data": cols, "limit": limit})
         else:
             _, binned = bin_raster(times, counts, float(snap.t_max), N_BINS, weights=delta)
-            self.points_pipe.send(self._empty_points())
+            if switched:
+                self.points_pipe.send(self._empty_points())
             self.image_pipe.send(
                 {
                     "z": binned[::-1].astype(np.float32),  # row 0 on top: highest neuron first

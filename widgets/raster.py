@@ -22,6 +22,10 @@ if "bokeh" not in hv.Store.renderers:  # Bokeh-only view, usable before the app'
 EXACT_LIMIT = 5_000  # spikes drawn one by one in "auto" mode
 N_BINS = 200
 MAX_SELECTED = 8
+# labelled dimensions made once: ``.redim.label`` per frame clones the element (costly per tick)
+T_EXACT = hv.Dimension("t", label="t (s)")
+T_BINNED = hv.Dimension("t", label="t (s), binned")
+SPIKES = hv.Dimension("spikes", label="spikes per bin")
 
 
 class RasterView(PlotView):
@@ -99,19 +103,20 @@ class RasterView(PlotView):
 
     @staticmethod
     def _points(data):
-        return hv.Points(data, kdims=["t", "neuron"], vdims=["slot"]).redim.label(t="t (s)")
+        return hv.Points(data, kdims=[T_EXACT, "neuron"], vdims=["slot"])
 
     @staticmethod
     def _image(data):
         """Bounds, not coordinates: a one-neuron layer has no coordinate spacing; row 0 on top."""
-        img = hv.Image(data["z"], kdims=["t", "neuron"], vdims=["spikes"], bounds=data["bounds"])
-        return img.redim.label(t="t (s), binned", spikes="spikes per bin")
+        return hv.Image(
+            data["z"], kdims=[T_BINNED, "neuron"], vdims=[SPIKES], bounds=data["bounds"]
+        )
 
     # -- updates ------------------------------------------------------------------------------
     def update(self, batch):
         """Draw the newest snapshot of ``batch`` that carries spikes."""
         snap = next((s for s in reversed(batch) if s.activity), None)
-        if snap is None:
+        if snap is None or snap.activity is self._activity:  # nothing new to draw
             return
         self._snapshot, self._activity = snap, snap.activity
         options = {a.name: i for i, a in enumerate(snap.activity)}
@@ -121,7 +126,7 @@ class RasterView(PlotView):
 
     def reset(self):
         """Back to the empty state."""
-        self._snapshot, self._activity = None, ()
+        self._snapshot, self._activity, self.mode = None, (), "exact"
         self.exact_pipe.send(self._empty_points())
         self.binned_pipe.send(self._empty_image())
         self.info.object = "No spikes yet: start or step training."
@@ -142,15 +147,18 @@ class RasterView(PlotView):
         mode = self.view_config.raster_mode
         if mode == "auto":
             mode = "exact" if n_spikes <= EXACT_LIMIT else "binned"
-        self.mode = mode
+        switched, self.mode = mode != self.mode, mode
         t_max = float(self._snapshot.t_max)
+        # the hidden plot is emptied once, when the mode switches, not on every frame
         if mode == "exact":
             neuron, slot, t = spike_events(act.times, act.counts)
-            self.binned_pipe.send(self._empty_image())
+            if switched:
+                self.binned_pipe.send(self._empty_image())
             self.exact_pipe.send({"t": t, "neuron": neuron, "slot": slot})
         else:
             _, binned = bin_raster(act.times, act.counts, t_max, N_BINS)
-            self.exact_pipe.send(self._empty_points())
+            if switched:
+                self.exact_pipe.send(self._empty_points())
             bounds = (0.0, -0.5, t_max, binned.shape[0] - 0.5)
             self.binned_pipe.send({"z": binned[::-1].astype(np.float32), "bounds": bounds})
         self._exact_pane.visible = mode == "exact"
