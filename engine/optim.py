@@ -42,11 +42,8 @@ def _check_pairs(weights, grads) -> None:
             raise ValueError(f"grads[{i}] contains NaN or inf")
 
 
-class SGD:
-    """Plain gradient descent: ΔW = −λ·G (method.md §10)."""
-
-    def __init__(self, lr: float):
-        self.lr = lr
+class _LearningRate:
+    """A validated learning rate ``lr`` (> 0), shared by the optimisers."""
 
     @property
     def lr(self) -> float:
@@ -55,6 +52,13 @@ class SGD:
     @lr.setter
     def lr(self, value) -> None:
         self._lr = _real("lr", value, 0.0)
+
+
+class SGD(_LearningRate):
+    """Plain gradient descent: ΔW = −λ·G (method.md §10)."""
+
+    def __init__(self, lr: float):
+        self.lr = lr
 
     def step(self, weights: list, grads: list) -> None:
         """W ← W − λ·G for every pair, in place."""
@@ -72,7 +76,7 @@ class SGD:
         self.lr = state["lr"]
 
 
-class Adam:
+class Adam(_LearningRate):
     """Adam with bias correction (method.md §10):
 
     m ← β1·m + (1−β1)·G;  v ← β2·v + (1−β2)·G²;  t ← t + 1;
@@ -87,14 +91,6 @@ class Adam:
         self.t = 0
         self.m: list = []
         self.v: list = []
-
-    @property
-    def lr(self) -> float:
-        return self._lr
-
-    @lr.setter
-    def lr(self, value) -> None:
-        self._lr = _real("lr", value, 0.0)
 
     def step(self, weights: list, grads: list) -> None:
         """One Adam update of every weight array, in place (moments created on the first step)."""
