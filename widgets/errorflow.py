@@ -8,6 +8,8 @@ matters; it is 0 for single-spike neurons.
 
 from __future__ import annotations
 
+from functools import partial
+
 import holoviews as hv
 import numpy as np
 import panel as pn
@@ -34,8 +36,13 @@ K_DIM = hv.Dimension("k", label="spike index k")
 VALUE_DIM = hv.Dimension("value", label="error")
 
 
+def _set_id(obj, opts_id):
+    obj.id = opts_id
+
+
 class StyledOverlay:
-    """Callback of one DynamicMap that draws an overlay of styled layers ``[(make, opts)]``.
+    """Callback of one DynamicMap drawing an overlay of layers ``[(make, style)]``: ``make(data)``
+    builds a layer's element, ``style`` is an ``.opts`` keyword dict or a list of option specs.
 
     ``dmap.opts(...)`` re-applies its options to every frame, and ``dmap1 * dmap2`` evaluates
     the layers' DynamicMaps again for each subplot. Here the options are set once, on prototype
@@ -45,14 +52,18 @@ class StyledOverlay:
 
     def __init__(self, layers, empty, **overlay_opts):
         self._makers = [make for make, _ in layers]
-        self._protos = [make(empty).opts(**style) for make, style in layers]
+        protos = [make(**empty) for make, _ in layers]  # ``empty``: the streams' contents
+        self._protos = [
+            p.opts(*style) if isinstance(style, list) else p.opts(**style)
+            for p, (_, style) in zip(protos, layers, strict=True)
+        ]
         self._overlay = hv.Overlay(self._protos).opts(hv.opts.Overlay(**overlay_opts))
 
-    def __call__(self, data):
+    def __call__(self, **contents):
         items = []
         for make, proto in zip(self._makers, self._protos, strict=True):
-            element = make(data)
-            element.id = proto.id
+            element = make(**contents)
+            element.traverse(partial(_set_id, opts_id=proto.id))  # NdOverlay children too
             items.append(element)
         overlay = hv.Overlay(items)
         overlay.id = self._overlay.id
@@ -113,7 +124,7 @@ class ErrorFlowView(PlotView):
         self.bars = hv.DynamicMap(
             StyledOverlay(
                 [(self._bars(c), dict(color=COLORS[c], **bar_opts)) for c in ("φ", "μ")],
-                self._empty_bars(),
+                {"data": self._empty_bars()},
                 responsive=True,
                 min_height=260,
                 legend_position="top_right",
@@ -137,7 +148,7 @@ class ErrorFlowView(PlotView):
         self.timeline = hv.DynamicMap(
             StyledOverlay(
                 [(self._timeline(c), styles[c]) for c in marks],
-                self._empty_timeline(),
+                {"data": self._empty_timeline()},
                 responsive=True,
                 min_height=260,
                 legend_position="top_right",

@@ -13,11 +13,15 @@ import panel as pn
 from batscope.engine.analysis import decimate_minmax, spike_events
 
 from .base import PlotView
+from .errorflow import StyledOverlay
 
 if "bokeh" not in hv.Store.renderers:  # Bokeh-only view, usable before the app's hv.extension
     hv.extension("bokeh", logo=False)
 
 MAX_POINTS = 2_000  # per trace, after decimation
+# labelled dimensions made once: ``.redim.label`` per frame clones the element (costly per tick)
+T_DIM = hv.Dimension("t", label="t (s)")
+U_DIM = hv.Dimension("u", label="u(t)")
 EMPTY_TEXT = "No membrane trace yet: start or step training, then click a neuron in the raster."
 
 
@@ -28,26 +32,33 @@ class MembraneView(PlotView):
         super().__init__(view_config, **params)
         self.pipe = hv.streams.Pipe(data=self._empty())
         opts = dict(framewise=True, shared_axes=False, hooks=self.hooks)
-        self.curves = hv.DynamicMap(self._curves, streams=[self.pipe]).opts(
-            hv.opts.Curve(tools=["hover"], line_width=1.5, **opts),
-            hv.opts.NdOverlay(legend_position="right", **opts),
-        )
-        self.theta = hv.DynamicMap(self._theta, streams=[self.pipe]).opts(
-            color="firebrick", line_dash="dashed", line_width=1.5, **opts
-        )
-        self.reset_level = hv.DynamicMap(self._reset_level, streams=[self.pipe]).opts(
-            color="grey", line_dash="dotted", line_width=1, **opts
-        )
-        self.spikes = hv.DynamicMap(self._spikes, streams=[self.pipe]).opts(
-            marker="triangle",
-            size=9,
-            color="firebrick",
-            tools=["hover"],
-            hover_tooltips=[("neuron", "@neuron"), ("t (s)", "@t{0.000000}")],
-            **opts,
-        )
-        self.dmap = (self.curves * self.theta * self.reset_level * self.spikes).opts(
-            hv.opts.Overlay(responsive=True, min_height=320, **opts)
+        line = dict(line_width=1.5, **opts)
+        layers = [
+            (
+                self._curves,
+                [
+                    hv.opts.Curve(tools=["hover"], **line),
+                    hv.opts.NdOverlay(legend_position="right", **opts),
+                ],
+            ),
+            (self._theta, dict(color="firebrick", line_dash="dashed", **line)),
+            (self._reset_level, dict(color="grey", line_dash="dotted", line_width=1, **opts)),
+            (
+                self._spikes,
+                dict(
+                    marker="triangle",
+                    size=9,
+                    color="firebrick",
+                    tools=["hover"],
+                    hover_tooltips=[("neuron", "@neuron"), ("t (s)", "@t{0.000000}")],
+                    **opts,
+                ),
+            ),
+        ]
+        # one DynamicMap, options set once (see StyledOverlay): curves, θ, θ − Δθ, spikes
+        self.dmap = hv.DynamicMap(
+            StyledOverlay(layers, {"data": self._empty()}, responsive=True, min_height=320, **opts),
+            streams=[self.pipe],
         )
         self.info = pn.pane.Markdown(EMPTY_TEXT, margin=(0, 10))
         self.view_config.param.watch(self._note_selection, ["layer", "neurons"])
@@ -72,9 +83,9 @@ class MembraneView(PlotView):
     @staticmethod
     def _curves(data):
         """One curve per neuron; key −1 is an empty placeholder (an empty overlay cannot plot)."""
-        items = {int(n): hv.Curve(tu, "t", "u") for n, tu in data["traces"].items()}
-        items = items or {-1: hv.Curve((np.zeros(0), np.zeros(0)), "t", "u")}
-        return hv.NdOverlay(items, kdims="neuron").redim.label(t="t (s)", u="u(t)")
+        items = {int(n): hv.Curve(tu, T_DIM, U_DIM) for n, tu in data["traces"].items()}
+        items = items or {-1: hv.Curve((np.zeros(0), np.zeros(0)), T_DIM, U_DIM)}
+        return hv.NdOverlay(items, kdims="neuron")
 
     @staticmethod
     def _theta(data):
@@ -87,7 +98,7 @@ class MembraneView(PlotView):
 
     @staticmethod
     def _spikes(data):
-        return hv.Points(data["spikes"], kdims=["t", "u"], vdims=["neuron"], label="spikes")
+        return hv.Points(data["spikes"], kdims=[T_DIM, U_DIM], vdims=["neuron"], label="spikes")
 
     # -- updates ------------------------------------------------------------------------------
     def update(self, batch):

@@ -6,8 +6,7 @@ buffers' own data, so Bokeh streams only the new points (app-architecture.md §6
 
 from __future__ import annotations
 
-from functools import partial, reduce
-from operator import mul
+from functools import partial
 
 import holoviews as hv
 import numpy as np
@@ -15,6 +14,7 @@ import pandas as pd
 import panel as pn
 
 from .base import PlotView
+from .errorflow import StyledOverlay
 
 SPLITS = ("train", "val", "test")
 COLORS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#2ca02c"}
@@ -31,8 +31,9 @@ def _empty() -> pd.DataFrame:
     )
 
 
-def _curve(data, split: str, metric: str):
-    return hv.Curve(data, kdims="step", vdims=metric, label=split)
+def _curve(split: str, metric: str, **frames):
+    """The curve of one split, built directly on its buffer's frame (Bokeh streams new rows)."""
+    return hv.Curve(frames[split], kdims="step", vdims=metric, label=split)
 
 
 class MetricsView(PlotView):
@@ -40,7 +41,11 @@ class MetricsView(PlotView):
 
     def __init__(self, view_config=None, **params):
         super().__init__(view_config, **params)
-        self.buffers = {s: hv.streams.Buffer(_empty(), length=HISTORY, index=False) for s in SPLITS}
+        # the buffers' contents are named by split, so that one DynamicMap can take all three
+        self.buffers = {
+            s: hv.streams.Buffer(_empty(), length=HISTORY, index=False, rename={"data": s})
+            for s in SPLITS
+        }
         opts = dict(
             responsive=True,
             height=260,
@@ -50,24 +55,21 @@ class MetricsView(PlotView):
             hooks=self.hooks,
             legend_position="top_right",
         )
-        self.loss = reduce(
-            mul,
-            [
-                hv.DynamicMap(
-                    partial(_curve, split=s, metric="loss"), streams=[self.buffers[s]]
-                ).opts(color=COLORS[s], line_width=2 if s == "train" else 3)
+        empty = {s: _empty() for s in SPLITS}
+
+        def plot(metric, title, ylabel):
+            layers = [
+                (
+                    partial(_curve, split=s, metric=metric),
+                    dict(color=COLORS[s], line_width=2 if s == "train" else 3),
+                )
                 for s in SPLITS
-            ],
-        ).opts(title="Loss (mean over the batch)", ylabel="loss", **opts)
-        self.accuracy = reduce(
-            mul,
-            [
-                hv.DynamicMap(
-                    partial(_curve, split=s, metric="accuracy"), streams=[self.buffers[s]]
-                ).opts(color=COLORS[s], line_width=2 if s == "train" else 3)
-                for s in SPLITS
-            ],
-        ).opts(title="Accuracy [%]", ylabel="accuracy [%]", **opts)
+            ]
+            overlay = StyledOverlay(layers, empty, title=title, ylabel=ylabel, **opts)
+            return hv.DynamicMap(overlay, streams=list(self.buffers.values()))
+
+        self.loss = plot("loss", "Loss (mean over the batch)", "loss")
+        self.accuracy = plot("accuracy", "Accuracy [%]", "accuracy [%]")
         self._layout = pn.Column(
             pn.pane.HoloViews(self.loss, linked_axes=False),
             pn.pane.HoloViews(self.accuracy, linked_axes=False),

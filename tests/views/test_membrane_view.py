@@ -11,13 +11,18 @@ def _subplots(plot):
     return curves, theta, reset_level, spikes
 
 
+def _layers(view):
+    """The elements of the current frame: curves (NdOverlay), θ, θ − Δθ, spikes."""
+    return list(view.dmap[()])
+
+
 def test_empty_state_renders(render, empty_snapshot):
     view = MembraneView()
     view.update([empty_snapshot])
     plot = render(view.dmap)
     curves, *_ = _subplots(plot)
     assert list(curves.subplots) == [(-1,)]  # the empty placeholder curve
-    assert isinstance(view.curves[()], hv.NdOverlay)
+    assert isinstance(_layers(view)[0], hv.NdOverlay)
     assert view.__panel__().get_root() is not None
     assert "No membrane trace" in view.info.object
 
@@ -29,8 +34,9 @@ def test_traces_threshold_and_spikes(render, snapshot):
     m = snapshot.membrane
     assert sorted(view.pipe.data["traces"]) == [0, 1]
     np.testing.assert_allclose(view.pipe.data["traces"][1][1], m.u[1])
-    assert view.theta[()].data == m.theta
-    assert view.reset_level[()].data == m.theta - m.reset
+    _, theta, reset_level, _ = _layers(view)
+    assert theta.data == m.theta
+    assert reset_level.data == m.theta - m.reset
     act = snapshot.activity[m.layer]
     n_spikes = int(act.counts[list(m.neurons)].sum())
     _, _, _, spikes = _subplots(plot)
@@ -51,7 +57,7 @@ def test_new_neurons_get_new_curves(render, make_snapshot):
     view.update([make_snapshot(membrane=window)])
     curves, *_ = _subplots(plot)
     assert {(3,), (4,), (5,)} <= set(curves.subplots)
-    assert isinstance(view.curves[()], hv.NdOverlay)
+    assert isinstance(_layers(view)[0], hv.NdOverlay)
 
 
 def test_long_traces_are_decimated(make_snapshot):
