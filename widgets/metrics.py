@@ -77,12 +77,15 @@ class MetricsView(PlotView):
         )
 
     def update(self, batch: list) -> None:
+        """Append every row of ``batch``; both plots redraw once, whichever splits got rows."""
         rows = [r for snap in batch for r in snap.rows]
+        changed = []
         for split in SPLITS:
             sel = [r for r in rows if r.split == split]
             if sel:
-                self.buffers[split].send(
-                    pd.DataFrame(
+                buffer = self.buffers[split]
+                buffer.update(  # appends without redrawing (Buffer.send would redraw per split)
+                    data=pd.DataFrame(
                         {
                             "step": np.array([r.step for r in sel], dtype=np.int64),
                             "loss": np.array([r.loss for r in sel], dtype=float),
@@ -90,6 +93,9 @@ class MetricsView(PlotView):
                         }
                     )
                 )
+                changed.append(buffer)
+        if changed:
+            hv.streams.Stream.trigger(changed)
 
     def reset(self) -> None:
         for buf in self.buffers.values():
