@@ -63,7 +63,7 @@ class MembraneView(PlotView):
         self.info = pn.pane.Markdown(EMPTY_TEXT, margin=(0, 10))
         self.view_config.param.watch(self._note_selection, ["layer", "neurons"])
         self.view_config.param.watch(self._refresh, ["svg_export"])
-        self._window = None
+        self._window = self._membrane = None
         self._layout = pn.Column(
             self.info,
             pn.pane.HoloViews(self.dmap, linked_axes=False, sizing_mode="stretch_width"),
@@ -104,9 +104,9 @@ class MembraneView(PlotView):
     def update(self, batch):
         """Draw the newest membrane window of ``batch``."""
         snap = next((s for s in reversed(batch) if s.membrane is not None), None)
-        if snap is None:
+        if snap is None or snap.membrane is self._membrane:  # nothing new to draw
             return
-        m = snap.membrane
+        m = self._membrane = snap.membrane
         t, u = decimate_minmax(np.asarray(m.t), np.asarray(m.u, dtype=np.float64), MAX_POINTS)
         neurons = [int(n) for n in np.asarray(m.neurons)]
         spikes = self._empty()["spikes"]
@@ -131,7 +131,7 @@ class MembraneView(PlotView):
 
     def reset(self):
         """Back to the empty state."""
-        self._window = None
+        self._window = self._membrane = None
         self.pipe.send(self._empty())
         self.info.object = EMPTY_TEXT
 

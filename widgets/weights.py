@@ -32,7 +32,7 @@ class WeightsView(PlotView):
 
     def __init__(self, view_config=None, **params):
         super().__init__(view_config, **params)
-        self._weights = ()
+        self._weights, self._drawn = (), None
         self._limits: dict[int, float] = {}
         opts = dict(
             framewise=True,
@@ -91,8 +91,9 @@ class WeightsView(PlotView):
     def update(self, batch):
         """Draw the newest weights of ``batch``."""
         snap = next((s for s in reversed(batch) if s.weights), None)
-        if snap is None:
+        if snap is None or snap.weights is self._drawn:  # nothing new to draw
             return
+        self._drawn = snap.weights
         self._weights = tuple(np.asarray(w).reshape(w.shape[0], -1) for w in snap.weights)
         for i, w in enumerate(self._weights, start=1):
             finite = np.abs(w[np.isfinite(w)])
@@ -106,7 +107,7 @@ class WeightsView(PlotView):
 
     def reset(self):
         """Back to the empty state; the colour ranges start again."""
-        self._weights, self._limits = (), {}
+        self._weights, self._limits, self._drawn = (), {}, None
         self.matrix_pipe.send(self._empty())
         self.field_pipe.send(self._empty())
         self.info.object = EMPTY_TEXT
