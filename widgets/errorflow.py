@@ -16,7 +16,7 @@ import panel as pn
 from batscope.engine.analysis import bin_raster, emitted, error_sums
 
 from .base import PlotView
-from .raster import EXACT_LIMIT, N_BINS
+from .raster import EXACT_LIMIT, N_BINS, send_changed
 
 if "bokeh" not in hv.Store.renderers:  # Bokeh-only view, usable before the app's hv.extension
     hv.extension("bokeh", logo=False)
@@ -271,25 +271,26 @@ class ErrorFlowView(PlotView):
             cols = dict(t=times[neuron, slot], neuron=neuron, slot=slot, delta=d)
             cols.update(phi=phi[neuron, slot], mu=mu[neuron, slot], size=size)
             if switched:
-                self.image_pipe.send(self._empty_image())
-            self.points_pipe.send({"data": cols, "limit": limit})
+                send_changed(self.image_pipe, self._empty_image())
+            send_changed(self.points_pipe, {"data": cols, "limit": limit})
         else:
             _, binned = bin_raster(times, counts, float(snap.t_max), N_BINS, weights=delta)
             if switched:
-                self.points_pipe.send(self._empty_points())
-            self.image_pipe.send(
+                send_changed(self.points_pipe, self._empty_points())
+            send_changed(
+                self.image_pipe,
                 {
                     "z": binned[::-1].astype(np.float32),  # row 0 on top: highest neuron first
                     "bounds": (0.0, -0.5, float(snap.t_max), binned.shape[0] - 0.5),
                     "limit": _limit(binned),
-                }
+                },
             )
         self._points_pane.visible = mode == "exact"
         self._image_pane.visible = mode == "binned"
         sums = error_sums(phi, mu, counts)
-        self.bars_pipe.send(self._bar_rects(sums))
+        send_changed(self.bars_pipe, self._bar_rects(sums))
         chosen = self._chosen(flow.layer, counts, np.abs(np.where(mask, delta, 0.0)))
-        self.timeline_pipe.send(self._timeline_data(chosen, counts, phi, mu, delta))
+        send_changed(self.timeline_pipe, self._timeline_data(chosen, counts, phi, mu, delta))
         self.info.object = self._summary(snap, flow.layer, act.name, sums, mask, delta, chosen)
         if chosen and not counts[chosen].any():
             self.info.object += " (silent: no spikes, so no errors)."

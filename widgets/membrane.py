@@ -14,6 +14,7 @@ from batscope.engine.analysis import decimate_minmax, spike_events
 
 from .base import PlotView
 from .errorflow import StyledOverlay
+from .raster import send_changed
 
 if "bokeh" not in hv.Store.renderers:  # Bokeh-only view, usable before the app's hv.extension
     hv.extension("bokeh", logo=False)
@@ -119,13 +120,14 @@ class MembraneView(PlotView):
                 "neuron": np.take(neurons, nrn),
             }
         self._window = (m.layer, neurons)
-        self.pipe.send(
+        send_changed(
+            self.pipe,
             {
                 "traces": {n: (t, u[i]) for i, n in enumerate(neurons)},
                 "theta": float(m.theta),
                 "reset": float(m.reset),
                 "spikes": spikes,
-            }
+            },
         )
         self._note_selection()
 

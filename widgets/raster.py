@@ -28,6 +28,39 @@ T_BINNED = hv.Dimension("t", label="t (s), binned")
 SPIKES = hv.Dimension("spikes", label="spikes per bin")
 
 
+def unchanged(old, new) -> bool:
+    """Whether two Pipe payloads (nested dicts, sequences, arrays, numbers) are equal."""
+    if isinstance(new, dict):
+        return (
+            isinstance(old, dict)
+            and old.keys() == new.keys()
+            and all(unchanged(old[k], new[k]) for k in new)
+        )
+    if isinstance(new, np.ndarray) or isinstance(old, np.ndarray):
+        return (
+            isinstance(old, np.ndarray)
+            and isinstance(new, np.ndarray)
+            and old.shape == new.shape
+            and old.dtype == new.dtype
+            and np.array_equal(old, new, equal_nan=old.dtype.kind in "fc")
+        )
+    if isinstance(new, list | tuple):
+        return (
+            isinstance(old, list | tuple) and len(old) == len(new) and all(map(unchanged, old, new))
+        )
+    try:
+        return bool(old == new) or bool(old != old and new != new)
+    except (TypeError, ValueError):
+        return False
+
+
+def send_changed(pipe, data) -> None:
+    """``pipe.send(data)`` unless the plot already shows equal data (a redraw costs milliseconds
+    of GIL time that the training thread waits for)."""
+    if not unchanged(pipe.data, data):
+        pipe.send(data)
+
+
 class RasterView(PlotView):
     """Spike raster of one layer; exact glyphs when small, a binned image when large."""
 
@@ -153,14 +186,14 @@ class RasterView(PlotView):
         if mode == "exact":
             neuron, slot, t = spike_events(act.times, act.counts)
             if switched:
-                self.binned_pipe.send(self._empty_image())
-            self.exact_pipe.send({"t": t, "neuron": neuron, "slot": slot})
+                send_changed(self.binned_pipe, self._empty_image())
+            send_changed(self.exact_pipe, {"t": t, "neuron": neuron, "slot": slot})
         else:
             _, binned = bin_raster(act.times, act.counts, t_max, N_BINS)
             if switched:
-                self.exact_pipe.send(self._empty_points())
+                send_changed(self.exact_pipe, self._empty_points())
             bounds = (0.0, -0.5, t_max, binned.shape[0] - 0.5)
-            self.binned_pipe.send({"z": binned[::-1].astype(np.float32), "bounds": bounds})
+            send_changed(self.binned_pipe, {"z": binned[::-1].astype(np.float32), "bounds": bounds})
         self._exact_pane.visible = mode == "exact"
         self._binned_pane.visible = mode == "binned"
         snap = self._snapshot

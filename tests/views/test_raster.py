@@ -180,3 +180,26 @@ def test_views_build_without_a_prior_hv_extension():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "built" in out.stdout
+
+
+def test_equal_spikes_are_not_sent_again(make_snapshot):
+    view = RasterView()
+    sent = []
+    view.exact_pipe.add_subscriber(lambda **_: sent.append(1))
+    view.update([make_snapshot(step=1)])
+    view.update([make_snapshot(step=2)])  # a new snapshot with the same spikes: no redraw
+    assert len(sent) == 1
+    view.update([make_snapshot(seed=1)])
+    assert len(sent) == 2
+
+
+def test_unchanged_compares_nested_payloads():
+    from batscope.widgets.raster import unchanged
+
+    a = {"z": np.array([1.0, np.nan]), "bounds": (0.0, 1.0), "m": {"k": [np.arange(3)]}}
+    b = {"z": np.array([1.0, np.nan]), "bounds": (0.0, 1.0), "m": {"k": [np.arange(3)]}}
+    assert unchanged(a, b)
+    assert not unchanged(a, {**b, "bounds": (0.0, 2.0)})
+    assert not unchanged(a, {**b, "z": np.array([1.0, 2.0])})
+    assert not unchanged(a, {**b, "z": np.array([1.0, np.nan], np.float32)})
+    assert not unchanged({"x": 1}, {"y": 1})
