@@ -6,7 +6,27 @@ plays the session's role and calls ``LiveSession._tick()`` at 4 Hz, with every v
 into a Bokeh document (so stream updates reach real Bokeh models, as in a served session).
 Also (c): the worker and the tick without any view (the cost of snapshots alone). Reports
 medians over alternating rounds (steps/s), the overheads, and the achieved tick rate. Not a
-test: numbers depend on the machine and on its load.
+test: numbers depend on the machine and on its load. ``--tabs`` picks the views updated (as if
+all were shown); the default is the Activity and Learning tabs.
+
+Measured 2026-11-29 on the 2-core development VM, shared with other jobs (repeated runs differ
+by about 5 points), steps/s, medians:
+
+  python -m batscope.app.bench_ui --seconds 6 --rounds 3                 (Activity + Learning)
+  setup           headless  snapshots  overhead   with UI  overhead  ticks/s
+  convergence       1210.7     1221.5     -0.9%     910.0     24.8%     4.00
+  mnist-small         71.5       68.5      4.1%      34.5     51.7%     4.00
+
+  python -m batscope.app.bench_ui --seconds 6 --rounds 3 --tabs activity
+  convergence       1235.8     1162.1      6.0%    1150.6      6.9%     4.00
+  mnist-small         72.6       65.7      9.6%      57.0     21.5%     4.00
+
+The views before commit 0c234d7, same machine (``--seconds 5 --rounds 2``): Activity + Learning
+65.6 % (convergence) and 72.0 % (mnist-small); Activity 15.3 % and 40.9 % (3.8 ticks/s).
+
+The overhead follows the GIL time of a tick (now about 35 ms with the Activity views and
+100-130 ms with Activity and Learning, mnist-small): the worker needs the GIL between its Numba
+kernels and waits for the tick each time. The 10 % goal needs ticks under about 25 ms.
 """
 
 from __future__ import annotations
