@@ -153,3 +153,24 @@ def test_url_sets_seed_and_learning_rate(served, guarded):
     assert float(page.locator(".input-lr input").first.input_value()) == 0.001
     assert (app.training.seed, app.training.lr) == (7, 0.001)
     assert "seed=7" in page.url and "lr=0.001" in page.url
+
+
+def test_convergence_sweep_fills_and_a_tap_drills_down(served, guarded):
+    """Paper Fig. 3 through the UI: both heatmaps fill in, and tapping a cell re-runs one run."""
+    n = len(served.apps)
+    page = open_app(guarded, served.url)
+    app = newest_app(served, n)
+    open_tab(page, "Convergence")
+    page.wait_for_timeout(1500)
+    click(page, "Run sweep")
+    page.get_by_text(re.compile(r"finished · cells (\d+)/\1")).first.wait_for(timeout=120_000)
+    assert app.sweep.status == "finished" and app.sweep.cells_done == app.sweep.cells_total
+    plot = page.locator(".bk-Canvas").nth(1)  # the multi-spike heatmap (second plot)
+    box = plot.bounding_box()
+    plot.click(position={"x": box["width"] * 0.6, "y": box["height"] * 0.8})
+    page.get_by_text(re.compile(r"Drill-down:\*?\*? ?\w+-spike, μ = ")).first.wait_for(
+        timeout=30_000
+    )
+    assert app.convergence.trace is not None
+    shot(page, "convergence-sweep-drill-down")
+    assert guarded.errors == []
