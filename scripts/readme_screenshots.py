@@ -8,6 +8,7 @@ convergence sweep, and captures each tab at 1600 x 1000.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import time
@@ -18,6 +19,10 @@ from batscope.app.factory import create_app
 from playwright.sync_api import sync_playwright
 
 OUT = Path(__file__).resolve().parents[1] / "assets" / "screenshots"
+ACTIONS = {
+    "Gradient check": "Run gradient check",
+    "Precision": "Compare",
+}  # buttons that fill a tab
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -27,8 +32,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_text(page, selector: str, text: str, timeout_s: float) -> None:
+    """Poll a (shadow-DOM piercing) locator until its text contains ``text``."""
+    end = time.monotonic() + timeout_s
+    while text not in page.locator(selector).first.inner_text():
+        if time.monotonic() > end:
+            raise TimeoutError(f"{selector} never showed {text!r}")
+        time.sleep(0.5)
+
+
 def _tab(page, name: str, wait_s: float = 2.0) -> None:
-    page.get_by_role("tab", name=name).click()
+    pattern = re.compile(f"^{re.escape(name)}$")
+    page.locator(".bk-tab").filter(has_text=pattern).first.click()
     time.sleep(wait_s)
 
 
@@ -47,10 +62,7 @@ def main() -> None:
             page.goto(f"http://localhost:{port}/")
             page.locator(".run-status p").first.wait_for(timeout=60_000)
             page.get_by_role("button", name="▶ Play").click()
-            page.wait_for_function(
-                "document.querySelector('.run-status p').innerText.includes('finished')",
-                timeout=120_000,
-            )
+            _wait_text(page, ".run-status p", "finished", 120)
             time.sleep(1.5)
             for tab, name in [
                 ("Activity", "tab-activity"),
@@ -62,13 +74,14 @@ def main() -> None:
                 ("Code & export", "tab-code-export"),
             ]:
                 _tab(page, tab)
+                if tab in ACTIONS:
+                    page.get_by_role("button", name=ACTIONS[tab]).first.click()
+                    time.sleep(4)
                 page.screenshot(path=str(OUT / f"{name}.png"))
             _tab(page, "Convergence")
             page.get_by_role("button", name="Run sweep").click()
-            page.wait_for_function(
-                "document.querySelector('.sweep-status').innerText.includes('finished')",
-                timeout=300_000,
-            )
+            done = re.compile(r"finished · cells (\d+)/\1")
+            page.get_by_text(done).first.wait_for(timeout=300_000)
             time.sleep(2)
             page.screenshot(path=str(OUT / "tab-convergence.png"))
             browser.close()
