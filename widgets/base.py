@@ -6,9 +6,17 @@ then only ``update(batch)`` / ``reset()`` them (app-architecture.md §2).
 
 from __future__ import annotations
 
+from functools import partial
+
 import panel as pn
 import param
 from batscope.app.state import ViewConfig
+
+from .live import new_figure
+
+
+def _follow_svg(fig, event) -> None:
+    fig.output_backend = "svg" if event.new else "canvas"
 
 
 def svg_hook(view_config: ViewConfig):
@@ -21,12 +29,24 @@ def svg_hook(view_config: ViewConfig):
 
 
 class PlotView(pn.viewable.Viewer):
-    """Base of the live views: holds the ViewConfig; subclasses fill ``update`` and ``reset``."""
+    """Base of the views: holds the ViewConfig; subclasses fill ``update`` and ``reset``.
+
+    Views updated while a run trains draw Bokeh figures made by :meth:`figure` (see
+    ``widgets/live.py``); the others use HoloViews with :attr:`hooks`.
+    """
 
     view_config = param.ClassSelector(class_=ViewConfig)
 
     def __init__(self, view_config: ViewConfig | None = None, **params):
         super().__init__(view_config=view_config or ViewConfig(), **params)
+
+    def figure(self, *args, **kw):
+        """A live Bokeh figure (:func:`batscope.widgets.live.new_figure`) that follows
+        ``view_config.svg_export`` (the save tool then writes SVG)."""
+        fig = new_figure(*args, **kw)
+        fig.output_backend = "svg" if self.view_config.svg_export else "canvas"
+        self.view_config.param.watch(partial(_follow_svg, fig), ["svg_export"])
+        return fig
 
     @property
     def hooks(self) -> list:

@@ -7,6 +7,8 @@ import math
 import panel as pn
 from batscope.app.controller import TrainingController
 
+from .live import LiveText
+
 
 def _eta(seconds: float) -> str:
     if not math.isfinite(seconds):
@@ -26,6 +28,20 @@ def status_text(
     if math.isfinite(accuracy):
         line += f" | train acc {100 * accuracy:.1f} % | loss {loss:.4g}"
     return line + (f"\n\n{message}" if message else "")
+
+
+STATUS_FIELDS = (
+    "status",
+    "epoch",
+    "epochs",
+    "batch",
+    "n_batches",
+    "steps",
+    "eta_s",
+    "accuracy",
+    "loss",
+    "message",
+)
 
 
 class ControlsView(pn.viewable.Viewer):
@@ -78,24 +94,9 @@ class ControlsView(pn.viewable.Viewer):
             bar_color="success",
             height=14,
         )
-        self.status = pn.pane.Markdown(
-            pn.bind(
-                status_text,
-                st,
-                c.param.epoch,
-                c.param.epochs,
-                c.param.batch,
-                c.param.n_batches,
-                c.param.steps,
-                c.param.eta_s,
-                c.param.accuracy,
-                c.param.loss,
-                c.param.message,
-            ),
-            css_classes=["run-status"],
-            sizing_mode="stretch_width",
-            margin=(0, 5),
-        )
+        self.status = LiveText(css_classes=["run-status"], margin=(0, 5))
+        c.param.watch(self._show_status, list(STATUS_FIELDS))
+        self._show_status()
         self._layout = pn.Column(
             pn.Row(self.play, self.pause, self.step, sizing_mode="stretch_width"),
             pn.Row(self.stop, self.reset),
@@ -103,6 +104,11 @@ class ControlsView(pn.viewable.Viewer):
             self.status,
             sizing_mode="stretch_width",
         )
+
+    def _show_status(self, *_):
+        """The status line, set once per batch of controller changes (a tick's ``poll``)."""
+        c = self.controller
+        self.status.object = status_text(*(getattr(c, name) for name in STATUS_FIELDS))
 
     def __panel__(self):
         return self._layout

@@ -4,22 +4,32 @@ For each spike k: φ_k, the inter-neuron error (from the loss or the next layer)
 intra-neuron error through the neuron's own later spikes (the reset path, method.md §6.2); and the
 total δ_k = φ_k + μ_k = dL/dt_k. The share Σ|μ| / (Σ|φ| + Σ|μ|) says how much the reset path
 matters; it is 0 for single-spike neurons.
+
+The figures are plain Bokeh models built once; ``update`` only feeds their sources and colour
+ranges (see ``widgets/live.py``).
 """
 
 from __future__ import annotations
 
-from functools import partial
-
-import holoviews as hv
 import numpy as np
 import panel as pn
 from batscope.engine.analysis import bin_raster, emitted, error_sums
+from bokeh.models import ColumnDataSource
 
 from .base import PlotView
-from .raster import EXACT_LIMIT, N_BINS, send_changed
-
-if "bokeh" not in hv.Store.renderers:  # Bokeh-only view, usable before the app's hv.extension
-    hv.extension("bokeh", logo=False)
+from .live import (
+    LiveText,
+    add_colorbar,
+    add_hover,
+    bokeh_pane,
+    empty_image,
+    feed,
+    image_data,
+    set_limit,
+    show,
+    symmetric_mapper,
+)
+from .raster import EXACT_LIMIT, N_BINS
 
 EMPTY_TEXT = (
     "**No error flow yet.** It appears after the first backward pass (start or step training). "
@@ -28,46 +38,8 @@ EMPTY_TEXT = (
     "sum δ_k = dL/dt_k."
 )
 COLORS = {"φ": "#1f77b4", "μ": "#ff7f0e", "δ": "#2ca02c"}
-# labelled dimensions made once: ``.redim.label`` per frame clones the element (costly per tick)
-T_EXACT = hv.Dimension("t", label="t (s)")
-T_BINNED = hv.Dimension("t", label="t (s), binned")
-BAR_DIMS = [hv.Dimension("x0", label="neuron"), hv.Dimension("y0", label="error sum"), "x1", "y1"]
-K_DIM = hv.Dimension("k", label="spike index k")
-VALUE_DIM = hv.Dimension("value", label="error")
-
-
-def _set_id(obj, opts_id):
-    obj.id = opts_id
-
-
-class StyledOverlay:
-    """Callback of one DynamicMap drawing an overlay of layers ``[(make, style)]``: ``make(data)``
-    builds a layer's element, ``style`` is an ``.opts`` keyword dict or a list of option specs.
-
-    ``dmap.opts(...)`` re-applies its options to every frame, and ``dmap1 * dmap2`` evaluates
-    the layers' DynamicMaps again for each subplot. Here the options are set once, on prototype
-    elements, and every frame's elements take over their option ids: per tick, each layer is
-    built once and no options are applied.
-    """
-
-    def __init__(self, layers, empty, **overlay_opts):
-        self._makers = [make for make, _ in layers]
-        protos = [make(**empty) for make, _ in layers]  # ``empty``: the streams' contents
-        self._protos = [
-            p.opts(*style) if isinstance(style, list) else p.opts(**style)
-            for p, (_, style) in zip(protos, layers, strict=True)
-        ]
-        self._overlay = hv.Overlay(self._protos).opts(hv.opts.Overlay(**overlay_opts))
-
-    def __call__(self, **contents):
-        items = []
-        for make, proto in zip(self._makers, self._protos, strict=True):
-            element = make(**contents)
-            element.traverse(partial(_set_id, opts_id=proto.id))  # NdOverlay children too
-            items.append(element)
-        overlay = hv.Overlay(items)
-        overlay.id = self._overlay.id
-        return overlay
+MARKERS = {"φ": "circle", "μ": "square", "δ": "diamond"}
+POINT_COLUMNS = ("t", "neuron", "slot", "delta", "phi", "mu", "size")
 
 
 def _limit(values) -> float:
@@ -78,6 +50,18 @@ def _limit(values) -> float:
     return m if m > 0 else 1.0
 
 
+def _empty_points() -> dict:
+    return {c: np.zeros(0) for c in POINT_COLUMNS}
+
+
+def _empty_bars() -> dict:
+    return {c: np.zeros(0) for c in ("left", "right", "bottom", "top", "neuron")}
+
+
+def _empty_timeline() -> dict:
+    return {c: np.zeros(0) for c in ("k", "value", "neuron")}
+
+
 class ErrorFlowView(PlotView):
     """δ per spike (coloured, sized by |δ|), per-neuron Σφ/Σμ bars, and chosen neurons' φ, μ, δ."""
 
@@ -85,20 +69,27 @@ class ErrorFlowView(PlotView):
         super().__init__(view_config, **params)
         self._snapshot = None
         self.mode = "exact"
-        opts = dict(framewise=True, shared_axes=False, hooks=self.hooks)
-        self.points_pipe = hv.streams.Pipe(data=self._empty_points())
-        self.image_pipe = hv.streams.Pipe(data=self._empty_image())
-        self.bars_pipe = hv.streams.Pipe(data=self._empty_bars())
-        self.timeline_pipe = hv.streams.Pipe(data=self._empty_timeline())
-        self.points = hv.DynamicMap(self._points, streams=[self.points_pipe]).opts(
-            cmap="RdBu_r",
-            color="delta",
+
+        # exact: one marker per spike, coloured by δ on a symmetric scale, sized by |δ|
+        self.points_source = ColumnDataSource(_empty_points())
+        self.points_mapper = symmetric_mapper()
+        self.points_fig = self.figure(
+            "δ_k per spike (colour: sign, size: |δ|)", "t (s)", "neuron", height=300
+        )
+        points = self.points_fig.scatter(
+            "t",
+            "neuron",
+            source=self.points_source,
             size="size",
-            colorbar=True,
+            fill_color={"field": "delta", "transform": self.points_mapper},
             line_color="black",
             line_width=0.3,
-            tools=["hover"],
-            hover_tooltips=[
+        )
+        add_colorbar(self.points_fig, self.points_mapper, "δ")
+        add_hover(
+            self.points_fig,
+            [points],
+            [
                 ("neuron", "@neuron"),
                 ("slot k", "@slot"),
                 ("t (s)", "@t{0.000000}"),
@@ -106,121 +97,85 @@ class ErrorFlowView(PlotView):
                 ("φ", "@phi"),
                 ("μ = αβ", "@mu"),
             ],
-            responsive=True,
-            min_height=300,
-            title="δ_k per spike (colour: sign, size: |δ|)",
-            **opts,
         )
-        self.image = hv.DynamicMap(self._image, streams=[self.image_pipe]).opts(
-            cmap="RdBu_r",
-            colorbar=True,
-            tools=["hover"],
-            responsive=True,
-            min_height=300,
-            title="Σ δ per (neuron, time bin)",
-            **opts,
+
+        # binned: Σ δ per (neuron, time bin), row j at height j
+        self.image_source = ColumnDataSource(empty_image())
+        self.image_mapper = symmetric_mapper()
+        self.image_fig = self.figure(
+            "Σ δ per (neuron, time bin)", "t (s), binned", "neuron", height=300
         )
-        bar_opts = dict(line_width=0, tools=["hover"], **opts)
-        self.bars = hv.DynamicMap(
-            StyledOverlay(
-                [(self._bars(c), dict(color=COLORS[c], **bar_opts)) for c in ("φ", "μ")],
-                {"data": self._empty_bars()},
-                responsive=True,
-                min_height=260,
-                legend_position="top_right",
-                title="per neuron: Σφ (inter) and Σμ (reset path), signed",
-                **opts,
-            ),
-            streams=[self.bars_pipe],
+        image = self.image_fig.image(
+            image="image",
+            x="x",
+            y="y",
+            dw="dw",
+            dh="dh",
+            source=self.image_source,
+            color_mapper=self.image_mapper,
         )
-        marks = {"φ": "circle", "μ": "square", "δ": "diamond"}
-        styles = {
-            c: dict(
+        add_colorbar(self.image_fig, self.image_mapper, "Σ δ")
+        add_hover(
+            self.image_fig,
+            [image],
+            [("t (s)", "$x{0.000000}"), ("neuron", "$y{0}"), ("Σ δ", "@image")],
+        )
+
+        # per neuron: signed Σφ and Σμ side by side
+        self.bar_sources = {c: ColumnDataSource(_empty_bars()) for c in ("φ", "μ")}
+        self.bars_fig = self.figure(
+            "per neuron: Σφ (inter) and Σμ (reset path), signed", "neuron", "error sum", height=260
+        )
+        for c, source in self.bar_sources.items():
+            bars = self.bars_fig.quad(
+                left="left",
+                right="right",
+                bottom="bottom",
+                top="top",
+                source=source,
                 color=COLORS[c],
-                size=8,
-                marker=marks[c],
-                tools=["hover"],
-                hover_tooltips=[("neuron", "@neuron"), ("k", "@k"), (c, "@value")],
-                **opts,
+                line_width=0,
+                legend_label=f"Σ{c}",
             )
-            for c in marks
-        }
-        self.timeline = hv.DynamicMap(
-            StyledOverlay(
-                [(self._timeline(c), styles[c]) for c in marks],
-                {"data": self._empty_timeline()},
-                responsive=True,
-                min_height=260,
-                legend_position="top_right",
-                title="selected neurons: φ, μ, δ per spike index k",
-                **opts,
-            ),
-            streams=[self.timeline_pipe],
+            add_hover(self.bars_fig, [bars], [("neuron", "@neuron"), (f"Σ{c}", "@top")])
+        self.bars_fig.legend.location = "top_right"
+
+        # chosen neurons: φ, μ, δ against the spike index k
+        self.timeline_sources = {c: ColumnDataSource(_empty_timeline()) for c in MARKERS}
+        self.timeline_fig = self.figure(
+            "selected neurons: φ, μ, δ per spike index k", "spike index k", "error", height=260
         )
-        self.info = pn.pane.Markdown(EMPTY_TEXT, margin=(0, 10))
-        self._points_pane = pn.pane.HoloViews(
-            self.points, linked_axes=False, sizing_mode="stretch_width"
-        )
-        self._image_pane = pn.pane.HoloViews(
-            self.image, linked_axes=False, sizing_mode="stretch_width", visible=False
-        )
+        for c, source in self.timeline_sources.items():
+            marks = self.timeline_fig.scatter(
+                "k",
+                "value",
+                source=source,
+                marker=MARKERS[c],
+                size=8,
+                color=COLORS[c],
+                legend_label=c,
+            )
+            add_hover(
+                self.timeline_fig, [marks], [("neuron", "@neuron"), ("k", "@k"), (c, "@value")]
+            )
+        self.timeline_fig.legend.location = "top_right"
+
+        self.info = LiveText(EMPTY_TEXT)
+        self._points_pane = bokeh_pane(self.points_fig)
+        self._image_pane = bokeh_pane(self.image_fig)
+        show(self._image_pane, False)
         self.view_config.param.watch(self._redraw, ["layer", "neurons", "raster_mode"])
-        self.view_config.param.watch(self._refresh, ["svg_export"])
         self._layout = pn.Column(
             self.info,
             self._points_pane,
             self._image_pane,
             pn.Row(
-                pn.pane.HoloViews(self.bars, linked_axes=False, sizing_mode="stretch_width"),
-                pn.pane.HoloViews(self.timeline, linked_axes=False, sizing_mode="stretch_width"),
+                bokeh_pane(self.bars_fig),
+                bokeh_pane(self.timeline_fig),
                 sizing_mode="stretch_width",
             ),
             sizing_mode="stretch_width",
         )
-
-    # -- elements (always the same type, empty data included) --------------------------------
-    @staticmethod
-    def _empty_points():
-        cols = ("t", "neuron", "slot", "delta", "phi", "mu", "size")
-        return {"data": {c: np.zeros(0) for c in cols}, "limit": 1.0}
-
-    @staticmethod
-    def _empty_image():
-        return {"z": np.zeros((0, 0), np.float32), "bounds": (0.0, 0.0, 1.0, 1.0), "limit": 1.0}
-
-    @staticmethod
-    def _empty_bars():
-        return {"φ": np.zeros((0, 5)), "μ": np.zeros((0, 5))}
-
-    @staticmethod
-    def _empty_timeline():
-        return {c: {"k": np.zeros(0), "value": np.zeros(0), "neuron": np.zeros(0)} for c in "φμδ"}
-
-    @staticmethod
-    def _points(data):
-        vd = hv.Dimension("delta", label="δ", range=(-data["limit"], data["limit"]))
-        return hv.Points(
-            data["data"], kdims=[T_EXACT, "neuron"], vdims=[vd, "phi", "mu", "slot", "size"]
-        )
-
-    @staticmethod
-    def _image(data):
-        vd = hv.Dimension("delta", label="Σ δ", range=(-data["limit"], data["limit"]))
-        return hv.Image(data["z"], kdims=[T_BINNED, "neuron"], vdims=[vd], bounds=data["bounds"])
-
-    @staticmethod
-    def _bars(component):
-        def bars(data):
-            return hv.Rectangles(data[component], BAR_DIMS, ["sum"], label=f"Σ{component}")
-
-        return bars
-
-    @staticmethod
-    def _timeline(component):
-        def timeline(data):
-            return hv.Scatter(data[component], [K_DIM], [VALUE_DIM, "neuron"], label=component)
-
-        return timeline
 
     # -- updates ------------------------------------------------------------------------------
     def update(self, batch):
@@ -234,11 +189,14 @@ class ErrorFlowView(PlotView):
     def reset(self):
         """Back to the explanatory empty state."""
         self._snapshot, self.mode = None, "exact"
-        self.points_pipe.send(self._empty_points())
-        self.image_pipe.send(self._empty_image())
-        self.bars_pipe.send(self._empty_bars())
-        self.timeline_pipe.send(self._empty_timeline())
-        self._points_pane.visible, self._image_pane.visible = True, False
+        feed(self.points_source, _empty_points())
+        feed(self.image_source, empty_image())
+        for source in self.bar_sources.values():
+            feed(source, _empty_bars())
+        for source in self.timeline_sources.values():
+            feed(source, _empty_timeline())
+        show(self._points_pane, True)
+        show(self._image_pane, False)
         self.info.object = EMPTY_TEXT
 
     def _flow(self):
@@ -271,38 +229,38 @@ class ErrorFlowView(PlotView):
             cols = dict(t=times[neuron, slot], neuron=neuron, slot=slot, delta=d)
             cols.update(phi=phi[neuron, slot], mu=mu[neuron, slot], size=size)
             if switched:
-                send_changed(self.image_pipe, self._empty_image())
-            send_changed(self.points_pipe, {"data": cols, "limit": limit})
+                feed(self.image_source, empty_image())
+            feed(self.points_source, cols)
+            set_limit(self.points_mapper, limit)
         else:
-            _, binned = bin_raster(times, counts, float(snap.t_max), N_BINS, weights=delta)
+            t_max = float(snap.t_max)
+            _, binned = bin_raster(times, counts, t_max, N_BINS, weights=delta)
             if switched:
-                send_changed(self.points_pipe, self._empty_points())
-            send_changed(
-                self.image_pipe,
-                {
-                    "z": binned[::-1].astype(np.float32),  # row 0 on top: highest neuron first
-                    "bounds": (0.0, -0.5, float(snap.t_max), binned.shape[0] - 0.5),
-                    "limit": _limit(binned),
-                },
-            )
-        self._points_pane.visible = mode == "exact"
-        self._image_pane.visible = mode == "binned"
+                feed(self.points_source, _empty_points())
+            # Bokeh draws row 0 at the bottom: neuron j sits at height j
+            feed(self.image_source, image_data(binned, 0.0, -0.5, t_max, binned.shape[0] - 0.5))
+            set_limit(self.image_mapper, _limit(binned))
+        show(self._points_pane, mode == "exact")
+        show(self._image_pane, mode == "binned")
         sums = error_sums(phi, mu, counts)
-        send_changed(self.bars_pipe, self._bar_rects(sums))
+        for c, data in self._bar_data(sums).items():
+            feed(self.bar_sources[c], data)
         chosen = self._chosen(flow.layer, counts, np.abs(np.where(mask, delta, 0.0)))
-        send_changed(self.timeline_pipe, self._timeline_data(chosen, counts, phi, mu, delta))
-        self.info.object = self._summary(snap, flow.layer, act.name, sums, mask, delta, chosen)
+        for c, data in self._timeline_data(chosen, counts, phi, mu, delta).items():
+            feed(self.timeline_sources[c], data)
+        text = self._summary(snap, flow.layer, act.name, sums, mask, delta, chosen)
         if chosen and not counts[chosen].any():
-            self.info.object += " (silent: no spikes, so no errors)."
+            text += " (silent: no spikes, so no errors)."
+        self.info.object = text  # set once: each change re-renders the Markdown
 
     @staticmethod
-    def _bar_rects(sums):
+    def _bar_data(sums):
         """Signed bars side by side: Σφ on [n − 0.4, n], Σμ on [n, n + 0.4]."""
-        n = np.arange(sums.phi.size, dtype=np.float64)
-        zero = np.zeros_like(n)
+        neuron = np.arange(sums.phi.size)
+        n, zero = neuron.astype(np.float64), np.zeros(neuron.size)
         return {
-            "φ": np.column_stack([n - 0.4, zero, n, sums.phi, sums.phi]),
-            "μ": np.column_stack([n, zero, n + 0.4, sums.mu, sums.mu]),
+            "φ": dict(left=n - 0.4, right=n, bottom=zero, top=sums.phi, neuron=neuron),
+            "μ": dict(left=n, right=n + 0.4, bottom=zero, top=sums.mu, neuron=neuron),
         }
 
     def _chosen(self, layer, counts, abs_delta):
@@ -315,15 +273,17 @@ class ErrorFlowView(PlotView):
 
     @staticmethod
     def _timeline_data(chosen, counts, phi, mu, delta):
-        data = {}
-        for name, values in (("φ", phi), ("μ", mu), ("δ", delta)):
-            k = [np.arange(counts[n]) for n in chosen]
-            data[name] = {
-                "k": np.concatenate(k).astype(np.float64) if k else np.zeros(0),
-                "value": np.concatenate([values[n, : counts[n]] for n in chosen] or [[]]),
-                "neuron": np.concatenate([np.full(counts[n], n) for n in chosen] or [[]]),
+        none = [np.zeros(0, np.int64)]
+        k = np.concatenate([np.arange(counts[n]) for n in chosen] or none)
+        neuron = np.concatenate([np.full(counts[n], n) for n in chosen] or none)
+        return {
+            name: {
+                "k": k,
+                "value": np.concatenate([values[n, : counts[n]] for n in chosen] or [np.zeros(0)]),
+                "neuron": neuron,
             }
-        return data
+            for name, values in (("φ", phi), ("μ", mu), ("δ", delta))
+        }
 
     @staticmethod
     def _summary(snap, layer, name, sums, mask, delta, chosen):
@@ -337,11 +297,6 @@ class ErrorFlowView(PlotView):
             f"Σ|μ| / (Σ|φ| + Σ|μ|) = **{share}** over {int(mask.sum())} spikes "
             f"(0 for single-spike neurons). Timeline: neurons {chosen}.{nan_note}"
         )
-
-    def _refresh(self, *_):
-        """Re-send the data so the hooks (SVG export) run again."""
-        for pipe in (self.points_pipe, self.image_pipe, self.bars_pipe, self.timeline_pipe):
-            pipe.send(pipe.data)
 
     def __panel__(self):
         return self._layout

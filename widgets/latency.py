@@ -3,22 +3,24 @@
 acc(T_d) predicts from the output spikes with t ≤ T_d only; "confidence" is acc(T_d)/acc(T_sim).
 The dashed line marks the end of the encoding window T_enc: the paper's claim is that the
 multi-spike net reaches 100 % confidence before it, while single-spike outputs fire only after it.
+Drawn with Bokeh sources (widgets/live.py): a labelled line per curve, the current run's and the
+stored references (a ``LinePool`` of ``MAX_CURVES``).
 """
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 import panel as pn
 from batscope.engine.analysis import confidence, first_time_at
 from batscope.engine.telemetry import LatencyCurve
+from bokeh.models import Legend, Span
 
 from .base import PlotView
-
-if "bokeh" not in hv.Store.renderers:  # Bokeh-only view, usable before the app's hv.extension
-    hv.extension("bokeh", logo=False)
+from .live import LinePool, LiveText, add_hover, bokeh_pane
 
 EMPTY_TEXT = "No latency curve yet: it is measured on an evaluation batch during training."
+T_LABEL = "decision time T_d (s)"
+MAX_CURVES = 6  # the current run's and stored references
 
 
 class LatencyView(PlotView):
@@ -28,60 +30,39 @@ class LatencyView(PlotView):
         super().__init__(view_config, **params)
         self._curves: list[LatencyCurve] = []
         self._references: dict[str, LatencyCurve] = {}
-        self.pipe = hv.streams.Pipe(data={"curves": [], "t_enc": np.nan})
-        opts = dict(framewise=True, shared_axes=False, hooks=self.hooks)
-        overlay = dict(responsive=True, min_height=280, legend_position="bottom_right", **opts)
-        enc = dict(color="grey", line_dash="dashed", line_width=1.5, **opts)
-        self.accuracy = (
-            hv.DynamicMap(self._lines("accuracy"), streams=[self.pipe])
-            * hv.DynamicMap(self._t_enc, streams=[self.pipe]).opts(**enc)
-        ).opts(
-            hv.opts.Curve(tools=["hover"], line_width=2, **opts),
-            hv.opts.NdOverlay(**opts),
-            hv.opts.Overlay(title="accuracy vs decision time", **overlay),
+        self.accuracy, self.accuracy_t_enc, self.accuracy_lines = self._plot(
+            "accuracy vs decision time", "accuracy (%)"
         )
-        self.confidence = (
-            hv.DynamicMap(self._lines("confidence"), streams=[self.pipe])
-            * hv.DynamicMap(self._t_enc, streams=[self.pipe]).opts(**enc)
-        ).opts(
-            hv.opts.Curve(tools=["hover"], line_width=2, **opts),
-            hv.opts.NdOverlay(**opts),
-            hv.opts.Overlay(title="confidence = acc(T_d) / acc(T_sim)", **overlay),
+        self.confidence, self.confidence_t_enc, self.confidence_lines = self._plot(
+            "confidence = acc(T_d) / acc(T_sim)", "confidence (%)"
         )
-        self.info = pn.pane.Markdown(EMPTY_TEXT, margin=(0, 10))
-        self.view_config.param.watch(self._refresh, ["svg_export"])
-        pane = dict(linked_axes=False, sizing_mode="stretch_width")
+        self.info = LiveText(EMPTY_TEXT)
         self._layout = pn.Column(
             self.info,
             pn.Row(
-                pn.pane.HoloViews(self.accuracy, **pane),
-                pn.pane.HoloViews(self.confidence, **pane),
-                sizing_mode="stretch_width",
+                bokeh_pane(self.accuracy), bokeh_pane(self.confidence), sizing_mode="stretch_width"
             ),
             sizing_mode="stretch_width",
         )
 
-    # -- elements (always the same type, empty data included) --------------------------------
-    @staticmethod
-    def _lines(measure):
-        label = {"accuracy": "accuracy (%)", "confidence": "confidence (%)"}[measure]
-
-        def lines(data):
-            items = {}
-            for curve in data["curves"]:
-                y = curve.accuracy if measure == "accuracy" else confidence(curve)
-                items[curve.label] = hv.Curve((curve.t, 100 * np.asarray(y)), "T_d", measure)
-            items = items or {"none": hv.Curve([], "T_d", measure)}
-            return hv.NdOverlay(items, kdims="curve").redim.label(
-                T_d="decision time T_d (s)", **{measure: label}
-            )
-
-        return lines
-
-    @staticmethod
-    def _t_enc(data):
-        t_enc = data["t_enc"]
-        return hv.VLine(0.0 if np.isnan(t_enc) else t_enc, label="T_enc")
+    def _plot(self, title: str, y_label: str):
+        fig = self.figure(title, T_LABEL, y_label, height=280)
+        pool = LinePool(fig, MAX_CURVES, "t", "value", ("curve",))
+        fig.add_layout(Legend(items=pool.items, location="bottom_right"))
+        add_hover(
+            fig,
+            pool.renderers,
+            [("curve", "@curve"), ("T_d (s)", "@t{0.000}"), (y_label, "@value{0.0}")],
+        )
+        span = Span(
+            dimension="height",
+            line_color="grey",
+            line_dash="dashed",
+            line_width=1.5,
+            visible=False,
+        )
+        fig.add_layout(span)
+        return fig, span, pool
 
     # -- updates ------------------------------------------------------------------------------
     def update(self, batch):
@@ -91,8 +72,11 @@ class LatencyView(PlotView):
                 snap.extra.get("latency_curves", ())
             )
             if curves:
-                self._curves = curves
-                self._send()
+                if len(curves) != len(self._curves) or any(
+                    a is not b for a, b in zip(curves, self._curves, strict=True)
+                ):
+                    self._curves = curves
+                    self._send()
                 return
 
     def set_reference(self, curve: LatencyCurve, label: str | None = None):
@@ -121,8 +105,27 @@ class LatencyView(PlotView):
                 name += "′"
             seen.add(name)
             curves.append(LatencyCurve(c.t, c.accuracy, c.t_enc, name))
-        t_enc = curves[0].t_enc if curves else np.nan
-        self.pipe.send({"curves": curves, "t_enc": float(t_enc)})
+        for pool, values in (
+            (self.accuracy_lines, lambda c: c.accuracy),
+            (self.confidence_lines, confidence),
+        ):
+            pool.set(
+                (
+                    c.label,
+                    {
+                        "t": np.asarray(c.t, float),
+                        "value": 100 * np.asarray(values(c), float),
+                        "curve": np.full(len(c.t), c.label),
+                    },
+                )
+                for c in curves
+            )
+        t_enc = float(curves[0].t_enc) if curves else np.nan
+        for span in (self.accuracy_t_enc, self.confidence_t_enc):
+            if np.isfinite(t_enc):
+                span.update(location=t_enc, visible=True)
+            else:
+                span.visible = False
         self.info.object = self._summary(curves) if curves else EMPTY_TEXT
 
     @staticmethod
@@ -136,10 +139,6 @@ class LatencyView(PlotView):
                 f"100 % confidence {when} (T_enc = {1e3 * c.t_enc:.0f} ms)"
             )
         return "; ".join(parts)
-
-    def _refresh(self, *_):
-        """Re-send the data so the hooks (SVG export) run again."""
-        self.pipe.send(self.pipe.data)
 
     def __panel__(self):
         return self._layout

@@ -1,105 +1,141 @@
-"""Loss and accuracy curves (train / val / test) fed by ``hv.streams.Buffer`` s.
+"""Loss and accuracy curves (train / val / test), one Bokeh source per split.
 
-Rows are shaped here once per tick and appended; the curves are DynamicMaps built once on the
-buffers' own data, so Bokeh streams only the new points (app-architecture.md §6).
+Every row is kept here; a line shows at most ``MAX_POINTS`` points, each the mean of ``stride``
+consecutive rows (stride 1, 2, 4, …: it doubles when the line would exceed the cap, and the line
+is then recomputed once). New points are appended with ``ColumnDataSource.stream``, so only they
+travel to the browser (app-architecture.md §6; the live figures are described in
+widgets/live.py). Without the cap a toy task at 1,000+ steps/s sends the browser 10⁵-point lines
+to redraw four times a second.
 """
 
 from __future__ import annotations
 
-from functools import partial
-
-import holoviews as hv
 import numpy as np
-import pandas as pd
 import panel as pn
+from bokeh.models import ColumnDataSource
 
 from .base import PlotView
-from .errorflow import StyledOverlay
+from .live import add_hover, bokeh_pane, feed
 
 SPLITS = ("train", "val", "test")
 COLORS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#2ca02c"}
-HISTORY = 100_000
+MAX_POINTS = 2_000  # per line
 
 
-def _empty() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "step": np.array([], dtype=np.int64),
-            "loss": np.array([], float),
-            "accuracy": np.array([], float),
+def _empty() -> dict:
+    return {
+        "step": np.zeros(0, np.int64),
+        "loss": np.zeros(0),
+        "accuracy": np.zeros(0),
+        "n": np.zeros(0, np.int64),
+    }
+
+
+class Series:
+    """All rows of one split, and the points shown: means over buckets of ``stride`` rows."""
+
+    def __init__(self, max_points: int = MAX_POINTS):
+        self.max_points = max_points
+        self.stride, self.shown, self.size = 1, 0, 0  # shown: full buckets already sent
+        self._cols = {k: np.zeros(1024, v.dtype) for k, v in _empty().items() if k != "n"}
+
+    def extend(self, step, loss, accuracy) -> None:
+        n = self.size + len(step)
+        if n > len(self._cols["step"]):
+            for k, v in self._cols.items():
+                self._cols[k] = np.resize(v, max(n, 2 * len(v)))
+        for k, v in (("step", step), ("loss", loss), ("accuracy", accuracy)):
+            self._cols[k][self.size : n] = v
+        self.size = n
+
+    def _points(self, first: int, last: int) -> dict:
+        """Buckets ``first`` .. ``last`` - 1: each point at its bucket's last step."""
+        lo, hi, w = first * self.stride, last * self.stride, self.stride
+        return {
+            "step": self._cols["step"][lo + w - 1 : hi : w].copy(),
+            "loss": self._cols["loss"][lo:hi].reshape(-1, w).mean(axis=1),
+            "accuracy": self._cols["accuracy"][lo:hi].reshape(-1, w).mean(axis=1),
+            "n": np.full(last - first, w, np.int64),
         }
-    )
 
-
-def _curve(split: str, metric: str, **frames):
-    """The curve of one split, built directly on its buffer's frame (Bokeh streams new rows)."""
-    return hv.Curve(frames[split], kdims="step", vdims=metric, label=split)
+    def take(self) -> tuple[str, dict] | None:
+        """What the line needs now: ``("stream", new points)``, ``("replace", all points)``
+        after the stride doubled, or None when no bucket was completed."""
+        full = self.size // self.stride
+        if full <= self.shown:
+            return None
+        if full <= self.max_points:
+            first, self.shown = self.shown, full
+            return "stream", self._points(first, full)
+        while self.size // self.stride > self.max_points:
+            self.stride *= 2
+        self.shown = self.size // self.stride
+        return "replace", self._points(0, self.shown)
 
 
 class MetricsView(PlotView):
-    """Two plots (loss, accuracy %) with one curve per split; every row is kept."""
+    """Two plots (loss, accuracy %) with one line per split; every row is kept (``series``)."""
 
     def __init__(self, view_config=None, **params):
         super().__init__(view_config, **params)
-        # the buffers' contents are named by split, so that one DynamicMap can take all three
-        self.buffers = {
-            s: hv.streams.Buffer(_empty(), length=HISTORY, index=False, rename={"data": s})
-            for s in SPLITS
-        }
-        opts = dict(
-            responsive=True,
-            height=260,
-            show_grid=True,
-            framewise=True,
-            tools=["hover"],
-            hooks=self.hooks,
-            legend_position="top_right",
-        )
-        empty = {s: _empty() for s in SPLITS}
-
-        def plot(metric, title, ylabel):
-            layers = [
-                (
-                    partial(_curve, split=s, metric=metric),
-                    dict(color=COLORS[s], line_width=2 if s == "train" else 3),
-                )
-                for s in SPLITS
-            ]
-            overlay = StyledOverlay(layers, empty, title=title, ylabel=ylabel, **opts)
-            return hv.DynamicMap(overlay, streams=list(self.buffers.values()))
-
-        self.loss = plot("loss", "Loss (mean over the batch)", "loss")
-        self.accuracy = plot("accuracy", "Accuracy [%]", "accuracy [%]")
+        self._last = None  # the newest snapshot whose rows were appended
+        self.sources = {s: ColumnDataSource(_empty()) for s in SPLITS}
+        self.series = {s: Series() for s in SPLITS}
+        self.loss = self._plot("loss", "Loss (mean over the batch)", "loss", "{0.0000}")
+        self.accuracy = self._plot("accuracy", "Accuracy [%]", "accuracy [%]", "{0.0}")
         self._layout = pn.Column(
-            pn.pane.HoloViews(self.loss, linked_axes=False),
-            pn.pane.HoloViews(self.accuracy, linked_axes=False),
-            sizing_mode="stretch_width",
+            bokeh_pane(self.loss), bokeh_pane(self.accuracy), sizing_mode="stretch_width"
         )
+
+    def _plot(self, metric: str, title: str, y_label: str, fmt: str):
+        fig = self.figure(title, "step", y_label, height=260)
+        lines = [
+            fig.line(
+                "step",
+                metric,
+                source=self.sources[s],
+                color=COLORS[s],
+                line_width=2 if s == "train" else 3,
+                legend_label=s,
+                name=s,
+            )
+            for s in SPLITS
+        ]
+        tips = [("split", "$name"), ("step", "@step"), (y_label, f"@{metric}{fmt}")]
+        add_hover(fig, lines, [*tips, ("mean of rows", "@n")])
+        fig.legend.location = "top_right"
+        fig.legend.click_policy = "hide"
+        return fig
 
     def update(self, batch: list) -> None:
-        """Append every row of ``batch``; both plots redraw once, whichever splits got rows."""
-        rows = [r for snap in batch for r in snap.rows]
-        changed = []
+        """Append every row of ``batch`` that was not appended yet (a snapshot given twice)."""
+        rows = [r for snap in batch if snap is not self._last for r in snap.rows]
+        if batch:
+            self._last = batch[-1]
         for split in SPLITS:
             sel = [r for r in rows if r.split == split]
-            if sel:
-                buffer = self.buffers[split]
-                buffer.update(  # appends without redrawing (Buffer.send would redraw per split)
-                    data=pd.DataFrame(
-                        {
-                            "step": np.array([r.step for r in sel], dtype=np.int64),
-                            "loss": np.array([r.loss for r in sel], dtype=float),
-                            "accuracy": 100.0 * np.array([r.accuracy for r in sel], dtype=float),
-                        }
-                    )
-                )
-                changed.append(buffer)
-        if changed:
-            hv.streams.Stream.trigger(changed)
+            if not sel:
+                continue
+            series = self.series[split]
+            series.extend(
+                np.array([r.step for r in sel], dtype=np.int64),
+                np.array([r.loss for r in sel], dtype=float),
+                100.0 * np.array([r.accuracy for r in sel], dtype=float),
+            )
+            change = series.take()
+            if change is None:
+                continue
+            how, points = change
+            if how == "stream":
+                self.sources[split].stream(points)
+            else:
+                self.sources[split].data = points
 
     def reset(self) -> None:
-        for buf in self.buffers.values():
-            buf.clear()
+        self._last = None
+        self.series = {s: Series() for s in SPLITS}
+        for source in self.sources.values():
+            feed(source, _empty())
 
     def __panel__(self):
         return self._layout

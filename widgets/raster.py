@@ -2,63 +2,33 @@
 
 Small layers are drawn spike by spike with their exact times on hover (the teaching point: BATS
 spike times are continuous). Large layers are binned on the server (``engine.analysis.bin_raster``)
-into an ``hv.Image`` whose payload does not grow with the spike count. Clicking a neuron selects it
-for the membrane-trace view (``view_config.neurons`` and ``view_config.layer``).
+into an image whose payload does not grow with the spike count. Clicking a neuron selects it for
+the membrane-trace view (``view_config.neurons`` and ``view_config.layer``).
+
+The view draws with Bokeh sources fed on each update (see ``widgets/live.py``).
 """
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 import panel as pn
 import param
 from batscope.engine.analysis import bin_raster, spike_events
+from bokeh.events import Tap
+from bokeh.models import ColumnDataSource, LinearColorMapper
+from bokeh.palettes import Greys256
 
 from .base import PlotView
-
-if "bokeh" not in hv.Store.renderers:  # Bokeh-only view, usable before the app's hv.extension
-    hv.extension("bokeh", logo=False)
+from .live import LiveText, add_colorbar, add_hover, bokeh_pane, empty_image, feed, image_data, show
 
 EXACT_LIMIT = 5_000  # spikes drawn one by one in "auto" mode
 N_BINS = 200
 MAX_SELECTED = 8
-# labelled dimensions made once: ``.redim.label`` per frame clones the element (costly per tick)
-T_EXACT = hv.Dimension("t", label="t (s)")
-T_BINNED = hv.Dimension("t", label="t (s), binned")
-SPIKES = hv.Dimension("spikes", label="spikes per bin")
+EMPTY_TEXT = "No spikes yet: start or step training."
 
 
-def unchanged(old, new) -> bool:
-    """Whether two Pipe payloads (nested dicts, sequences, arrays, numbers) are equal."""
-    if isinstance(new, dict):
-        return (
-            isinstance(old, dict)
-            and old.keys() == new.keys()
-            and all(unchanged(old[k], new[k]) for k in new)
-        )
-    if isinstance(new, np.ndarray) or isinstance(old, np.ndarray):
-        return (
-            isinstance(old, np.ndarray)
-            and isinstance(new, np.ndarray)
-            and old.shape == new.shape
-            and old.dtype == new.dtype
-            and np.array_equal(old, new, equal_nan=old.dtype.kind in "fc")
-        )
-    if isinstance(new, list | tuple):
-        return (
-            isinstance(old, list | tuple) and len(old) == len(new) and all(map(unchanged, old, new))
-        )
-    try:
-        return bool(old == new) or bool(old != old and new != new)
-    except (TypeError, ValueError):
-        return False
-
-
-def send_changed(pipe, data) -> None:
-    """``pipe.send(data)`` unless the plot already shows equal data (a redraw costs milliseconds
-    of GIL time that the training thread waits for)."""
-    if not unchanged(pipe.data, data):
-        pipe.send(data)
+def _empty_points() -> dict:
+    return {"t": np.zeros(0), "neuron": np.zeros(0, np.int64), "slot": np.zeros(0, np.int64)}
 
 
 class RasterView(PlotView):
@@ -71,49 +41,54 @@ class RasterView(PlotView):
         self._activity = ()
         self._snapshot = None
         self.mode = "exact"  # what is drawn now: "exact" | "binned"
-        self.exact_pipe = hv.streams.Pipe(data=self._empty_points())
-        self.binned_pipe = hv.streams.Pipe(data=self._empty_image())
-        common = dict(
-            framewise=True,
-            shared_axes=False,
-            responsive=True,
-            min_height=320,
-            hooks=self.hooks,
+
+        self.exact_source = ColumnDataSource(_empty_points())
+        self.exact_fig = self.figure("", "t (s)", "neuron", height=320)
+        spikes = self.exact_fig.scatter(
+            "t",
+            "neuron",
+            source=self.exact_source,
+            marker="dash",
+            angle=np.pi / 2,
+            size=10,
+            line_width=2,
+            color="black",
         )
-        self.exact_dmap = hv.DynamicMap(self._points, streams=[self.exact_pipe]).opts(
-            hv.opts.Points(
-                marker="dash",
-                angle=90,
-                size=10,
-                line_width=2,
-                color="black",
-                tools=["hover", "tap"],
-                hover_tooltips=[
-                    ("neuron", "@neuron"),
-                    ("slot", "@slot"),
-                    ("t (s)", "@t{0.000000}"),
-                ],
-                **common,
-            )
+        add_hover(
+            self.exact_fig,
+            [spikes],
+            [("neuron", "@neuron"), ("slot", "@slot"), ("t (s)", "@t{0.000000}")],
         )
-        self.binned_dmap = hv.DynamicMap(self._image, streams=[self.binned_pipe]).opts(
-            hv.opts.Image(cmap="Greys", colorbar=True, tools=["hover", "tap"], **common)
+
+        self.binned_source = ColumnDataSource(empty_image())
+        self.binned_fig = self.figure("", "t (s), binned", "neuron", height=320)
+        # white for an empty bin, black for the fullest (Bokeh's Greys run black to white)
+        self.mapper = LinearColorMapper(palette=list(reversed(Greys256)), low=0.0, high=1.0)
+        image = self.binned_fig.image(
+            image="image",
+            x="x",
+            y="y",
+            dw="dw",
+            dh="dh",
+            source=self.binned_source,
+            color_mapper=self.mapper,
         )
-        self.exact_tap = hv.streams.Tap(source=self.exact_dmap)
-        self.binned_tap = hv.streams.Tap(source=self.binned_dmap)
-        for tap in (self.exact_tap, self.binned_tap):
-            tap.param.watch(self._on_tap, ["x", "y"])
+        add_hover(
+            self.binned_fig,
+            [image],
+            [("t (s)", "$x{0.000}"), ("neuron", "$y{0}"), ("spikes per bin", "@image")],
+        )
+        add_colorbar(self.binned_fig, self.mapper, "spikes per bin")
+        for fig in (self.exact_fig, self.binned_fig):
+            fig.on_event(Tap, self._on_tap)
+
         self.layer_select = pn.widgets.RadioButtonGroup(options={"layer 1": 1}, value=1)
         self.layer_select.param.watch(self._on_layer_select, "value")
-        self.info = pn.pane.Markdown("No spikes yet: start or step training.", margin=(0, 10))
-        self._exact_pane = pn.pane.HoloViews(
-            self.exact_dmap, linked_axes=False, sizing_mode="stretch_width"
-        )
-        self._binned_pane = pn.pane.HoloViews(
-            self.binned_dmap, linked_axes=False, sizing_mode="stretch_width", visible=False
-        )
+        self.info = LiveText(EMPTY_TEXT)
+        self._exact_pane = bokeh_pane(self.exact_fig)
+        self._binned_pane = bokeh_pane(self.binned_fig)
+        self._show("exact")
         self.view_config.param.watch(self._redraw, ["layer", "raster_mode", "sample_index"])
-        self.view_config.param.watch(self._refresh, ["svg_export"])
         self._layout = pn.Column(
             pn.Row(
                 self.layer_select,
@@ -123,26 +98,6 @@ class RasterView(PlotView):
             self._exact_pane,
             self._binned_pane,
             sizing_mode="stretch_width",
-        )
-
-    # -- elements (always the same type, empty data included) --------------------------------
-    @staticmethod
-    def _empty_points():
-        return {"t": np.zeros(0), "neuron": np.zeros(0, np.int64), "slot": np.zeros(0, np.int64)}
-
-    @staticmethod
-    def _empty_image():
-        return {"z": np.zeros((0, 0), np.float32), "bounds": (0.0, 0.0, 1.0, 1.0)}
-
-    @staticmethod
-    def _points(data):
-        return hv.Points(data, kdims=[T_EXACT, "neuron"], vdims=["slot"])
-
-    @staticmethod
-    def _image(data):
-        """Bounds, not coordinates: a one-neuron layer has no coordinate spacing; row 0 on top."""
-        return hv.Image(
-            data["z"], kdims=[T_BINNED, "neuron"], vdims=[SPIKES], bounds=data["bounds"]
         )
 
     # -- updates ------------------------------------------------------------------------------
@@ -159,15 +114,22 @@ class RasterView(PlotView):
 
     def reset(self):
         """Back to the empty state."""
-        self._snapshot, self._activity, self.mode = None, (), "exact"
-        self.exact_pipe.send(self._empty_points())
-        self.binned_pipe.send(self._empty_image())
-        self.info.object = "No spikes yet: start or step training."
+        self._snapshot, self._activity = None, ()
+        feed(self.exact_source, _empty_points())
+        feed(self.binned_source, empty_image())
+        self._show("exact")
+        self.info.object = EMPTY_TEXT
 
     @property
     def layer(self) -> int:
         """The displayed layer index, clamped to the layers present."""
         return int(np.clip(self.view_config.layer, 0, max(len(self._activity) - 1, 0)))
+
+    def _show(self, mode: str) -> None:
+        """Show the figure of ``mode``, hide the other."""
+        self.mode = mode
+        show(self._exact_pane, mode == "exact")
+        show(self._binned_pane, mode == "binned")
 
     def _redraw(self, *_):
         if not self._activity:
@@ -180,22 +142,24 @@ class RasterView(PlotView):
         mode = self.view_config.raster_mode
         if mode == "auto":
             mode = "exact" if n_spikes <= EXACT_LIMIT else "binned"
-        switched, self.mode = mode != self.mode, mode
+        switched = mode != self.mode
         t_max = float(self._snapshot.t_max)
         # the hidden plot is emptied once, when the mode switches, not on every frame
         if mode == "exact":
             neuron, slot, t = spike_events(act.times, act.counts)
             if switched:
-                send_changed(self.binned_pipe, self._empty_image())
-            send_changed(self.exact_pipe, {"t": t, "neuron": neuron, "slot": slot})
+                feed(self.binned_source, empty_image())
+            feed(self.exact_source, {"t": t, "neuron": neuron, "slot": slot})
         else:
             _, binned = bin_raster(act.times, act.counts, t_max, N_BINS)
             if switched:
-                send_changed(self.exact_pipe, self._empty_points())
-            bounds = (0.0, -0.5, t_max, binned.shape[0] - 0.5)
-            send_changed(self.binned_pipe, {"z": binned[::-1].astype(np.float32), "bounds": bounds})
-        self._exact_pane.visible = mode == "exact"
-        self._binned_pane.visible = mode == "binned"
+                feed(self.exact_source, _empty_points())
+            # row j spans neuron j ± 0.5; Bokeh puts row 0 at the bottom
+            feed(self.binned_source, image_data(binned, 0.0, -0.5, t_max, binned.shape[0] - 0.5))
+            high = float(max(binned.max(initial=0), 1))
+            if self.mapper.high != high:
+                self.mapper.high = high
+        self._show(mode)
         snap = self._snapshot
         how = "exact times" if mode == "exact" else f"binned, Δt = {t_max / N_BINS * 1e3:.3g} ms"
         hint = "" if layer == 0 else " Click a neuron to trace its membrane."
@@ -204,22 +168,16 @@ class RasterView(PlotView):
             f"sample {snap.sample_index}, label {snap.label}, predicted {snap.prediction}.{hint}"
         )
 
-    def _refresh(self, *_):
-        """Re-send the data so the hooks (SVG export) run again."""
-        for pipe in (self.exact_pipe, self.binned_pipe):
-            pipe.send(pipe.data)
-
     def _on_layer_select(self, event):
         if event.new is not None and event.new != self.view_config.layer:
             self.view_config.layer = int(event.new)
 
-    def _on_tap(self, *_):
+    def _on_tap(self, event):
         """A click on the raster selects the neuron under it (input neurons have no membrane)."""
-        tap = self.exact_tap if self.mode == "exact" else self.binned_tap
-        if tap.y is None or not self._activity or self.layer == 0:
+        if event.y is None or not self._activity or self.layer == 0:
             return
         n_neurons = len(self._activity[self.layer].counts)
-        neuron = int(np.clip(round(tap.y), 0, n_neurons - 1))
+        neuron = int(np.clip(round(event.y), 0, n_neurons - 1))
         neurons = [neuron]
         if self.add_to_selection:
             old = [n for n in self.view_config.neurons if n != neuron]

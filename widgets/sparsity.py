@@ -2,21 +2,22 @@
 
 Per layer: spikes per sample; the fractions of active (n ≥ 1), dead (silent on every sample of the
 evaluation batch) and saturated (n = n_max) neurons; a histogram of spikes per neuron; and the
-history of those fractions over training (the dead-neuron collapse of paper Fig. 5).
+history of those fractions over training (the dead-neuron collapse of paper Fig. 5). Drawn with
+Bokeh sources (widgets/live.py): the layers are the factors of a categorical axis, the history is
+a line with markers per layer (a ``LinePool``).
 """
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import ColumnDataSource, FactorRange, Legend, Range1d
+from bokeh.transform import dodge
 
 from .base import PlotView
-
-if "bokeh" not in hv.Store.renderers:  # Bokeh-only view, usable before the app's hv.extension
-    hv.extension("bokeh", logo=False)
+from .live import LinePool, LiveText, add_hover, bokeh_pane, feed
 
 EMPTY_TEXT = "No sparsity yet: it is measured on an evaluation batch during training."
 MEASURES = {
@@ -25,7 +26,23 @@ MEASURES = {
     "saturated": "saturated at n_max (%)",
     "spikes": "spikes per sample",
 }
+NO_LAYERS = ["no layers yet"]
+MAX_LAYERS = 10  # history lines drawn (the input layer and up to nine more)
 HISTORY_COLUMNS = ["epoch", "step", "layer", "dead", "active", "saturated", "spikes"]
+FRACTIONS = {"active": "#55a868", "dead": "#c44e52", "saturated": "#8172b2"}
+BAR_COLOR = "#4c72b0"
+
+
+def _empty_bars() -> dict:
+    return {"layer": [], **{c: np.zeros(0) for c in ("spikes", "active", "dead", "saturated")}}
+
+
+def _empty_hist() -> dict:
+    return {"left": np.zeros(0), "right": np.zeros(0), "top": np.zeros(0)}
+
+
+def _percent(s) -> tuple[float, float, float]:
+    return 100 * s.dead_fraction, 100 * s.active_fraction, 100 * s.saturated_fraction
 
 
 class SparsityView(PlotView):
@@ -38,147 +55,143 @@ class SparsityView(PlotView):
         self._sparsity = ()
         self._activity_names: list[str] = []
         self.history = pd.DataFrame({c: [] for c in HISTORY_COLUMNS})
-        opts = dict(framewise=True, shared_axes=False, hooks=self.hooks, responsive=True)
-        self.bars_pipe = hv.streams.Pipe(data=self._empty_bars())
-        self.hist_pipe = hv.streams.Pipe(data=self._empty_hist())
-        self.history_pipe = hv.streams.Pipe(data=self.history)
-        self.spikes = hv.DynamicMap(self._spikes, streams=[self.bars_pipe]).opts(
-            tools=["hover"], min_height=240, title="spikes per sample", **opts
+        # the x axis of both bar plots; a placeholder factor while there are no layers (an
+        # empty categorical axis has no range)
+        self.layers = FactorRange(factors=NO_LAYERS)
+        self.bars_source = ColumnDataSource(_empty_bars())
+        self.hist_source = ColumnDataSource(_empty_hist())
+        self.spikes = self._spikes_figure()
+        self.fractions = self._fractions_figure()
+        self.histogram = self.figure(
+            "spikes per neuron", "mean spikes per sample of a neuron", "neurons", height=240
         )
-        self.fractions = hv.DynamicMap(self._fractions, streams=[self.bars_pipe]).opts(
-            tools=["hover"],
-            min_height=240,
-            title="active / dead / saturated neurons",
-            xrotation=0,
-            **opts,
+        bins = self.histogram.quad(
+            left="left", right="right", top="top", bottom=0, source=self.hist_source
         )
-        self.histogram = hv.DynamicMap(self._histogram, streams=[self.hist_pipe]).opts(
-            tools=["hover"], min_height=240, color="#4c72b0", **opts
+        bins.glyph.update(fill_color=BAR_COLOR, line_color="white")
+        add_hover(
+            self.histogram, [bins], [("spikes", "@left{0.00} – @right{0.00}"), ("neurons", "@top")]
         )
-        streams = [self.history_pipe, self.param.history_measure]
-        self.timeline = (
-            hv.DynamicMap(self._history(hv.Curve), streams=streams)
-            * hv.DynamicMap(self._history(hv.Scatter), streams=streams)
-        ).opts(
-            hv.opts.Curve(line_width=2, **opts),
-            hv.opts.Scatter(size=6, tools=["hover"], **opts),
-            hv.opts.NdOverlay(legend_position="right", **opts),
-            hv.opts.Overlay(min_height=240, title="over training", **opts),
-        )
+        self.timeline, self._timeline_hover = self._timeline_figure()
         self.layer_select = pn.widgets.Select(label="histogram layer", options=[], width=180)
         self.layer_select.param.watch(self._send_histogram, "value")
-        self.info = pn.pane.Markdown(EMPTY_TEXT, margin=(0, 10))
+        self.info = LiveText(EMPTY_TEXT)
         self.view_config.param.watch(self._follow_layer, ["layer"])
-        self.view_config.param.watch(self._refresh, ["svg_export"])
-        pane = dict(linked_axes=False, sizing_mode="stretch_width")
+        self.param.watch(self._send_history, ["history_measure"])
         self._layout = pn.Column(
             self.info,
             pn.Row(
-                pn.pane.HoloViews(self.spikes, **pane),
-                pn.pane.HoloViews(self.fractions, **pane),
-                sizing_mode="stretch_width",
+                bokeh_pane(self.spikes), bokeh_pane(self.fractions), sizing_mode="stretch_width"
             ),
             pn.Row(
-                pn.Column(self.layer_select, pn.pane.HoloViews(self.histogram, **pane)),
+                pn.Column(self.layer_select, bokeh_pane(self.histogram)),
                 pn.Column(
                     pn.widgets.Select.from_param(
                         self.param.history_measure, label="history of", width=180
                     ),
-                    pn.pane.HoloViews(self.timeline, **pane),
+                    bokeh_pane(self.timeline),
                 ),
                 sizing_mode="stretch_width",
             ),
             sizing_mode="stretch_width",
         )
 
-    # -- elements (always the same type, empty data included) --------------------------------
-    @staticmethod
-    def _empty_bars():
-        cols = {c: np.zeros(0) for c in ("spikes", "active", "dead", "saturated")}
-        return pd.DataFrame({"layer": np.array([], dtype=object), **cols})
-
-    @staticmethod
-    def _empty_hist():
-        return {"edges": np.array([0.0, 1.0]), "counts": np.zeros(1), "layer": ""}
-
-    @staticmethod
-    def _spikes(data):
-        """An empty categorical Bars cannot later switch to factors: a placeholder bar "—"."""
-        data = data if len(data) else pd.DataFrame({"layer": ["—"], "spikes": [0.0]})
-        return hv.Bars(data, kdims=["layer"], vdims=["spikes"]).redim.label(
-            spikes="spikes per sample (mean)"
+    # -- figures (built once) -----------------------------------------------------------------
+    def _spikes_figure(self):
+        fig = self.figure(
+            "spikes per sample",
+            "layer",
+            "spikes per sample (mean)",
+            240,
+            x_range=self.layers,
+            y_range=Range1d(0, 1),  # set from the bars (a categorical plot has no anchor)
         )
-
-    @staticmethod
-    def _fractions(data):
-        long = data.melt(
-            id_vars="layer", value_vars=["active", "dead", "saturated"], var_name="measure"
+        bars = fig.vbar(
+            x="layer", top="spikes", width=0.8, source=self.bars_source, color=BAR_COLOR
         )
-        return hv.Bars(long, kdims=["layer", "measure"], vdims=["value"]).redim.label(
-            value="% of neurons"
+        add_hover(fig, [bars], [("layer", "@layer"), ("spikes per sample", "@spikes{0.00}")])
+        fig.xgrid.visible = False
+        return fig
+
+    def _fractions_figure(self):
+        fig = self.figure(
+            "active / dead / saturated neurons",
+            "layer",
+            "% of neurons",
+            240,
+            x_range=self.layers,
+            y_range=Range1d(0, 100),
         )
-
-    @staticmethod
-    def _histogram(data):
-        return (
-            hv.Histogram((data["edges"], data["counts"]), kdims="spikes", vdims="neurons")
-            .relabel(f"spikes per neuron {data['layer']}".strip())
-            .redim.label(spikes="mean spikes per sample of a neuron")
-        )
-
-    @staticmethod
-    def _history(element):
-        """One ``element`` (lines, or markers so that a single point shows) per layer."""
-
-        def history(data, history_measure):
-            items = {
-                str(name): element(group, "epoch", history_measure)
-                for name, group in data.groupby("layer", sort=False)
-            }
-            items = items or {"none": element([], "epoch", history_measure)}
-            return hv.NdOverlay(items, kdims="layer").redim.label(
-                **{history_measure: MEASURES[history_measure]}
+        fig.add_layout(Legend(), "right")
+        bars = [
+            fig.vbar(
+                x=dodge("layer", 0.27 * (k - 1), range=self.layers),
+                top=measure,
+                width=0.25,
+                source=self.bars_source,
+                color=color,
+                legend_label=measure,
+                name=measure,
             )
+            for k, (measure, color) in enumerate(FRACTIONS.items())
+        ]
+        add_hover(fig, bars, [("layer", "@layer"), ("measure", "$name"), ("%", "@$name{0.0}")])
+        fig.xgrid.visible = False
+        return fig
 
-        return history
+    def _timeline_figure(self):
+        fig = self.figure("over training", "epoch", MEASURES[self.history_measure], 240)
+        self.pool = LinePool(fig, MAX_LAYERS, "epoch", "value", ("layer",), marker="circle")
+        fig.add_layout(Legend(items=self.pool.items), "right")
+        hover = add_hover(fig, self.pool.renderers, self._timeline_tooltips())
+        return fig, hover
+
+    def _timeline_tooltips(self):
+        return [
+            ("layer", "@layer"),
+            ("epoch", "@epoch{0.00}"),
+            (MEASURES[self.history_measure], "@value{0.00}"),
+        ]
 
     # -- updates ------------------------------------------------------------------------------
     def update(self, batch):
         """Draw the newest sparsity and append every new measurement of ``batch`` to the history."""
-        rows = []
+        rows, steps = [], set(self.history["step"])
         for snap in batch:
-            if not snap.sparsity or snap.step in set(self.history["step"]):
+            if not snap.sparsity or snap.step in steps:
                 continue
+            steps.add(snap.step)
             epoch = snap.epoch + snap.batch / max(snap.n_batches, 1)
             rows += [
-                (epoch, snap.step, s.name, *self._percent(s), s.spikes_per_sample)
-                for s in snap.sparsity
+                (epoch, snap.step, s.name, *_percent(s), s.spikes_per_sample) for s in snap.sparsity
             ]
         snap = next((s for s in reversed(batch) if s.sparsity), None)
-        if snap is None:
+        if snap is None or (not rows and snap.sparsity is self._sparsity):  # drawn already
             return
         if rows:
             new = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
             self.history = new if self.history.empty else pd.concat([self.history, new])
-            self.history_pipe.send(self.history)
+            self._send_history()
         self._sparsity = snap.sparsity
-        self.bars_pipe.send(
-            pd.DataFrame(
-                {
-                    "layer": [s.name for s in snap.sparsity],
-                    "spikes": [s.spikes_per_sample for s in snap.sparsity],
-                    **dict(
-                        zip(
-                            ["dead", "active", "saturated"],
-                            np.array([self._percent(s) for s in snap.sparsity]).T,
-                            strict=True,
-                        )
-                    ),
-                }
-            )
+        names = [s.name for s in snap.sparsity]
+        if names != list(self.layers.factors):
+            self.layers.factors = names or NO_LAYERS
+        dead, active, saturated = np.array([_percent(s) for s in snap.sparsity], float).T
+        spikes = np.array([s.spikes_per_sample for s in snap.sparsity], float)
+        top = float(np.nanmax(spikes, initial=0.0)) * 1.1 or 1.0  # y range: 0 to the highest bar
+        if self.spikes.y_range.end != top:
+            self.spikes.y_range.end = top
+        feed(
+            self.bars_source,
+            {
+                "layer": names,
+                "spikes": spikes,
+                "active": active,
+                "dead": dead,
+                "saturated": saturated,
+            },
         )
         self._activity_names = [a.name for a in snap.activity]
-        names = [s.name for s in snap.sparsity]
         if names != self.layer_select.options:
             self.layer_select.options = names
         self._follow_layer()
@@ -189,17 +202,17 @@ class SparsityView(PlotView):
             for s in snap.sparsity
         )
 
-    @staticmethod
-    def _percent(s):
-        return 100 * s.dead_fraction, 100 * s.active_fraction, 100 * s.saturated_fraction
-
     def reset(self):
         """Clear the history and go back to the empty state."""
         self._sparsity = ()
         self.history = pd.DataFrame({c: [] for c in HISTORY_COLUMNS})
-        self.history_pipe.send(self.history)
-        self.bars_pipe.send(self._empty_bars())
-        self.hist_pipe.send(self._empty_hist())
+        self._send_history()
+        feed(self.bars_source, _empty_bars())
+        self.spikes.y_range.end = 1.0
+        feed(self.hist_source, _empty_hist())
+        if list(self.layers.factors) != NO_LAYERS:
+            self.layers.factors = NO_LAYERS
+        self.histogram.title.text = "spikes per neuron"
         self.info.object = EMPTY_TEXT
 
     def _follow_layer(self, *_):
@@ -220,12 +233,32 @@ class SparsityView(PlotView):
         values = values[np.isfinite(values)]
         top = max(float(values.max()) if values.size else 1.0, 1.0)
         counts, edges = np.histogram(values, bins=min(30, max(values.size, 1)), range=(0, top))
-        self.hist_pipe.send({"edges": edges, "counts": counts, "layer": f"({s.name})"})
+        feed(
+            self.hist_source,
+            {"left": edges[:-1], "right": edges[1:], "top": counts.astype(np.float64)},
+        )
+        title = f"spikes per neuron ({s.name})"
+        if self.histogram.title.text != title:
+            self.histogram.title.text = title
 
-    def _refresh(self, *_):
-        """Re-send the data so the hooks (SVG export) run again."""
-        for pipe in (self.bars_pipe, self.hist_pipe, self.history_pipe):
-            pipe.send(pipe.data)
+    def _send_history(self, *_):
+        """One line and its markers per layer, coloured by order of appearance."""
+        h, measure = self.history, self.history_measure
+        self.pool.set(
+            (
+                name,
+                {
+                    "epoch": g["epoch"].to_numpy(float),
+                    "value": g[measure].to_numpy(float),
+                    "layer": g["layer"].to_numpy(str),
+                },
+            )
+            for name, g in h.groupby("layer", sort=False)
+        )
+        label = MEASURES[measure]
+        if self.timeline.yaxis[0].axis_label != label:
+            self.timeline.yaxis[0].axis_label = label
+            self._timeline_hover.tooltips = self._timeline_tooltips()
 
     def __panel__(self):
         return self._layout

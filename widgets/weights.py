@@ -2,21 +2,30 @@
 
 A fixed symmetric colour range (−m, m), with m the largest |w| seen in this layer so far, and a
 diverging colormap keep colours from jumping between frames (app-architecture.md §8). For a
-784-input layer the receptive field is reshaped to the 28 × 28 image.
+784-input layer the receptive field is reshaped to the 28 × 28 image. Drawn with Bokeh image
+sources (widgets/live.py), sent only when new weights arrive or the layer or neuron changes.
 """
 
 from __future__ import annotations
 
 import math
 
-import holoviews as hv
 import numpy as np
 import panel as pn
+from bokeh.models import ColumnDataSource
 
 from .base import PlotView
-
-if "bokeh" not in hv.Store.renderers:  # Bokeh-only view, usable before the app's hv.extension
-    hv.extension("bokeh", logo=False)
+from .live import (
+    LiveText,
+    add_colorbar,
+    add_hover,
+    bokeh_pane,
+    empty_image,
+    feed,
+    image_data,
+    set_limit,
+    symmetric_mapper,
+)
 
 EMPTY_TEXT = "No weights yet: they are sent with the heavy snapshots during training."
 
@@ -27,6 +36,10 @@ def _field_shape(n_pre: int) -> tuple[int, int]:
     return (side, side) if side * side == n_pre else (1, n_pre)
 
 
+def _empty_field() -> dict:
+    return {**empty_image(), "i": []}
+
+
 class WeightsView(PlotView):
     """Heatmap of a layer's weight matrix and the receptive field of a selected neuron."""
 
@@ -34,58 +47,41 @@ class WeightsView(PlotView):
         super().__init__(view_config, **params)
         self._weights, self._drawn = (), None
         self._limits: dict[int, float] = {}
-        opts = dict(
-            framewise=True,
-            shared_axes=False,
-            hooks=self.hooks,
-            cmap="RdBu_r",
-            colorbar=True,
-            tools=["hover"],
-            responsive=True,
-            min_height=320,
+        self.matrix_source = ColumnDataSource(empty_image())
+        self.field_source = ColumnDataSource(_empty_field())
+        self.matrix_mapper, self.field_mapper = symmetric_mapper(), symmetric_mapper()
+        self.matrix = self._image_figure(
+            "W[j, i]", "pre i", "post j", self.matrix_source, self.matrix_mapper
         )
-        self.matrix_pipe = hv.streams.Pipe(data=self._empty())
-        self.field_pipe = hv.streams.Pipe(data=self._empty())
-        self.matrix = hv.DynamicMap(self._matrix, streams=[self.matrix_pipe]).opts(
-            title="W[j, i]", **opts
+        add_hover(
+            self.matrix,
+            self.matrix.renderers,
+            [("pre i", "$x{0}"), ("post j", "$y{0}"), ("w", "@image{0.0000}")],
         )
-        self.field = hv.DynamicMap(self._field, streams=[self.field_pipe]).opts(
-            title="receptive field", **opts
+        self.field = self._image_figure(
+            "receptive field", "x", "y", self.field_source, self.field_mapper
         )
+        add_hover(self.field, self.field.renderers, [("pre i", "@i"), ("w", "@image{0.0000}")])
         self.layer_select = pn.widgets.RadioButtonGroup(options={"layer 1": 1}, value=1)
         self.layer_select.param.watch(self._on_layer_select, "value")
         self.neuron = pn.widgets.IntInput(label="neuron", value=0, start=0, end=0, width=120)
         self.neuron.param.watch(self._redraw, "value")
-        self.info = pn.pane.Markdown(EMPTY_TEXT, margin=(0, 10))
+        self.info = LiveText(EMPTY_TEXT)
         self.view_config.param.watch(self._follow_config, ["layer", "neurons"])
-        self.view_config.param.watch(self._refresh, ["svg_export"])
-        pane = dict(linked_axes=False, sizing_mode="stretch_width")
         self._layout = pn.Column(
             pn.Row(self.layer_select, self.neuron),
             self.info,
-            pn.Row(
-                pn.pane.HoloViews(self.matrix, **pane),
-                pn.pane.HoloViews(self.field, **pane),
-                sizing_mode="stretch_width",
-            ),
+            pn.Row(bokeh_pane(self.matrix), bokeh_pane(self.field), sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
 
-    # -- elements (always the same type, empty data included) --------------------------------
-    @staticmethod
-    def _empty():
-        return {"z": np.zeros((0, 0), np.float32), "bounds": (0.0, 0.0, 1.0, 1.0), "m": 1.0}
-
-    @staticmethod
-    def _matrix(data):
-        """Bounds, not coordinates (a single row has no spacing); array row 0 is drawn on top."""
-        w = hv.Dimension("w", range=(-data["m"], data["m"]))
-        return hv.Image(data["z"], ["pre i", "post j"], [w], bounds=data["bounds"])
-
-    @staticmethod
-    def _field(data):
-        w = hv.Dimension("w", range=(-data["m"], data["m"]))
-        return hv.Image(data["z"], ["x", "y"], [w], bounds=data["bounds"])
+    def _image_figure(self, title, x_label, y_label, source, mapper):
+        fig = self.figure(title, x_label, y_label, height=320)
+        fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=source, color_mapper=mapper)
+        fig.x_range.range_padding = fig.y_range.range_padding = 0
+        fig.grid.visible = False
+        add_colorbar(fig, mapper, "w")
+        return fig
 
     # -- updates ------------------------------------------------------------------------------
     def update(self, batch):
@@ -108,8 +104,10 @@ class WeightsView(PlotView):
     def reset(self):
         """Back to the empty state; the colour ranges start again."""
         self._weights, self._limits, self._drawn = (), {}, None
-        self.matrix_pipe.send(self._empty())
-        self.field_pipe.send(self._empty())
+        feed(self.matrix_source, empty_image())
+        feed(self.field_source, _empty_field())
+        set_limit(self.matrix_mapper, 1.0)
+        set_limit(self.field_mapper, 1.0)
         self.info.object = EMPTY_TEXT
 
     @property
@@ -136,21 +134,16 @@ class WeightsView(PlotView):
         m = self._limits[self.layer]
         self.neuron.end = n_post - 1
         j = min(self.neuron.value, n_post - 1)
-        self.matrix_pipe.send(
-            {
-                "z": w[::-1].astype(np.float32),  # post neuron j at height j
-                "bounds": (-0.5, -0.5, n_pre - 0.5, n_post - 0.5),
-                "m": m,
-            }
-        )
+        # Bokeh draws image row 0 at the bottom: post neuron j at height j
+        feed(self.matrix_source, image_data(w, -0.5, -0.5, n_pre - 0.5, n_post - 0.5))
         rows, cols = _field_shape(n_pre)
-        self.field_pipe.send(
-            {
-                "z": w[j].reshape(rows, cols).astype(np.float32),  # image row 0 at the top
-                "bounds": (0.0, 0.0, float(cols), float(rows)),
-                "m": m,
-            }
+        field = image_data(w[j].reshape(rows, cols)[::-1], 0.0, 0.0, cols, rows)  # row 0 on top
+        feed(
+            self.field_source,
+            {**field, "i": [np.arange(n_pre, dtype=np.int32).reshape(rows, cols)[::-1]]},
         )
+        set_limit(self.matrix_mapper, m)
+        set_limit(self.field_mapper, m)
         n_bad = int((~np.isfinite(w)).sum())
         bad = f" **{n_bad} non-finite weights.**" if n_bad else ""
         self.info.object = (
@@ -161,11 +154,6 @@ class WeightsView(PlotView):
 
     def _on_layer_select(self, event):
         self._redraw()
-
-    def _refresh(self, *_):
-        """Re-send the data so the hooks (SVG export) run again."""
-        for pipe in (self.matrix_pipe, self.field_pipe):
-            pipe.send(pipe.data)
 
     def __panel__(self):
         return self._layout

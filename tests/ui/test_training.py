@@ -58,7 +58,7 @@ def test_build_and_train_convergence_to_100_percent(served, guarded):
     assert max(r.accuracy for r in app.controller.history) == 1.0
     assert s["accuracy"] == 100.0
     open_tab(page, "Learning")  # its views were held while hidden, and get every row now
-    wait_until(lambda: len(app.views["metrics"].buffers["train"].data) == 50)
+    wait_until(lambda: len(app.views["metrics"].sources["train"].data["step"]) == 50)
     page.wait_for_timeout(2500)  # a tab renders on first show (dynamic Tabs)
     shot(page, "learning-after-training")
     assert guarded.errors == []

@@ -1,61 +1,91 @@
 """SparsityView: per-layer bars, a spikes-per-neuron histogram and the history over training."""
 
-import holoviews as hv
 import numpy as np
 import pytest
 from batscope.engine.analysis import layer_sparsity
-from batscope.widgets.sparsity import SparsityView
+from batscope.widgets.sparsity import NO_LAYERS, SparsityView
+from bokeh.document import Document
 
 
-def test_empty_state_renders(render, empty_snapshot):
+def _served(view):
+    """Serialize the view as a served page would, and collect the changes it sends from then."""
+    doc, events = Document(), []
+    doc.add_root(view.__panel__().get_root(doc))
+    doc.to_json()
+    doc.on_change(events.append)
+    return events
+
+
+def test_empty_state_renders(empty_snapshot):
     view = SparsityView()
     view.update([empty_snapshot])
-    for dmap in (view.spikes, view.fractions, view.histogram, view.timeline):
-        render(dmap)
-    assert isinstance(view.spikes[()], hv.Bars)
+    _served(view)
     assert view.history.empty
-    assert view.__panel__().get_root() is not None
+    assert list(view.layers.factors) == NO_LAYERS
+    for source in (view.bars_source, view.hist_source, *view.pool.sources):
+        assert all(len(col) == 0 for col in source.data.values())
+    assert not any(item.visible for item in view.pool.items)
 
 
-def test_bars_and_fractions(render, snapshot):
+def test_bars_and_fractions(snapshot):
     view = SparsityView()
-    spikes, fractions = render(view.spikes), render(view.fractions)
     view.update([snapshot])
-    data = spikes.handles["source"].data
-    assert list(data["layer"]) == [s.name for s in snapshot.sparsity]
+    names = [s.name for s in snapshot.sparsity]
+    data = view.bars_source.data
+    assert list(data["layer"]) == names
+    assert list(view.spikes.x_range.factors) == list(view.fractions.x_range.factors) == names
     np.testing.assert_allclose(data["spikes"], [s.spikes_per_sample for s in snapshot.sparsity])
-    frac = fractions.handles["source"].data
-    assert set(frac["measure"]) == {"active", "dead", "saturated"}
+    assert view.spikes.y_range.end == pytest.approx(1.1 * max(data["spikes"]))
+    assert (view.fractions.y_range.start, view.fractions.y_range.end) == (0, 100)
     out = snapshot.sparsity[-1]
-    i = [
-        j
-        for j, (la, me) in enumerate(zip(frac["layer"], frac["measure"], strict=True))
-        if la == out.name and me == "dead"
-    ][0]
-    assert frac["value"][i] == pytest.approx(100 * out.dead_fraction)
+    assert data["dead"][-1] == pytest.approx(100 * out.dead_fraction)
+    assert data["active"][-1] == pytest.approx(100 * out.active_fraction)
+    bars = {r.name: r.glyph.top for r in view.fractions.renderers}
+    assert bars == {"active": "active", "dead": "dead", "saturated": "saturated"}
+    items = [item.label.value for item in view.fractions.legend[0].items]
+    assert items == ["active", "dead", "saturated"]
 
 
-def test_histogram_of_the_selected_layer(render, snapshot):
+def test_factors_change_only_with_the_layer_names(make_snapshot):
     view = SparsityView()
-    plot = render(view.histogram)
+    view.update([make_snapshot(step=1)])
+    events = _served(view)
+    view.update([make_snapshot(step=2, seed=1)])  # new values, the same layers
+    assert view.layers not in {e.model for e in events}
+    view.update([make_snapshot(step=3, sizes=(20, 12, 8, 4))])  # another network
+    assert list(view.layers.factors) == ["input", "dense1", "dense2", "output"]
+
+
+def test_histogram_of_the_selected_layer(snapshot):
+    view = SparsityView()
     view.update([snapshot])  # view_config.layer = 1 -> the first hidden layer
     s = snapshot.sparsity[1]
     assert view.layer_select.value == s.name == "dense1"
-    assert plot.handles["source"].data["top"].sum() == len(s.spikes_per_neuron)
+    data = view.hist_source.data
+    assert data["top"].sum() == len(s.spikes_per_neuron)
+    np.testing.assert_array_equal(data["left"][1:], data["right"][:-1])
+    assert view.histogram.title.text == "spikes per neuron (dense1)"
     view.view_config.layer = 2
     assert view.layer_select.value == snapshot.sparsity[2].name == "output"
+    assert view.histogram.title.text == "spikes per neuron (output)"
 
 
-def test_history_accumulates_without_duplicates(render, make_snapshot):
+def test_history_accumulates_without_duplicates(make_snapshot):
     view = SparsityView()
-    plot = render(view.timeline)
     view.update([make_snapshot(step=1, epoch=0), make_snapshot(step=2, epoch=1, seed=1)])
     view.update([make_snapshot(step=2, epoch=1, seed=1)])  # the same step again
     assert len(view.history) == 6  # 2 steps x 3 layers
     assert sorted(set(view.history["epoch"])) == [0.0, 1.0]
-    assert sum(r.visible for r in plot.state.renderers) == 6  # a curve and markers per layer
+    shown = [item.label.value for item in view.pool.items if item.visible]
+    assert shown == ["input", "dense1", "output"]  # a labelled line (with markers) per layer
+    assert len({r.glyph.line_color for r in view.pool.lines}) == len(view.pool.lines)
+    assert all(list(src.data["epoch"]) == [0.0, 1.0] for src in view.pool.sources[:3])
+    assert all(len(src.data["epoch"]) == 0 for src in view.pool.sources[3:])
     view.history_measure = "saturated"
-    assert "saturated" in plot.state.yaxis[0].axis_label
+    assert "saturated" in view.timeline.yaxis[0].axis_label
+    for name, src in zip(shown, view.pool.sources, strict=False):
+        want = view.history.loc[view.history["layer"] == name, "saturated"]
+        np.testing.assert_allclose(src.data["value"], want)
 
 
 def test_dead_neurons_curve_values(make_snapshot):
@@ -65,13 +95,31 @@ def test_dead_neurons_curve_values(make_snapshot):
     view.update([make_snapshot(step=1, epoch=0, sparsity=(alive,))])
     view.update([make_snapshot(step=2, epoch=1, sparsity=(dying,))])
     np.testing.assert_allclose(view.history["dead"], [0.0, 70.0])
-    curve = view.timeline[()].get(0).last
-    np.testing.assert_allclose(curve.dimension_values("dead"), [0.0, 70.0])
+    np.testing.assert_allclose(view.pool.sources[0].data["value"], [0.0, 70.0])
 
 
 def test_reset_clears_history(snapshot):
     view = SparsityView()
     view.update([snapshot])
     view.reset()
-    assert view.history.empty and len(view.bars_pipe.data) == 0
+    assert view.history.empty and len(view.bars_source.data["layer"]) == 0
+    assert all(len(src.data["epoch"]) == 0 for src in view.pool.sources)
+    assert not any(item.visible for item in view.pool.items)
+    assert list(view.layers.factors) == NO_LAYERS
+    assert view.histogram.title.text == "spikes per neuron" and view.spikes.y_range.end == 1.0
     assert "No sparsity" in view.info.object
+
+
+def test_the_same_snapshot_twice_sends_nothing(snapshot):
+    view = SparsityView()
+    view.update([snapshot])
+    events = _served(view)
+    view.update([snapshot])
+    assert events == []
+
+
+def test_figures_follow_svg_export():
+    view = SparsityView()
+    view.view_config.svg_export = True
+    figs = (view.spikes, view.fractions, view.histogram, view.timeline)
+    assert {f.output_backend for f in figs} == {"svg"}

@@ -1,0 +1,250 @@
+"""Live Bokeh figures: built once per view, then fed by replacing ColumnDataSource columns.
+
+The views that change while a run trains (raster, membrane, error flow, metrics, weights,
+sparsity, latency) draw with plain Bokeh models instead of HoloViews DynamicMaps. A DynamicMap
+refresh rebuilds the element, looks up its options and recomputes ranges: 10–50 ms of GIL time per
+plot and tick on a 2-core laptop, which the training thread waits for between its Numba kernels
+(measured by ``python -m batscope.app.bench_ui``). Assigning ``source.data`` costs well under a
+millisecond; the ranges follow the data in the browser (``DataRange1d``) and the arrays travel as
+binary buffers. The static views (convergence sweep, editor, precision, gradient check) keep
+HoloViews.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import numpy as np
+import panel as pn
+from bokeh.core.properties import value
+from bokeh.models import (
+    BoxZoomTool,
+    ColorBar,
+    ColumnDataSource,
+    Div,
+    FactorRange,
+    HoverTool,
+    LegendItem,
+    LinearColorMapper,
+    PanTool,
+    ResetTool,
+    SaveTool,
+    WheelZoomTool,
+)
+from bokeh.palettes import Category10_10, RdBu11
+from bokeh.plotting import figure
+
+ANCHOR = "anchor"  # name of the invisible glyph that gives an empty figure its ranges
+# blue for negative, red for positive (Bokeh's RdBu11 runs from dark blue to dark red)
+DIVERGING = tuple(RdBu11)
+
+
+def unchanged(old, new) -> bool:
+    """Whether two payloads (nested dicts, sequences, arrays, numbers) are equal (NaN == NaN)."""
+    if isinstance(new, dict):
+        return (
+            isinstance(old, dict)
+            and old.keys() == new.keys()
+            and all(unchanged(old[k], new[k]) for k in new)
+        )
+    if isinstance(new, np.ndarray) or isinstance(old, np.ndarray):
+        return (
+            isinstance(old, np.ndarray)
+            and isinstance(new, np.ndarray)
+            and old.shape == new.shape
+            and old.dtype == new.dtype
+            and np.array_equal(old, new, equal_nan=old.dtype.kind in "fc")
+        )
+    if isinstance(new, list | tuple):
+        return (
+            isinstance(old, list | tuple) and len(old) == len(new) and all(map(unchanged, old, new))
+        )
+    try:
+        return bool(old == new) or bool(old != old and new != new)
+    except (TypeError, ValueError):
+        return False
+
+
+def feed(source: ColumnDataSource, data: dict) -> bool:
+    """Replace ``source.data`` with ``data`` unless the source already holds equal data.
+
+    Columns are NumPy arrays (an image column is a list of 2-D arrays). Returns whether anything
+    was sent: skipping equal frames saves the serialization and the browser's redraw (the
+    displayed sample often keeps its spikes between ticks).
+    """
+    if unchanged(dict(source.data), data):
+        return False
+    source.data = data
+    return True
+
+
+def new_figure(title: str = "", x_label: str = "", y_label: str = "", height: int = 300, **kw):
+    """A figure with the app's common tools (pan, wheel and box zoom, reset, save)."""
+    tools = [PanTool(), WheelZoomTool(), BoxZoomTool(), ResetTool(), SaveTool()]
+    fig = figure(
+        title=title,
+        x_axis_label=x_label,
+        y_axis_label=y_label,
+        height=height,
+        min_height=height,
+        sizing_mode="stretch_width",
+        tools=tools,
+        toolbar_location="right",
+        **kw,
+    )
+    fig.toolbar.active_scroll = None  # a page scrolls past plots instead of zooming them
+    fig.grid.grid_line_alpha = 0.4
+    if not any(isinstance(r, FactorRange) for r in (fig.x_range, fig.y_range)):
+        # an invisible point at the origin: an empty plot still has axes (and BokehJS no
+        # "could not set initial ranges" warning on every paint); all views' data start at 0
+        fig.scatter([0.0], [0.0], size=0, alpha=0, name=ANCHOR)
+    return fig
+
+
+def glyphs(fig) -> list:
+    """The figure's glyph renderers that draw data (not the invisible anchor)."""
+    return [r for r in fig.renderers if r.name != ANCHOR]
+
+
+def add_hover(fig, renderers, tooltips) -> HoverTool:
+    """A hover tool limited to ``renderers`` (so overlaid lines do not all answer at once)."""
+    tool = HoverTool(renderers=list(renderers), tooltips=list(tooltips))
+    fig.add_tools(tool)
+    return tool
+
+
+def symmetric_mapper(palette=DIVERGING) -> LinearColorMapper:
+    """A colour mapper for signed values, centred on zero; set its range with :func:`set_limit`.
+
+    NaN shows grey, so a non-finite value stands out instead of taking an end colour.
+    """
+    return LinearColorMapper(palette=list(palette), low=-1.0, high=1.0, nan_color="#bbbbbb")
+
+
+def set_limit(mapper: LinearColorMapper, limit: float) -> None:
+    """Colour range (−limit, limit); no change sent when it is already that."""
+    limit = float(limit) if np.isfinite(limit) and limit > 0 else 1.0
+    if (mapper.low, mapper.high) != (-limit, limit):
+        mapper.update(low=-limit, high=limit)
+
+
+def add_colorbar(fig, mapper, title: str = "") -> ColorBar:
+    """A colour bar on the right of ``fig`` for ``mapper``."""
+    bar = ColorBar(color_mapper=mapper, title=title, width=10)
+    fig.add_layout(bar, "right")
+    return bar
+
+
+def image_data(z: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> dict:
+    """Columns of an ``fig.image`` glyph: ``z`` with row 0 at the bottom, spanning the bounds."""
+    z = np.asarray(z, dtype=np.float32)
+    return {
+        "image": [z],
+        "x": np.array([x0]),
+        "y": np.array([y0]),
+        "dw": np.array([max(x1 - x0, 1e-12)]),
+        "dh": np.array([max(y1 - y0, 1e-12)]),
+    }
+
+
+def empty_image() -> dict:
+    """An image source holding no image (same columns as :func:`image_data`)."""
+    return {
+        "image": [],
+        "x": np.zeros(0),
+        "y": np.zeros(0),
+        "dw": np.zeros(0),
+        "dh": np.zeros(0),
+    }
+
+
+def bokeh_pane(fig, **kw) -> pn.pane.Bokeh:
+    """``fig`` in a Panel pane that stretches to the page width."""
+    return pn.pane.Bokeh(fig, sizing_mode="stretch_width", **kw)
+
+
+def show(pane: pn.pane.Bokeh, on: bool) -> None:
+    """Show or hide a Bokeh pane. The figure's ``visible`` is set first: Panel copies the
+    figure's properties back onto the pane, so hiding only the pane could not be undone."""
+    if pane.visible != on or pane.object.visible != on:
+        pane.object.visible = on
+        pane.visible = on
+
+
+class LinePool:
+    """A fixed set of labelled lines (and optional markers) for a varying number of curves.
+
+    Each line has its own source and legend entry, made once; :meth:`set` fills the first ones
+    and empties and unlists the rest. A legend grouped by a data column (``legend_field``) is
+    not used: BokehJS draws its swatches from row indices and fails when the rows shrink.
+    """
+
+    def __init__(self, fig, size: int, x: str, y: str, extra=(), colors=Category10_10, **style):
+        marker = style.pop("marker", None)
+        style = {"line_width": 2, **style}
+        empty = {c: np.zeros(0) for c in (x, y, *extra)}
+        self.sources = [ColumnDataSource(dict(empty)) for _ in range(size)]
+        self.lines, self.items, self._labels = [], [], [None] * size
+        for k, src in enumerate(self.sources):
+            color = colors[k % len(colors)]
+            glyphs = [fig.line(x, y, source=src, color=color, **style)]
+            if marker:
+                glyphs.append(fig.scatter(x, y, source=src, color=color, marker=marker, size=6))
+            self.lines.append(glyphs[0])
+            self.items.append(LegendItem(label=value(""), renderers=glyphs, visible=False))
+        self._empty = empty
+
+    @property
+    def renderers(self) -> list:
+        """Every glyph renderer of the pool (for hover tools)."""
+        return [r for item in self.items for r in item.renderers]
+
+    def set(self, curves) -> None:
+        """Show ``[(label, columns), ...]`` (at most the pool's size); only changes are sent."""
+        curves = list(curves)[: len(self.sources)]
+        for k, src in enumerate(self.sources):
+            label, data = curves[k] if k < len(curves) else (None, self._empty)
+            feed(src, data)
+            if self._labels[k] != label:
+                self._labels[k] = label
+                if label is None:
+                    self.items[k].visible = False
+                else:
+                    self.items[k].update(label=value(label), visible=True)
+
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+def markdown_html(text: str) -> str:
+    """The little Markdown the live texts use: ``**bold**`` and blank-line paragraphs."""
+    paragraphs = _BOLD.sub(r"<b>\1</b>", html.escape(text)).split("\n\n")
+    return "".join(f"<p>{p}</p>" for p in paragraphs if p.strip())
+
+
+class LiveText:
+    """A text updated every tick, shown in a Bokeh ``Div``; ``object`` as on a Markdown pane.
+
+    A ``pn.pane.Markdown`` re-renders and re-styles itself on each change (1–5 ms of GIL time);
+    setting a Div's ``text`` costs microseconds and sends one property.
+    """
+
+    def __init__(self, text: str = "", css_classes=(), margin=(0, 10)):
+        self.div = Div(css_classes=list(css_classes), margin=margin, sizing_mode="stretch_width")
+        self._pane = pn.pane.Bokeh(self.div, sizing_mode="stretch_width")
+        self._object = None
+        self.object = text
+
+    @property
+    def object(self) -> str:
+        return self._object
+
+    @object.setter
+    def object(self, text: str) -> None:
+        if text != self._object:
+            self._object = text
+            self.div.text = markdown_html(text)
+
+    def __panel__(self):
+        return self._pane
