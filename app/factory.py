@@ -12,6 +12,7 @@ from pathlib import Path
 import panel as pn
 import param
 from batscope.engine.trainer import Trainer
+from batscope.widgets.base import error_alert
 from batscope.widgets.builder import NetworkBuilder
 from batscope.widgets.code import CodeView
 from batscope.widgets.controls import ControlsView
@@ -24,7 +25,7 @@ from batscope.widgets.latency import LatencyView
 from batscope.widgets.membrane import MembraneView
 from batscope.widgets.metrics import MetricsView
 from batscope.widgets.precision import PrecisionView
-from batscope.widgets.raster import RasterView
+from batscope.widgets.raster import MAX_SELECTED, RasterView
 from batscope.widgets.sparsity import SparsityView
 from batscope.widgets.weights import WeightsView
 
@@ -125,6 +126,10 @@ class TrainingForm(pn.viewable.Viewer):
         return self._layout
 
 
+def _neurons_text(neurons) -> str:
+    return ", ".join(str(int(n)) for n in neurons)
+
+
 class ViewControls(pn.viewable.Viewer):
     """Which sample, layer and membrane-trace neurons the live views show."""
 
@@ -139,21 +144,52 @@ class ViewControls(pn.viewable.Viewer):
         )
         self.neurons = pn.widgets.TextInput(
             label="membrane neurons",
-            value="0",
+            value=_neurons_text(view.neurons),
             width=160,
-            description="Comma-separated indices, e.g. 0, 1, 5",
+            description=f"Comma-separated indices, e.g. 0, 1, 5 (at most {MAX_SELECTED}); "
+            "a click on the raster picks one",
+            css_classes=["input-neurons"],
         )
+        self.alert = error_alert()
+        self._reverting = False
         self.neurons.param.watch(self._set_neurons, "value")
+        view.param.watch(self._follow_neurons, "neurons")
         network.param.watch(lambda *_: setattr(self.layer, "end", len(network.layers)), "layers")
-        self._layout = pn.Row(self.sample, self.layer, self.neurons)
+        self._layout = pn.Column(pn.Row(self.sample, self.layer, self.neurons), self.alert)
 
     def _set_neurons(self, event):
+        """Apply a typed selection, or refuse it with a message and show the current one."""
+        if self._reverting:
+            return
         try:
             idx = sorted({int(s) for s in event.new.replace(" ", "").split(",") if s})
         except ValueError:
+            idx = None
+        if not idx or min(idx) < 0 or len(idx) > MAX_SELECTED:
+            self.alert.object = (
+                f"**membrane neurons**: {event.new!r} is not a list of 1 to {MAX_SELECTED} "
+                "neuron indices ≥ 0, e.g. 0, 1, 5"
+            )
+            self.alert.visible = True
+            self._reverting = True
+            try:
+                self.neurons.value = _neurons_text(self.view.neurons)
+            finally:
+                self._reverting = False
             return
-        if idx and min(idx) >= 0:
-            self.view.neurons = idx[:32]
+        self.alert.visible = False
+        self.view.neurons = idx
+
+    def _follow_neurons(self, event):
+        """A click on the raster (or a preset) changed the selection: show it."""
+        if sorted(set(event.new)) != self._typed():
+            self.neurons.value = _neurons_text(event.new)
+
+    def _typed(self):
+        try:
+            return sorted({int(s) for s in self.neurons.value.replace(" ", "").split(",") if s})
+        except ValueError:
+            return None
 
     def __panel__(self):
         return self._layout
@@ -277,11 +313,12 @@ class BatscopeApp(pn.viewable.Viewer):
             pn.Card(self.form, title="Training", sizing_mode="stretch_width", margin=(5, 0)),
         ]
         v = self.views
+        self.view_controls = ViewControls(self.view_config, self.network)
         tabs = pn.Tabs(
             (
                 "Activity",
                 pn.Column(
-                    ViewControls(self.view_config, self.network),
+                    self.view_controls,
                     v["raster"],
                     v["membrane"],
                     sizing_mode="stretch_width",

@@ -22,7 +22,6 @@ from bokeh.models import (
     BoxZoomTool,
     ColorBar,
     ColumnDataSource,
-    Div,
     FactorRange,
     HoverTool,
     LegendItem,
@@ -34,6 +33,7 @@ from bokeh.models import (
 )
 from bokeh.palettes import Category10_10, RdBu11
 from bokeh.plotting import figure
+from panel.models.markup import HTML as PanelHTML
 
 ANCHOR = "anchor"  # name of the invisible glyph that gives an empty figure its ranges
 # blue for negative, red for positive (Bokeh's RdBu11 runs from dark blue to dark red)
@@ -224,15 +224,19 @@ def markdown_html(text: str) -> str:
 
 
 class LiveText:
-    """A text updated every tick, shown in a Bokeh ``Div``; ``object`` as on a Markdown pane.
+    """A text updated every tick; ``object`` as on a Markdown pane.
 
-    A ``pn.pane.Markdown`` re-renders and re-styles itself on each change (1–5 ms of GIL time);
-    setting a Div's ``text`` costs microseconds and sends one property.
+    A ``pn.pane.Markdown`` re-renders and re-styles itself on the server on each change (1–5 ms
+    of GIL time); a Bokeh ``Div`` is cheap there, but each change makes the browser lay out the
+    whole page again. Panel's own HTML model, set directly, costs microseconds on the server and
+    only replaces its inner HTML in the browser.
     """
 
     def __init__(self, text: str = "", css_classes=(), margin=(0, 10)):
-        self.div = Div(css_classes=list(css_classes), margin=margin, sizing_mode="stretch_width")
-        self._pane = pn.pane.Bokeh(self.div, sizing_mode="stretch_width")
+        self.model = PanelHTML(
+            css_classes=list(css_classes), margin=margin, sizing_mode="stretch_width"
+        )
+        self._pane = pn.pane.Bokeh(self.model, sizing_mode="stretch_width")
         self._object = None
         self.object = text
 
@@ -244,7 +248,7 @@ class LiveText:
     def object(self, text: str) -> None:
         if text != self._object:
             self._object = text
-            self.div.text = markdown_html(text)
+            self.model.text = html.escape(markdown_html(text))  # the model decodes it
 
     def __panel__(self):
         return self._pane

@@ -62,3 +62,21 @@ def test_locked_preset_hides_controls_and_freezes_structure(app):
 def test_config_check_message_shows(app):
     app.training.y_true = 50
     assert app.check.visible and "unreachable" in app.check.object
+
+
+def test_membrane_neurons_input_follows_clicks_and_refuses_bad_text():
+    from batscope.app.factory import create_app
+    from batscope.widgets.raster import MAX_SELECTED
+
+    app = create_app()
+    controls = app.view_controls
+    assert controls.neurons.value == "0"
+    app.view_config.neurons = [3, 7]  # a click on the raster
+    assert controls.neurons.value == "3, 7" and not controls.alert.visible
+    controls.neurons.value = "5,1"
+    assert app.view_config.neurons == [1, 5]
+    for bad in ("a, b", "-1", "", ", ".join(map(str, range(MAX_SELECTED + 1)))):
+        controls.neurons.value = bad
+        assert app.view_config.neurons == [1, 5]  # nothing lost
+        assert controls.alert.visible and "membrane neurons" in controls.alert.object
+        assert controls.neurons.value == "1, 5"  # the widget shows the selection in force

@@ -70,3 +70,23 @@ def test_line_pool_shows_a_varying_number_of_curves():
     assert [item.visible for item in pool.items] == [True, False, False]
     assert pool.items[0].label.value == "b"
     assert all(len(src.data["x"]) == 0 for src in pool.sources[1:])
+
+
+def test_live_text_escapes_and_sends_only_changes():
+    import html
+
+    from batscope.widgets.live import LiveText, markdown_html
+    from bokeh.document import Document
+
+    assert markdown_html("**a<b** & c\n\nnext") == "<p><b>a&lt;b</b> &amp; c</p><p>next</p>"
+    text = LiveText("**step** 1", css_classes=["run-status"])
+    assert text.object == "**step** 1" and text.model.css_classes == ["run-status"]
+    assert html.unescape(text.model.text) == "<p><b>step</b> 1</p>"  # the model decodes it
+    doc = Document()
+    doc.add_root(text.__panel__().get_root(doc))
+    events = []
+    doc.on_change(events.append)
+    text.object = "**step** 1"
+    assert events == []
+    text.object = "**step** 2"
+    assert len(events) == 1 and "2" in text.model.text
