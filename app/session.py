@@ -13,6 +13,7 @@ from functools import partial
 
 import panel as pn
 from batscope.engine.telemetry import Snapshot
+from panel.io.document import unlocked
 
 from .controller import ACTIVE
 
@@ -121,7 +122,9 @@ class LiveSession:
             self._cb.start()
 
     def _on_generation(self, views, event) -> None:
-        with pn.io.hold():
+        # a Reset click may run without the document lock: unlocked() sends the views' raw
+        # Bokeh changes itself (pn.io.hold would hand them to Bokeh, which refuses them)
+        with unlocked():
             for view in views:
                 view.reset()
 

@@ -12,7 +12,7 @@ import panel as pn
 import param
 from batscope.app.state import ViewConfig
 
-from .live import new_figure
+from .live import locked_safe, new_figure
 
 
 def _follow_svg(fig, event) -> None:
@@ -45,7 +45,7 @@ class PlotView(pn.viewable.Viewer):
         ``view_config.svg_export`` (the save tool then writes SVG)."""
         fig = new_figure(*args, **kw)
         fig.output_backend = "svg" if self.view_config.svg_export else "canvas"
-        self.view_config.param.watch(partial(_follow_svg, fig), ["svg_export"])
+        self.view_config.param.watch(locked_safe(partial(_follow_svg, fig)), ["svg_export"])
         return fig
 
     @property

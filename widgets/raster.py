@@ -19,7 +19,17 @@ from bokeh.models import ColumnDataSource, LinearColorMapper
 from bokeh.palettes import Greys256
 
 from .base import PlotView
-from .live import LiveText, add_colorbar, add_hover, bokeh_pane, empty_image, feed, image_data, show
+from .live import (
+    LiveText,
+    add_colorbar,
+    add_hover,
+    bokeh_pane,
+    empty_image,
+    feed,
+    image_data,
+    locked_safe,
+    show,
+)
 
 EXACT_LIMIT = 5_000  # spikes drawn one by one in "auto" mode
 N_BINS = 200
@@ -83,12 +93,14 @@ class RasterView(PlotView):
             fig.on_event(Tap, self._on_tap)
 
         self.layer_select = pn.widgets.RadioButtonGroup(options={"layer 1": 1}, value=1)
-        self.layer_select.param.watch(self._on_layer_select, "value")
+        self.layer_select.param.watch(locked_safe(self._on_layer_select), "value")
         self.info = LiveText(EMPTY_TEXT)
         self._exact_pane = bokeh_pane(self.exact_fig)
         self._binned_pane = bokeh_pane(self.binned_fig)
         self._show("exact")
-        self.view_config.param.watch(self._redraw, ["layer", "raster_mode", "sample_index"])
+        self.view_config.param.watch(
+            locked_safe(self._redraw), ["layer", "raster_mode", "sample_index"]
+        )
         self._layout = pn.Column(
             pn.Row(
                 self.layer_select,

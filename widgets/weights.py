@@ -23,6 +23,7 @@ from .live import (
     empty_image,
     feed,
     image_data,
+    locked_safe,
     set_limit,
     symmetric_mapper,
 )
@@ -63,11 +64,11 @@ class WeightsView(PlotView):
         )
         add_hover(self.field, self.field.renderers, [("pre i", "@i"), ("w", "@image{0.0000}")])
         self.layer_select = pn.widgets.RadioButtonGroup(options={"layer 1": 1}, value=1)
-        self.layer_select.param.watch(self._on_layer_select, "value")
+        self.layer_select.param.watch(locked_safe(self._on_layer_select), "value")
         self.neuron = pn.widgets.IntInput(label="neuron", value=0, start=0, end=0, width=120)
-        self.neuron.param.watch(self._redraw, "value")
+        self.neuron.param.watch(locked_safe(self._redraw), "value")
         self.info = LiveText(EMPTY_TEXT)
-        self.view_config.param.watch(self._follow_config, ["layer", "neurons"])
+        self.view_config.param.watch(locked_safe(self._follow_config), ["layer", "neurons"])
         self._layout = pn.Column(
             pn.Row(self.layer_select, self.neuron),
             self.info,
