@@ -20,6 +20,9 @@ from batscope.app.sweep import VARIANTS, SweepCells, SweepController
 from batscope.engine.convergence import PATTERNS, RunTrace
 from batscope.widgets.base import PlotView, error_alert, validated_input
 
+if "bokeh" not in hv.Store.renderers:  # HoloViews view, usable before the app's hv.extension
+    hv.extension("bokeh", logo=False)
+
 TITLES = {
     "single": "Single-spike: TTFS cross-entropy, S = 1",
     "multi": "Multi-spike: spike-count loss, S = 10",

@@ -22,6 +22,9 @@ from batscope.engine.spikes import SpikeTrains
 from batscope.widgets.base import PlotView
 from batscope.widgets.provider import SessionInputs, default_network, default_training
 
+if "bokeh" not in hv.Store.renderers:  # HoloViews view, usable before the app's hv.extension
+    hv.extension("bokeh", logo=False)
+
 COLORS = [
     "#1f77b4",
     "#d62728",

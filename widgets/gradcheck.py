@@ -19,6 +19,9 @@ from batscope.engine.gradcheck import GradCheckResult, gradcheck
 from batscope.widgets.base import PlotView
 from batscope.widgets.provider import SessionInputs
 
+if "bokeh" not in hv.Store.renderers:  # HoloViews view, usable before the app's hv.extension
+    hv.extension("bokeh", logo=False)
+
 COLUMNS = [
     "layer",
     "post",

@@ -18,6 +18,9 @@ from batscope.engine.clock import METHODS, Comparison, compare, simulate_network
 from batscope.widgets.base import PlotView
 from batscope.widgets.provider import SessionInputs
 
+if "bokeh" not in hv.Store.renderers:  # HoloViews view, usable before the app's hv.extension
+    hv.extension("bokeh", logo=False)
+
 STEP_BUDGET = 3e8  # most (steps × neurons × samples) one clock simulation may cost
 EMPTY_SPIKES = {"t": np.zeros(0), "neuron": np.zeros(0)}
 EMPTY_CURVE = {
