@@ -9,35 +9,59 @@ medians over alternating rounds (steps/s), the overheads, and the achieved tick 
 test: numbers depend on the machine and on its load. ``--tabs`` picks the views updated (as if
 all were shown); the default is the Activity and Learning tabs.
 
-Measured 2026-11-29 on the 2-core development VM, shared with other jobs (repeated runs differ
-by about 5 points), steps/s, medians:
+``--served`` instead serves the app in this process, opens it in headless Chromium on the
+given tab, presses Play and counts steps: the whole path (serialization, websocket, the page's
+rendering on the same cores) against the headless loop, with Chromium's CPU use.
 
-  python -m batscope.app.bench_ui --seconds 6 --rounds 3                 (Activity + Learning)
-  setup           headless  snapshots  overhead   with UI  overhead  ticks/s
-  convergence       1210.7     1221.5     -0.9%     910.0     24.8%     4.00
-  mnist-small         71.5       68.5      4.1%      34.5     51.7%     4.00
+Measured 2026-11-29 on the 2-core development VM (no GPU, software rendering), shared with
+other jobs: repeated runs differ by about 10 points, so the tick duration is the steadier figure.
 
-  python -m batscope.app.bench_ui --seconds 6 --rounds 3 --tabs activity
-  convergence       1235.8     1162.1      6.0%    1150.6      6.9%     4.00
-  mnist-small         72.6       65.7      9.6%      57.0     21.5%     4.00
+  python -m batscope.app.bench_ui --seconds 6 --rounds 5      (Activity + Learning; two runs)
+  setup           headless  snapshots  overhead   with UI  overhead  ticks/s  tick ms
+  convergence       1421.5     1332.1      6.3%    1406.6      1.0%     4.00      3.6
+  mnist-small         71.6       71.7     -0.1%      75.0     -4.7%     4.00      3.8
+  convergence       1299.9     1249.1      3.9%    1147.2     11.7%     4.00      4.5
+  mnist-small         74.1       69.8      5.8%      60.0     19.1%     4.00      5.3
 
-The views before commit 0c234d7, same machine (``--seconds 5 --rounds 2``): Activity + Learning
-65.6 % (convergence) and 72.0 % (mnist-small); Activity 15.3 % and 40.9 % (3.8 ticks/s).
+  python -m batscope.app.bench_ui --seconds 6 --rounds 5 --tabs activity
+  convergence       1479.6     1431.0      3.3%    1532.1     -3.5%     4.00      2.3
+  mnist-small         82.8       81.0      2.2%      75.5      8.8%     4.00      2.2
 
-The overhead follows the GIL time of a tick (now about 35 ms with the Activity views and
-100-130 ms with Activity and Learning, mnist-small): the worker needs the GIL between its Numba
-kernels and waits for the tick each time. The 10 % goal needs ticks under about 25 ms.
+Before the live views drew on plain Bokeh (commit 5601dbd and earlier), same machine: a tick
+took about 35 ms (Activity) and 100-150 ms (Activity + Learning), and the overheads were 6.9 % /
+25 % (convergence) and 21 % / 52 % (mnist-small).
+
+  python -m batscope.app.bench_ui --served --seconds 8 --rounds 2 --tabs activity learning
+      sparsity code
+  setup         tab         headless    served  overhead  ticks/s  browser (cores)
+  convergence   activity      1015.1    1084.1     -6.8%     3.99     0.16
+  convergence   learning      1151.1    1248.8     -8.5%     3.99     0.45
+  convergence   sparsity      1248.0    1175.3      5.8%     3.98     0.23
+  convergence   code          1400.6    1302.2      7.0%     3.93     0.12
+  mnist-small   activity        75.7      51.7     31.7%     3.93     0.33
+  mnist-small   learning        70.5      42.9     39.1%     3.87     0.74
+
+The server side of a tick now costs 2-5 ms of GIL time every 250 ms. What remains in the served
+figures for mnist-small is the browser: Chromium draws the changing plots in software on the
+same two cores that the training's two Numba threads use (0.3-0.7 cores on the Activity and
+Learning tabs; 0.12 with no live plot shown). On a machine with cores to spare, or a browser on
+another machine, that cost leaves the training alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
+import math
+import os
 import statistics
 import time
 from functools import partial
+from pathlib import Path
 
 from batscope.engine.trainer import Trainer
 from bokeh.document import Document
+from bokeh.protocol import Protocol
 
 from .presets import load_preset
 
@@ -77,6 +101,7 @@ TABS = {  # the live views of each tab (app/factory.py)
     "activity": ("raster", "membrane"),
     "learning": ("metrics", "errorflow", "weights"),
     "sparsity": ("sparsity", "latency"),
+    "code": (),  # no live plot
 }
 
 
@@ -88,7 +113,8 @@ def with_ui(
     tabs=("activity", "learning"),
 ):
     """Steps/s of a TrainingRun while a 4 Hz tick updates the views of ``tabs`` as if they were
-    all shown (or, with ``views=False``, only drains the snapshots); returns (steps/s, ticks/s)."""
+    all shown (or, with ``views=False``, only drains the snapshots); returns (steps/s, ticks/s,
+    median tick duration in ms, serialization of the changes included)."""
     import holoviews as hv
     import panel as pn
 
@@ -102,6 +128,9 @@ def with_ui(
     doc = Document()
     for view in (*app.views.values(), app.controls):
         view.__panel__().get_root(doc)
+    # what a server does with each change: serialize it into a PATCH-DOC message
+    protocol = Protocol()
+    doc.on_change(lambda event: protocol.create("PATCH-DOC", [event]))
     live = {name for tab in tabs for name in TABS[tab]}
     for name, gate in app.gates.items():
         gate._visible = partial(bool, name in live)
@@ -113,16 +142,122 @@ def with_ui(
         session._tick()
         time.sleep(0.05)
     start_steps, t0 = ctrl.run.trainer.step_count, time.perf_counter()
-    ticks, next_tick = 0, t0
+    durations, next_tick = [], t0
     while time.perf_counter() - t0 < seconds:
-        session._tick()
-        ticks += 1
+        start = time.perf_counter()
+        with pn.io.hold(doc):  # as the served session's tick: one combined patch
+            session._tick()
+        durations.append(time.perf_counter() - start)
         next_tick += period_s
         time.sleep(max(0.0, next_tick - time.perf_counter()))
     elapsed = time.perf_counter() - t0
     steps = ctrl.run.trainer.step_count - start_steps
     ctrl.shutdown()
-    return steps / elapsed, ticks / elapsed
+    return steps / elapsed, len(durations) / elapsed, 1e3 * statistics.median(durations)
+
+
+TAB_TITLES = {
+    "activity": "Activity",
+    "learning": "Learning",
+    "sparsity": "Sparsity & latency",
+    "code": "Code & export",  # no live plot: the status line and the progress bar only
+}
+
+
+def _chromium_cpu_s() -> float:
+    """CPU seconds used so far by the processes named chrom* (Linux ``/proc``; NaN elsewhere)."""
+    total, found = 0.0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended
+            continue
+        name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
+        if name.startswith("chrom"):
+            found = True
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total if found else math.nan
+
+
+def served(config: dict, seconds: float, tab: str = "activity", chromium: str = "") -> tuple:
+    """Steps/s of a run started with the Play button of the app served in this process and
+    shown on ``tab`` in headless Chromium (the page's rendering shares this machine's cores, as
+    on a laptop); returns (steps/s, ticks/s, Chromium's CPU use in cores). Needs
+    ``pip install -e .[test]`` and a Chromium."""
+    import shutil
+    import socket
+
+    import panel as pn
+    from playwright.sync_api import sync_playwright
+
+    from .factory import create_app
+    from .state import apply_run_config
+
+    apps = []
+
+    def make():
+        app = create_app()
+        apply_run_config(config, app.network, app.training)
+        apps.append(app)
+        return app.template
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = pn.serve(make, port=port, threaded=True, show=False)
+    executable = chromium or shutil.which("chromium") or "/usr/bin/chromium"
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"http://localhost:{port}")
+            page.locator(".run-status p").first.wait_for(timeout=60_000)
+            app = apps[-1]
+            if tab != "activity":
+                page.locator(".bk-tab").filter(has_text=TAB_TITLES[tab]).first.click()
+            page.get_by_role("button", name="▶ Play").click()
+            ctrl = app.controller
+            deadline = time.monotonic() + 120
+            while ctrl.status != "running" or ctrl.steps < 2:
+                if time.monotonic() > deadline:
+                    faulthandler.dump_traceback(all_threads=True)  # where the run is stuck
+                    raise TimeoutError(f"the run did not start (status {ctrl.status!r})")
+                time.sleep(0.05)
+            time.sleep(1.0)  # the views' first paint
+            steps0, ticks0, t0 = ctrl.run.trainer.step_count, app.session.ticks, time.perf_counter()
+            cpu0 = _chromium_cpu_s()
+            time.sleep(seconds)
+            elapsed = time.perf_counter() - t0
+            browser_cores = (_chromium_cpu_s() - cpu0) / elapsed
+            steps = ctrl.run.trainer.step_count - steps0
+            ticks = app.session.ticks - ticks0
+            ctrl.shutdown()
+            browser.close()
+    finally:
+        for app in apps:
+            app.controller.shutdown()
+        server.stop()
+    return steps / elapsed, ticks / elapsed, browser_cores
+
+
+def _served_table(args) -> None:
+    print(
+        f"{'setup':<14}{'tab':<10}{'headless':>10}{'served':>10}{'overhead':>10}{'ticks/s':>9}"
+        f"{'browser':>9}   (steps/s; the browser's CPU use in cores)"
+    )
+    for name in args.setups:
+        cfg = _config(name)
+        for tab in args.tabs:
+            runs = [
+                (headless(cfg, args.seconds), *served(cfg, args.seconds, tab))
+                for _ in range(args.rounds)
+            ]
+            base, ui, rate, cores = (statistics.median(c) for c in zip(*runs, strict=True))
+            print(
+                f"{name:<14}{tab:<10}{base:>10.1f}{ui:>10.1f}{100 * (1 - ui / base):>9.1f}%"
+                f"{rate:>9.2f}{cores:>9.2f}",
+                flush=True,
+            )
 
 
 def main(argv=None) -> int:
@@ -140,12 +275,20 @@ def main(argv=None) -> int:
         nargs="+",
         default=["activity", "learning"],
         choices=list(TABS),
-        help="tabs whose views are updated (as if all were shown)",
+        help="tabs whose views are updated (as if all were shown; --served: one at a time)",
+    )
+    parser.add_argument(
+        "--served",
+        action="store_true",
+        help="serve the app and watch it in headless Chromium instead of ticking in-process",
     )
     args = parser.parse_args(argv)
+    if args.served:
+        _served_table(args)
+        return 0
     print(
         f"{'setup':<14}{'headless':>10}{'snapshots':>11}{'overhead':>10}{'with UI':>10}"
-        f"{'overhead':>10}{'ticks/s':>9}   (steps/s)"
+        f"{'overhead':>10}{'ticks/s':>9}{'tick ms':>9}   (steps/s)"
     )
     for name in args.setups:
         cfg = _config(name)
@@ -157,10 +300,10 @@ def main(argv=None) -> int:
             )
             for _ in range(args.rounds)
         ]
-        base, snaps, ui, rate = (statistics.median(col) for col in zip(*runs, strict=True))
+        base, snaps, ui, rate, tick = (statistics.median(col) for col in zip(*runs, strict=True))
         print(
             f"{name:<14}{base:>10.1f}{snaps:>11.1f}{100 * (1 - snaps / base):>9.1f}%"
-            f"{ui:>10.1f}{100 * (1 - ui / base):>9.1f}%{rate:>9.2f}",
+            f"{ui:>10.1f}{100 * (1 - ui / base):>9.1f}%{rate:>9.2f}{tick:>9.1f}",
             flush=True,
         )
     return 0
