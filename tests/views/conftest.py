@@ -133,3 +133,20 @@ def make_snapshot_fixture():
 def render():
     """Render a HoloViews object to its Bokeh plot (no browser, no server)."""
     return lambda obj: hv.renderer("bokeh").get_plot(obj)
+
+
+def _served(view):
+    """Serialize the view as a served page would; the changes it sends from then are collected."""
+    from bokeh.document import Document
+
+    doc, events = Document(), []
+    doc.add_root(view.__panel__().get_root(doc))
+    doc.to_json()
+    doc.on_change(events.append)
+    return events
+
+
+@pytest.fixture
+def served():
+    """``served(view) -> events``: the Bokeh changes a view sends after it was first shown."""
+    return _served

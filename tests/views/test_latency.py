@@ -5,21 +5,11 @@ import pytest
 from batscope.engine.telemetry import LatencyCurve
 from batscope.widgets.latency import LatencyView
 from batscope.widgets.live import glyphs
-from bokeh.document import Document
 from bokeh.models import HoverTool
 
 T = np.linspace(0, 0.2, 5)
 MULTI = LatencyCurve(T, np.array([0.0, 0.5, 0.98, 0.98, 0.98]), 0.1, "multi-spike")
 SINGLE = LatencyCurve(T, np.array([0.0, 0.0, 0.2, 0.9, 0.96]), 0.1, "single-spike")
-
-
-def _served(view):
-    """Serialize the view as a served page would, and collect the changes it sends from then."""
-    doc, events = Document(), []
-    doc.add_root(view.__panel__().get_root(doc))
-    doc.to_json()
-    doc.on_change(events.append)
-    return events
 
 
 def _curves(view, measure="accuracy"):
@@ -32,10 +22,10 @@ def _curves(view, measure="accuracy"):
     }
 
 
-def test_empty_state_renders(empty_snapshot):
+def test_empty_state_renders(empty_snapshot, served):
     view = LatencyView()
     view.update([empty_snapshot])
-    _served(view)
+    served(view)
     assert _curves(view) == {}
     assert not view.accuracy_t_enc.visible and not view.confidence_t_enc.visible
     assert "No latency curve" in view.info.object
@@ -92,11 +82,11 @@ def test_zero_final_accuracy_gives_nan_confidence(make_snapshot):
     assert "never" in view.info.object
 
 
-def test_the_same_snapshot_twice_sends_nothing(make_snapshot):
+def test_the_same_snapshot_twice_sends_nothing(make_snapshot, served):
     view = LatencyView()
     snap = make_snapshot(latency=MULTI)
     view.update([snap])
-    events = _served(view)
+    events = served(view)
     view.update([snap])
     view.update([make_snapshot(latency=MULTI, step=2)])  # the same curve in a newer snapshot
     assert events == []

@@ -3,7 +3,6 @@
 import numpy as np
 from batscope.engine.telemetry import MetricRow, Snapshot
 from batscope.widgets.metrics import SPLITS, MetricsView
-from bokeh.document import Document
 from bokeh.document.events import ColumnsStreamedEvent
 from bokeh.models import HoverTool
 
@@ -12,27 +11,18 @@ def _snap(rows):
     return Snapshot(step=rows[-1].step, epoch=0, batch=0, n_batches=1, epochs=1, rows=tuple(rows))
 
 
-def _served(view):
-    """Serialize the view as a served page would, and collect the changes it sends from then."""
-    doc, events = Document(), []
-    doc.add_root(view.__panel__().get_root(doc))
-    doc.to_json()
-    doc.on_change(events.append)
-    return events
-
-
-def test_empty_state_renders():
+def test_empty_state_renders(served):
     view = MetricsView()
-    _served(view)
+    served(view)
     for fig in (view.loss, view.accuracy):
         assert [item.label.value for item in fig.legend[0].items] == list(SPLITS)
         (hover,) = fig.select(HoverTool)
         assert len(hover.renderers) == 3
 
 
-def test_rows_of_every_split_are_streamed():
+def test_rows_of_every_split_are_streamed(served):
     view = MetricsView()
-    events = _served(view)
+    events = served(view)
     train = [MetricRow(i, 0, "train", 1.0 / (i + 1), 0.1 * i) for i in range(5)]
     view.update([_snap(train[:3]), _snap([*train[3:], MetricRow(4, 1, "val", 0.5, 0.6)])])
     streamed = [e for e in events if isinstance(e, ColumnsStreamedEvent)]
@@ -56,11 +46,11 @@ def test_rows_of_every_split_are_streamed():
     assert all(len(src[s].data["step"]) == 0 for s in SPLITS)
 
 
-def test_the_same_snapshot_twice_sends_nothing():
+def test_the_same_snapshot_twice_sends_nothing(served):
     view = MetricsView()
     snap = _snap([MetricRow(1, 0, "train", 0.5, 0.5)])
     view.update([snap])
-    events = _served(view)
+    events = served(view)
     view.update([snap])
     assert events == []
     assert list(view.sources["train"].data["step"]) == [1]
@@ -93,11 +83,11 @@ def test_series_caps_the_points_with_bucket_means():
     assert how == "stream" and list(points["step"]) == [39, 47]
 
 
-def test_a_long_fast_run_keeps_the_line_short():
+def test_a_long_fast_run_keeps_the_line_short(served):
     from batscope.widgets.metrics import MAX_POINTS
 
     view = MetricsView()
-    events = _served(view)
+    events = served(view)
     for chunk in range(25):
         rows = [MetricRow(i, 0, "train", 1.0, 0.5) for i in range(chunk * 400, (chunk + 1) * 400)]
         view.update([_snap(rows)])

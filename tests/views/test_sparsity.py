@@ -4,22 +4,12 @@ import numpy as np
 import pytest
 from batscope.engine.analysis import layer_sparsity
 from batscope.widgets.sparsity import NO_LAYERS, SparsityView
-from bokeh.document import Document
 
 
-def _served(view):
-    """Serialize the view as a served page would, and collect the changes it sends from then."""
-    doc, events = Document(), []
-    doc.add_root(view.__panel__().get_root(doc))
-    doc.to_json()
-    doc.on_change(events.append)
-    return events
-
-
-def test_empty_state_renders(empty_snapshot):
+def test_empty_state_renders(empty_snapshot, served):
     view = SparsityView()
     view.update([empty_snapshot])
-    _served(view)
+    served(view)
     assert view.history.empty
     assert list(view.layers.factors) == NO_LAYERS
     for source in (view.bars_source, view.hist_source, *view.pool.sources):
@@ -46,10 +36,10 @@ def test_bars_and_fractions(snapshot):
     assert items == ["active", "dead", "saturated"]
 
 
-def test_factors_change_only_with_the_layer_names(make_snapshot):
+def test_factors_change_only_with_the_layer_names(make_snapshot, served):
     view = SparsityView()
     view.update([make_snapshot(step=1)])
-    events = _served(view)
+    events = served(view)
     view.update([make_snapshot(step=2, seed=1)])  # new values, the same layers
     assert view.layers not in {e.model for e in events}
     view.update([make_snapshot(step=3, sizes=(20, 12, 8, 4))])  # another network
@@ -110,10 +100,10 @@ def test_reset_clears_history(snapshot):
     assert "No sparsity" in view.info.object
 
 
-def test_the_same_snapshot_twice_sends_nothing(snapshot):
+def test_the_same_snapshot_twice_sends_nothing(snapshot, served):
     view = SparsityView()
     view.update([snapshot])
-    events = _served(view)
+    events = served(view)
     view.update([snapshot])
     assert events == []
 

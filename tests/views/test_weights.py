@@ -3,23 +3,13 @@
 import numpy as np
 import pytest
 from batscope.widgets.weights import WeightsView
-from bokeh.document import Document
 from bokeh.models import ColorBar, ColumnDataSource, HoverTool
 
 
-def _served(view):
-    """Serialize the view as a served page would, and collect the changes it sends from then."""
-    doc, events = Document(), []
-    doc.add_root(view.__panel__().get_root(doc))
-    doc.to_json()
-    doc.on_change(events.append)
-    return events
-
-
-def test_empty_state_renders(empty_snapshot):
+def test_empty_state_renders(empty_snapshot, served):
     view = WeightsView()
     view.update([empty_snapshot])
-    _served(view)
+    served(view)
     assert len(view.matrix_source.data["image"]) == len(view.field_source.data["image"]) == 0
     assert "No weights" in view.info.object
     for fig in (view.matrix, view.field):
@@ -91,11 +81,11 @@ def test_nan_weights_are_reported(make_snapshot):
     assert np.isnan(view.matrix_source.data["image"][0][0, 0])
 
 
-def test_the_same_weights_twice_send_nothing(make_snapshot):
+def test_the_same_weights_twice_send_nothing(make_snapshot, served):
     snap = make_snapshot(sizes=(16, 8, 4))
     view = WeightsView()
     view.update([snap])
-    events = _served(view)
+    events = served(view)
     view.update([snap])
     view.update([make_snapshot(sizes=(16, 8, 4), weights=snap.weights, step=2)])
     assert events == []
