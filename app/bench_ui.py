@@ -16,12 +16,14 @@ rendering on the same cores) against the headless loop, with Chromium's CPU use.
 Measured 2026-11-29 on the 2-core development VM (no GPU, software rendering), shared with
 other jobs: repeated runs differ by about 10 points, so the tick duration is the steadier figure.
 
-  python -m batscope.app.bench_ui --seconds 6 --rounds 5      (Activity + Learning; two runs)
+  python -m batscope.app.bench_ui --seconds 6 --rounds 5      (Activity + Learning; three runs)
   setup           headless  snapshots  overhead   with UI  overhead  ticks/s  tick ms
   convergence       1421.5     1332.1      6.3%    1406.6      1.0%     4.00      3.6
   mnist-small         71.6       71.7     -0.1%      75.0     -4.7%     4.00      3.8
   convergence       1299.9     1249.1      3.9%    1147.2     11.7%     4.00      4.5
   mnist-small         74.1       69.8      5.8%      60.0     19.1%     4.00      5.3
+  convergence       1345.8     1370.5     -1.8%    1285.3      4.5%     4.00      4.2
+  mnist-small         83.8       84.0     -0.2%      82.3      1.8%     4.00      3.3
 
   python -m batscope.app.bench_ui --seconds 6 --rounds 5 --tabs activity
   convergence       1479.6     1431.0      3.3%    1532.1     -3.5%     4.00      2.3
