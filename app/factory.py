@@ -130,6 +130,14 @@ def _neurons_text(neurons) -> str:
     return ", ".join(str(int(n)) for n in neurons)
 
 
+def _parse_neurons(text: str) -> list[int] | None:
+    """Sorted distinct indices from ``"5, 1"``, or None when the text is not integers."""
+    try:
+        return sorted({int(s) for s in text.replace(" ", "").split(",") if s})
+    except ValueError:
+        return None
+
+
 class ViewControls(pn.viewable.Viewer):
     """Which sample, layer and membrane-trace neurons the live views show."""
 
@@ -161,10 +169,7 @@ class ViewControls(pn.viewable.Viewer):
         """Apply a typed selection, or refuse it with a message and show the current one."""
         if self._reverting:
             return
-        try:
-            idx = sorted({int(s) for s in event.new.replace(" ", "").split(",") if s})
-        except ValueError:
-            idx = None
+        idx = _parse_neurons(event.new)
         if not idx or min(idx) < 0 or len(idx) > MAX_SELECTED:
             self.alert.object = (
                 f"**membrane neurons**: {event.new!r} is not a list of 1 to {MAX_SELECTED} "
@@ -182,14 +187,8 @@ class ViewControls(pn.viewable.Viewer):
 
     def _follow_neurons(self, event):
         """A click on the raster (or a preset) changed the selection: show it."""
-        if sorted(set(event.new)) != self._typed():
+        if sorted(set(event.new)) != _parse_neurons(self.neurons.value):
             self.neurons.value = _neurons_text(event.new)
-
-    def _typed(self):
-        try:
-            return sorted({int(s) for s in self.neurons.value.replace(" ", "").split(",") if s})
-        except ValueError:
-            return None
 
     def __panel__(self):
         return self._layout
