@@ -128,7 +128,7 @@ def with_ui(
     app = create_app()
     apply_run_config(config, app.network, app.training)
     doc = Document()
-    for view in (*app.views.values(), app.controls):
+    for view in (*(app.view(n) for names in TABS.values() for n in names), app.controls):
         view.__panel__().get_root(doc)
     # what a server does with each change: serialize it into a PATCH-DOC message
     protocol = Protocol()

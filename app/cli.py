@@ -1,13 +1,24 @@
-"""``batscope serve``: run the app with ``panel serve`` and sensible multi-user defaults."""
+"""``batscope serve``: run the app with ``panel serve`` and sensible multi-user defaults.
+
+By default the server listens on this machine only (127.0.0.1). ``--share`` serves a room: it
+listens on every interface, allows the page's websocket from the machine's LAN address and
+names, and prints the URL to share.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import socket
 import subprocess
 import sys
+import time
+import webbrowser
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+LOCAL = "127.0.0.1"
+EVERYWHERE = "0.0.0.0"
 SESSION_FLAGS = [
     "--liveness",
     "--unused-session-lifetime",
@@ -17,6 +28,53 @@ SESSION_FLAGS = [
 ]
 
 
+def free_port(address: str = LOCAL) -> int:
+    """A port free on ``address`` now (what ``--port 0`` asks for, chosen before the server
+    starts so that the allowed websocket origins can name it)."""
+    with socket.socket() as s:
+        s.bind((address, 0))
+        return s.getsockname()[1]
+
+
+def lan_address() -> str:
+    """This machine's address on its local network (the interface of the default route).
+
+    Connecting a UDP socket sends no packet: it only asks the kernel which interface it would
+    use. Falls back to the address the host name resolves to, then to 127.0.0.1.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))
+            return s.getsockname()[0]
+        except OSError:
+            pass
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return LOCAL
+
+
+def websocket_origins(
+    port: int, address: str | None = None, share: bool = False, extra=()
+) -> list[str]:
+    """The ``host:port`` origins whose pages may open the app's websocket.
+
+    Always this machine's own names (localhost, 127.0.0.1); a specific ``address`` adds itself;
+    ``share`` adds the LAN address and the host names a participant may type.
+    """
+    hosts = ["localhost", LOCAL]
+    if address and address not in (EVERYWHERE, "", "::"):
+        hosts.append(address)
+    if share:
+        hosts += [lan_address(), socket.gethostname(), socket.getfqdn()]
+    origins = [f"{h}:{port}" for h in hosts] + list(extra)
+    return list(dict.fromkeys(origins))
+
+
+def share_url(port: int) -> str:
+    return f"http://{lan_address()}:{port}/main"
+
+
 def serve_command(
     port: int = 5006,
     show: bool = False,
@@ -24,29 +82,50 @@ def serve_command(
     allow_websocket_origin: list[str] | None = None,
     dev: bool = False,
     warm: bool = True,
+    share: bool = False,
 ) -> list[str]:
-    """The ``panel serve`` command line for ``app/main.py``."""
+    """The ``panel serve`` command line for ``app/main.py``.
+
+    Listens on 127.0.0.1 unless ``address`` is given (``share``: on every interface). A
+    ``port`` of 0 is resolved to a free port here so the websocket origins can name it.
+    """
+    if address is None:
+        address = EVERYWHERE if share else LOCAL
+    if port == 0:
+        port = free_port(LOCAL if address == LOCAL else "")
     cmd = [
         sys.executable,
         "-m",
         "panel",
         "serve",
         str(HERE / "main.py"),
+        "--address",
+        address,
         "--port",
         str(port),
         *SESSION_FLAGS,
     ]
+    for origin in websocket_origins(port, address, share, allow_websocket_origin or ()):
+        cmd += ["--allow-websocket-origin", origin]
     if warm:
         cmd += ["--setup", str(HERE / "warm.py")]
-    if show:
+    if show and not share:  # shared: the LAN link is opened instead (main)
         cmd.append("--show")
-    if address:
-        cmd += ["--address", address]
-    for origin in allow_websocket_origin or ():
-        cmd += ["--allow-websocket-origin", origin]
     if dev:
         cmd.append("--dev")
     return cmd
+
+
+def _open_when_listening(proc, url: str, port: int, timeout: float = 300.0) -> None:
+    """Open ``url`` in a browser once something accepts on ``port`` (the server warms first)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        try:
+            with socket.create_connection((LOCAL, port), timeout=1):
+                webbrowser.open(url)
+                return
+        except OSError:
+            time.sleep(0.5)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,12 +134,19 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="serve the interactive app")
     serve.add_argument("--port", type=int, default=5006, help="port (0 = any free port)")
     serve.add_argument("--show", action="store_true", help="open a browser tab")
-    serve.add_argument("--address", default=None, help="address to listen on")
+    serve.add_argument(
+        "--share",
+        action="store_true",
+        help="serve a room: listen on every interface and print the URL to share",
+    )
+    serve.add_argument(
+        "--address", default=None, help="address to listen on (default 127.0.0.1, this machine)"
+    )
     serve.add_argument(
         "--allow-websocket-origin",
         action="append",
         default=[],
-        help="host[:port] allowed to connect (repeatable), for remote use",
+        help="another host[:port] whose pages may connect (repeatable), e.g. behind a proxy",
     )
     serve.add_argument("--dev", action="store_true", help="reload on code changes")
     serve.add_argument(
@@ -74,11 +160,26 @@ def main(argv: list[str] | None = None) -> int:
         args.allow_websocket_origin,
         args.dev,
         warm=not args.no_warm,
+        share=args.share,
     )
+    port = int(cmd[cmd.index("--port") + 1])
+    if args.share:
+        url = share_url(port)
+        print(f"batscope: share this link with the room: {url}", flush=True)
+    proc = subprocess.Popen(cmd)
+    # `batscope serve` stands for the server: a stop asked of it is passed on (an orphaned
+    # server would keep the port and its sessions)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum))
     try:
-        return subprocess.call(cmd)
-    except KeyboardInterrupt:
+        if args.share and args.show:
+            _open_when_listening(proc, url, port)
+        return proc.wait()
+    except KeyboardInterrupt:  # the server got the same Ctrl-C: let it close its sessions
+        proc.terminate()
+        proc.wait(30)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

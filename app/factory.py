@@ -194,8 +194,27 @@ class ViewControls(pn.viewable.Viewer):
         return self._layout
 
 
+TABS = {  # each tab's title and the views it shows, built when the tab is first shown
+    "Activity": ("raster", "membrane"),
+    "Learning": ("metrics", "errorflow", "weights"),
+    "Convergence": ("convergence",),
+    "Sparsity & latency": ("sparsity", "latency"),
+    "Toy editor": ("editor",),
+    "Gradient check": ("gradcheck",),
+    "Precision": ("precision",),
+    "Code & export": ("code", "export"),
+}
+TRAINING_VIEWS = ("raster", "membrane", "metrics", "errorflow", "weights", "sparsity", "latency")
+TAB_OF = {name: i for i, names in enumerate(TABS.values()) for name in names}
+
+
 class BatscopeApp(pn.viewable.Viewer):
-    """The whole app for one session: state, controllers, views, pull loop and template."""
+    """The whole app for one session: state, controllers, views, pull loop and template.
+
+    Opening a session builds the sidebar and the visible tab only: a tab's views are built the
+    first time it is shown (:meth:`view`), and the live ones are fed through a :class:`ViewGate`
+    that holds their updates until then.
+    """
 
     preset = param.Selector(default=DEFAULT, objects=list_presets())
 
@@ -210,47 +229,36 @@ class BatscopeApp(pn.viewable.Viewer):
         )
         self.sweep = SweepController(SweepConfig())
         vc = self.view_config
-        self.views = {
-            "raster": RasterView(vc),
-            "membrane": MembraneView(vc),
-            "metrics": MetricsView(vc),
-            "errorflow": ErrorFlowView(vc),
-            "weights": WeightsView(vc),
-            "sparsity": SparsityView(vc),
-            "latency": LatencyView(vc),
-        }
         providers = {
             "network_provider": self.controller.current_network,
             "training_provider": self.training.to_dict,
         }
-        self.convergence = ConvergenceView(self.sweep, vc)
-        self.editor = PatternEditorView(vc, **providers)
-        self.gradcheck = GradCheckView(vc, **providers)
-        self.precision = PrecisionView(vc, **providers)
-        self.code = CodeView(self.network, self.training, view_config=vc)
+        self._makers = {
+            "raster": partial(RasterView, vc),
+            "membrane": partial(MembraneView, vc),
+            "metrics": partial(MetricsView, vc),
+            "errorflow": partial(ErrorFlowView, vc),
+            "weights": partial(WeightsView, vc),
+            "sparsity": partial(SparsityView, vc),
+            "latency": partial(LatencyView, vc),
+            "convergence": partial(ConvergenceView, self.sweep, vc),
+            "editor": partial(PatternEditorView, vc, **providers),
+            "gradcheck": partial(GradCheckView, vc, **providers),
+            "precision": partial(PrecisionView, vc, **providers),
+            "code": partial(CodeView, self.network, self.training, view_config=vc),
+            "export": partial(ExportView, self.controller, vc),
+        }
+        self.views: dict = {}  # the views built so far, by name
         self.controls = ControlsView(self.controller)
         self.builder = NetworkBuilder(self.network, self.training)
         self.form = TrainingForm(self.training)
-        self.export = ExportView(self.controller, vc)
-        # views in hidden tabs are updated when their tab is shown (dynamic Tabs render only
-        # the active one): index of the tab each live view sits in
-        tab_of = {
-            "raster": 0,
-            "membrane": 0,
-            "metrics": 1,
-            "errorflow": 1,
-            "weights": 1,
-            "sparsity": 3,
-            "latency": 3,
-        }
         self.gates = {
-            name: ViewGate(view, partial(self._shown, tab_of[name]))
-            for name, view in self.views.items()
+            name: ViewGate(partial(self.view, name), partial(self._shown, TAB_OF[name]))
+            for name in (*TRAINING_VIEWS, "convergence")
         }
-        self.gates["convergence"] = ViewGate(self.convergence, partial(self._shown, 2))
         self.session = LiveSession(
             [
-                (self.controller, [self.gates[n] for n in self.views]),
+                (self.controller, [self.gates[n] for n in TRAINING_VIEWS]),
                 (self.sweep, [self.gates["convergence"]]),
             ],
             period_ms=period_ms,
@@ -260,10 +268,18 @@ class BatscopeApp(pn.viewable.Viewer):
         )
         self.network.param.watch(lambda *_: self._check(), "revision")
         self.training.param.watch(lambda *_: self._check(), list(TrainingConfig.FIELDS))
-        self.preset_info = pn.pane.Markdown(sizing_mode="stretch_width")
+        self.preset_info = pn.pane.Markdown(
+            sizing_mode="stretch_width", css_classes=["preset-info"]
+        )
         self.urlstate.param.watch(self._on_url_preset, "preset")
         self._apply_preset(self.preset)
         self.template = self._template()
+
+    def view(self, name: str):
+        """The view ``name`` (a key of :data:`TAB_OF`), built on first use."""
+        if name not in self.views:
+            self.views[name] = self._makers[name]()
+        return self.views[name]
 
     # -- presets and checks ----------------------------------------------------------------
     @param.depends("preset", watch=True)
@@ -311,40 +327,22 @@ class BatscopeApp(pn.viewable.Viewer):
             pn.Card(self.builder, title="Network", sizing_mode="stretch_width", margin=(5, 0)),
             pn.Card(self.form, title="Training", sizing_mode="stretch_width", margin=(5, 0)),
         ]
-        v = self.views
         self.view_controls = ViewControls(self.view_config, self.network)
+        self._tab_bodies = [pn.Column(sizing_mode="stretch_width") for _ in TABS]
         tabs = pn.Tabs(
-            (
-                "Activity",
-                pn.Column(
-                    self.view_controls,
-                    v["raster"],
-                    v["membrane"],
-                    sizing_mode="stretch_width",
-                ),
-            ),
-            (
-                "Learning",
-                pn.Column(v["metrics"], v["errorflow"], v["weights"], sizing_mode="stretch_width"),
-            ),
-            ("Convergence", self.convergence),
-            (
-                "Sparsity & latency",
-                pn.Column(v["sparsity"], v["latency"], sizing_mode="stretch_width"),
-            ),
-            ("Toy editor", self.editor),
-            ("Gradient check", self.gradcheck),
-            ("Precision", self.precision),
-            ("Code & export", pn.Column(self.code, self.export, sizing_mode="stretch_width")),
+            *zip(TABS, self._tab_bodies, strict=True),
             dynamic=True,
             sizing_mode="stretch_width",
             css_classes=["main-tabs"],
         )
+        self._fill_tab(tabs.active)
         self.tabs = tabs
         tabs.param.watch(self._on_tab, "active")
         template = pn.template.BootstrapTemplate(
             title="batscope: exact gradients through spikes",
-            sidebar=sidebar,
+            # one root for the whole sidebar: Bokeh re-walks every model of the document on
+            # each root added, a cost paid per session
+            sidebar=[pn.Column(*sidebar, sizing_mode="stretch_width")],
             main=[tabs],
             sidebar_width=400,
         )
@@ -352,10 +350,20 @@ class BatscopeApp(pn.viewable.Viewer):
             template.config.raw_css.append(CSS.read_text())
         return template
 
+    def _fill_tab(self, index: int) -> None:
+        """Build the views of tab ``index`` into its (so far empty) body, once."""
+        body = self._tab_bodies[index]
+        if body.objects:
+            return
+        names = list(TABS.values())[index]
+        extra = [self.view_controls] if index == 0 else []
+        body.objects = [*extra, *(self.view(n) for n in names)]
+
     def _shown(self, index: int) -> bool:
         return getattr(self, "tabs", None) is not None and self.tabs.active == index
 
     def _on_tab(self, event) -> None:
+        self._fill_tab(event.new)
         # after the tab's new models have gone out: data sent with them would be dropped
         doc = pn.state.curdoc
         if doc is not None and doc.session_context is not None:

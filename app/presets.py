@@ -7,6 +7,9 @@ TrainingConfig fields and ``layer.<field>`` LayerSpec fields to leave out of the
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,14 +76,27 @@ def preset_from_dict(d: dict) -> Preset:
     )
 
 
+@functools.cache
+def _preset_names() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in PRESET_DIR.glob("*.json")))
+
+
+@functools.cache
+def _validated_preset(name: str) -> Preset:
+    """A preset file read and checked once per process (they ship with the package)."""
+    return preset_from_dict(json.loads((PRESET_DIR / f"{name}.json").read_text("utf-8")))
+
+
 def list_presets() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+    return list(_preset_names())
 
 
 def load_preset(name: str) -> Preset:
-    if name not in list_presets():
+    """The preset ``name``; its config is the caller's own copy (the checked file is shared)."""
+    if name not in _preset_names():
         raise ValueError(f"unknown preset {name!r}; known: {', '.join(list_presets())}")
-    return preset_from_dict(json.loads((PRESET_DIR / f"{name}.json").read_text("utf-8")))
+    p = _validated_preset(name)
+    return dataclasses.replace(p, config=copy.deepcopy(p.config), extra=dict(p.extra))
 
 
 def apply_preset(preset: Preset, network: NetworkSpec, training: TrainingConfig) -> None:

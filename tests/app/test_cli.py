@@ -1,10 +1,17 @@
-"""`batscope serve` builds the documented `panel serve` command line."""
+"""`batscope serve` builds the documented `panel serve` command line: this machine only by
+default, the room with one flag, and websocket origins that match the address served."""
 
-from batscope.app.cli import serve_command
+import pytest
+from batscope.app import cli
+from batscope.app.cli import serve_command, websocket_origins
+
+
+def _values(cmd, flag):
+    return [cmd[i + 1] for i, arg in enumerate(cmd) if arg == flag]
 
 
 def test_serve_command_has_session_defaults():
-    cmd = serve_command(port=0, show=True)
+    cmd = serve_command(port=5006, show=True)
     assert cmd[1:4] == ["-m", "panel", "serve"] and cmd[4].endswith("main.py")
     for flag in (
         "--liveness",
@@ -14,5 +21,68 @@ def test_serve_command_has_session_defaults():
         "--show",
     ):
         assert flag in cmd
-    assert cmd[cmd.index("--port") + 1] == "0"
+    assert _values(cmd, "--port") == ["5006"]
     assert "--setup" not in serve_command(warm=False)
+
+
+def test_listens_on_this_machine_only_by_default():
+    cmd = serve_command(port=5006)
+    assert _values(cmd, "--address") == ["127.0.0.1"]
+    # the page may be opened as localhost or as 127.0.0.1: both may open its websocket
+    assert _values(cmd, "--allow-websocket-origin") == ["localhost:5006", "127.0.0.1:5006"]
+
+
+def test_port_zero_is_resolved_so_origins_name_it():
+    cmd = serve_command(port=0)
+    (port,) = _values(cmd, "--port")
+    assert int(port) > 0
+    assert f"127.0.0.1:{port}" in _values(cmd, "--allow-websocket-origin")
+
+
+def test_share_listens_everywhere_and_allows_the_lan_address(monkeypatch):
+    monkeypatch.setattr(cli, "lan_address", lambda: "192.168.1.23")
+    monkeypatch.setattr(cli.socket, "gethostname", lambda: "laptop")
+    monkeypatch.setattr(cli.socket, "getfqdn", lambda: "laptop.lan")
+    cmd = serve_command(port=5006, share=True, show=True)
+    assert _values(cmd, "--address") == ["0.0.0.0"]
+    assert _values(cmd, "--allow-websocket-origin") == [
+        "localhost:5006",
+        "127.0.0.1:5006",
+        "192.168.1.23:5006",
+        "laptop:5006",
+        "laptop.lan:5006",
+    ]
+    assert "--show" not in cmd  # the LAN link is opened instead of 0.0.0.0
+    assert cli.share_url(5006) == "http://192.168.1.23:5006/main"
+
+
+def test_an_explicit_address_is_an_allowed_origin_and_extra_origins_are_kept():
+    assert websocket_origins(80, "10.0.0.5", extra=["proxy.example:443"]) == [
+        "localhost:80",
+        "127.0.0.1:80",
+        "10.0.0.5:80",
+        "proxy.example:443",
+    ]
+
+
+def test_share_prints_the_link_to_share(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "lan_address", lambda: "192.168.1.23")
+    started = []
+
+    class Proc:
+        def __init__(self, cmd):
+            started.append(cmd)
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Proc)
+    assert cli.main(["serve", "--share", "--port", "5007", "--no-warm"]) == 0
+    assert "share this link with the room: http://192.168.1.23:5007/main" in capsys.readouterr().out
+    assert _values(started[0], "--address") == ["0.0.0.0"]
+
+
+@pytest.mark.parametrize("argv", [["serve", "--port", "x"], ["nope"]])
+def test_bad_arguments_are_refused(argv):
+    with pytest.raises(SystemExit):
+        cli.main(argv)

@@ -20,16 +20,10 @@ def app():
 
 
 def test_every_view_is_real_and_renders(app):
+    from batscope.app.factory import TAB_OF
     from batscope.widgets.base import PlotView
 
-    views = [
-        *app.views.values(),
-        app.convergence,
-        app.editor,
-        app.gradcheck,
-        app.precision,
-        app.code,
-    ]
+    views = [app.view(name) for name in TAB_OF if name != "export"]
     assert all(isinstance(v, PlotView) for v in views)
     for v in views:
         assert v.__panel__().get_root() is not None  # empty state renders

@@ -117,10 +117,11 @@ def test_view_gate_holds_hidden_updates_and_keeps_every_row():
 
     shown = {"on": False}
     view = RecordingView()
-    gate = ViewGate(view, lambda: shown["on"])
+    built = []
+    gate = ViewGate(lambda: built.append(1) or view, lambda: shown["on"])
     gate.update([_snap(0, heavy=True, sparsity=True), _snap(1, heavy=True)])
     gate.update([_snap(2)])
-    assert view.batches == []
+    assert view.batches == [] and built == []  # a hidden view is not even built
     shown["on"] = True
     gate.flush()
     (batch,) = view.batches
@@ -131,3 +132,11 @@ def test_view_gate_holds_hidden_updates_and_keeps_every_row():
     assert [s.step for s in view.batches[-1]] == [3]  # shown: straight through
     gate.reset()
     assert view.resets == 1
+    shown["on"] = False  # hidden: the reset waits, and rows after it are kept
+    gate.update([_snap(4)])
+    gate.reset()
+    gate.update([_snap(5)])
+    assert view.resets == 1
+    shown["on"] = True
+    gate.flush()
+    assert view.resets == 2 and [s.step for s in view.batches[-1]] == [5]

@@ -1,10 +1,14 @@
-"""The real command line once: `panel serve app/main.py` (what `batscope serve` runs)."""
+"""The real command line once: `batscope serve` (on 127.0.0.1, its websocket origins allowed)."""
 
+import contextlib
+import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -12,32 +16,19 @@ pytest.importorskip("playwright")
 
 from .conftest import click, open_app, status, wait_status  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
 def cli_server():
-    cmd = [
-        sys.executable,
-        "-m",
-        "panel",
-        "serve",
-        str(ROOT / "app" / "main.py"),
-        "--port",
-        "0",
-        "--liveness",
-        "--unused-session-lifetime",
-        "60000",
-        "--check-unused-sessions",
-        "10000",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cmd = [sys.executable, "-m", "batscope.app", "serve", "--port", "0", "--no-warm"]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     found, lines = {}, []
 
     def read():
         for line in proc.stdout:
             lines.append(line)
-            m = re.search(r"Bokeh app running at: (http://localhost:\d+/\w+)", line)
+            m = re.search(r"Bokeh app running at: (http://127\.0\.0\.1:\d+/\w+)", line)
             if m:
                 found["url"] = m.group(1)
 
@@ -50,8 +41,13 @@ def cli_server():
         assert "url" in found, "".join(lines)
         yield found["url"]
     finally:
-        proc.terminate()
-        proc.wait(10)
+        os.killpg(proc.pid, signal.SIGTERM)  # the CLI and the server it started
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # a server still shutting down
 
 
 def test_cli_serves_the_app(cli_server, guarded):
@@ -61,3 +57,14 @@ def test_cli_serves_the_app(cli_server, guarded):
     s = wait_status(page, lambda s: s["steps"] == 1, timeout=60)
     assert s["status"] == "paused"
     assert guarded.errors == []
+
+
+def test_cli_listens_on_this_machine_only(cli_server):
+    from batscope.app.cli import lan_address
+
+    lan = lan_address()
+    if lan.startswith("127."):
+        pytest.skip("this machine has no other address to try")
+    port = int(urlparse(cli_server).port)
+    with pytest.raises(OSError), socket.create_connection((lan, port), timeout=2):
+        pass

@@ -58,6 +58,7 @@ def test_build_and_train_convergence_to_100_percent(served, guarded):
     assert max(r.accuracy for r in app.controller.history) == 1.0
     assert s["accuracy"] == 100.0
     open_tab(page, "Learning")  # its views were held while hidden, and get every row now
+    wait_until(lambda: "metrics" in app.views)  # built when its tab is first shown
     wait_until(lambda: len(app.views["metrics"].sources["train"].data["step"]) == 50)
     page.wait_for_timeout(2500)  # a tab renders on first show (dynamic Tabs)
     shot(page, "learning-after-training")
@@ -171,6 +172,6 @@ def test_convergence_sweep_fills_and_a_tap_drills_down(served, guarded):
     page.get_by_text(re.compile(r"Drill-down:\*?\*? ?\w+-spike, μ = ")).first.wait_for(
         timeout=30_000
     )
-    assert app.convergence.trace is not None
+    assert app.views["convergence"].trace is not None
     shot(page, "convergence-sweep-drill-down")
     assert guarded.errors == []

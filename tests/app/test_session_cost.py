@@ -1,0 +1,155 @@
+"""A session is cheap to open and gives everything back when it closes (issue 9, item 7).
+
+Opening builds the sidebar and the visible tab only; a tab's views are built when it is first
+shown. Sessions served and closed over the websocket leave no app object, no training thread
+and no live Bokeh document behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import importlib.util
+import threading
+import time
+import weakref
+from pathlib import Path
+
+import pytest
+
+pn = pytest.importorskip("panel")
+hv = pytest.importorskip("holoviews")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_room():
+    """``benchmarks/room.py`` (not a package): its websocket participant drives these tests."""
+    spec = importlib.util.spec_from_file_location("room_benchmark", ROOT / "benchmarks" / "room.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_only_the_visible_tab_is_built_and_others_on_first_show():
+    from batscope.app.factory import TABS, create_app
+
+    hv.extension("bokeh")
+    app = create_app()
+    try:
+        assert set(app.views) == {"raster", "membrane"}  # the Activity tab
+        bodies = app._tab_bodies
+        assert [len(b.objects) > 0 for b in bodies] == [True] + [False] * (len(TABS) - 1)
+        app.tabs.active = 1
+        assert {"metrics", "errorflow", "weights"} <= set(app.views)
+        shown = [app.views[n].__panel__() for n in ("metrics", "errorflow", "weights")]
+        assert all(a is b for a, b in zip(bodies[1].objects, shown, strict=True))
+        metrics = app.views["metrics"]
+        app.tabs.active = 0
+        app.tabs.active = 1
+        assert app.views["metrics"] is metrics  # built once
+        assert "sparsity" not in app.views and "editor" not in app.views
+    finally:
+        app.controller.shutdown()
+        app.sweep.shutdown()
+
+
+def test_hidden_view_gets_the_rows_it_missed_when_first_shown():
+    from batscope.app.factory import create_app
+
+    from .test_session import _snap
+
+    hv.extension("bokeh")
+    app = create_app()
+    try:
+        app.gates["metrics"].update([_snap(0), _snap(1)])
+        assert "metrics" not in app.views  # hidden: held, not built
+        app.tabs.active = 1
+        app._flush_shown()
+        assert list(app.views["metrics"].sources["train"].data["step"]) == [0, 1]
+    finally:
+        app.controller.shutdown()
+        app.sweep.shutdown()
+
+
+def _training_threads():
+    return [t for t in threading.enumerate() if t.name == "batscope-training" and t.is_alive()]
+
+
+def _wait(pred, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        gc.collect()
+        if pred():
+            return True
+        time.sleep(0.2)
+    return pred()
+
+
+def test_closed_sessions_are_collected_and_their_threads_stopped():
+    import batscope.app.warm  # noqa: F401  (compiles the kernels once, as `--setup` does)
+    from batscope.app.factory import create_app
+
+    hv.extension("bokeh")
+    room = load_room()
+    apps, docs = [], []
+
+    def make():
+        app = create_app()
+        apps.append(weakref.ref(app))
+        docs.append(weakref.ref(pn.state.curdoc))
+        return app.template
+
+    port = room.free_port()
+    server = pn.serve(
+        {"main": make},
+        port=port,
+        address=room.HOST,
+        threaded=True,
+        show=False,
+        check_unused_sessions_milliseconds=300,
+        unused_session_lifetime_milliseconds=600,
+    )
+    url = f"http://{room.HOST}:{port}/main"
+
+    async def visit(n: int) -> None:
+        participants = [room.WsParticipant(url, timeout=60) for _ in range(n)]
+        for p in participants:
+            await p.open()
+        first = participants[0]
+        await first.click("Step ›", first.find(css_class="run-status"))  # a paused run
+        await first.show_tab(first.find("Tabs", css_class="main-tabs"), 1)
+        assert len(_training_threads()) >= 1
+        for p in participants:
+            assert p.errors == []
+            await p.close()
+
+    try:
+        room.Server.wait_port(port)
+        asyncio.run(visit(3))
+        assert len(apps) == 3
+        assert _wait(lambda: all(r() is None for r in apps), 30), "a closed session's app lives on"
+        assert all(r() is None for r in docs)
+        assert _wait(lambda: _training_threads() == [], 10)
+    finally:
+        server.stop()
+
+
+def test_room_client_drives_a_served_app():
+    """The benchmark's participants (one training, one exploring) against `batscope serve`."""
+    room = load_room()
+    server = room.Server(room.free_port(), warm=False)
+    try:
+        server.wait_ready(120)
+        record, samples = asyncio.run(
+            room.room(server, participants=2, browsers=0, trainers=1, seconds=4.0, seed=1)
+        )
+        assert record.errors == [], record.errors
+        assert len(record.ready) == 2
+        assert record.latency.get("play") and len(record.all_latencies()) >= 3
+        assert samples and all(rss > 0 for _, rss in samples)
+    finally:
+        server.stop()
+    errors, _closed = server.errors()
+    assert errors == []
+    assert any("127.0.0.1" in line for line in server.log)  # loopback only
