@@ -67,6 +67,12 @@ LABELS = {
 }
 
 
+def _fill_on_open(card, body, event) -> None:
+    """Put a collapsed card's body in when it is first opened (its models are built then)."""
+    if not event.new and not card.objects:
+        card.objects = [body]
+
+
 class TrainingForm(pn.viewable.Viewer):
     """The TrainingConfig as grouped, validated inputs; some fields show only where relevant."""
 
@@ -86,22 +92,23 @@ class TrainingForm(pn.viewable.Viewer):
             w.sizing_mode = "stretch_width"
         training.param.watch(lambda *_: self._relevance(), ["loss", "task"])
         self._relevance()
-        self._layout = pn.Column(
-            *[
-                pn.Card(
-                    pn.GridBox(
-                        *[self.inputs[n] for n in names], ncols=2, sizing_mode="stretch_width"
-                    ),
-                    title=group,
-                    collapsed=group != "Optimiser",
-                    sizing_mode="stretch_width",
-                    margin=(3, 0),
-                )
-                for group, names in TRAINING_GROUPS.items()
-            ],
-            self.alert,
-            sizing_mode="stretch_width",
-        )
+        cards = []
+        for group, names in TRAINING_GROUPS.items():
+            grid = pn.GridBox(
+                *[self.inputs[n] for n in names], ncols=2, sizing_mode="stretch_width"
+            )
+            card = pn.Card(
+                title=group,
+                collapsed=group != "Optimiser",
+                sizing_mode="stretch_width",
+                margin=(3, 0),
+            )
+            if card.collapsed:  # its inputs are drawn when it is first opened
+                card.param.watch(partial(_fill_on_open, card, grid), "collapsed")
+            else:
+                card.objects = [grid]
+            cards.append(card)
+        self._layout = pn.Column(*cards, self.alert, sizing_mode="stretch_width")
 
     def _relevance(self):
         t = self.training

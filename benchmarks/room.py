@@ -431,15 +431,15 @@ async def browser_participant(browser, url, role, seconds, record, rng, gate):
         record.ready.append(time.perf_counter() - t0)
         until = time.monotonic() + seconds
 
-        async def click_and_wait(label: str) -> float:
+        async def click_and_wait(label: str, timeout: float = 30.0) -> float:
+            # the status paragraph is replaced on each change: poll its text, not one element
             before = await status.inner_text()
             t = time.perf_counter()
             await page.get_by_role("button", name=label).click()
-            await page.wait_for_function(
-                "([el, before]) => el.innerText !== before",
-                arg=[await status.element_handle(), before],
-                timeout=30_000,
-            )
+            while await status.inner_text() == before:
+                if time.perf_counter() - t > timeout:
+                    raise TimeoutError(f"no update {timeout} s after clicking {label!r}")
+                await asyncio.sleep(0.02)
             return time.perf_counter() - t
 
         if role == "train":
