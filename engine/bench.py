@@ -5,7 +5,8 @@ convolutional Net3, 15C5-P2-40C5-P2-300-10 (method.md §8.2), on MNIST.
 [--samples N] [--dtype D] [--data-dir DIR] [--profile]`` prints one JSON object: forward and
 training samples/s (after a warm-up batch, so JIT compile time is excluded), the data source
 and, on the GPU, peak pool memory and a batch-1000 run. ``--profile`` adds the seconds spent in
-each kernel entry point (per layer input size) during the timed training steps.
+each kernel entry point (per layer input size) during the timed training steps (CPU seconds
+of all threads on the CPU).
 Real MNIST is read from ``--data-dir`` (default ``../shared/datasets/mnist`` beside the
 checkout) when present; otherwise the embedded MNIST sample of batscope.datasets is not
 imported (the engine imports nothing of ours) and synthetic TTFS data with MNIST-like statistics
@@ -95,7 +96,8 @@ def _loss_errors(out: SpikeTrains, labels, y_true: float):
 
 
 class _TimedKernels:
-    """The network's kernel module with every entry point timed: seconds per (name, n_pre)."""
+    """The network's kernel module with every entry point timed per (name, n_pre): CPU seconds
+    of all threads on the CPU backend (robust on shared cores), wall seconds on the GPU."""
 
     def __init__(self, kernels, xp):
         self._kernels = kernels
@@ -108,11 +110,12 @@ class _TimedKernels:
             return fn
 
         def timed(*args, **kwargs):
-            t0 = time.perf_counter()
+            t0 = time.process_time() if self._xp is np else time.perf_counter()
             out = fn(*args, **kwargs)
             _sync(self._xp)
+            t1 = time.process_time() if self._xp is np else time.perf_counter()
             key = f"{name}[n_pre={args[0].shape[1]}]" if hasattr(args[0], "shape") else name
-            self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - t0
+            self.seconds[key] = self.seconds.get(key, 0.0) + t1 - t0
             return out
 
         return timed

@@ -66,9 +66,10 @@ def _field_merge_kernel(
 ):
     """Fill ``ev_*[b, pos, :n_ev[b, pos]]`` with the field's spikes sorted by (t, i, slot).
 
-    The field is collected in (p, q, ci, slot) order, which is increasing (i, slot), then sorted
-    stably by the times' bit patterns (sign bit cleared, as engine/cpu_merge.py). One task per
-    (sample, output row) with its own scratch buffers.
+    One task per (sample, output row r): the spikes of input rows r .. r+k-1 (the band shared by
+    the row's fields) are collected in increasing (i, slot) order and sorted once, stably, by
+    the times' bit patterns (sign bit cleared, as engine/cpu_merge.py); each field's list is the
+    band's sorted list filtered to its k columns, so it keeps the key (t, i, slot).
     """
     n_b, n_p = n_ev.shape
     w_out = w_in - k + 1
@@ -76,45 +77,54 @@ def _field_merge_kernel(
     n_k = pre_times.shape[2]
     n_bytes = pre_bits.itemsize
     sign = np.uint64(1) << np.uint64(8 * n_bytes - 1)
-    m_max = ev_t.shape[2]
+    band_max = k * w_in * c_in * n_k
     for task in prange(n_b * h_out):
         b = task // h_out
         r = task - b * h_out
-        keys = np.empty(m_max, dtype=np.uint64)
-        code = np.empty(m_max, dtype=np.int64)
-        row = np.empty(m_max, dtype=np.int32)
-        order = np.empty(m_max, dtype=np.int64)
-        tmp = np.empty(m_max, dtype=np.int64)
+        keys = np.empty(band_max, dtype=np.uint64)
+        code = np.empty(band_max, dtype=np.int64)
+        order = np.empty(band_max, dtype=np.int64)
+        tmp = np.empty(band_max, dtype=np.int64)
         hist = np.zeros(256, dtype=np.int64)
+        col = np.empty(band_max, dtype=np.int32)
+        base = np.empty(band_max, dtype=np.int32)  # weight row at output column 0
+        t_s = np.empty(band_max, dtype=pre_times.dtype)
+        m = 0
+        i0 = r * w_in * c_in
+        for i in range(i0, i0 + k * w_in * c_in):
+            for z in range(pre_counts[b, i]):
+                keys[m] = np.uint64(pre_bits[b, i, z]) & ~sign
+                code[m] = i * n_k + z
+                m += 1
+        if m == 0:
+            continue
+        stable_order(keys, m, n_bytes, order, tmp, hist)
+        for n in range(m):  # the band in sorted order, with each spike's column and row part
+            src = code[order[n]]
+            tmp[n] = src
+            i = src // n_k
+            t_s[n] = pre_times[b, i, src - i * n_k]
+            cell = i // c_in
+            ci = i - cell * c_in
+            dr = cell // w_in - r
+            col[n] = cell - (cell // w_in) * w_in
+            base[n] = (dr * k + col[n]) * c_in + ci
         for c in range(w_out):
             pos = r * w_out + c
-            m = 0
-            for dr in range(k):
-                for dc in range(k):
-                    i0 = ((r + dr) * w_in + c + dc) * c_in
-                    for ci in range(c_in):
-                        i = i0 + ci
-                        for z in range(pre_counts[b, i]):
-                            keys[m] = np.uint64(pre_bits[b, i, z]) & ~sign
-                            code[m] = i * n_k + z
-                            row[m] = (dr * k + dc) * c_in + ci
-                            m += 1
-            if m == 0:
-                continue
-            stable_order(keys, m, n_bytes, order, tmp, hist)
+            a = 0
             prev = pre_times.dtype.type(0)
             for n in range(m):
-                o = order[n]
-                src = code[o]
-                i = src // n_k
-                t = pre_times[b, i, src - i * n_k]
-                if n == 0:
+                if col[n] < c or col[n] >= c + k:
+                    continue
+                t = t_s[n]
+                if a == 0:
                     prev = t
-                ev_t[b, pos, n] = t
-                ev_q[b, pos, n] = math.exp(-(t - prev) * inv_tau)
-                ev_row[b, pos, n] = row[o]
-                ev_src[b, pos, n] = src
+                ev_t[b, pos, a] = t
+                ev_q[b, pos, a] = math.exp(-(t - prev) * inv_tau)
+                ev_row[b, pos, a] = base[n] - c * c_in  # (dr k + col - c) C_in + ci
+                ev_src[b, pos, a] = tmp[n]
                 prev = t
+                a += 1
 
 
 def merge_receptive_fields(pre_times, pre_counts, in_shape, k: int, tau, bits) -> FieldEvents:
