@@ -178,8 +178,6 @@ class Conv2D(NeuronLayer):
 
     def forward(self, kernels, pre: SpikeTrains, w, group, t_max, in_shape):
         """Spike times (method.md §4 on each neuron's receptive field, §8.1)."""
-        if not hasattr(kernels, "conv_forward"):
-            raise NotImplementedError("Conv2D is not available on this backend yet (CPU only)")
         events = self._merge(
             kernels, "merge_receptive_fields", pre, in_shape, self.kernel_size, self.tau
         )
@@ -268,8 +266,6 @@ class Pool2D:
         return self.size * self.size * in_slots
 
     def forward(self, kernels, pre: SpikeTrains, w, group, t_max, in_shape):
-        if not hasattr(kernels, "pool_forward"):
-            raise NotImplementedError("Pool2D is not available on this backend yet (CPU only)")
         t, c, source = kernels.pool_forward(pre.times, pre.counts, in_shape, self.size)
         return SpikeTrains(t, c), LayerPass(None, {}, source)
 
