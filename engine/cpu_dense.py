@@ -127,10 +127,11 @@ def dense_gradient_kernel(
                 continue
             s1[:] = 0
             s2[:] = 0
+            item_b = item[b]
             for n in range(top[b] - 1, -1, -1):
                 t_n = ev_t[b, n]
                 add_later_spikes(
-                    head[b, n + 1], head[b, n + 2], item[b], n_s, t_n, j0, nj, post_t, delta,
+                    head[b, n + 1], head[b, n + 2], item_b, n_s, t_n, j0, nj, post_t, delta,
                     udot, b, inv_tau, s1, s2,
                 )  # fmt: skip
                 q = ev_q[b, n]
@@ -156,10 +157,11 @@ def dense_presynaptic_kernel(
         gi = group[b]
         s1 = np.zeros(n_o, dtype=wt.dtype)
         s2 = np.zeros(n_o, dtype=wt.dtype)
+        item_b = item[b]
         for n in range(top[b] - 1, -1, -1):
             t_n = ev_t[b, n]
             add_later_spikes(
-                head[b, n + 1], head[b, n + 2], item[b], n_s, t_n, 0, n_o, post_t, delta, udot,
+                head[b, n + 1], head[b, n + 2], item_b, n_s, t_n, 0, n_o, post_t, delta, udot,
                 b, inv_tau, s1, s2,
             )  # fmt: skip
             q = ev_q[b, n]

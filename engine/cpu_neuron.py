@@ -336,7 +336,7 @@ def accumulate_weight_gradient(row, s1, s2, tau, q, qq):
         s2[jj] = c * qq
 
 
-@njit(**JIT_SERIAL)
+@njit(**JIT_INLINE)
 def presynaptic_error_sum(w, s1, s2):
     """sum_j w_j (2 S2_j - S1_j) = sum_j w_j sum_k r_jk eps'(t_jk - t_n) (paper Eq. 18-19,
     §6.4), eps'(s) = 2e^{-2s/tau} - e^{-s/tau}, with 4 fixed partial sums (deterministic)."""
