@@ -27,7 +27,8 @@ from .cpu_neuron import (
 
 
 class FieldEvents(NamedTuple):
-    """Merged inputs of each (sample, output position) [B, P, M]: times ``t``, decays ``q``,
+    """Merged inputs of each (sample, output position) [B, P, M] (entries past ``n`` undefined):
+    times ``t``, decays ``q``,
     weight row ``row = (p k + q) C_in + ci``, presynaptic slot ``src = i K + z``, count ``n``
     [B, P]; ``tau`` used for q; ``in_shape`` (H, W, C_in) and ``k`` of the layer."""
 
@@ -137,10 +138,10 @@ def merge_receptive_fields(pre_times, pre_counts, in_shape, k: int, tau, bits) -
     n_ev = np.zeros((n_b, n_p), dtype=np.int32)
     _field_counts_kernel(pre_counts, h_in, w_in, c_in, k, n_ev)
     m = max(int(n_ev.max()) if n_ev.size else 0, 1)
-    ev_t = np.full((n_b, n_p, m), np.inf, dtype=dt)
-    ev_q = np.ones((n_b, n_p, m), dtype=dt)
-    ev_row = np.zeros((n_b, n_p, m), dtype=np.int32)
-    ev_src = np.zeros((n_b, n_p, m), dtype=np.int32)
+    ev_t = np.empty((n_b, n_p, m), dtype=dt)  # entries past n[b, pos] are never read
+    ev_q = np.empty((n_b, n_p, m), dtype=dt)
+    ev_row = np.empty((n_b, n_p, m), dtype=np.int32)
+    ev_src = np.empty((n_b, n_p, m), dtype=np.int32)
     _field_merge_kernel(
         pre_times, bits, pre_counts, h_in, w_in, c_in, k, n_ev, dt.type(1.0 / tau), ev_t, ev_q,
         ev_row, ev_src,
