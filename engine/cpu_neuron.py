@@ -153,10 +153,8 @@ def next_spikes(b, j, t_r, nxt, qn, g, u, k, consts, out_t, out_ud):
 
 
 @njit(**JIT_SERIAL)
-def advance_block(u, g, w_rows, i, c0, live, flag, q, qq, consts, qn):
-    """Advance the block's (g, u) from t_{n-1} to t_n, add the input of weights
-    ``w_rows[i, c0:]``, flag candidates (SIMD loop; the row is indexed, not sliced: a slice per
-    input costs more than the loop for small blocks).
+def advance_block(u, g, w, live, flag, q, qq, consts, qn):
+    """Advance the block's (g, u) from t_{n-1} to t_n, add the input, flag candidates (SIMD loop).
 
     §3.4: u <- u q + tau g (q - q^2), g <- g q^2 + w. The flag is ``may_spike_before_next`` for
     neurons whose buffer is not full. Returns the number of flagged neurons.
@@ -166,7 +164,7 @@ def advance_block(u, g, w_rows, i, c0, live, flag, q, qq, consts, qn):
     n_flag = 0
     for jj in range(u.shape[0]):
         uj = u[jj] * q + tau * g[jj] * (q - qq)  # §3.4 advance
-        gj = g[jj] * qq + w_rows[i, c0 + jj]  # input of weight w
+        gj = g[jj] * qq + w[jj]  # input of weight w
         u[jj] = uj
         g[jj] = gj
         f = may_spike_before_next(gj, uj, qn, inv_tau, four_c, lo, hi)
@@ -221,7 +219,7 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
         else:
             nxt = np.inf
             qn = zero
-        n_flag = advance_block(u, g, w_rows, i, c0, live, flag, q, qq, consts, qn)
+        n_flag = advance_block(u, g, w_rows[i, c0 : c0 + nj], live, flag, q, qq, consts, qn)
         for a in range(n_sp):  # redo the neurons that spiked since t_{n-1}
             jj = sp_j[a]
             qj = sp_q[a]  # e^{-(t_n - t_k)/tau}, computed by next_spikes
