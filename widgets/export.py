@@ -43,6 +43,8 @@ class BoundedDropper(pn.widgets.FileDropper):
             data = event.data
             if data.get("chunk") == 1:
                 self._file_buffer.pop(data.get("name"), None)
+            elif data.get("name") not in self._file_buffer:
+                return  # the rest of a refused file
             held = sum(len(b) for bufs in self._file_buffer.values() for b in bufs)
             if held + len(data.get("data") or b"") > self.max_bytes:
                 self._file_buffer.clear()
