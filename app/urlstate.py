@@ -189,16 +189,21 @@ class UrlState(param.Parameterized):
         return True
 
     def sync(self, location) -> None:
-        """Read ``location``'s query once, then keep the URL written from the state."""
+        """Read ``location``'s query once, then keep the URL written from the state.
+
+        The browser reports its URL when it connects (and a client could send any): that
+        report is overwritten with the setup's own query, never read.
+        """
         self.load(location.search or "")
 
         def write(*events):
-            location.search = "?" + urlencode(
-                {k: _query_value(v) for k, v in url_dict(self).items()}
-            )
+            query = "?" + urlencode({k: _query_value(v) for k, v in url_dict(self).items()})
+            if location.search != query:
+                location.search = query
 
         self.param.watch(write, ["preset", "sizes"])
         self.training.param.watch(write, list(TRAINING_KEYS))
+        location.param.watch(write, "search")
         write()
 
 

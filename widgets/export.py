@@ -22,6 +22,9 @@ from batscope.app.files import (
 from batscope.app.limits import MAX_CONFIG_BYTES, MAX_MODEL_BYTES, escape
 from batscope.app.state import ViewConfig, apply_run_config, run_config, task_shape
 
+if "filedropper" not in pn.extension._loaded_extensions:
+    pn.extension("filedropper")  # its scripts (FilePond, bundled) go in every page's header
+
 
 class BoundedDropper(pn.widgets.FileDropper):
     """A FileDropper whose size limit holds on the server too, chunk by chunk.
@@ -33,6 +36,8 @@ class BoundedDropper(pn.widgets.FileDropper):
 
     max_bytes = param.Integer(MAX_CONFIG_BYTES, bounds=(1, None))
     refused = param.String("", doc="Name of the last file refused for its size")
+
+    _rename = {**pn.widgets.FileDropper._rename, "max_bytes": None, "refused": None}
 
     def __init__(self, **params):
         params.setdefault("max_file_size", f"{params.get('max_bytes', MAX_CONFIG_BYTES) // 1000}KB")
