@@ -2,9 +2,14 @@
 
 The worker calls ``trainer.step()`` (Numba kernels and CuPy release the GIL) and puts a NumPy
 :class:`Snapshot` into an :class:`Outbox` every ``every_steps`` steps or at least every
-``interval_s``; the session's periodic callback pulls them (app-architecture.md §4). A
-process-global semaphore caps concurrent trainings (``BATSCOPE_MAX_TRAININGS``, default 4); a run
-that waits for a slot is ``"queued"``.
+``interval_s``; the session's periodic callback pulls them (app-architecture.md §4).
+
+A process-global :class:`SlotPool` caps concurrent trainings (``BATSCOPE_MAX_TRAININGS``, default
+4) and serves waiting runs first come, first served; a run that waits for a slot is ``"queued"``
+and knows its place in the queue. A run paused for longer than a grace period
+(``BATSCOPE_SLOT_GRACE_S``, default 10 s) gives its slot back and queues for one again when it
+resumes, so paused runs never block the room. The worker gives its slot back in ``finally``:
+whatever ends it (the run finishing, Stop, an exception), no slot is kept.
 """
 
 from __future__ import annotations
@@ -13,13 +18,17 @@ import os
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 
 from .telemetry import Outbox, Snapshot
 
+DEFAULT_MAX_TRAININGS = 4
+DEFAULT_SLOT_GRACE_S = 10.0
+
 
 def _max_trainings() -> int:
-    value = os.environ.get("BATSCOPE_MAX_TRAININGS", "4")
+    value = os.environ.get("BATSCOPE_MAX_TRAININGS", str(DEFAULT_MAX_TRAININGS))
     try:
         n = int(value)
     except ValueError:
@@ -29,7 +38,125 @@ def _max_trainings() -> int:
     return n
 
 
-TRAINING_SLOTS = threading.BoundedSemaphore(_max_trainings())
+def slot_grace_s() -> float:
+    """Seconds a paused run keeps its slot (``BATSCOPE_SLOT_GRACE_S``, default 10)."""
+    value = os.environ.get("BATSCOPE_SLOT_GRACE_S", str(DEFAULT_SLOT_GRACE_S))
+    try:
+        grace = float(value)
+    except ValueError:
+        raise ValueError(f"BATSCOPE_SLOT_GRACE_S must be a number, got {value!r}") from None
+    if not 0 <= grace <= 3600:
+        raise ValueError(f"BATSCOPE_SLOT_GRACE_S must be between 0 and 3600 s, got {grace}")
+    return grace
+
+
+class SlotTicket:
+    """One place in a :class:`SlotPool`: queued, then holding a slot, until :meth:`leave`."""
+
+    def __init__(self, pool: SlotPool):
+        self._pool = pool
+        self._holding = False
+        self._left = False
+
+    @property
+    def holding(self) -> bool:
+        return self._holding
+
+    @property
+    def position(self) -> int:
+        """1 for the next in the queue, 2 for the one after, …; 0 when not queued."""
+        return self._pool._position(self)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for the slot; True once it is held."""
+        with self._pool._cond:
+            self._pool._cond.wait_for(lambda: self._holding or self._left, timeout)
+            return self._holding
+
+    def leave(self) -> None:
+        """Give the slot back, or leave the queue. Idempotent."""
+        self._pool._leave(self)
+
+
+class SlotPool:
+    """``capacity`` slots handed out first come, first served to :class:`SlotTicket` s.
+
+    A freed slot goes straight to the head of the queue. ``acquire`` / ``release`` keep the
+    ``threading.Semaphore`` interface for a caller that only needs an anonymous slot.
+    """
+
+    def __init__(self, capacity: int):
+        if capacity < 1:
+            raise ValueError(f"a slot pool needs at least 1 slot, got {capacity}")
+        self.capacity = capacity
+        self._free = capacity
+        self._queue: deque[SlotTicket] = deque()
+        self._cond = threading.Condition()
+
+    @property
+    def free(self) -> int:
+        return self._free
+
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
+
+    def ticket(self) -> SlotTicket:
+        """Join the queue; the ticket holds a slot at once if one is free and nobody waits."""
+        t = SlotTicket(self)
+        with self._cond:
+            self._queue.append(t)
+            self._grant()
+        return t
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """An anonymous slot (give it back with :meth:`release`); never jumps the queue."""
+        if not blocking:
+            with self._cond:
+                if self._free and not self._queue:
+                    self._free -= 1
+                    return True
+                return False
+        t = self.ticket()
+        with self._cond:
+            if self._cond.wait_for(lambda: t._holding, timeout):
+                t._holding, t._left = False, True  # the slot now belongs to the caller
+                return True
+        t.leave()
+        return False
+
+    def release(self) -> None:
+        """Give back a slot taken by :meth:`acquire`."""
+        with self._cond:
+            if self._free >= self.capacity:
+                raise ValueError("SlotPool released more often than acquired")
+            self._free += 1
+            self._grant()
+
+    def _grant(self) -> None:  # caller holds the lock
+        while self._free and self._queue:
+            self._queue.popleft()._holding = True
+            self._free -= 1
+        self._cond.notify_all()
+
+    def _leave(self, t: SlotTicket) -> None:
+        with self._cond:
+            if t._holding:
+                t._holding = False
+                self._free += 1
+            elif not t._left:
+                self._queue.remove(t)
+            t._left = True
+            self._grant()
+
+    def _position(self, t: SlotTicket) -> int:
+        with self._cond:
+            if t._holding or t._left:
+                return 0
+            return self._queue.index(t) + 1
+
+
+TRAINING_SLOTS = SlotPool(_max_trainings())
 
 
 def _free_gpu_pool() -> None:
@@ -46,6 +173,9 @@ class TrainingRun:
 
     ``make_trainer()`` is called on the worker (loading data and compiling may take a while).
     ``view()`` returns the keyword arguments of ``trainer.snapshot`` (sample, layer, neurons).
+    ``after`` is a run being stopped: the worker waits for it to end before it queues for a slot
+    (nothing waits on the caller's thread). ``on_end()`` is called once on the worker when it
+    ends, however it ends (the session's memory reservation is released there).
     """
 
     def __init__(
@@ -55,8 +185,11 @@ class TrainingRun:
         every_steps: int = 0,
         interval_s: float = 0.2,
         heavy_interval_s: float = 1.0,
-        slot_acquired: bool = False,
         outbox: Outbox | None = None,
+        slots: SlotPool | None = None,
+        grace_s: float | None = None,
+        after: TrainingRun | None = None,
+        on_end: Callable[[], None] | None = None,
     ):
         self._make_trainer = make_trainer
         self._view = view or dict
@@ -64,6 +197,10 @@ class TrainingRun:
         self.interval_s = interval_s
         self.heavy_interval_s = heavy_interval_s
         self.outbox = outbox or Outbox()
+        self.slots = slots if slots is not None else TRAINING_SLOTS
+        self.grace_s = slot_grace_s() if grace_s is None else float(grace_s)
+        self._after = after
+        self._on_end = on_end
         self.go = threading.Event()
         self.stop = threading.Event()
         self.step_once = threading.Event()
@@ -72,15 +209,25 @@ class TrainingRun:
         self.error: BaseException | None = None
         self.error_text = ""
         self.trainer = None
-        self.phase = "running" if slot_acquired else "queued"
+        self.phase = "queued"
         self.elapsed_s = 0.0  # time spent training (pauses excluded)
-        self._has_slot = slot_acquired
+        self._ticket: SlotTicket | None = None
         self._thread = threading.Thread(target=self._main, name="batscope-training", daemon=True)
 
     def start(self, paused: bool = False) -> None:
+        """Start the worker; ``phase`` says at once whether a slot was free."""
         if not paused:
             self.go.set()
-        self._thread.start()
+        if self._after is None or self._after.done.is_set():
+            self._ticket = self.slots.ticket()
+            if self._ticket.holding:
+                self.phase = "paused" if paused else "running"
+        try:
+            self._thread.start()
+        except BaseException:  # no worker: nobody else would give the slot back
+            self._end()
+            self.done.set()
+            raise
 
     def pause(self) -> None:
         self.go.clear()
@@ -93,11 +240,15 @@ class TrainingRun:
         self.go.clear()
         self.step_once.set()
 
-    def shutdown(self, timeout: float = 5.0) -> bool:
-        """Stop and join; True if the worker has ended. Idempotent."""
+    def cancel(self) -> None:
+        """Ask the worker to stop after its current batch; returns at once."""
         self.stop.set()
         self.go.set()
         self.step_once.set()
+
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """Stop and join; True if the worker has ended. Idempotent."""
+        self.cancel()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         return not self._thread.is_alive()
@@ -106,11 +257,56 @@ class TrainingRun:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def has_slot(self) -> bool:
+        t = self._ticket
+        return t is not None and t.holding
+
+    @property
+    def queue_position(self) -> int:
+        """Place in the queue for a slot (1 = next); 0 when not queued for one."""
+        t = self._ticket
+        return t.position if t is not None else 0
+
+    @property
+    def wants_slot(self) -> bool:
+        """Playing or asked for a step: a paused run without its slot queues for one."""
+        return self.go.is_set() or self.step_once.is_set()
+
+    def _take_slot(self, only_if_wanted: bool) -> bool:
+        """Queue for a slot until it is held; False if stopped first (or, with
+        ``only_if_wanted``, paused again while queued: the place in the queue is given up)."""
+        if self._ticket is None:
+            self._ticket = self.slots.ticket()
+        while not self._ticket.wait(0.05):
+            if self.stop.is_set() or (only_if_wanted and not self.wants_slot):
+                self._give_slot()
+                return False
+            self.phase = "queued"
+        return not self.stop.is_set()
+
+    def _give_slot(self) -> None:
+        t, self._ticket = self._ticket, None
+        if t is not None:
+            t.leave()
+
+    def _end(self) -> None:
+        """Give back everything the run holds; safe to call more than once."""
+        had_slot = self.has_slot
+        self._give_slot()
+        if had_slot and getattr(self.trainer, "backend", "cpu") == "gpu":
+            _free_gpu_pool()
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            on_end()
+
     def _main(self) -> None:
         try:
-            while not self._has_slot and not self.stop.is_set():
-                self._has_slot = TRAINING_SLOTS.acquire(timeout=0.1)
-            if self.stop.is_set():
+            while self._after is not None and not self._after.done.wait(0.05):
+                if self.stop.is_set():
+                    break
+            self._after = None  # the old run may be freed
+            if not self._take_slot(only_if_wanted=False):
                 self.phase = "stopped"
                 return
             self.phase = "running" if self.go.is_set() else "paused"
@@ -121,18 +317,17 @@ class TrainingRun:
             self.error_text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             self.phase = "error"
         finally:
-            if self._has_slot:
-                TRAINING_SLOTS.release()
-                self._has_slot = False
-                if getattr(self.trainer, "backend", "cpu") == "gpu":
-                    _free_gpu_pool()
-            self.done.set()
+            try:
+                self._end()
+            finally:
+                self.done.set()
 
     def _loop(self) -> None:
         trainer = self.trainer
         since = 0
         self._publish(heavy=True)
         last_put = last_heavy = time.perf_counter()
+        paused_at: float | None = None
         while not self.stop.is_set() and not trainer.finished:
             single = self.step_once.is_set() and not self.go.is_set()
             if not (self.go.is_set() or single):
@@ -141,8 +336,16 @@ class TrainingRun:
                     self.refresh.clear()
                     self._publish(heavy=True)
                     since = 0
+                now = time.perf_counter()
+                paused_at = paused_at if paused_at is not None else now
+                if self.has_slot and now - paused_at >= self.grace_s:
+                    self._give_slot()  # idle: let a queued run train meanwhile
                 self.step_once.wait(0.05)
                 continue
+            paused_at = None
+            if not self.has_slot and not self._take_slot(only_if_wanted=True):
+                continue  # stopped, or paused again while queued
+            single = self.step_once.is_set() and not self.go.is_set()
             self.phase = "running" if not single else "paused"
             t0 = time.perf_counter()
             trainer.step()
