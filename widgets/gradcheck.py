@@ -3,11 +3,13 @@
 On *Run check*, a float64 copy of the session's network is run on the displayed sample(s) and, for
 a few weights, ``engine.gradcheck`` compares ∂L/∂w from the backward pass with (L(w+ε) − L(w−ε))/2ε.
 For a spike-count loss (a surrogate, method.md §7.1) the check uses a time-based linear probe and
-says so; the surrogate values are listed beside it.
+says so; the surrogate values are listed beside it. The check's memory is reserved in the
+session's budget first (``reserve``) and released when it ends, however it ends.
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from functools import partial
 
 import holoviews as hv
@@ -122,7 +124,9 @@ class GradCheckView(PlotView):
     """Exact-vs-finite-difference gradient table and scatter for the current network and loss.
 
     ``network_provider() -> Network | None`` and ``training_provider() -> dict | None`` come from
-    the session (see :class:`~batscope.widgets.provider.SessionInputs`).
+    the session (see :class:`~batscope.widgets.provider.SessionInputs`); ``reserve(batch)``
+    reserves the memory of a check on ``batch`` samples (e.g.
+    ``TrainingController.reserve_check``) or raises ``ValueError`` saying why it does not fit.
     """
 
     check = param.Event(label="Run gradient check")
@@ -142,9 +146,17 @@ class GradCheckView(PlotView):
         "probe L = Σ r·t",
     )
 
-    def __init__(self, view_config=None, network_provider=None, training_provider=None, **params):
+    def __init__(
+        self,
+        view_config=None,
+        network_provider=None,
+        training_provider=None,
+        reserve=None,
+        **params,
+    ):
         super().__init__(view_config=view_config, **params)
         self.inputs = SessionInputs(network_provider, training_provider)
+        self._reserve = reserve
         self.result: GradCheckResult | None = None
         self._pipe = hv.streams.Pipe(data=EMPTY)
         self.plot = hv.DynamicMap(
@@ -185,20 +197,23 @@ class GradCheckView(PlotView):
     def run_check(self) -> GradCheckResult | None:
         """Run the check on the displayed sample(s); the result also goes to the table/plot."""
         try:
-            training = self.inputs.training()
-            net = self.inputs.network()
-            x, labels = self.inputs.samples(self.view_config.sample_index, self.n_samples, training)
-            res = gradcheck(
-                net,
-                x,
-                self.inputs.t_max(training),
-                self.inputs.loss(training),
-                labels,
-                n_weights=self.n_weights,
-                eps=self.eps,
-                seed=self.seed,
-                probe=self.function == "linear probe",
-            )
+            with self._reserve(self.n_samples) if self._reserve else nullcontext():
+                training = self.inputs.training()
+                net = self.inputs.network()
+                x, labels = self.inputs.samples(
+                    self.view_config.sample_index, self.n_samples, training
+                )
+                res = gradcheck(
+                    net,
+                    x,
+                    self.inputs.t_max(training),
+                    self.inputs.loss(training),
+                    labels,
+                    n_weights=self.n_weights,
+                    eps=self.eps,
+                    seed=self.seed,
+                    probe=self.function == "linear probe",
+                )
         except (ValueError, TypeError, FileNotFoundError) as exc:
             self.summary.object = f"**Cannot run the check:** {exc}"
             return None
