@@ -3,6 +3,7 @@ on every path (finished, stopped, failed, exception, session destroyed)."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -148,9 +149,16 @@ def test_the_issues_66_gb_layer_is_refused_before_anything_is_built():
 # ---- reservations end with the work -------------------------------------------------------------
 def test_run_reservation_released_when_finished_stopped_failed_or_reset():
     acct = account()
-    ctrl = controller(acct, epochs=2)
+    gate = threading.Event()
+
+    def gated(config):  # the worker builds its trainer only once the test has looked
+        assert gate.wait(5)
+        return FakeTrainer(config)
+
+    ctrl = controller(acct, epochs=2, factory=gated)
     ctrl.param.trigger("start")
     assert acct.used > 0
+    gate.set()
     wait_for(lambda: ctrl.status == "finished", ctrl)
     wait_for(lambda: acct.used == 0)
 
