@@ -22,11 +22,13 @@ from batscope.engine.telemetry import MetricRow, Snapshot
 
 from .resources import (
     CHECK_HINT,
+    MODEL_HINT,
     RUN_HINT,
     BudgetRefused,
     Reservation,
     SessionAccount,
     check_estimate,
+    model_estimate,
     training_estimate,
 )
 from .state import (
@@ -194,6 +196,13 @@ class TrainingController(param.Parameterized):
         """Reserve a gradient check's memory on ``batch`` samples (raises BudgetRefused)."""
         config = run_config(self.network, self.training)
         return self.account.reserve(check_estimate(config, batch), "this check", CHECK_HINT)
+
+    def reserve_model(self, n_inputs: int, specs) -> Reservation:
+        """Reserve the memory of loading a model of ``n_inputs`` inputs and layers ``specs``
+        (``LayerSpec`` s, known from the upload's header) before its weights are read; use as
+        ``with controller.reserve_model(...): ...`` (raises BudgetRefused)."""
+        estimate = model_estimate(n_inputs, [int(s.size) for s in specs])
+        return self.account.reserve(estimate, "this model", MODEL_HINT)
 
     def _launch(self, paused: bool) -> bool:
         """Start a fresh run from the current config; False (with a message) if it is invalid

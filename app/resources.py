@@ -207,6 +207,8 @@ class SessionAccount:
 RUN_HINT = "lower the batch size, the layer sizes or the spike buffers S"
 SWEEP_HINT = "lower the repeats or coarsen the grid step"
 CHECK_HINT = "check fewer samples"
+MODEL_HINT = "load a smaller model"
+MODEL_COPIES = 4  # the weights read from the zip, the loaded network, its weights, the run's copy
 
 
 def _dense_layers(network: dict) -> list:
@@ -300,3 +302,11 @@ def sweep_estimate(configs, chunk_cells: int) -> MemoryEstimate:
     largest of ``engine.convergence.SweepConfig`` s ``configs``."""
     estimates = [estimate_sweep_memory(c, chunk_cells) for c in configs]
     return max(estimates, key=lambda e: e.total)
+
+
+def model_estimate(n_inputs: int, sizes: list[int]) -> MemoryEstimate:
+    """Peak memory of loading a model of layer ``sizes`` fed by ``n_inputs`` (float64 weights,
+    ``MODEL_COPIES`` copies of them at once)."""
+    shapes = [n_inputs, *sizes]
+    weights = 8 * sum(a * b for a, b in zip(shapes[:-1], shapes[1:], strict=True))
+    return MemoryEstimate(total=MODEL_COPIES * weights, parts={"weights": MODEL_COPIES * weights})

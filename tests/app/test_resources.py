@@ -305,3 +305,14 @@ def test_builder_shows_the_estimate_and_follows_changes():
     net.layers[0].size = 4096
     assert expected() in builder._memory.object
     assert "more than this session's 2.0 GB budget: Play will be refused" in builder._memory.object
+
+
+def test_model_load_reservation():
+    acct = account(4 * GB, 2 * GB)
+    ctrl = controller(acct)
+    big = [LayerSpec(size=4096), LayerSpec(size=4096), LayerSpec(size=10)]
+    with pytest.raises(BudgetRefused, match=r"^This model needs 8\.4 GB; .*load a smaller model"):
+        ctrl.reserve_model(60_000, big)  # 8 bytes × 4 copies × (60000·4096 + 4096² + 40960)
+    with ctrl.reserve_model(784, [LayerSpec(size=800), LayerSpec(size=10)]) as r:
+        assert acct.used == r.nbytes == 4 * 8 * (784 * 800 + 800 * 10)
+    assert acct.used == 0
