@@ -75,7 +75,7 @@ def session_budget(server: int) -> int:
     n = _env_bytes(SESSION_BUDGET_ENV)
     if n is not None:
         return n
-    from batscope.engine.run import TRAINING_SLOTS
+    from batscope.engine.slots import TRAINING_SLOTS
 
     return server // TRAINING_SLOTS.capacity
 

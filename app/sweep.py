@@ -28,7 +28,7 @@ import param
 from batscope.app.state import SweepConfig
 from batscope.engine import convergence
 from batscope.engine.backend import available_backends
-from batscope.engine.run import TRAINING_SLOTS, SlotTicket
+from batscope.engine.slots import TRAINING_SLOTS, SlotTicket
 
 from .resources import SWEEP_HINT, Reservation, SessionAccount, sweep_estimate
 

@@ -12,7 +12,7 @@ from batscope.app.controller import TrainingController
 from batscope.app.resources import BudgetRefused, MemoryBroker, SessionAccount
 from batscope.app.state import LayerSpec, NetworkSpec, SweepConfig, TrainingConfig, ViewConfig
 from batscope.app.sweep import SweepController
-from batscope.engine.run import TRAINING_SLOTS, SlotPool
+from batscope.engine.slots import TRAINING_SLOTS, SlotPool
 
 from .fakes import FakeTrainer
 from .test_controller import wait_for

@@ -11,8 +11,9 @@ import pytest
 from batscope.app.controller import TrainingController
 from batscope.app.state import NetworkSpec, SweepConfig, TrainingConfig, ViewConfig
 from batscope.app.sweep import SweepController
-from batscope.engine import run as run_mod
-from batscope.engine.run import TRAINING_SLOTS, SlotPool, TrainingRun
+from batscope.engine import slots as slots_mod
+from batscope.engine.run import TrainingRun
+from batscope.engine.slots import TRAINING_SLOTS, SlotPool
 
 from .fakes import FakeTrainer
 from .test_controller import wait_for
@@ -76,14 +77,14 @@ def test_pool_semaphore_interface_and_overrelease():
 def test_grace_env_validated(monkeypatch, value):
     monkeypatch.setenv("BATSCOPE_SLOT_GRACE_S", value)
     with pytest.raises(ValueError, match="BATSCOPE_SLOT_GRACE_S"):
-        run_mod.slot_grace_s()
+        slots_mod.slot_grace_s()
 
 
 def test_grace_env_default_and_value(monkeypatch):
     monkeypatch.delenv("BATSCOPE_SLOT_GRACE_S", raising=False)
-    assert run_mod.slot_grace_s() == run_mod.DEFAULT_SLOT_GRACE_S == 10.0
+    assert slots_mod.slot_grace_s() == slots_mod.DEFAULT_SLOT_GRACE_S == 10.0
     monkeypatch.setenv("BATSCOPE_SLOT_GRACE_S", "2.5")
-    assert run_mod.slot_grace_s() == 2.5
+    assert slots_mod.slot_grace_s() == 2.5
 
 
 # ---- runs -------------------------------------------------------------------------------------
