@@ -23,6 +23,9 @@ import numpy as np
 from numba import njit, prange
 
 from .spikes import check_counts
+from .threads import select_threading_layer
+
+select_threading_layer()  # OpenMP or TBB before any parallel kernel runs, never workqueue
 
 _JIT = dict(parallel=True, nogil=True, cache=True, fastmath=False)
 FORWARD_BLOCK = 256  # post neurons per task of the forward kernel
