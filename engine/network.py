@@ -392,11 +392,14 @@ class Network:
         save_network(self, path)
 
     @classmethod
-    def load(cls, path, backend="cpu") -> Network:
-        """Rebuild a network saved with :meth:`save` (ValueError on a bad or corrupt file)."""
+    def load(cls, path, backend="cpu", **limits) -> Network:
+        """Rebuild a network saved with :meth:`save` (ValueError on a bad or corrupt file).
+
+        ``limits``: ``max_layers``, ``max_weights``, ``max_bytes`` of ``engine.io.load_network``,
+        checked before anything is allocated."""
         from .io import load_network
 
-        return load_network(cls, path, backend)
+        return load_network(cls, path, backend, **limits)
 
     def load_weights(self, path) -> None:
         """Replace the weights from a saved ``.npz``; on any error the network is untouched."""
