@@ -13,6 +13,7 @@ import itertools
 import json
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -90,19 +91,14 @@ def model_layer_specs(config, n_inputs: int | None = None) -> list[LayerSpec]:
     specs = [_layer_spec(x, f"model.json.layers[{i}]") for i, x in enumerate(layers)]
     check_total_neurons([s.size for s in specs])
     itemsize = np.dtype(config.get("dtype", "float64")).itemsize
-    weight_bytes = itemsize * sum(a * b for a, b in weight_shapes(n_in, specs))
+    sizes = [n_in, *(s.size for s in specs)]
+    weight_bytes = itemsize * sum(a * b for a, b in itertools.pairwise(sizes))
     if weight_bytes > MAX_WEIGHT_BYTES:
         raise ValueError(
             f"model.json: the weights would take {weight_bytes} bytes; at most "
             f"{MAX_WEIGHT_BYTES} bytes are allowed"
         )
     return specs
-
-
-def weight_shapes(n_inputs: int, specs: list[LayerSpec]) -> list[tuple[int, int]]:
-    """``(n_post, n_pre)`` of each layer's weight matrix, as ``Network.weight_shapes``."""
-    sizes = [n_inputs, *(s.size for s in specs)]
-    return [(post, pre) for pre, post in itertools.pairwise(sizes)]
 
 
 def _layer_spec(d, where: str) -> LayerSpec:
@@ -123,57 +119,35 @@ def _layer_spec(d, where: str) -> LayerSpec:
     return LayerSpec.from_dict(fields, where)
 
 
-def check_weight_headers(npz: bytes, shapes: list[tuple[int, ...]]) -> None:
-    """Check an ``.npz`` from its zip and ``.npy`` headers before anything is decompressed.
+@dataclass(frozen=True)
+class ModelUpload:
+    """An uploaded model whose sizes and config passed the schema; nothing is built yet.
 
-    Each member must be ``w<k>.npy`` holding a float32/float64 array of the expected shape,
-    and its declared uncompressed size must be exactly that array's (so a member cannot
-    inflate past what the network needs: zip bombs are refused by their headers).
+    Its layers are known (``specs``), so the memory of loading it can be reserved before
+    :meth:`build` reads the weights.
     """
-    expected = {f"w{k}.npy": tuple(shape) for k, shape in enumerate(shapes)}
-    try:
-        with zipfile.ZipFile(io.BytesIO(npz)) as z:
-            infos = z.infolist()
-            if sorted(i.filename for i in infos) != sorted(expected):
-                names = [i.filename[:40] for i in infos[:5]]
-                raise ValueError(f"model.npz: holds {names}, expected {sorted(expected)}")
-            for info in infos:
-                shape = expected[info.filename]
-                with z.open(info) as f:
-                    version = np.lib.format.read_magic(f)
-                    if version not in ((1, 0), (2, 0)):
-                        raise ValueError(f"model.npz: {info.filename} has format {version}")
-                    header = (
-                        np.lib.format.read_array_header_1_0(f)
-                        if version == (1, 0)
-                        else np.lib.format.read_array_header_2_0(f)
-                    )
-                    offset = f.tell()
-                _check_npy(info, header, offset, shape)
-    except zipfile.BadZipFile:
-        raise ValueError("model.npz: not a valid .npz file") from None
+
+    n_inputs: int
+    specs: list[LayerSpec]
+    members: dict[str, bytes]
+
+    def build(self) -> Network:
+        """The Network; the engine checks the ``.npz`` members' headers (shape, dtype, declared
+        sizes) against the config before any weight is decompressed."""
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in self.members.items():
+                (Path(tmp) / name).write_bytes(data)
+            try:
+                return Network.load(
+                    Path(tmp) / "model", max_layers=MAX_LAYERS, max_bytes=MAX_WEIGHT_BYTES
+                )
+            except (ValueError, TypeError, OSError) as exc:  # name the member, not the folder
+                raise ValueError(str(exc).replace(f"{tmp}/", "")) from None
 
 
-def _check_npy(info: zipfile.ZipInfo, header, offset: int, shape) -> None:
-    got_shape, _, dtype = header
-    name = info.filename
-    if dtype.name not in DTYPES:
-        raise ValueError(f"model.npz: {name} has dtype {dtype.str}, expected {' or '.join(DTYPES)}")
-    if tuple(got_shape) != shape:
-        raise ValueError(f"model.npz: {name} has shape {tuple(got_shape)}, expected {shape}")
-    size = offset + dtype.itemsize * int(np.prod(shape))
-    if info.file_size != size:
-        raise ValueError(
-            f"model.npz: {name} declares {info.file_size} bytes, its header says {size}"
-        )
-
-
-def parse_model(data: bytes, n_inputs: int | None = None) -> tuple[Network, list[LayerSpec]]:
-    """The Network in an uploaded model zip and its LayerSpecs (ValueError naming the problem).
-
-    The zip's sizes, the config (against the schema) and the weights' headers are all checked
-    before the network is built or any weight is decompressed.
-    """
+def read_model(data: bytes, n_inputs: int | None = None) -> ModelUpload:
+    """An uploaded model zip, checked (sizes, then its config against the schema and the task's
+    ``n_inputs``) without building anything; ValueError naming the problem."""
     if not isinstance(data, (bytes, bytearray)) or not data:
         raise ValueError("the file is empty")
     if len(data) > MAX_MODEL_BYTES:
@@ -187,20 +161,12 @@ def parse_model(data: bytes, n_inputs: int | None = None) -> tuple[Network, list
                 raise ValueError(f"model.json is larger than {MAX_CONFIG_BYTES} bytes")
             if info["model.npz"].file_size > MAX_WEIGHT_BYTES + 2**20:
                 raise ValueError(f"model.npz is larger than {MAX_WEIGHT_BYTES} bytes")
-            text = z.read("model.json")
-            config = parse_json(text, "model.json")
+            config = parse_json(z.read("model.json"), "model.json")
             specs = model_layer_specs(config, n_inputs)
-            npz = z.read("model.npz")
+            members = {name: z.read(name) for name in MODEL_MEMBERS}
     except zipfile.BadZipFile:
         raise ValueError("not a model zip (download one with 'Download model')") from None
-    check_weight_headers(npz, weight_shapes(config["n_inputs"], specs))
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "model.json").write_bytes(text)
-        (Path(tmp) / "model.npz").write_bytes(npz)
-        try:
-            return Network.load(Path(tmp) / "model"), specs
-        except (ValueError, TypeError, OSError) as exc:  # name the member, not the folder
-            raise ValueError(str(exc).replace(f"{tmp}/", "")) from None
+    return ModelUpload(config["n_inputs"], specs, members)
 
 
 def metrics_csv(rows) -> str:

@@ -11,8 +11,9 @@ changes nothing. :func:`escape` makes user content safe to echo in a Markdown or
 from __future__ import annotations
 
 import html
-import json
 import re
+
+from batscope.engine.io import parse_json as engine_parse_json
 
 from .state import check_total_neurons, run_config, scratch_config
 
@@ -26,7 +27,8 @@ MAX_ECHO_CHARS = 80  # user content quoted back in a message
 
 
 def parse_json(data, what: str, max_bytes: int = MAX_CONFIG_BYTES):
-    """JSON from untrusted bytes: size, UTF-8, depth and NaN/Infinity checked first."""
+    """JSON from untrusted bytes: size and UTF-8 checked first, then the engine's parser
+    (nesting depth checked on the text before parsing, finite numbers only)."""
     if not isinstance(data, (bytes, bytearray, str)) or not data:
         raise ValueError(f"{what}: the file is empty")
     if len(data) > max_bytes:
@@ -35,28 +37,10 @@ def parse_json(data, what: str, max_bytes: int = MAX_CONFIG_BYTES):
         text = data if isinstance(data, str) else bytes(data).decode("utf-8")
     except UnicodeDecodeError:
         raise ValueError(f"{what}: not UTF-8 text") from None
-    check_json_depth(text, what)
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{what}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"numbers must be finite: {name} is not allowed")
-
-
-def check_json_depth(text: str, what: str, limit: int = MAX_JSON_DEPTH) -> None:
-    """Refuse JSON text nested deeper than ``limit``, before the parser recurses into it."""
-    depth = 0
-    # strings may hold brackets: drop them (escapes included) before counting
-    for bracket in re.sub(r'"(?:[^"\\]|\\.)*"', "", text):
-        if bracket in "[{":
-            depth += 1
-            if depth > limit:
-                raise ValueError(f"{what}: nested deeper than {limit} levels")
-        elif bracket in "]}":
-            depth -= 1
+        return engine_parse_json(text, MAX_JSON_DEPTH)
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}") from None
 
 
 def check_depth(obj, what: str, limit: int = MAX_JSON_DEPTH) -> None:

@@ -17,7 +17,7 @@ from batscope.app.files import (
     metrics_csv,
     model_bytes,
     parse_config,
-    parse_model,
+    read_model,
 )
 from batscope.app.limits import MAX_CONFIG_BYTES, MAX_MODEL_BYTES, escape
 from batscope.app.state import ViewConfig, apply_run_config, run_config, task_shape
@@ -159,13 +159,15 @@ class ExportView(pn.viewable.Viewer):
             return False
         c = self.controller
         try:
-            net, specs = parse_model(data, task_shape(c.training.task)[0])
+            model = read_model(data, task_shape(c.training.task)[0])
+            with c.reserve_model(model.n_inputs, model.specs):  # BudgetRefused is a ValueError
+                net = model.build()
         except (ValueError, TypeError) as exc:
             self._say(f"Model refused: {escape(exc, 400)}", "danger")
             return False
-        c.network.set_layers(specs)
+        c.network.set_layers(model.specs)
         c.load_weights(net.weights)
-        self._say(f"Model loaded: {net.n_inputs}-" + "-".join(str(s.size) for s in specs))
+        self._say(f"Model loaded: {net.n_inputs}-" + "-".join(str(n) for n in net.sizes))
         return True
 
     def __panel__(self):

@@ -10,7 +10,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from batscope.app.files import check_weight_headers, model_bytes, parse_model
+from batscope.app.files import model_bytes, read_model
 from batscope.app.limits import MAX_QUERY_CHARS, MAX_WEIGHT_BYTES
 from batscope.app.presets import apply_preset, load_preset
 from batscope.app.state import MAX_LAYERS, NetworkSpec, TrainingConfig, ViewConfig, run_config
@@ -152,6 +152,10 @@ def _bomb_npz(shape, zeros: int) -> bytes:
     return buf.getvalue()
 
 
+def parse_model(data, n_inputs=None):
+    return read_model(data, n_inputs).build()
+
+
 def _peak_mb(fn) -> float:
     tracemalloc.start()
     try:
@@ -182,24 +186,26 @@ def test_zip_bomb_weights_are_refused_from_their_headers(export):
     assert len(data) < 2**20
     assert _peak_mb(lambda: parse_model(data, 4)) < 8
     assert export.load_model(data) is False
-    assert "w0.npy declares" in export.message.object
+    assert "w0.npy: its zip header declares" in export.message.object
     assert export.controller.initial_weights is None
 
 
 @pytest.mark.parametrize(
     ("member", "match"),
     [
-        (_npy_header((3, 4)) + bytes(96), r"shape \(3, 4\), expected \(2, 4\)"),
-        (_npy_header((2, 4), "|O") + bytes(64), "dtype"),
-        (_npy_header((2, 4), "<i8") + bytes(64), "dtype"),
+        (_npy_header((3, 4)) + bytes(96), r"shape \(3, 4\), the network expects \(2, 4\)"),
+        (_npy_header((2, 4), "|O") + bytes(64), "expected float32 or float64"),
+        (_npy_header((2, 4), "<i8") + bytes(64), "expected float32 or float64"),
         (_npy_header((2, 4)) + bytes(100), "declares"),
     ],
 )
 def test_weight_headers_must_match_the_network(member, match):
+    model = _model_json()
     with pytest.raises(ValueError, match=match):
-        check_weight_headers(_zip({"w0.npy": member}), [(2, 4)])
-    with pytest.raises(ValueError, match="holds"):
-        check_weight_headers(_zip({"w0.npy": member, "w1.npy": member}), [(2, 4)])
+        parse_model(_zip({"model.json": model, "model.npz": _zip({"w0.npy": member})}))
+    two = _zip({"w0.npy": member, "w1.npy": member})
+    with pytest.raises(ValueError, match="holds arrays"):
+        parse_model(_zip({"model.json": model, "model.npz": two}))
 
 
 def test_model_weights_total_is_bounded():
@@ -210,8 +216,8 @@ def test_model_weights_total_is_bounded():
 
 def test_model_round_trip_still_loads(export):
     net = export.controller.current_network()
-    loaded, specs = parse_model(model_bytes(net), 4)
-    assert loaded.config() == net.config() and [s.size for s in specs] == [2]
+    model = read_model(model_bytes(net), 4)
+    assert model.build().config() == net.config() and [s.size for s in model.specs] == [2]
 
 
 @pytest.mark.parametrize(
