@@ -26,7 +26,7 @@ from .limits import (
     parse_json,
     validate_config,
 )
-from .state import MAX_LAYERS, LayerSpec, check_total_neurons
+from .state import MAX_LAYERS, LayerSpec, check_total_neurons, refuse_unknown
 
 MODEL_MEMBERS = ("model.npz", "model.json")
 MODEL_FORMAT = "batscope-network"
@@ -71,10 +71,7 @@ def model_layer_specs(config, n_inputs: int | None = None) -> list[LayerSpec]:
     """
     if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
         raise ValueError(f"model.json: not a {MODEL_FORMAT} file")
-    unknown = set(config) - MODEL_FIELDS
-    if unknown:
-        names = ", ".join(repr(str(k)[:40]) for k in list(unknown)[:5])
-        raise ValueError(f"model.json: unknown field(s) {names}")
+    refuse_unknown(config, MODEL_FIELDS, "model.json")
     n_in = config.get("n_inputs")
     if isinstance(n_in, bool) or not isinstance(n_in, int) or not 1 <= n_in <= MAX_INPUTS:
         raise ValueError(f"model.json.n_inputs: must be an integer from 1 to {MAX_INPUTS}")
@@ -105,14 +102,15 @@ def _layer_spec(d, where: str) -> LayerSpec:
     """One engine layer dict (``Dense.to_dict``) as a LayerSpec, or ValueError naming it."""
     if not isinstance(d, dict) or d.get("kind", "dense") != "dense":
         raise ValueError(f"{where}: must be a dense layer object")
-    unknown = set(d) - {"kind", "init", *LAYER_FIELDS}
-    if unknown:
-        names = ", ".join(repr(str(k)[:40]) for k in list(unknown)[:5])
-        raise ValueError(f"{where}: unknown field(s) {names}")
+    refuse_unknown(d, {"kind", "init", *LAYER_FIELDS}, where)
     fields = {LAYER_FIELDS[k]: v for k, v in d.items() if k in LAYER_FIELDS}
     init = d.get("init", {"kind": "uniform", "low": -1.0, "high": 1.0})
     kind = init.get("kind") if isinstance(init, dict) else None
-    if kind not in INIT_FIELDS or set(init) != {"kind", *INIT_FIELDS[kind]}:
+    if (
+        not isinstance(kind, str)
+        or kind not in INIT_FIELDS
+        or set(init) != {"kind", *INIT_FIELDS[kind]}
+    ):
         raise ValueError(f"{where}.init: must be a uniform (low, high) or normal (mean, std)")
     fields["init"] = kind
     fields.update({f"init_{k}": init[k] for k in INIT_FIELDS[kind]})

@@ -320,6 +320,7 @@ def sweep_runs(mu_max: float, sigma_max: float, step: float, repeats: int) -> in
 
 
 def check_sweep_runs(runs: int) -> None:
+    """ValueError when a sweep would train more than :data:`MAX_SWEEP_RUNS` networks."""
     if runs > MAX_SWEEP_RUNS:
         raise ValueError(f"sweep: {runs} runs (cells × repeats); at most {MAX_SWEEP_RUNS}")
 
@@ -333,6 +334,14 @@ def check_total_neurons(sizes) -> None:
         )
 
 
+def refuse_unknown(d: dict, known, where: str) -> None:
+    """ValueError naming (shortened) the first keys of ``d`` that are not in ``known``."""
+    unknown = [k for k in d if k not in known]
+    if unknown:
+        names = ", ".join(repr(str(k)[:40]) for k in unknown[:5])
+        raise ValueError(f"{where}: unknown field(s) {names}")
+
+
 def _checked_fields(owner, d, where: str) -> dict:
     """``d``'s fields validated one by one against ``owner``'s params (class or instance).
 
@@ -341,10 +350,7 @@ def _checked_fields(owner, d, where: str) -> dict:
     """
     if not isinstance(d, dict):
         raise ValueError(f"{where}: must be an object, not {type(d).__name__}")
-    unknown = [k for k in d if k not in owner.FIELDS]
-    if unknown:
-        names = ", ".join(repr(str(k)[:40]) for k in unknown[:5])
-        raise ValueError(f"{where}: unknown field(s) {names}")
+    refuse_unknown(d, owner.FIELDS, where)
     for name, value in d.items():
         try:
             owner.param[name]._validate(value)
@@ -399,8 +405,6 @@ def run_config(network: NetworkSpec, training: TrainingConfig) -> dict:
 
 def apply_run_config(d: dict, network: NetworkSpec, training: TrainingConfig) -> None:
     """Validate ``d`` fully on scratch objects, then apply it; nothing changes on any error."""
-    if not isinstance(d, dict):
-        raise ValueError("a run configuration must be a JSON object")
     scratch_net, scratch_cfg = scratch_config(d)
     network.set_layers(scratch_net.layers)
     training.param.update(**scratch_cfg.to_dict())
@@ -410,10 +414,7 @@ def scratch_config(d: dict) -> tuple[NetworkSpec, TrainingConfig]:
     """``d`` (a run configuration) checked field by field into new state objects."""
     if not isinstance(d, dict):
         raise ValueError("a run configuration must be a JSON object")
-    unknown = set(d) - {"version", "network", "training"}
-    if unknown:
-        names = ", ".join(repr(str(k)[:40]) for k in list(unknown)[:5])
-        raise ValueError(f"config: unknown field(s) {names}")
+    refuse_unknown(d, ("version", "network", "training"), "config")
     if d.get("version", CONFIG_VERSION) != CONFIG_VERSION:
         raise ValueError(f"config.version: only version {CONFIG_VERSION} is supported")
     if not isinstance(d.get("network"), dict) or not isinstance(d.get("training"), dict):
