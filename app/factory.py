@@ -31,6 +31,7 @@ from batscope.widgets.weights import WeightsView
 
 from .controller import TrainingController
 from .presets import DEFAULT, apply_preset, list_presets, load_preset
+from .resources import SessionAccount
 from .session import PERIOD_MS, LiveSession, ViewGate
 from .state import (
     IMAGE_TASKS,
@@ -205,10 +206,11 @@ class BatscopeApp(pn.viewable.Viewer):
         self.training = TrainingConfig()
         self.view_config = ViewConfig()
         self.urlstate = UrlState(self.network, self.training)
+        self.account = SessionAccount()  # the session's share of the memory budget
         self.controller = TrainingController(
-            self.network, self.training, self.view_config, trainer_factory
+            self.network, self.training, self.view_config, trainer_factory, account=self.account
         )
-        self.sweep = SweepController(SweepConfig())
+        self.sweep = SweepController(SweepConfig(), account=self.account)
         vc = self.view_config
         self.views = {
             "raster": RasterView(vc),
@@ -225,11 +227,11 @@ class BatscopeApp(pn.viewable.Viewer):
         }
         self.convergence = ConvergenceView(self.sweep, vc)
         self.editor = PatternEditorView(vc, **providers)
-        self.gradcheck = GradCheckView(vc, **providers)
+        self.gradcheck = GradCheckView(vc, reserve=self.controller.reserve_check, **providers)
         self.precision = PrecisionView(vc, **providers)
         self.code = CodeView(self.network, self.training, view_config=vc)
         self.controls = ControlsView(self.controller)
-        self.builder = NetworkBuilder(self.network, self.training)
+        self.builder = NetworkBuilder(self.network, self.training, account=self.account)
         self.form = TrainingForm(self.training)
         self.export = ExportView(self.controller, vc)
         # views in hidden tabs are updated when their tab is shown (dynamic Tabs render only
