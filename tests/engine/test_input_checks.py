@@ -134,3 +134,27 @@ def test_hostile_counts_do_not_crash_the_process(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["refused", "14"]
+
+
+def test_events_merged_from_other_inputs_are_refused():
+    """The merged events are indices into the inputs: from other inputs they would read out of
+    bounds, so the kernels compare them with the inputs they are given."""
+    t = _times()
+    c = np.full((2, 3), SLOTS, np.int32)
+    w = np.ones((1, 2, 3))
+    g = np.zeros(2, np.int32)
+    events = cpu.merge_inputs(t, c, 0.2)
+    cpu.dense_forward(t, c, w, g, 0.1, 0.05, 0.05, 3, 1.0, events=events)  # its own: accepted
+    wider = np.full((2, 5, SLOTS), 0.1)
+    other = cpu.merge_inputs(wider, np.full((2, 5), SLOTS, np.int32), 0.2)
+    few = np.ones((2, 3), np.int32)
+    # the same spike count per sample as (t, c), but neuron 3, 4 or slot 2 of other inputs
+    high_neurons = cpu.merge_inputs(wider, np.array([[0, 0, 2, 2, 2]] * 2, np.int32), 0.2)
+    deep = cpu.merge_inputs(np.full((2, 3, 3), 0.1), np.array([[3, 3, 0]] * 2, np.int32), 0.2)
+    cases = [(t, c, other), (t, few, events), (t, c, high_neurons), (t, c, deep)]
+    for bad_t, bad_c, ev in cases:
+        with pytest.raises(ValueError, match="events were merged from other inputs"):
+            cpu.dense_forward(bad_t, bad_c, w, g, 0.1, 0.05, 0.05, 3, 1.0, events=ev)
+    tt, cc, uu = cpu.dense_forward(t, c, w, g, 0.1, 0.05, 0.05, 3, 1.0)
+    with pytest.raises(ValueError, match="events were merged from other inputs"):
+        cpu.dense_backward(t, few, w, g, tt, cc, uu, np.ones_like(tt), 0.1, 0.05, True, events)
