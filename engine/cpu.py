@@ -17,7 +17,7 @@ import math
 import numba
 import numpy as np
 
-from .cpu_conv import FieldEvents, conv_backward_kernel, conv_forward_kernel
+from .cpu_conv import FieldEvents, conv_backward_kernel, conv_forward_kernel, field_counts
 from .cpu_conv import merge_receptive_fields as conv_fields
 from .cpu_dense import (
     FORWARD_BLOCK,
@@ -30,6 +30,10 @@ from .cpu_dense import (
 from .cpu_merge import Events, checked_events, merge_inputs, time_bits
 from .cpu_neuron import NeuronConstants, below, forward_constants, total_errors
 from .cpu_pool import pool_backward_kernel, pool_forward_kernel
+from .spikes import check_counts
+from .threads import select_threading_layer
+
+select_threading_layer()  # OpenMP or TBB before any parallel kernel runs, never workqueue
 
 __all__ = [
     "Events",
@@ -64,6 +68,7 @@ def _float_weights(W) -> np.ndarray:
 
 def checked_inputs(pre_times, pre_counts, group, n_pre: int, n_groups: int, dt):
     """Pre trains and groups as contiguous arrays of the right dtypes, shapes checked."""
+    check_counts(pre_times, pre_counts, "pre_")  # before the int32 cast, which would wrap
     pre_times = np.ascontiguousarray(pre_times, dtype=dt)
     pre_counts = np.ascontiguousarray(pre_counts, dtype=np.int32)
     group = np.ascontiguousarray(group, dtype=np.int32)
@@ -93,6 +98,7 @@ def checked_neuron(tau_s, theta, reset, n_max, t_max):
 
 def checked_post(post_times, post_counts, udot, phi, n_b: int, n_o: int, dt):
     """Post trains, slopes and errors of a backward call, shapes checked."""
+    check_counts(post_times, post_counts, "post_")
     post_times = np.ascontiguousarray(post_times, dtype=dt)
     post_counts = np.ascontiguousarray(post_counts, dtype=np.int32)
     udot = np.ascontiguousarray(udot, dtype=dt)
@@ -238,6 +244,7 @@ def checked_shape(in_shape) -> tuple[int, int, int]:
 def merge_receptive_fields(pre_times, pre_counts, in_shape, kernel_size: int, tau) -> FieldEvents:
     """Sorted input list of every (sample, output position) of a conv layer; reusable by
     ``conv_forward`` and ``conv_backward`` of the same layer and inputs (``events``)."""
+    check_counts(pre_times, pre_counts, "pre_")
     pre_times = np.ascontiguousarray(pre_times)
     pre_counts = np.ascontiguousarray(pre_counts, dtype=np.int32)
     return conv_fields(
@@ -256,7 +263,31 @@ def _field_events(events, pre_times, pre_counts, in_shape, k, tau) -> FieldEvent
         events.t.shape[0] != pre_times.shape[0] or events.t.dtype != pre_times.dtype
     ):
         raise ValueError("events were merged for another layer, batch or dtype")
+    if not _field_events_fit(events, pre_times, pre_counts):
+        raise ValueError("events were merged from other inputs (counts or indices disagree)")
     return events
+
+
+def _field_events_fit(ev: FieldEvents, pre_times, pre_counts) -> bool:
+    """The kernels index the inputs, the weight rows and their own arrays by ``ev``: same
+    layout, each field's count, and row and slot indices in range in every list's [:n]."""
+    h_in, w_in, c_in = ev.in_shape
+    k = ev.k
+    n_b, n_i, k_i = pre_times.shape
+    n_p = (h_in - k + 1) * (w_in - k + 1)
+    if not (ev.t.ndim == 3 and ev.t.shape == ev.q.shape == ev.row.shape == ev.src.shape):
+        return False
+    if ev.n.shape != (n_b, n_p) or ev.t.shape[:2] != (n_b, n_p):
+        return False
+    counts = np.zeros((n_b, n_p), dtype=np.int32)
+    field_counts(pre_counts, h_in, w_in, c_in, k, counts)
+    if not np.array_equal(ev.n, counts) or ev.n.max(initial=0) > ev.t.shape[2]:
+        return False
+    used = np.arange(ev.t.shape[2]) < ev.n[..., None]
+    rows, src = ev.row[used], ev.src[used]
+    return rows.size == 0 or bool(
+        rows.min() >= 0 and rows.max() < k * k * c_in and src.min() >= 0 and src.max() < n_i * k_i
+    )
 
 
 def conv_rows(W) -> np.ndarray:
@@ -344,6 +375,7 @@ def pool_forward(pre_times, pre_counts, in_shape, size: int):
     pre_times = np.ascontiguousarray(pre_times)
     if pre_times.dtype not in (np.float32, np.float64):
         raise TypeError(f"pre_times must be float32 or float64, got {pre_times.dtype}")
+    check_counts(pre_times, pre_counts, "pre_")
     pre_counts = np.ascontiguousarray(pre_counts, dtype=np.int32)
     n_in = h_in * w_in * c_in
     if pre_times.ndim != 3 or pre_times.shape[1] != n_in or pre_counts.shape != pre_times.shape[:2]:

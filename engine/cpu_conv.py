@@ -43,7 +43,7 @@ class FieldEvents(NamedTuple):
 
 
 @njit(**JIT_PARALLEL)
-def _field_counts_kernel(pre_counts, h_in, w_in, c_in, k, n_ev):
+def field_counts(pre_counts, h_in, w_in, c_in, k, n_ev):
     """``n_ev[b, pos]``: spikes in the receptive field of output position pos."""
     n_b, n_p = n_ev.shape
     w_out = w_in - k + 1
@@ -136,7 +136,7 @@ def merge_receptive_fields(pre_times, pre_counts, in_shape, k: int, tau, bits) -
     n_p = (h_in - k + 1) * (w_in - k + 1)
     dt = pre_times.dtype
     n_ev = np.zeros((n_b, n_p), dtype=np.int32)
-    _field_counts_kernel(pre_counts, h_in, w_in, c_in, k, n_ev)
+    field_counts(pre_counts, h_in, w_in, c_in, k, n_ev)
     m = max(int(n_ev.max()) if n_ev.size else 0, 1)
     ev_t = np.empty((n_b, n_p, m), dtype=dt)  # entries past n[b, pos] are never read
     ev_q = np.empty((n_b, n_p, m), dtype=dt)

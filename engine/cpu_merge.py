@@ -13,6 +13,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from .spikes import check_counts
+
 JIT_PARALLEL = dict(parallel=True, nogil=True, cache=True, fastmath=False)
 JIT_SERIAL = dict(nogil=True, cache=True, fastmath=False)
 INSERTION_SORT_MAX = 32  # lists this short are sorted by insertion, longer ones by radix
@@ -124,6 +126,7 @@ def time_bits(times: np.ndarray) -> np.ndarray:
 def merge_inputs(pre_times: np.ndarray, pre_counts: np.ndarray, tau) -> Events:
     """Sorted events of each sample (stable key (t, i, slot)); reusable by ``dense_forward`` and
     ``dense_backward`` of the same layer and inputs through their ``events`` argument."""
+    check_counts(pre_times, pre_counts, "pre_")
     pre_times = np.ascontiguousarray(pre_times)
     pre_counts = np.ascontiguousarray(pre_counts, dtype=np.int32)
     dt = pre_times.dtype
@@ -149,4 +152,21 @@ def checked_events(events, pre_times, pre_counts, tau) -> Events:
         raise ValueError("events were merged for another tau or batch")
     if events.t.dtype != pre_times.dtype:
         raise ValueError(f"events have dtype {events.t.dtype}, expected {pre_times.dtype}")
+    if not _events_fit(events, pre_times, pre_counts):
+        raise ValueError("events were merged from other inputs (counts or indices disagree)")
     return events
+
+
+def _events_fit(ev: Events, pre_times, pre_counts) -> bool:
+    """The kernels index the inputs and their own arrays by ``ev``: same layout, each sample's
+    count, and neuron and slot indices inside the trains (else an out-of-bounds access)."""
+    n_b, n_i, k_i = pre_times.shape
+    if not (ev.t.ndim == 2 and ev.t.shape == ev.i.shape == ev.s.shape == ev.q.shape):
+        return False
+    if ev.n.shape != (n_b,) or not np.array_equal(ev.n, pre_counts.sum(axis=1)):
+        return False
+    if ev.n.max(initial=0) > ev.t.shape[1]:
+        return False
+    return ev.i.size == 0 or bool(
+        ev.i.min() >= 0 and ev.i.max() < n_i and ev.s.min() >= 0 and ev.s.max() < k_i
+    )

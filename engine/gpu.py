@@ -47,6 +47,7 @@ import numpy as np
 
 from .backend import xp_for
 from .cpu import forward_constants
+from .spikes import bounded_counts
 
 CUDA_DIR = Path(__file__).resolve().parent / "cuda"
 # IEEE-rounded operations without FMA contraction, as on the CPU: only exp/log rounding differs.
@@ -154,6 +155,7 @@ def _prep(xp, pre_times, pre_counts, W, group, n_pre=None):
     if W.ndim != 3:
         raise ValueError(f"W must have shape [G, n_post, n_pre], got {W.shape}")
     host_group = isinstance(group, np.ndarray)
+    pre_counts = bounded_counts(pre_times, pre_counts, "pre_")  # the kernels index by them
     pre_times = xp.ascontiguousarray(xp.asarray(pre_times), dtype=dt)
     pre_counts = xp.ascontiguousarray(xp.asarray(pre_counts), dtype=np.int32)
     group = xp.ascontiguousarray(xp.asarray(group), dtype=np.int32)
@@ -211,6 +213,7 @@ def forward_with(xp, launch, pre_times, pre_counts, W, group, tau_s, theta, rese
 
 def _post(xp, post_times, post_counts, udot, phi, n_b, n_o, dt):
     """Post trains, slopes and errors of a backward call, shapes checked."""
+    post_counts = bounded_counts(post_times, post_counts, "post_")
     post_times = xp.ascontiguousarray(xp.asarray(post_times), dtype=dt)
     post_counts = xp.ascontiguousarray(xp.asarray(post_counts), dtype=np.int32)
     udot = xp.ascontiguousarray(xp.asarray(udot), dtype=dt)
@@ -412,6 +415,7 @@ def pool_forward_with(xp, launch, pre_times, pre_counts, in_shape, size):
     dt = np.dtype(pre_times.dtype)
     if dt not in _SUFFIX:
         raise TypeError(f"pre_times must be float32 or float64, got {dt}")
+    pre_counts = bounded_counts(pre_times, pre_counts, "pre_")  # the kernels index by them
     pre_counts = xp.ascontiguousarray(xp.asarray(pre_counts), dtype=np.int32)
     n_b, n_i, k_i = pre_times.shape
     if n_i != h_in * w_in * c_in or pre_counts.shape != (n_b, n_i):

@@ -42,6 +42,22 @@ def _image(shape, what: str) -> tuple[int, int, int]:
     return tuple(shape)
 
 
+def conv_output_shape(in_shape, channels: int, kernel_size: int) -> tuple[int, int, int]:
+    """(H - k + 1, W - k + 1, channels) of a valid, stride-1 convolution (method.md §8.1)."""
+    h, w, _ = _image(in_shape, "Conv2D")
+    if kernel_size > h or kernel_size > w:
+        raise ValueError(f"Conv2D kernel_size {kernel_size} exceeds its {h}x{w} input")
+    return (h - kernel_size + 1, w - kernel_size + 1, channels)
+
+
+def pool_output_shape(in_shape, size: int) -> tuple[int, int, int]:
+    """(H // size, W // size, C) of size x size, stride-size pooling (method.md §8.2)."""
+    h, w, c = _image(in_shape, "Pool2D")
+    if size > h or size > w:
+        raise ValueError(f"Pool2D size {size} exceeds its {h}x{w} input")
+    return (h // size, w // size, c)
+
+
 class LayerPass(NamedTuple):
     """What a layer's forward keeps for its backward: ``udot`` (membrane slope per spike, None
     for a pool layer), ``events`` (keyword arguments of the backend's kernels: merged inputs on
@@ -166,11 +182,7 @@ class Conv2D(NeuronLayer):
         self._set_neuron(tau_s, theta, reset, n_max, init)
 
     def output_shape(self, in_shape) -> tuple:
-        h, w, _ = _image(in_shape, "Conv2D")
-        k = self.kernel_size
-        if k > h or k > w:
-            raise ValueError(f"Conv2D kernel_size {k} exceeds its {h}x{w} input")
-        return (h - k + 1, w - k + 1, self.channels)
+        return conv_output_shape(in_shape, self.channels, self.kernel_size)
 
     def weight_shape(self, in_shape) -> tuple:
         k = self.kernel_size
@@ -254,10 +266,7 @@ class Pool2D:
         self.size = _count("size", size)
 
     def output_shape(self, in_shape) -> tuple:
-        h, w, c = _image(in_shape, "Pool2D")
-        if self.size > h or self.size > w:
-            raise ValueError(f"Pool2D size {self.size} exceeds its {h}x{w} input")
-        return (h // self.size, w // self.size, c)
+        return pool_output_shape(in_shape, self.size)
 
     def weight_shape(self, in_shape):
         return None

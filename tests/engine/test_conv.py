@@ -6,6 +6,8 @@ project's root-finder (srm_reference). Gradients of small conv / pool / dense ne
 finite differences of the linear probe L = sum r t (method.md §6.7 protocol, float64).
 """
 
+import json
+
 import numpy as np
 import pytest
 from batscope.engine import Conv2D, Dense, Network, Normal, Pool2D, SpikeTrains, cpu
@@ -284,3 +286,28 @@ def test_conv_network_shapes_weights_membrane_and_save(tmp_path):
         )
     with pytest.raises(ValueError, match="needs an \\(H, W, C\\) input"):
         Network(6, [Conv2D(2, 3, 0.1, 0.1, 2)])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"input_shape": [10, 9, 2]}, "does not hold n_inputs"),
+        ({"input_shape": [10, 9]}, r"input_shape must be a list \[H, W, C\]"),
+        (
+            {"layers": [{"kind": "conv2d", "channels": 3, "kernel_size": 11}]},
+            r"layers\[0\]: Conv2D",
+        ),
+        ({"layers": [{"kind": "pool2d", "size": 0}]}, r"layers\[0\].size must be an integer"),
+        ({"layers": [{"kind": "conv3d"}]}, r"layers\[0\].kind must be"),
+    ],
+)
+def test_conv_model_files_are_checked_before_building(tmp_path, change, message):
+    net = Network(input_shape=(10, 9, 1), layers=[Conv2D(3, 3, 0.1, 0.1, 4), Pool2D(2)])
+    net.save(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m.json").read_text())
+    (tmp_path / "m.json").write_text(json.dumps(cfg | change))
+    with pytest.raises(ValueError, match=message):
+        Network.load(tmp_path / "m")
+    net.save(tmp_path / "n")  # the conv kernels' 3 x 3 x 3 x 1 weights are counted
+    with pytest.raises(ValueError, match="27 weights, more than max_weights=10"):
+        Network.load(tmp_path / "n", max_weights=10)
