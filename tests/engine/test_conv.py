@@ -311,3 +311,22 @@ def test_conv_model_files_are_checked_before_building(tmp_path, change, message)
     net.save(tmp_path / "n")  # the conv kernels' 3 x 3 x 3 x 1 weights are counted
     with pytest.raises(ValueError, match="27 weights, more than max_weights=10"):
         Network.load(tmp_path / "n", max_weights=10)
+
+
+def test_field_lists_must_come_from_the_same_inputs():
+    shape = (6, 6, 2)
+    times, counts, w = _conv_case(5, shape, c_out=2)
+    group = np.zeros(times.shape[0], np.int32)
+    args = (shape, 0.1, 0.1, 0.1, 4, 1.0)
+    ev = cpu.merge_receptive_fields(times, counts, shape, 3, 0.2)
+    shared = cpu.conv_forward(times, counts, w, group, *args, events=ev)
+    for a, b in zip(shared, cpu.conv_forward(times, counts, w, group, *args), strict=True):
+        np.testing.assert_array_equal(a, b)
+    other_t, other_c, _ = _conv_case(6, shape, c_out=2)
+    other = cpu.merge_receptive_fields(other_t, other_c, shape, 3, 0.2)
+    with pytest.raises(ValueError, match="other inputs"):
+        cpu.conv_forward(times, counts, w, group, *args, events=other)
+    with pytest.raises(ValueError, match="another layer"):
+        cpu.conv_forward(times, counts, w, group, *args, events=ev._replace(tau=0.3))
+    with pytest.raises(TypeError, match="FieldEvents"):
+        cpu.conv_forward(times, counts, w, group, *args, events=(1, 2))
