@@ -20,10 +20,9 @@ from test_float32_robust import coincident_probes, inputs, unambiguous
 
 CUDA_DIR = gpu.CUDA_DIR
 HARNESS = Path(__file__).with_name("cuda_host_harness.cpp")
-DENSE_KERNELS = ("merge", "forward", "delta", "grad", "phi_pre")
-LAYER_KERNELS = ("field", "conv_forward", "conv_grad", "conv_phi_pre", "pool_forward",
-                 "pool_backward")  # fmt: skip
-KERNELS = DENSE_KERNELS + LAYER_KERNELS
+KERNELS = ("merge", "forward", "delta", "grad", "phi_pre",  # dense.cu
+           "field", "conv_forward", "conv_grad", "conv_phi_pre",  # conv.cu
+           "pool_forward", "pool_backward")  # pool.cu  # fmt: skip
 ENTRIES = [f"bs_{k}_{s}" for k in KERNELS for s in ("f32", "f64")]
 
 
@@ -68,19 +67,22 @@ def test_float32_kernels_keep_fp64_to_forward_bookkeeping(tmp_path):
     nvcc = shutil.which("nvcc")
     if nvcc is None:
         pytest.skip("nvcc is not on PATH")
-    ptx_path = tmp_path / "dense.ptx"
-    cmd = [nvcc, "--ptx", "-arch=sm_90", "-o", str(ptx_path), str(CUDA_DIR / "dense.cu")]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
-    ptx = ptx_path.read_text()
-    bodies = {b.split("(")[0]: b for b in re.split(r"\.entry\s+", ptx)[1:]}
+    bodies = {}
+    for name in gpu.CUDA_SOURCES:
+        ptx_path = tmp_path / f"{name}.ptx"
+        cmd = [nvcc, "--ptx", "-arch=sm_90", "-o", str(ptx_path), str(CUDA_DIR / name)]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+        ptx = ptx_path.read_text()
+        bodies |= {b.split("(")[0]: b for b in re.split(r"\.entry\s+", ptx)[1:]}
     f32 = {k: b for k, b in bodies.items() if k.endswith("_f32")}
-    assert sorted(f32) == sorted(f"bs_{k}_f32" for k in DENSE_KERNELS)
+    assert sorted(f32) == sorted(f"bs_{k}_f32" for k in KERNELS)
+    forwards = ("bs_forward_f32", "bs_conv_forward_f32")  # one neuron core, two connectivities
     for name, body in f32.items():
-        if name != "bs_forward_f32":
+        if name not in forwards:
             assert ".f64" not in body, name
-    forward = f32["bs_forward_f32"]
-    assert "sqrt.rn.f32" in forward  # the per-input pre-test is float32
-    assert not re.search(r"(ld|st)\.global\.f64", forward)
+    for name in forwards:
+        assert "sqrt.rn.f32" in f32[name]  # the per-input pre-test is float32
+        assert not re.search(r"(ld|st)\.global\.f64", f32[name])
 
 
 def test_nvrtc_compiles_inlined_source():
