@@ -6,6 +6,10 @@ input merging engine/cpu_merge.py, the LIF neuron core (spike-time solver with t
 conditions, α·β recursion, suffix sums of the backward) engine/cpu_neuron.py, connectivity
 engine/cpu_dense.py, engine/cpu_conv.py, engine/cpu_pool.py.
 
+Numba's on-disk cache (``cache=True``) keys a kernel on its own file only: after editing
+cpu_neuron.py or cpu_merge.py, the cached kernels of the files that call them are stale until
+``engine/__pycache__/*.nbi`` and ``*.nbc`` are deleted (a fresh install rewrites every file).
+
 Shapes (method.md §0): pre/post times ``[B, N, S]`` (+inf padded), counts ``[B, N]`` int32,
 weights ``W[G, ...]`` with ``group[b]`` in ``[0, G)`` selecting the weights of sample ``b``.
 """
