@@ -174,7 +174,7 @@ def advance_block(u, g, w, live, flag, q, qq, consts, qn):
     return n_flag
 
 
-@njit(**JIT_SERIAL)
+@njit(**JIT_INLINE)
 def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, out_c, out_ud):
     """The event loop of method.md §4 for ``nj`` neurons that share one input list (§3.4).
 
