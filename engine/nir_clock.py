@@ -79,7 +79,7 @@ def simulate_nir(graph, inp: SpikeTrains, t_max: float, dt: float) -> list[Spike
     weights = [np.asarray(w, dtype=np.float64) for _, w, _ in chain]
     props = [_propagators(lif, dt) for _, _, lif in chain]
     current = [np.zeros((batch, w.shape[0])) for w in weights]
-    volt = [np.broadcast_to(p["v_leak"], c.shape).copy() for p, c in zip(props, current, strict=True)]
+    volt = [c + p["v_leak"] for p, c in zip(props, current, strict=True)]  # at rest
     events = [[] for _ in chain]  # (step, sample array, neuron array) per layer
 
     def add_input(k, counts):
