@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .nir_command import add_export_nir_parser, export_nir_command
+
 HERE = Path(__file__).resolve().parent
 SESSION_FLAGS = [
     "--liveness",
@@ -66,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--no-warm", action="store_true", help="skip compiling the kernels at start-up"
     )
+    add_export_nir_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "export-nir":
+        return export_nir_command(args)
     cmd = serve_command(
         args.port,
         args.show,

@@ -12,9 +12,11 @@ drawn uniformly in the square ``[0, 2R]²`` and kept only if it lies in the big 
 
 The symbol is symmetric under a half turn about ``(R, R)``, which swaps yin and yang, so their
 areas are equal: ``π(R² − 2r²)/2`` each, and ``2πr²`` for the dots. Classes are balanced by
-rejection: sample ``i`` is assigned class ``i mod 3`` and takes the next drawn point of that
-class. Features are ``(x, y, 1 − x, 1 − y)``, so every input carries information whichever
-end of its range it sits at.
+rejection, as published: each sample first draws its class uniformly from {0, 1, 2}, then points
+are drawn until one falls in that class (here vectorised: the samples of a class take the drawn
+points of that class in order, which has the same distribution; the numbers differ from the
+authors' reference code, which is not used). Features are ``(x, y, 1 − x, 1 − y)``, so every
+input carries information whichever end of its range it sits at.
 
 The standard splits are 5 000 train, 1 000 validation and 1 000 test samples, each drawn with its
 own fixed seed (``SPLIT_SEEDS``), so the three sets are independent draws.
@@ -79,7 +81,7 @@ def generate_yinyang(
     if not (0 < r_small < r_big / 2):
         raise ValueError(f"need 0 < r_small < r_big/2, got r_small={r_small}, r_big={r_big}")
     rng = np.random.default_rng(int(seed))
-    labels = np.arange(n, dtype=np.int64) % N_CLASSES
+    labels = rng.integers(0, N_CLASSES, size=n).astype(np.int64)
     need = np.bincount(labels, minlength=N_CLASSES)
     pools = [np.zeros((0, 2)) for _ in range(N_CLASSES)]
     while any(len(p) < k for p, k in zip(pools, need, strict=True)):
