@@ -25,11 +25,11 @@ jump by ``w_in·W/τ_syn``, and between spikes ``I`` decays with τ_syn. Take ``
 
     **r · w_in = τ_syn · τ_mem = 2τs²**.
 
-batscope exports ``w_in = 1`` and ``r = τ_syn·τ_mem`` (the current ``I = τs·g`` is then the
-charge one second of ``g`` would deliver), so the ``Linear`` weights are batscope's own weights
-unchanged and the post-synaptic potential of one spike is batscope's kernel
-``ε(s) = τ(e^{-s/τ} - e^{-2s/τ})`` times ``w`` (method.md §2). On import any ``(r, w_in)`` pair
-is accepted: row ``j`` of the ``Linear`` weight is multiplied by ``r_j·w_in_j/(τ_syn·τ_mem)``.
+batscope exports ``w_in = 1`` and ``r = τ_syn·τ_mem`` (so ``I = g/τs``): the ``Linear`` weights
+are batscope's own weights unchanged, and the post-synaptic potential of one spike is batscope's
+kernel ``ε(s) = τ(e^{-s/τ} - e^{-2s/τ})`` times ``w`` (method.md §2). On import any
+``(r, w_in)`` pair is accepted: row ``j`` of the ``Linear`` weight is multiplied by
+``r_j·w_in_j/(τ_syn·τ_mem)``.
 
 The reset: at a crossing ``u = θ`` exactly, so batscope's subtraction gives ``θ - Δθ``, which is
 NIR's ``v_reset = 0`` only when ``Δθ = θ``; any other Δθ is refused (``NIRExportError``).

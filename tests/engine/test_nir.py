@@ -111,6 +111,14 @@ def test_file_is_read_by_nirs_own_reader(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["net.nir"]  # no temporary left
 
 
+def test_unreadable_or_missing_file_is_refused(tmp_path):
+    (tmp_path / "bad.nir").write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match="bad.nir: not a readable NIR file"):
+        Network.from_nir(tmp_path / "bad.nir")
+    with pytest.raises(FileNotFoundError, match="no such NIR file"):
+        Network.from_nir(str(tmp_path / "missing.nir"))
+
+
 def test_reset_other_than_theta_is_refused():
     with pytest.raises(NIRExportError, match=r"Δθ = 0.1\).*theta \(θ = 0.05\)"):
         _toy_net(reset=0.1).to_nir()
