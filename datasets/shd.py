@@ -91,7 +91,10 @@ def _open_bytes(path: Path) -> bytes:
 
 def _dataset(f, key: str, where: str):
     h5py = _require_h5py()
-    obj = f.get(key)
+    try:
+        obj = f.get(key)
+    except (KeyError, TypeError, ValueError):  # a path through something that is not a group
+        obj = None
     if not isinstance(obj, h5py.Dataset):
         raise ValueError(f"{where}: missing dataset /{key} (official SHD layout)")
     if obj.ndim != 1:
@@ -116,25 +119,11 @@ def read_shd(path) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
         f = h5py.File(io.BytesIO(_open_bytes(path)), "r")
     except OSError as exc:
         raise ValueError(f"{where}: not an HDF5 file ({exc})") from exc
-    with f:
-        times_ds = _dataset(f, "spikes/times", where)
-        units_ds = _dataset(f, "spikes/units", where)
-        labels_ds = _dataset(f, "labels", where)
-        if _vlen_kind(times_ds, where) != "f":
-            raise ValueError(f"{where}: /spikes/times must hold floating-point times")
-        if _vlen_kind(units_ds, where) not in "iu":
-            raise ValueError(f"{where}: /spikes/units must hold integer channel numbers")
-        if labels_ds.dtype.kind not in "iu":
-            raise ValueError(f"{where}: /labels must be integers, got dtype {labels_ds.dtype}")
-        n = len(labels_ds)
-        if len(times_ds) != n or len(units_ds) != n:
-            raise ValueError(
-                f"{where}: {n} labels but {len(times_ds)} /spikes/times and "
-                f"{len(units_ds)} /spikes/units entries"
-            )
-        labels = labels_ds[()].astype(np.int64)
-        times = [np.asarray(t, dtype=np.float64) for t in times_ds[()]]
-        units = [np.asarray(u, dtype=np.int64) for u in units_ds[()]]
+    try:
+        with f:
+            times, units, labels = _read_arrays(f, where)
+    except OSError as exc:  # HDF5 errors while reading a damaged file
+        raise ValueError(f"{where}: unreadable HDF5 content ({exc})") from exc
     for i, (t, u) in enumerate(zip(times, units, strict=True)):
         if t.shape != u.shape:
             raise ValueError(f"{where}: sample {i} has {t.size} times but {u.size} units")
@@ -144,8 +133,31 @@ def read_shd(path) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
             raise ValueError(
                 f"{where}: sample {i} has units outside 0..{N_CHANNELS - 1} ({u.min()}..{u.max()})"
             )
-    if n and (labels.min() < 0 or labels.max() >= N_CLASSES):
+    if labels.size and (labels.min() < 0 or labels.max() >= N_CLASSES):
         raise ValueError(f"{where}: labels outside 0..{N_CLASSES - 1}")
+    return times, units, labels
+
+
+def _read_arrays(f, where: str):
+    """The three official datasets of an open file, dtype- and length-checked."""
+    times_ds = _dataset(f, "spikes/times", where)
+    units_ds = _dataset(f, "spikes/units", where)
+    labels_ds = _dataset(f, "labels", where)
+    if _vlen_kind(times_ds, where) != "f":
+        raise ValueError(f"{where}: /spikes/times must hold floating-point times")
+    if _vlen_kind(units_ds, where) not in "iu":
+        raise ValueError(f"{where}: /spikes/units must hold integer channel numbers")
+    if labels_ds.dtype.kind not in "iu":
+        raise ValueError(f"{where}: /labels must be integers, got dtype {labels_ds.dtype}")
+    n = len(labels_ds)
+    if len(times_ds) != n or len(units_ds) != n:
+        raise ValueError(
+            f"{where}: {n} labels but {len(times_ds)} /spikes/times and "
+            f"{len(units_ds)} /spikes/units entries"
+        )
+    labels = labels_ds[()].astype(np.int64)
+    times = [np.asarray(t, dtype=np.float64) for t in times_ds[()]]
+    units = [np.asarray(u, dtype=np.int64) for u in units_ds[()]]
     return times, units, labels
 
 

@@ -127,3 +127,19 @@ def test_missing_h5py_gives_install_hint(tmp_path, monkeypatch):
         warnings.simplefilter("ignore", UnverifiedDataWarning)
         with pytest.raises(ImportError, match=r"pip install 'batscope\[shd\]'"):
             load_shd("train", data_dir=tmp_path, verify=False)
+
+
+def test_wrong_structure_and_lengths_are_refused(tmp_path):
+    with h5py.File(tmp_path / "shd_train.h5", "w") as f:
+        f.create_dataset("spikes", data=np.zeros(3))  # a dataset where the group should be
+        f.create_dataset("labels", data=np.zeros(3, np.uint8))
+    write_shd(tmp_path / "shd_test.h5")
+    with h5py.File(tmp_path / "shd_test.h5", "a") as f:
+        del f["labels"]
+        f.create_dataset("labels", data=np.zeros(2, np.uint8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnverifiedDataWarning)
+        with pytest.raises(ValueError, match="missing dataset /spikes/times"):
+            load_shd("train", data_dir=tmp_path, verify=False)
+        with pytest.raises(ValueError, match="2 labels but 3 /spikes/times"):
+            load_shd("test", data_dir=tmp_path, verify=False)
