@@ -1,7 +1,8 @@
 """Yin-Yang with batscope: single-spike (TTFS cross-entropy) and multi-spike (spike count).
 
-Trains 5-H-3 (H = 120 by default) on the 5 000 training samples, evaluates the validation split after every epoch,
-keeps the weights of the best validation epoch and reports their test accuracy::
+Trains 5-H-3 (H = 120 by default) on the 5 000 training samples, evaluates the validation split
+after every epoch, keeps the weights of the best validation epoch and reports their test
+accuracy::
 
     python benchmarks/yinyang.py --variant single
     python benchmarks/yinyang.py --variant multi
