@@ -8,7 +8,7 @@ import pytest
 from batscope.app.state import SweepConfig
 from batscope.app.sweep import SweepCells, SweepController, grid_axis
 from batscope.engine import convergence
-from batscope.engine.run import TRAINING_SLOTS
+from batscope.engine.slots import TRAINING_SLOTS
 
 
 def tiny(**kw):
