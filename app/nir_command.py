@@ -13,22 +13,23 @@ from pathlib import Path
 from batscope.engine.network import Network
 from batscope.engine.nir import write_nir
 
-from .files import parse_model
+from .files import read_model
 
 
-def read_model(path) -> Network:
-    """The network saved at ``path`` (engine save files or an app model zip)."""
+def load_model(path) -> Network:
+    """The network saved at ``path`` (engine save files or an app model zip, checked as the app
+    checks an upload)."""
     p = Path(path)
     if p.suffix == ".zip":
         if not p.is_file():
             raise FileNotFoundError(f"{p}: no such model zip")
-        return parse_model(p.read_bytes())
+        return read_model(p.read_bytes()).build()
     return Network.load(p)
 
 
 def export_nir(model, out) -> Path:
     """Write the NIR graph of the network saved at ``model`` to ``out``; returns ``out``."""
-    return write_nir(read_model(model), out)
+    return write_nir(load_model(model), out)
 
 
 def add_export_nir_parser(sub) -> None:
