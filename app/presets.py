@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .state import (
+from batscope.training.state import (
     LayerSpec,
     NetworkSpec,
     TrainingConfig,

@@ -8,9 +8,9 @@ shareable seed).
 from __future__ import annotations
 
 import param
+from batscope.training.state import LayerSpec, NetworkSpec, TrainingConfig
 
 from .presets import apply_preset, load_preset
-from .state import LayerSpec, NetworkSpec, TrainingConfig
 
 #: TrainingConfig fields mirrored in the URL query (parameter -> query key)
 TRAINING_KEYS = {

@@ -10,7 +10,7 @@ from functools import partial
 
 import panel as pn
 import param
-from batscope.app.state import ViewConfig
+from batscope.training.state import ViewConfig
 
 from .live import locked_safe, new_figure
 

@@ -9,9 +9,9 @@ estimate Play is checked against) follows every change.
 from __future__ import annotations
 
 import panel as pn
-from batscope.app.resources import RUN_HINT, SessionAccount, training_estimate
-from batscope.app.state import LayerSpec, NetworkSpec, TrainingConfig, run_config, task_shape
 from batscope.engine.memory import format_bytes
+from batscope.training.resources import RUN_HINT, SessionAccount, training_estimate
+from batscope.training.state import LayerSpec, NetworkSpec, TrainingConfig, run_config, task_shape
 
 from .base import error_alert, validated_input
 

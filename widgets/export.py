@@ -9,8 +9,8 @@ from __future__ import annotations
 import io
 
 import panel as pn
-from batscope.app.controller import TrainingController
-from batscope.app.files import (
+from batscope.training.controller import TrainingController
+from batscope.training.files import (
     config_bytes,
     layer_specs,
     metrics_csv,
@@ -18,7 +18,7 @@ from batscope.app.files import (
     parse_config,
     parse_model,
 )
-from batscope.app.state import ViewConfig, apply_run_config, run_config, task_shape
+from batscope.training.state import ViewConfig, apply_run_config, run_config, task_shape
 
 
 class ExportView(pn.viewable.Viewer):

@@ -6,7 +6,7 @@ import threading
 import time
 
 import numpy as np
-from batscope.engine.telemetry import LayerActivity, MetricRow, Snapshot
+from batscope.training.telemetry import LayerActivity, MetricRow, Snapshot
 
 
 class FakeTrainer:

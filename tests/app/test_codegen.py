@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from batscope.app.codegen import render_script
-from batscope.app.state import LayerSpec, NetworkSpec, TrainingConfig, run_config
-from batscope.engine.trainer import Trainer
+from batscope.training.codegen import render_script
+from batscope.training.state import LayerSpec, NetworkSpec, TrainingConfig, run_config
+from batscope.training.trainer import Trainer
 
 
 def toy_config(**training):

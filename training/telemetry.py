@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+from batscope.engine.analysis import LatencyCurve, LayerSparsity
 
 
 @dataclass(frozen=True)
@@ -57,28 +58,6 @@ class MembraneWindow:
     u: np.ndarray  # [n_sel, T]
     theta: float
     reset: float
-
-
-@dataclass(frozen=True)
-class LayerSparsity:
-    """Sparsity of one layer over an evaluation batch (method.md §13 definitions)."""
-
-    name: str
-    spikes_per_sample: float
-    active_fraction: float  # mean fraction of neurons with n >= 1 per sample
-    dead_fraction: float  # fraction of neurons silent on every sample of the batch
-    saturated_fraction: float  # fraction of (sample, neuron) pairs with n == n_max
-    spikes_per_neuron: np.ndarray  # [N] mean spikes per sample of each neuron
-
-
-@dataclass(frozen=True)
-class LatencyCurve:
-    """Accuracy against decision time (method.md §13), with the encoding window end."""
-
-    t: np.ndarray
-    accuracy: np.ndarray
-    t_enc: float
-    label: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The training loop (method.md §10) and the snapshots the app displays (no Panel here).
 
 A :class:`Trainer` is built from a JSON-able run configuration (``{"network": {"layers": [...]},
-"training": {...}}``, the dict ``batscope.app.state.run_config`` writes). :meth:`Trainer.step`
+"training": {...}}``, the dict ``batscope.training.state.run_config`` writes). :meth:`Trainer.step`
 runs exactly one mini-batch — forward → predict, loss and errors → backward → mean gradient →
 optimiser step (method.md §10) — and returns its :class:`MetricRow`; evaluation rows for the
 validation and test sets are added at epoch ends. :meth:`Trainer.snapshot` converts everything a
@@ -15,18 +15,19 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from batscope import datasets
 from batscope.datasets.batching import batches, n_batches, train_val_split
 from batscope.datasets.encoding import encode_ttfs
 from batscope.datasets.toy import list_toy_tasks, toy_task
+from batscope.engine.analysis import latency_curve, layer_sparsity
+from batscope.engine.backend import resolve_backend, to_numpy, xp_for
+from batscope.engine.init import Normal, Uniform
+from batscope.engine.layers import Dense
+from batscope.engine.losses import SpikeCountClass, TTFSCrossEntropy
+from batscope.engine.network import Network
+from batscope.engine.optim import SGD, Adam, LRSchedule
+from batscope.engine.spikes import SpikeTrains
 
-from .analysis import latency_curve, layer_sparsity
-from .backend import resolve_backend, to_numpy, xp_for
-from .init import Normal, Uniform
-from .layers import Dense
-from .losses import SpikeCountClass, TTFSCrossEntropy
-from .network import Network
-from .optim import SGD, Adam, LRSchedule
-from .spikes import SpikeTrains
 from .telemetry import (
     ErrorFlow,
     LayerActivity,
@@ -77,8 +78,6 @@ def load_task(training: dict, data_dir=None) -> TaskData:
         return TaskData(x, np.asarray(t.labels), None, None, None, None, t.n_classes, t_in, True)
     if task not in IMAGE_TASKS:
         raise ValueError(f"task must be a toy task or one of {sorted(IMAGE_TASKS)}, got {task!r}")
-    from batscope import datasets
-
     if task == "emnist":
         x_tr, y_tr = datasets.load(IMAGE_TASKS[task], "train", data_dir, download=False)
         x_te, y_te = datasets.load(IMAGE_TASKS[task], "test", data_dir, download=False)

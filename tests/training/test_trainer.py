@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from batscope.app.presets import load_preset
-from batscope.app.state import LayerSpec, NetworkSpec, TrainingConfig, run_config
-from batscope.engine.trainer import Trainer
+from batscope.training.state import LayerSpec, NetworkSpec, TrainingConfig, run_config
+from batscope.training.trainer import Trainer
 
 
 def convergence_config(**training):

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import param
-from batscope.app.state import SweepConfig
 from batscope.engine import convergence
 from batscope.engine.backend import available_backends
 from batscope.engine.slots import TRAINING_SLOTS, SlotTicket
+from batscope.training.state import SweepConfig
 
 from .resources import SWEEP_HINT, Reservation, SessionAccount, sweep_estimate
 

@@ -240,7 +240,7 @@ def _sample_size(task: str, split: str) -> int | None:
 
 def _task_inputs(training: dict) -> tuple[int, int, int, int, int]:
     """``(inputs, slots, samples kept, training batch, evaluation batch)`` of a run's task."""
-    from batscope.app.state import IMAGE_TASKS, task_shape
+    from batscope.training.state import IMAGE_TASKS, task_shape
 
     task = training["task"]
     if task not in IMAGE_TASKS:
