@@ -24,6 +24,7 @@ class MetricRow:
     accuracy: float
     lr: float = float("nan")
     samples_per_s: float = float("nan")
+    silent_fraction: float = float("nan")  # samples of the batch with no output spike at all
 
 
 @dataclass(frozen=True)
@@ -82,14 +83,16 @@ class Snapshot:
     sparsity: tuple[LayerSparsity, ...] = ()
     latency: LatencyCurve | None = None
     weights: tuple[np.ndarray, ...] | None = None
+    evaluations: tuple = ()  # epoch-end Evaluations (training.evaluation) since the last snapshot
     extra: dict = field(default_factory=dict)
 
 
 class Outbox:
     """Bounded, thread-safe queue of snapshots from the worker to the session.
 
-    Light metric rows are never lost (they are carried into the next snapshot if the queue is
-    full); heavy fields are coalesced: a reader uses only the newest snapshot's heavy parts.
+    Light metric rows and epoch-end evaluations are never lost (they are carried into the next
+    snapshot if the queue is full); heavy fields are coalesced: a reader uses only the newest
+    snapshot's heavy parts.
     """
 
     def __init__(self, maxlen: int = 64):
@@ -97,12 +100,14 @@ class Outbox:
         self._items: deque[Snapshot] = deque()
         self._maxlen = maxlen
         self._dropped_rows: list[MetricRow] = []
+        self._dropped_evaluations: list = []
 
     def put(self, snap: Snapshot) -> None:
         with self._lock:
             if len(self._items) >= self._maxlen:
                 old = self._items.popleft()
                 self._dropped_rows.extend(old.rows)
+                self._dropped_evaluations.extend(old.evaluations)
             self._items.append(snap)
 
     def drain(self) -> list[Snapshot]:
@@ -111,9 +116,16 @@ class Outbox:
             items = list(self._items)
             self._items.clear()
             dropped, self._dropped_rows = self._dropped_rows, []
-        if dropped and items:
+            evals, self._dropped_evaluations = self._dropped_evaluations, []
+        if (dropped or evals) and items:
             first = items[0]
-            items[0] = Snapshot(**{**first.__dict__, "rows": tuple(dropped) + first.rows})
+            items[0] = Snapshot(
+                **{
+                    **first.__dict__,
+                    "rows": tuple(dropped) + first.rows,
+                    "evaluations": tuple(evals) + first.evaluations,
+                }
+            )
         return items
 
     def __len__(self) -> int:

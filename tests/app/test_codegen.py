@@ -43,7 +43,7 @@ def test_generated_script_trains_a_toy_config(tmp_path):
     trainer = Trainer(config)  # the app's own loop gives the same result
     while not trainer.finished:
         trainer.step()
-    assert final == pytest.approx(trainer.evaluate("train").accuracy)
+    assert final == pytest.approx(trainer.evaluate("train").row.accuracy)
 
 
 @pytest.mark.slow  # a fresh interpreter compiles the Numba kernels (~30 s with a cold cache)
