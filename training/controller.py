@@ -3,7 +3,7 @@
 ``status`` changes only in button handlers and in :meth:`poll`, both on the session's loop
 (app-architecture.md §4). The trainer factory is injected: the app passes ``Trainer``, tests a fake.
 
-Before a run is built, its peak memory (``app.resources.training_estimate``) is reserved in the
+Before a run is built, its peak memory (``training.resources.training_estimate``) is reserved in the
 session's :class:`~batscope.training.resources.SessionAccount`; a run that does not fit is refused
 with the broker's message and nothing starts. The worker releases the reservation when it ends.
 Stop, Reset and a new Play never wait for the old worker on the session's loop: the new run's

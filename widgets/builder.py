@@ -2,7 +2,7 @@
 
 Inputs are bound to the LayerSpec params through ``validated_input``: a value the spec refuses
 (N = 0, τs ≤ 0, θ ≤ 0, S = 0, ...) is not applied and the card says why. Under the cards, the
-peak memory a run of these settings would take (``app.resources.training_estimate``, the same
+peak memory a run of these settings would take (``training.resources.training_estimate``, the same
 estimate Play is checked against) follows every change.
 """
 

@@ -1,4 +1,4 @@
-"""A deterministic, instant stand-in for engine.trainer.Trainer (controller and session tests)."""
+"""A deterministic, instant stand-in for training.trainer.Trainer (controller and session tests)."""
 
 from __future__ import annotations
 

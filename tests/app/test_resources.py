@@ -7,8 +7,8 @@ import threading
 import time
 
 import pytest
-from batscope.app import resources
 from batscope.engine.slots import TRAINING_SLOTS, SlotPool
+from batscope.training import resources
 from batscope.training.controller import TrainingController
 from batscope.training.resources import BudgetRefused, MemoryBroker, SessionAccount
 from batscope.training.state import LayerSpec, NetworkSpec, SweepConfig, TrainingConfig, ViewConfig
