@@ -109,6 +109,17 @@ def train_command(args) -> int:
         print(f"batscope train: refused: {exc}", file=sys.stderr)
         return REFUSED
     title = TITLES.get(args.name or "", f"configuration {args.config}")
+    first = runs[0][1]
+    if (
+        args.data_dir is not None
+        and first["run"]["data"] == "sample"
+        and first["training"]["task"] != "emnist"
+    ):  # EMNIST has no embedded sample: its files are read from --data-dir
+        print(
+            "batscope train: note: the run trains on the embedded sample (run.data 'sample'), so "
+            "--data-dir is not read; pass --data full to train on the files there",
+            file=sys.stderr,
+        )
     print(f"{title}: {len(runs)} run(s) into {args.out}", file=sys.stderr)
     status = 0
     for i, (folder, config) in enumerate(runs):

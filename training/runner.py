@@ -65,14 +65,8 @@ class RunSession:
         self.say(f"resuming {self.folder.path} after epoch {trainer.epoch} (checkpoint 'last')")
         return trainer
 
-    def _evaluations(self, trainer: Trainer, fresh: list[Evaluation]) -> dict[str, Evaluation]:
-        evs = {ev.row.split: ev for ev in fresh}
-        if self.selection == "train":
-            evs["train"] = trainer.evaluate("train")
-        return evs
-
     def _epoch_zero(self, trainer: Trainer) -> None:
-        evs = self._evaluations(trainer, trainer.evaluate_epoch())
+        evs = _by_split(trainer.evaluate_epoch())
         for split in ("train", "val", "test"):
             if split in evs:
                 self.folder.add_evaluation(evs[split].row, evs[split])
@@ -112,7 +106,7 @@ class RunSession:
         return self.finish(trainer)
 
     def _end_epoch(self, trainer, rows, fresh, watch: StepWatch) -> None:
-        evs = self._evaluations(trainer, fresh)
+        evs = _by_split(fresh)
         if self.selection != "train":  # the mean over the epoch's batches
             acc = sum(r.accuracy for r in rows) / len(rows)
             loss = mean_finite_rows(rows)
@@ -191,7 +185,7 @@ class RunSession:
         path = self.folder.path
         trainer.network.save(path / "model")
         if not self.last:  # resumed after the last epoch: evaluate the final weights again
-            self.last = self._evaluations(trainer, trainer.evaluate_epoch())
+            self.last = _by_split(trainer.evaluate_epoch())
         last = {s: e.row.accuracy for s, e in self.last.items()}
         best = read_checkpoint(self.folder.checkpoints, "best")
         if best is not None:
@@ -215,3 +209,7 @@ class RunSession:
 
 def mean_finite_rows(rows: list[MetricRow]) -> float:
     return mean_finite(np.array([r.loss for r in rows], dtype=np.float64))
+
+
+def _by_split(evaluations: list[Evaluation]) -> dict[str, Evaluation]:
+    return {ev.row.split: ev for ev in evaluations}

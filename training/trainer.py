@@ -233,15 +233,22 @@ class Trainer:
         return row
 
     def evaluate_epoch(self) -> list[Evaluation]:
-        """Evaluate the validation and test splits now (at an epoch end) and record them."""
+        """Evaluate the splits now (at an epoch end) and keep the evaluations.
+
+        Validation and test rows join the metric history; without a validation split the
+        training set is evaluated too (the split runs are selected on), kept among the
+        evaluations but not in the history, whose train rows are the training batches'."""
+        splits = ("val", "test") if self.data.val is not None else ("train", "test")
         done = []
-        for split in ("val", "test"):
+        for split in splits:
             ev = self.evaluate(split)
-            if ev is not None:
+            if ev is None:
+                continue
+            if split != "train":
                 self._record(ev.row)
-                self.evaluations.append(ev)
-                self._pending_evaluations.append(ev)
-                done.append(ev)
+            self.evaluations.append(ev)
+            self._pending_evaluations.append(ev)
+            done.append(ev)
         return done
 
     def _record(self, row: MetricRow) -> None:
