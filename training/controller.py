@@ -16,7 +16,6 @@ import math
 from collections.abc import Callable
 
 import param
-from batscope.engine.memory import MemoryEstimate
 from batscope.training.run import TrainingRun
 from batscope.training.telemetry import MetricRow, Snapshot
 from batscope.training.trainer import build_network
@@ -186,10 +185,6 @@ class TrainingController(param.Parameterized):
         """What the worker's snapshots show (read from the worker thread: plain values only)."""
         v = self.view
         return {"sample_index": v.sample_index, "layer": v.layer, "neurons": list(v.neurons)}
-
-    def memory_estimate(self) -> MemoryEstimate:
-        """Peak memory a run of the current settings would take (shown before Play)."""
-        return training_estimate(run_config(self.network, self.training))
 
     def reserve_check(self, batch: int) -> Reservation:
         """Reserve a gradient check's memory on ``batch`` samples (raises BudgetRefused)."""

@@ -182,11 +182,7 @@ class SessionAccount:
     """One session's side of the broker: what its controllers reserve is counted together."""
 
     def __init__(self, broker: MemoryBroker | None = None):
-        self._broker = broker
-
-    @property
-    def broker(self) -> MemoryBroker:
-        return self._broker if self._broker is not None else default_broker()
+        self.broker = broker if broker is not None else default_broker()
 
     @property
     def used(self) -> int:

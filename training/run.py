@@ -157,13 +157,14 @@ class TrainingRun:
 
     def _end(self) -> None:
         """Give back everything the run holds; safe to call more than once."""
-        had_slot = self.has_slot
-        self._give_slot()
-        if had_slot and getattr(self.trainer, "backend", "cpu") == "gpu":
-            _free_gpu_pool()
         on_end, self._on_end = self._on_end, None
-        if on_end is not None:
-            on_end()
+        try:
+            self._give_slot()
+            if getattr(self.trainer, "backend", "cpu") == "gpu":
+                _free_gpu_pool()
+        finally:  # a failing GPU call must not keep the memory reserved
+            if on_end is not None:
+                on_end()
 
     def _main(self) -> None:
         try:

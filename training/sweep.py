@@ -4,7 +4,7 @@
 variants, chunk by chunk, on one daemon thread. Finished cells are queued by the worker and handed
 out by :meth:`SweepController.poll`, which the session calls periodically on its own event loop
 (app-architecture.md §4); ``status`` changes only there and in the button handlers. The sweep
-shares the process-wide training cap ``engine.run.TRAINING_SLOTS`` with training runs, and is
+shares the process-wide training cap ``engine.slots.TRAINING_SLOTS`` with training runs, and is
 ``"queued"`` (with its place in the queue) while it waits for a slot.
 
 Before a sweep starts, its peak memory (``training.resources.sweep_estimate``) is reserved in the

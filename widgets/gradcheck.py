@@ -3,8 +3,7 @@
 On *Run check*, a float64 copy of the session's network is run on the displayed sample(s) and, for
 a few weights, ``engine.gradcheck`` compares ∂L/∂w from the backward pass with (L(w+ε) − L(w−ε))/2ε.
 For a spike-count loss (a surrogate, method.md §7.1) the check uses a time-based linear probe and
-says so; the surrogate values are listed beside it. The check's memory is reserved in the
-session's budget first (``reserve``) and released when it ends, however it ends.
+says so; the surrogate values are listed beside it.
 """
 
 from __future__ import annotations
@@ -126,7 +125,8 @@ class GradCheckView(PlotView):
     ``network_provider() -> Network | None`` and ``training_provider() -> dict | None`` come from
     the session (see :class:`~batscope.widgets.provider.SessionInputs`); ``reserve(batch)``
     reserves the memory of a check on ``batch`` samples (e.g.
-    ``TrainingController.reserve_check``) or raises ``ValueError`` saying why it does not fit.
+    ``TrainingController.reserve_check``) or raises ``ValueError`` saying why it does not fit;
+    the reservation is released when the check ends, however it ends.
     """
 
     check = param.Event(label="Run gradient check")

@@ -168,6 +168,50 @@ def test_stop_and_error_and_restart_give_the_slot_back():
     assert pool.free == 1
 
 
+class StuckTrainer(FakeTrainer):
+    """The first trainer's second batch blocks until ``gate`` is set (outlasts any timeout)."""
+
+    gate = threading.Event()
+    made = 0
+
+    def __init__(self, config):
+        super().__init__(config)
+        StuckTrainer.made += 1
+        self.first = StuckTrainer.made == 1
+
+    def step(self):
+        if self.first and self.step_count == 1:
+            assert StuckTrainer.gate.wait(10)
+        return super().step()
+
+
+def test_play_after_stop_returns_at_once_while_the_old_batch_runs():
+    pool = SlotPool(1)
+    ctrl = TrainingController(
+        NetworkSpec(),
+        TrainingConfig(epochs=10_000),
+        ViewConfig(),
+        StuckTrainer,
+        run_options={"interval_s": 0.0, "slots": pool},
+    )
+    ctrl.param.trigger("start")
+    wait_for(lambda: ctrl.steps == 1, ctrl)
+    old = ctrl.run
+    t0 = time.perf_counter()
+    ctrl.param.trigger("stop")
+    ctrl.param.trigger("start")  # the old worker is stuck in its batch: nothing waits here
+    assert time.perf_counter() - t0 < 0.5
+    assert ctrl.status == "queued" and old.alive and pool.free == 0
+    time.sleep(0.2)
+    ctrl.poll()
+    assert ctrl.status == "queued" and ctrl.steps == 0  # the new run waits for the old one
+    StuckTrainer.gate.set()
+    wait_for(lambda: ctrl.status == "running" and ctrl.steps > 0, ctrl)
+    assert not old.alive
+    ctrl.shutdown()
+    assert pool.free == 1
+
+
 def test_a_run_that_cannot_start_its_worker_gives_everything_back(monkeypatch):
     pool, ended = SlotPool(1), []
     run = TrainingRun(FakeTrainer, slots=pool, on_end=lambda: ended.append(1))
