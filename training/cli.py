@@ -133,13 +133,14 @@ def train_command(args) -> int:
         summary = session.run(trainer, position=f"seed {seed} ({i + 1}/{len(runs)}) ")
         print(json.dumps(summary), flush=True)
         print(_summary_line(summary), file=sys.stderr)
-        if summary["alerts"] and summary["best"]["epoch"] < summary["epochs"]:
+        if summary["alerts"]:
             print(
                 f"batscope train: {folder}: {summary['alerts']} alert(s), see events.jsonl; the "
                 f"best checkpoint (epoch {summary['best']['epoch']}) is in best_model.*",
                 file=sys.stderr,
             )
-            status = COLLAPSED if _ended_collapsed(session) else status
+        if _ended_collapsed(session):
+            status = COLLAPSED
     return status
 
 

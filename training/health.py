@@ -104,3 +104,12 @@ class StepWatch:
     def reset(self) -> None:
         self._recent.clear()
         self.fired = False
+
+    def state(self) -> dict:
+        """JSON-able state, so a resumed run alerts exactly when the uninterrupted one would."""
+        return {"recent": list(self._recent), "fired": self.fired}
+
+    def load_state(self, state: dict) -> None:
+        self._recent.clear()
+        self._recent.extend(float(x) for x in state["recent"])
+        self.fired = bool(state["fired"])

@@ -2,7 +2,9 @@
 
 - ``config.json``: the run configuration; ``environment.json``: versions and machine;
 - ``metrics.csv``: one row per evaluation (``epoch, split, loss, accuracy, ...``; ``split`` is
-  train — the mean over the epoch's batches —, val or test; epoch 0 is before training);
+  train, val or test; epoch 0 is before training). The train row is the mean over the epoch's
+  batches, or, for a task without a validation split, an evaluation of the training set after
+  the epoch (the split the best checkpoint is chosen on then);
 - ``steps.csv``: one row per training batch; ``evaluations.jsonl``: every evaluation in full
   (sparsity per layer, latency curve, health), for views and reports;
 - ``events.jsonl``: alerts and remedies; ``checkpoints/``: ``last`` and ``best`` (by validation);

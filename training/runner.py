@@ -42,6 +42,7 @@ class RunSession:
         self.reported: dict = {}  # the last state reported of each alert kind
         self.elapsed_s = 0.0
         self.last: dict[str, Evaluation] = {}
+        self.watch = StepWatch()
 
     # --- set-up -------------------------------------------------------------------------------
     def prepare(self, resume: bool) -> Trainer:
@@ -61,6 +62,7 @@ class RunSession:
         self.best = dict(meta["best"])
         self.alerts = list(meta["alerts"])
         self.reported = dict(meta["reported"])
+        self.watch.load_state(meta["watch"])
         self.elapsed_s = float(meta["elapsed_s"])
         self.say(f"resuming {self.folder.path} after epoch {trainer.epoch} (checkpoint 'last')")
         return trainer
@@ -76,7 +78,7 @@ class RunSession:
 
     # --- the loop ------------------------------------------------------------------------------
     def run(self, trainer: Trainer, position: str = "") -> dict:
-        watch = StepWatch()
+        watch = self.watch
         samples = trainer.n_batches * trainer.batch_size
         while not trainer.finished:
             epoch = trainer.epoch
@@ -149,6 +151,7 @@ class RunSession:
             best=self.best,
             alerts=self.alerts,
             reported=self.reported,
+            watch=self.watch.state(),
             elapsed_s=self.elapsed_s,
         )
         write_checkpoint(self.folder.checkpoints, "last", arrays, meta)

@@ -175,7 +175,7 @@ def _cli(*args):
 
 
 def test_resume_after_kill_9_equals_an_uninterrupted_run(tmp_path):
-    cfg = tiny_config(tmp_path, epochs=6, n_train=1000)
+    cfg = tiny_config(tmp_path, epochs=10, n_train=1000)
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert (
         subprocess.run(_cli("--config", cfg, "--out", whole), capture_output=True).returncode == 0
@@ -262,3 +262,17 @@ def test_rollback_returns_to_the_best_checkpoint_with_a_lower_rate(tmp_path):
     val = [r for r in rows(tmp_path / "run" / "metrics.csv") if r["split"] == "val"]
     assert float(val[2]["silent_sample_fraction"]) == 1.0  # collapsed after epoch 2
     assert float(val[3]["silent_sample_fraction"]) < 1.0  # back from the best checkpoint
+
+
+def test_resume_refuses_a_corrupt_checkpoint(tmp_path, capsys):
+    cfg = tiny_config(tmp_path, epochs=1)
+    out = tmp_path / "runs"
+    assert train("--config", cfg, "--out", out) == 0
+    last = out / "tiny" / "seed-0" / "checkpoints" / "last.json"
+    last.write_text('{"format": "batscope-checkpoint", "version": 1, "arrays": "../x.npz"}')
+    capsys.readouterr()
+    assert train("--config", cfg, "--out", out, "--resume") == 2
+    assert "its arrays must lie beside it" in capsys.readouterr().err
+    last.write_text("not json")
+    assert train("--config", cfg, "--out", out, "--resume") == 2
+    assert "not a readable checkpoint" in capsys.readouterr().err
