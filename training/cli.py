@@ -46,6 +46,11 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--download", action="store_true", help="download a missing dataset once (checked)"
     )
+    p.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="train on local dataset files no pinned hash vouches for (recorded in config.json)",
+    )
     p.add_argument("--out", type=Path, default=Path("runs"), help="where run folders go")
     p.add_argument("--resume", action="store_true", help="continue the runs in --out")
     p.add_argument(
@@ -91,6 +96,8 @@ def run_configs(args) -> list[tuple[str, dict]]:
         run["data"] = args.data
     if args.remedy:
         run["remedies"] = sorted(set(args.remedy))
+    if args.no_verify:
+        run["verify"] = False
     seeds = args.seeds if args.seeds is not None else [tr.get("seed", 0)]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds must be distinct, got {seeds}")

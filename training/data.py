@@ -12,6 +12,7 @@ from batscope import datasets
 from batscope.datasets.batching import train_val_split
 from batscope.datasets.encoding import encode_ttfs
 from batscope.datasets.registry import get_spec
+from batscope.datasets.verify import UnverifiedFileError
 
 from .trainer import IMAGE_TASKS, TaskData, load_task
 
@@ -20,9 +21,14 @@ class DataMissing(RuntimeError):
     """A dataset's files are not there; the message says how to get them."""
 
 
-def _load(name: str, split: str, data_dir, download: bool):
+def _load(name: str, split: str, data_dir, download: bool, verify: bool):
     try:
-        return datasets.load(name, split, data_dir, download=download)
+        return datasets.load(name, split, data_dir, download=download, verify=verify)
+    except UnverifiedFileError as exc:
+        raise DataMissing(
+            f"{exc}\nTo train on these files anyway, pass --no-verify: the run's config.json then "
+            "records run.verify = false, so its results are labelled as unverified data."
+        ) from None
     except FileNotFoundError as exc:
         how = (
             f"Get it with: batscope train ... --download (fetches the official files once, "
@@ -39,8 +45,9 @@ def load_run_data(config: dict, data_dir=None, download: bool = False) -> TaskDa
     if run.get("data", "sample") == "sample" or tr["task"] not in IMAGE_TASKS:
         return load_task(tr, data_dir)
     name = IMAGE_TASKS[tr["task"]]
-    x_tr, y_tr = _load(name, "train", data_dir, download)
-    x_te, y_te = _load(name, "test", data_dir, download)
+    verify = bool(run.get("verify", True))
+    x_tr, y_tr = _load(name, "train", data_dir, download, verify)
+    x_te, y_te = _load(name, "test", data_dir, download, verify)
     n = len(x_tr)
     n_val = int(run.get("n_val", 0))
     if not 0 <= n_val < n:

@@ -13,7 +13,7 @@ from .remedies import REMEDIES
 from .state import CONFIG_VERSION, NetworkSpec, TrainingConfig, apply_run_config, check_config
 
 DATA = ("sample", "full")
-RUN_FIELDS = ("data", "n_val", "experiment", "remedies")
+RUN_FIELDS = ("data", "n_val", "experiment", "remedies", "verify")
 
 
 def _run_part(d) -> dict:
@@ -32,6 +32,11 @@ def _run_part(d) -> dict:
         if isinstance(n_val, bool) or not isinstance(n_val, int) or n_val < 0:
             raise ValueError(f"run.n_val must be an integer >= 0, got {n_val!r}")
         run["n_val"] = n_val
+    if "verify" in d:
+        if not isinstance(d["verify"], bool):
+            raise ValueError(f"run.verify must be true or false, got {d['verify']!r}")
+        if not d["verify"]:
+            run["verify"] = False
     if "experiment" in d:
         run["experiment"] = str(d["experiment"])
     remedies = d.get("remedies", [])

@@ -125,6 +125,8 @@ def test_existing_run_refused_without_resume(tmp_path, capsys):
         (lambda d: d["network"]["layers"][-1].update(size=7), "classes"),
         (lambda d: d["training"].update(learning_rate=1), "unknown field"),
         (lambda d: d.update(run={"data": "all"}), "run.data"),
+        (lambda d: d.update(run={"verify": "no"}), "run.verify"),
+        (lambda d: d["training"].update(backend="tpu"), "training.backend"),
     ],
 )
 def test_bad_configuration_refused(tmp_path, capsys, edit, message):
