@@ -12,6 +12,7 @@ from pathlib import Path
 import panel as pn
 import param
 from batscope.training.controller import TrainingController
+from batscope.training.limits import escape
 from batscope.training.resources import SessionAccount
 from batscope.training.state import (
     IMAGE_TASKS,
@@ -42,7 +43,7 @@ from batscope.widgets.weights import WeightsView
 
 from .presets import DEFAULT, apply_preset, list_presets, load_preset
 from .session import PERIOD_MS, LiveSession, ViewGate
-from .urlstate import TRAINING_KEYS, UrlState
+from .urlstate import UrlState
 
 CSS = Path(__file__).with_name("static") / "batscope.css"
 TRAINING_GROUPS = {
@@ -173,8 +174,8 @@ class ViewControls(pn.viewable.Viewer):
         idx = _parse_neurons(event.new)
         if not idx or min(idx) < 0 or len(idx) > MAX_SELECTED:
             self.alert.object = (
-                f"**membrane neurons**: {event.new!r} is not a list of 1 to {MAX_SELECTED} "
-                "neuron indices ≥ 0, e.g. 0, 1, 5"
+                f"**membrane neurons**: {escape(repr(event.new))} is not a list of 1 to "
+                f"{MAX_SELECTED} neuron indices ≥ 0, e.g. 0, 1, 5"
             )
             self.alert.visible = True
             self._reverting = True
@@ -305,7 +306,14 @@ class BatscopeApp(pn.viewable.Viewer):
             sizing_mode="stretch_width",
             options={load_preset(n).title: n for n in list_presets()},
         )
+        url_message = pn.pane.Alert(
+            self.urlstate.param.message,
+            alert_type="danger",
+            visible=self.urlstate.param.message.rx.bool(),
+            css_classes=["url-message"],
+        )
         sidebar = [
+            url_message,
             preset_select,
             self.preset_info,
             self.controls,
@@ -372,9 +380,8 @@ class BatscopeApp(pn.viewable.Viewer):
                     gate.flush()
 
     def sync_url(self, location) -> None:
-        """Mirror the setup in the URL (``?preset=…&seed=7&lr=0.001&sizes=2``)."""
-        location.sync(self.urlstate, {"preset": "preset", "sizes": "sizes"})
-        location.sync(self.training, TRAINING_KEYS)
+        """Apply the URL's setup (checked whole) and mirror the setup in the URL."""
+        self.urlstate.sync(location)
 
     def servable(self, title=None, location=True, area="main", target=None):
         return self.template.servable(title=title)

@@ -22,6 +22,11 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from .spikes import check_counts
+from .threads import select_threading_layer
+
+select_threading_layer()  # OpenMP or TBB before any parallel kernel runs, never workqueue
+
 _JIT = dict(parallel=True, nogil=True, cache=True, fastmath=False)
 FORWARD_BLOCK = 256  # post neurons per task of the forward kernel
 
@@ -120,6 +125,7 @@ class Events(NamedTuple):
 def merge_inputs(pre_times: np.ndarray, pre_counts: np.ndarray, tau) -> Events:
     """Sorted events of each sample (stable key (t, i, slot)); reusable by ``dense_forward`` and
     ``dense_backward`` of the same layer and inputs through their ``events`` argument."""
+    check_counts(pre_times, pre_counts, "pre_")
     pre_times = np.ascontiguousarray(pre_times)
     pre_counts = np.ascontiguousarray(pre_counts, dtype=np.int32)
     dt = pre_times.dtype
@@ -145,7 +151,24 @@ def _events(events, pre_times, pre_counts, tau) -> Events:
         raise ValueError("events were merged for another tau or batch")
     if events.t.dtype != pre_times.dtype:
         raise ValueError(f"events have dtype {events.t.dtype}, expected {pre_times.dtype}")
+    if not _events_fit(events, pre_times, pre_counts):
+        raise ValueError("events were merged from other inputs (counts or indices disagree)")
     return events
+
+
+def _events_fit(ev: Events, pre_times, pre_counts) -> bool:
+    """The kernels index the inputs and their own arrays by ``ev``: same layout, each sample's
+    count, and neuron and slot indices inside the trains (else an out-of-bounds access)."""
+    n_b, n_i, k_i = pre_times.shape
+    if not (ev.t.ndim == 2 and ev.t.shape == ev.i.shape == ev.s.shape == ev.q.shape):
+        return False
+    if ev.n.shape != (n_b,) or not np.array_equal(ev.n, pre_counts.sum(axis=1)):
+        return False
+    if ev.n.max(initial=0) > ev.t.shape[1]:
+        return False
+    return ev.i.size == 0 or bool(
+        ev.i.min() >= 0 and ev.i.max() < n_i and ev.s.min() >= 0 and ev.s.max() < k_i
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,6 +435,7 @@ def _positive(name: str, value) -> float:
 
 
 def _prep(pre_times, pre_counts, W, group):
+    check_counts(pre_times, pre_counts, "pre_")  # before the int32 cast, which would wrap
     W = np.ascontiguousarray(W)
     if W.dtype not in (np.float32, np.float64):
         raise TypeError(f"W must be float32 or float64, got {W.dtype}")
@@ -685,6 +709,7 @@ def dense_backward(
     """
     pre_times, pre_counts, W, group, dt = _prep(pre_times, pre_counts, W, group)
     n_b, n_o = pre_times.shape[0], W.shape[1]
+    check_counts(post_times, post_counts, "post_")
     post_times = np.ascontiguousarray(post_times, dtype=dt)
     post_counts = np.ascontiguousarray(post_counts, dtype=np.int32)
     udot = np.ascontiguousarray(udot, dtype=dt)

@@ -46,6 +46,7 @@ import numpy as np
 
 from .backend import xp_for
 from .cpu import forward_constants
+from .spikes import bounded_counts
 
 CUDA_DIR = Path(__file__).resolve().parent / "cuda"
 # IEEE-rounded operations without FMA contraction, as on the CPU: only exp/log rounding differs.
@@ -137,6 +138,7 @@ def _prep(xp, pre_times, pre_counts, W, group):
     if W.ndim != 3:
         raise ValueError(f"W must have shape [G, n_post, n_pre], got {W.shape}")
     host_group = isinstance(group, np.ndarray)
+    pre_counts = bounded_counts(pre_times, pre_counts, "pre_")  # the kernels index by them
     pre_times = xp.ascontiguousarray(xp.asarray(pre_times), dtype=dt)
     pre_counts = xp.ascontiguousarray(xp.asarray(pre_counts), dtype=np.int32)
     group = xp.ascontiguousarray(xp.asarray(group), dtype=np.int32)
@@ -210,6 +212,7 @@ def backward_with(
     pre_times, pre_counts, W, group, dt = _prep(xp, pre_times, pre_counts, W, group)
     n_b, n_i, k_i = pre_times.shape
     n_g, n_o = W.shape[0], W.shape[1]
+    post_counts = bounded_counts(post_times, post_counts, "post_")
     post_times = xp.ascontiguousarray(xp.asarray(post_times), dtype=dt)
     post_counts = xp.ascontiguousarray(xp.asarray(post_counts), dtype=np.int32)
     udot = xp.ascontiguousarray(xp.asarray(udot), dtype=dt)

@@ -4,9 +4,12 @@ The estimate is an upper bound computed from the shapes alone, before anything i
 caller (the app, a script) can refuse a run that would not fit. It counts the arrays the CPU
 engine really allocates (engine/network.py, engine/cpu.py, engine/optim.py) with every spike
 buffer full (count == n_max in every neuron): the merged input event lists and the backward's
-spike buckets are sized by the largest spike count of a sample, which is at most that. The GPU
-path allocates the same buffers up to its own scratch (suffix sums instead of buckets), of the
-same size. A sparse network needs less; one that saturates its buffers needs about this much.
+spike buckets are sized by the largest spike count of a sample, which is at most that. A sparse
+network needs less; one that saturates its buffers needs about this much (tests/engine/
+test_memory.py holds it within 1x-2x of the traced peak). Not counted: the caller's data set and
+the interpreter's and libraries' own memory. The GPU backend keeps the same arrays in device
+memory with another scratch (a device argsort over every input slot, two suffix-sum arrays
+instead of the buckets): there the estimate is an approximation, not measured.
 
 Byte sizes in text (:func:`parse_bytes`) follow the SI / IEC rule: ``kB``, ``MB``, ``GB``, ``TB``
 and the one-letter ``K``, ``M``, ``G``, ``T`` are powers of 1000; ``KiB``, ``MiB``, ``GiB``,

@@ -13,7 +13,7 @@ import numpy as np
 from .backend import resolve_backend, to_numpy, xp_for
 from .kernels import get_kernels
 from .layers import Dense
-from .spikes import SpikeTrains, resolve_dtype
+from .spikes import SpikeTrains, check_trains, resolve_dtype
 
 FORMAT = "batscope-network"
 VERSION = 1
@@ -171,6 +171,7 @@ class Network:
         """Simulate every layer up to ``t_max`` [s]; returns one SpikeTrains per layer."""
         if not isinstance(inp, SpikeTrains):
             raise TypeError(f"inp must be a SpikeTrains, got {type(inp).__name__}")
+        check_trains(inp, "inp")  # however it was built: the kernels index by its counts
         if inp.times.ndim != 3 or inp.n_neurons != self.n_inputs:
             raise ValueError(
                 f"inp has {inp.n_neurons} neurons (shape {tuple(inp.times.shape)}), "
@@ -391,11 +392,14 @@ class Network:
         save_network(self, path)
 
     @classmethod
-    def load(cls, path, backend="cpu") -> Network:
-        """Rebuild a network saved with :meth:`save` (ValueError on a bad or corrupt file)."""
+    def load(cls, path, backend="cpu", **limits) -> Network:
+        """Rebuild a network saved with :meth:`save` (ValueError on a bad or corrupt file).
+
+        ``limits``: ``max_layers``, ``max_weights``, ``max_bytes`` of ``engine.io.load_network``,
+        checked before anything is allocated."""
         from .io import load_network
 
-        return load_network(cls, path, backend)
+        return load_network(cls, path, backend, **limits)
 
     def load_weights(self, path) -> None:
         """Replace the weights from a saved ``.npz``; on any error the network is untouched."""
