@@ -17,8 +17,8 @@ from pathlib import Path
 
 from .data import DataMissing
 from .experiments import EXPERIMENTS, TITLES, experiment_config
-from .files import parse_config
 from .health import collapsed
+from .limits import parse_json
 from .remedies import REMEDIES
 from .runconfig import validate_run_config
 from .runfolder import RunFolderError
@@ -70,7 +70,7 @@ def _base_config(args) -> tuple[str, dict]:
             data = args.config.read_bytes()
         except OSError as exc:
             raise ValueError(f"--config {args.config}: {exc.strerror or exc}") from None
-        d = parse_config(data)
+        d = parse_json(data, f"--config {args.config.name}")
         if d.get("format") == "batscope-preset":  # a preset file holds its config inside
             d = d.get("config")
         return args.config.stem, d

@@ -1,7 +1,7 @@
 """Limits on untrusted input that ``param`` cannot express, and the one config check.
 
 Every value that enters the app (builder widget, URL, uploaded config or model, CLI) is
-checked against the schema declared in ``app/state.py`` (bounds, finite floats, layer count,
+checked against the schema declared in ``training/state.py`` (bounds, finite floats, layer count,
 total neurons, sweep runs). This module adds the limits on the *form* of untrusted input (byte
 sizes, JSON depth, URL length) and :func:`validate_config`, the entry point that URL and
 uploads share: a candidate is validated whole before anything is applied, so a refused value

@@ -1,6 +1,6 @@
 """A command-line run configuration: the app's run config plus its ``"run"`` object, validated.
 
-The network and training parts go through the app's own checks (``state.apply_run_config`` and
+The network and training parts go through the app's own checks (``limits.validate_config`` and
 ``state.check_config``), so a configuration saved from the app and one of the paper's experiments
 are refused for the same reasons with the same messages.
 """
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from batscope.engine.backend import available_backends
 
+from .limits import validate_config
 from .remedies import REMEDIES
-from .state import CONFIG_VERSION, NetworkSpec, TrainingConfig, apply_run_config, check_config
+from .state import check_config, scratch_config
 
 DATA = ("sample", "full")
 RUN_FIELDS = ("data", "n_val", "experiment", "remedies", "verify")
@@ -51,24 +52,16 @@ def validate_run_config(d) -> dict:
     """The normalised configuration; ValueError naming the field and the bound otherwise."""
     if not isinstance(d, dict):
         raise ValueError("a run configuration must be a JSON object")
-    backend = (
-        d.get("training", {}).get("backend", "cpu")
-        if isinstance(d.get("training"), dict)
-        else "cpu"
-    )
+    run = _run_part(d.get("run"))
+    tr = d.get("training")
+    backend = tr.get("backend", "cpu") if isinstance(tr, dict) else "cpu"
     if backend not in available_backends():
         raise ValueError(
             f"training.backend {backend!r} is not usable here (available: "
             f"{', '.join(available_backends())})"
         )
-    network, training = NetworkSpec(), TrainingConfig()
-    apply_run_config(d, network, training)
-    problems = check_config(network, training)
+    config = validate_config({k: v for k, v in d.items() if k != "run"})
+    problems = check_config(*scratch_config(config))
     if problems:
         raise ValueError(" ".join(problems))
-    return {
-        "version": CONFIG_VERSION,
-        "network": network.to_dict(),
-        "training": training.to_dict(),
-        "run": _run_part(d.get("run")),
-    }
+    return {**config, "run": run}

@@ -144,7 +144,7 @@ def test_not_json_refused(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text("{nope")
     assert train("--config", bad, "--out", tmp_path / "runs") == 2
-    assert "not a JSON file" in capsys.readouterr().err
+    assert "--config bad.json: not valid JSON" in capsys.readouterr().err
 
 
 def test_missing_data_refused_with_how_to_get_it(tmp_path, capsys, monkeypatch):
