@@ -1,8 +1,8 @@
 """Downloads and uploads: run config (JSON), model (zip of the engine's .npz + .json), metrics CSV.
 
 Every reader validates fully before anything is applied or allocated and raises ``ValueError``
-with a message naming the field and the bound (the schema of ``app/state.py``, the size limits
-of ``app/limits.py``); nothing is unpickled (``np.load(..., allow_pickle=False)`` inside the
+with a message naming the field and the bound (the schema of ``training/state.py``, the size limits
+of ``training/limits.py``); nothing is unpickled (``np.load(..., allow_pickle=False)`` inside the
 engine) and no weight is decompressed before its header matches the network.
 """
 

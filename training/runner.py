@@ -78,7 +78,6 @@ class RunSession:
 
     # --- the loop ------------------------------------------------------------------------------
     def run(self, trainer: Trainer, position: str = "") -> dict:
-        watch = self.watch
         samples = trainer.n_batches * trainer.batch_size
         while not trainer.finished:
             epoch = trainer.epoch
@@ -91,27 +90,27 @@ class RunSession:
                 dynamic_ncols=True,
             )
             rows: list[MetricRow] = []
+            n_before = len(trainer.evaluations)  # the epoch's last step adds its evaluations
             t0 = time.perf_counter()
             while trainer.epoch == epoch:
-                n_before = len(trainer.evaluations)
                 row = trainer.step()
                 rows.append(row)
                 bar.update(trainer.batch_size)
                 bar.set_postfix(loss=f"{row.loss:.4g}", acc=f"{100 * row.accuracy:.1f}%")
-                message = watch.add(row.silent_fraction)
+                message = self.watch.add(row.silent_fraction)
                 if message:
                     self._alert(epoch, "collapse-steps", message)
             bar.close()
             self.elapsed_s += time.perf_counter() - t0
             self.folder.add_steps(rows)
-            self._end_epoch(trainer, rows, trainer.evaluations[n_before:], watch)
+            self._end_epoch(trainer, rows, trainer.evaluations[n_before:])
         return self.finish(trainer)
 
-    def _end_epoch(self, trainer, rows, fresh, watch: StepWatch) -> None:
+    def _end_epoch(self, trainer: Trainer, rows: list[MetricRow], fresh: list[Evaluation]) -> None:
         evs = _by_split(fresh)
         if self.selection != "train":  # the mean over the epoch's batches
             acc = sum(r.accuracy for r in rows) / len(rows)
-            loss = mean_finite_rows(rows)
+            loss = mean_finite(np.array([r.loss for r in rows], dtype=np.float64))
             self.folder.add_evaluation(
                 MetricRow(trainer.step_count, trainer.epoch, "train", loss, acc, rows[-1].lr), None
             )
@@ -123,7 +122,7 @@ class RunSession:
         best_before = self.best["accuracy"]
         bad = self._report(trainer, sel, best_before)
         if not bad:
-            watch.reset()
+            self.watch.reset()
         if sel.row.accuracy > best_before:
             self.best = {
                 "epoch": trainer.epoch,
@@ -136,7 +135,7 @@ class RunSession:
         if bad and "rollback" in self.remedies and self.best["epoch"] >= 0:
             best = read_checkpoint(self.folder.checkpoints, "best")
             scale = rollback(trainer, *best)
-            watch.reset()
+            self.watch.reset()
             self._event(
                 trainer.epoch,
                 "rollback",
@@ -208,10 +207,6 @@ class RunSession:
         }
         self.folder.write_json("summary.json", summary)
         return summary
-
-
-def mean_finite_rows(rows: list[MetricRow]) -> float:
-    return mean_finite(np.array([r.loss for r in rows], dtype=np.float64))
 
 
 def _by_split(evaluations: list[Evaluation]) -> dict[str, Evaluation]:
