@@ -20,7 +20,7 @@ import pytest
 
 pytest.importorskip("playwright")
 
-from batscope.app.state import run_config  # noqa: E402
+from batscope.training.state import run_config  # noqa: E402
 
 from .conftest import open_app, status, wait_until  # noqa: E402
 
@@ -113,7 +113,7 @@ def zip_bomb_model() -> bytes:
 
 
 def config_bytes(mutate) -> bytes:
-    from batscope.app.state import NetworkSpec, TrainingConfig
+    from batscope.training.state import NetworkSpec, TrainingConfig
 
     d = run_config(NetworkSpec(), TrainingConfig())
     mutate(d)
