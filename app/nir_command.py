@@ -12,8 +12,7 @@ from pathlib import Path
 
 from batscope.engine.network import Network
 from batscope.engine.nir import write_nir
-
-from .files import read_model
+from batscope.training.files import read_model
 
 
 def load_model(path) -> Network:

@@ -3,8 +3,8 @@
 import nir
 import numpy as np
 from batscope.app.cli import main
-from batscope.app.files import model_bytes
 from batscope.engine import Dense, Network
+from batscope.training.files import model_bytes
 
 
 def _net(reset=None):
