@@ -1,4 +1,5 @@
-"""``batscope serve``: run the app with ``panel serve`` and sensible multi-user defaults."""
+"""``batscope serve``: run the app with ``panel serve`` and sensible multi-user defaults;
+``batscope train``: see ``batscope.training.cli``; ``batscope export-nir``: see ``nir_command``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
+
+from batscope.training.cli import add_train_parser, train_command
+
+from .nir_command import add_export_nir_parser, export_nir_command
 
 HERE = Path(__file__).resolve().parent
 SESSION_FLAGS = [
@@ -66,7 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--no-warm", action="store_true", help="skip compiling the kernels at start-up"
     )
+    add_train_parser(sub)
+    add_export_nir_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "train":
+        return train_command(args)
+    if args.command == "export-nir":
+        return export_nir_command(args)
     cmd = serve_command(
         args.port,
         args.show,

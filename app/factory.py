@@ -11,7 +11,19 @@ from pathlib import Path
 
 import panel as pn
 import param
-from batscope.engine.trainer import Trainer
+from batscope.training.controller import TrainingController
+from batscope.training.limits import escape
+from batscope.training.resources import SessionAccount
+from batscope.training.state import (
+    IMAGE_TASKS,
+    NetworkSpec,
+    SweepConfig,
+    TrainingConfig,
+    ViewConfig,
+    check_config,
+)
+from batscope.training.sweep import SweepController
+from batscope.training.trainer import Trainer
 from batscope.widgets.base import error_alert
 from batscope.widgets.builder import NetworkBuilder
 from batscope.widgets.code import CodeView
@@ -29,20 +41,8 @@ from batscope.widgets.raster import MAX_SELECTED, RasterView
 from batscope.widgets.sparsity import SparsityView
 from batscope.widgets.weights import WeightsView
 
-from .controller import TrainingController
-from .limits import escape
 from .presets import DEFAULT, apply_preset, list_presets, load_preset
-from .resources import SessionAccount
 from .session import PERIOD_MS, LiveSession, ViewGate
-from .state import (
-    IMAGE_TASKS,
-    NetworkSpec,
-    SweepConfig,
-    TrainingConfig,
-    ViewConfig,
-    check_config,
-)
-from .sweep import SweepController
 from .urlstate import UrlState
 
 CSS = Path(__file__).with_name("static") / "batscope.css"

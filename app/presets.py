@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .limits import validate_config
-from .state import (
+from batscope.training.limits import validate_config
+from batscope.training.state import (
     LayerSpec,
     NetworkSpec,
     TrainingConfig,

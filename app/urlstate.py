@@ -6,7 +6,7 @@ shareable seed).
 
 The URL is untrusted and read once, when the session is built: its length is checked before
 it is parsed, the whole setup it asks for is checked against the schema
-(:func:`batscope.app.limits.validate_config`) before any of it is applied, and a refused URL
+(:func:`batscope.training.limits.validate_config`) before any of it is applied, and a refused URL
 changes nothing and says why in :attr:`UrlState.message`. From then on the URL only mirrors
 the state (it is written, never read back), so its cost is bounded whatever it says.
 """
@@ -19,10 +19,8 @@ import re
 from urllib.parse import parse_qsl, urlencode
 
 import param
-
-from .limits import MAX_QUERY_CHARS, MAX_URL_VALUE_CHARS, escape, validate_config
-from .presets import apply_preset, list_presets, load_preset
-from .state import (
+from batscope.training.limits import MAX_QUERY_CHARS, MAX_URL_VALUE_CHARS, escape, validate_config
+from batscope.training.state import (
     MAX_LAYERS,
     LayerSpec,
     NetworkSpec,
@@ -31,6 +29,8 @@ from .state import (
     check_total_neurons,
     run_config,
 )
+
+from .presets import apply_preset, list_presets, load_preset
 
 #: TrainingConfig fields mirrored in the URL query (parameter -> query key)
 TRAINING_KEYS = {

@@ -454,6 +454,20 @@ class Network:
         arch = "-".join("x".join(str(n) for n in s) for s in self.shapes)
         return f"Network({arch}, backend={self.backend!r}, dtype={self.dtype.name!r})"
 
+    # ---------------------------------------------------------------------------- NIR
+    def to_nir(self):
+        """This network as a ``nir.NIRGraph`` (Linear + CubaLIF per layer; engine/nir.py)."""
+        from .nir import network_to_nir
+
+        return network_to_nir(self)
+
+    @classmethod
+    def from_nir(cls, graph, backend="cpu", dtype=None, n_max=None) -> Network:
+        """A network from a ``nir.NIRGraph`` or a ``.nir`` file path (engine/nir.py)."""
+        from .nir import network_from_nir
+
+        return network_from_nir(cls, graph, backend=backend, dtype=dtype, n_max=n_max)
+
 
 def _on(a, backend):
     """``a`` as an array of the backend's module (host copy for the CPU)."""

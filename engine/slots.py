@@ -4,7 +4,7 @@
 a ticket knows its place in the queue. ``TRAINING_SLOTS`` is the pool every training run and
 convergence sweep of the process shares (``BATSCOPE_MAX_TRAININGS``, default 4).
 ``BATSCOPE_SLOT_GRACE_S`` (default 10 s) is how long a paused run keeps its slot
-(``engine.run.TrainingRun``).
+(``training.run.TrainingRun``).
 """
 
 from __future__ import annotations

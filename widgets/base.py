@@ -10,8 +10,8 @@ from functools import partial
 
 import panel as pn
 import param
-from batscope.app.limits import escape
-from batscope.app.state import ViewConfig
+from batscope.training.limits import escape
+from batscope.training.state import ViewConfig
 
 from .live import locked_safe, new_figure
 

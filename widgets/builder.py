@@ -2,16 +2,16 @@
 
 Inputs are bound to the LayerSpec params through ``validated_input``: a value the spec refuses
 (N = 0, τs ≤ 0, θ ≤ 0, S = 0, ...) is not applied and the card says why. Under the cards, the
-peak memory a run of these settings would take (``app.resources.training_estimate``, the same
+peak memory a run of these settings would take (``training.resources.training_estimate``, the same
 estimate Play is checked against) follows every change.
 """
 
 from __future__ import annotations
 
 import panel as pn
-from batscope.app.resources import RUN_HINT, SessionAccount, training_estimate
-from batscope.app.state import LayerSpec, NetworkSpec, TrainingConfig, run_config, task_shape
 from batscope.engine.memory import format_bytes
+from batscope.training.resources import RUN_HINT, SessionAccount, training_estimate
+from batscope.training.state import LayerSpec, NetworkSpec, TrainingConfig, run_config, task_shape
 
 from .base import error_alert, validated_input
 

@@ -11,16 +11,16 @@ import io
 
 import panel as pn
 import param
-from batscope.app.controller import TrainingController
-from batscope.app.files import (
+from batscope.training.controller import TrainingController
+from batscope.training.files import (
     config_bytes,
     metrics_csv,
     model_bytes,
     parse_config,
     read_model,
 )
-from batscope.app.limits import MAX_CONFIG_BYTES, MAX_MODEL_BYTES, escape
-from batscope.app.state import ViewConfig, apply_run_config, run_config, task_shape
+from batscope.training.limits import MAX_CONFIG_BYTES, MAX_MODEL_BYTES, escape
+from batscope.training.state import ViewConfig, apply_run_config, run_config, task_shape
 
 if "filedropper" not in pn.extension._loaded_extensions:
     pn.extension("filedropper")  # its scripts (FilePond, bundled) go in every page's header

@@ -6,10 +6,10 @@ import threading
 import time
 
 import pytest
-from batscope.app.controller import TrainingController
-from batscope.app.state import NetworkSpec, TrainingConfig, ViewConfig
-from batscope.engine.run import TrainingRun
 from batscope.engine.slots import TRAINING_SLOTS
+from batscope.training.controller import TrainingController
+from batscope.training.run import TrainingRun
+from batscope.training.state import NetworkSpec, TrainingConfig, ViewConfig
 
 from .fakes import FakeTrainer
 

@@ -8,18 +8,18 @@ import zipfile
 
 import numpy as np
 import pytest
-from batscope.app.controller import TrainingController
-from batscope.app.files import (
+from batscope.app.presets import apply_preset, load_preset
+from batscope.training.controller import TrainingController
+from batscope.training.files import (
     config_bytes,
     metrics_csv,
     model_bytes,
     parse_config,
     read_model,
 )
-from batscope.app.presets import apply_preset, load_preset
-from batscope.app.state import NetworkSpec, TrainingConfig, ViewConfig, run_config
-from batscope.engine.telemetry import MetricRow
-from batscope.engine.trainer import Trainer
+from batscope.training.state import NetworkSpec, TrainingConfig, ViewConfig, run_config
+from batscope.training.telemetry import MetricRow
+from batscope.training.trainer import Trainer
 
 pn = pytest.importorskip("panel")
 

@@ -10,13 +10,13 @@ import zipfile
 
 import numpy as np
 import pytest
-from batscope.app.files import model_bytes, read_model
-from batscope.app.limits import MAX_QUERY_CHARS, MAX_WEIGHT_BYTES
 from batscope.app.presets import apply_preset, load_preset
-from batscope.app.state import MAX_LAYERS, NetworkSpec, TrainingConfig, ViewConfig, run_config
 from batscope.app.urlstate import UrlState, read_query, set_sizes
 from batscope.engine.network import Network
-from batscope.engine.trainer import Trainer
+from batscope.training.files import model_bytes, read_model
+from batscope.training.limits import MAX_QUERY_CHARS, MAX_WEIGHT_BYTES
+from batscope.training.state import MAX_LAYERS, NetworkSpec, TrainingConfig, ViewConfig, run_config
+from batscope.training.trainer import Trainer
 
 pn = pytest.importorskip("panel")
 XSS = '<img src=x onerror="window.__xss = 1">'
@@ -106,7 +106,7 @@ def test_set_sizes_checks_the_total_before_resizing():
 # -- uploads -------------------------------------------------------------------------------------
 @pytest.fixture
 def export():
-    from batscope.app.controller import TrainingController
+    from batscope.training.controller import TrainingController
     from batscope.widgets.export import ExportView
 
     net, cfg = NetworkSpec(), TrainingConfig()

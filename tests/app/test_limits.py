@@ -8,7 +8,7 @@ import math
 import time
 
 import pytest
-from batscope.app.limits import (
+from batscope.training.limits import (
     MAX_CONFIG_BYTES,
     MAX_JSON_DEPTH,
     check_depth,
@@ -16,7 +16,7 @@ from batscope.app.limits import (
     parse_json,
     validate_config,
 )
-from batscope.app.state import (
+from batscope.training.state import (
     MAX_LAYERS,
     MAX_NEURONS,
     MAX_SWEEP_RUNS,

@@ -7,12 +7,12 @@ import threading
 import time
 
 import pytest
-from batscope.app import resources
-from batscope.app.controller import TrainingController
-from batscope.app.resources import BudgetRefused, MemoryBroker, SessionAccount
-from batscope.app.state import LayerSpec, NetworkSpec, SweepConfig, TrainingConfig, ViewConfig
-from batscope.app.sweep import SweepController
 from batscope.engine.slots import TRAINING_SLOTS, SlotPool
+from batscope.training import resources
+from batscope.training.controller import TrainingController
+from batscope.training.resources import BudgetRefused, MemoryBroker, SessionAccount
+from batscope.training.state import LayerSpec, NetworkSpec, SweepConfig, TrainingConfig, ViewConfig
+from batscope.training.sweep import SweepController
 
 from .fakes import FakeTrainer
 from .test_controller import wait_for

@@ -8,12 +8,12 @@ import time
 
 import numpy as np
 import pytest
-from batscope.app.controller import TrainingController
-from batscope.app.state import NetworkSpec, SweepConfig, TrainingConfig, ViewConfig
-from batscope.app.sweep import SweepController
 from batscope.engine import slots as slots_mod
-from batscope.engine.run import TrainingRun
 from batscope.engine.slots import TRAINING_SLOTS, SlotPool
+from batscope.training.controller import TrainingController
+from batscope.training.run import TrainingRun
+from batscope.training.state import NetworkSpec, SweepConfig, TrainingConfig, ViewConfig
+from batscope.training.sweep import SweepController
 
 from .fakes import FakeTrainer
 from .test_controller import wait_for

@@ -5,8 +5,8 @@ import pytest
 
 pytest.importorskip("playwright")
 
-from batscope.app.resources import MemoryBroker  # noqa: E402
 from batscope.engine.slots import TRAINING_SLOTS  # noqa: E402
+from batscope.training.resources import MemoryBroker  # noqa: E402
 
 from .conftest import click, open_app, set_input, status, wait_status, wait_until  # noqa: E402
 

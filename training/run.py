@@ -19,12 +19,13 @@ import time
 import traceback
 from collections.abc import Callable
 
-from .slots import TRAINING_SLOTS, SlotPool, SlotTicket, slot_grace_s
+from batscope.engine.slots import TRAINING_SLOTS, SlotPool, SlotTicket, slot_grace_s
+
 from .telemetry import Outbox, Snapshot
 
 
 def _free_gpu_pool() -> None:
-    from .backend import gpu_available, xp_for
+    from batscope.engine.backend import gpu_available, xp_for
 
     if gpu_available():
         cp = xp_for("gpu")

@@ -35,8 +35,8 @@ SERVER_BUDGET_ENV = "BATSCOPE_MEMORY_BUDGET"
 SESSION_BUDGET_ENV = "BATSCOPE_SESSION_MEMORY_BUDGET"
 DEFAULT_SERVER_SHARE = 0.5  # of the machine's physical memory
 FALLBACK_PHYSICAL = 4 * 10**9  # when the platform does not say how much memory it has
-EVAL_BATCH = 100  # engine.trainer.EVAL_BATCH: the evaluation forward's batch
-EVAL_CAP = 1000  # engine.trainer.EVAL_CAP: test samples kept encoded
+EVAL_BATCH = 100  # training.evaluation.EVAL_BATCH: the evaluation forward's batch
+EVAL_CAP = 1000  # training.trainer.EVAL_CAP: test samples kept encoded
 
 
 class BudgetRefused(ValueError):
@@ -236,7 +236,7 @@ def _sample_size(task: str, split: str) -> int | None:
 
 def _task_inputs(training: dict) -> tuple[int, int, int, int, int]:
     """``(inputs, slots, samples kept, training batch, evaluation batch)`` of a run's task."""
-    from batscope.app.state import IMAGE_TASKS, task_shape
+    from batscope.training.state import IMAGE_TASKS, task_shape
 
     task = training["task"]
     if task not in IMAGE_TASKS:

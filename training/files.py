@@ -1,8 +1,8 @@
 """Downloads and uploads: run config (JSON), model (zip of the engine's .npz + .json), metrics CSV.
 
 Every reader validates fully before anything is applied or allocated and raises ``ValueError``
-with a message naming the field and the bound (the schema of ``app/state.py``, the size limits
-of ``app/limits.py``); nothing is unpickled (``np.load(..., allow_pickle=False)`` inside the
+with a message naming the field and the bound (the schema of ``training/state.py``, the size limits
+of ``training/limits.py``); nothing is unpickled (``np.load(..., allow_pickle=False)`` inside the
 engine) and no weight is decompressed before its header matches the network.
 """
 
@@ -46,7 +46,7 @@ def parse_config(data: bytes) -> dict:
     """A run configuration from uploaded JSON bytes, checked against the whole schema.
 
     Size, UTF-8, nesting depth and finite numbers are checked before the JSON is parsed into
-    objects; the result is :func:`batscope.app.limits.validate_config`'s normalised dict.
+    objects; the result is :func:`batscope.training.limits.validate_config`'s normalised dict.
     """
     return validate_config(parse_json(data, "config"))
 

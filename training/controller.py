@@ -3,8 +3,8 @@
 ``status`` changes only in button handlers and in :meth:`poll`, both on the session's loop
 (app-architecture.md §4). The trainer factory is injected: the app passes ``Trainer``, tests a fake.
 
-Before a run is built, its peak memory (``app.resources.training_estimate``) is reserved in the
-session's :class:`~batscope.app.resources.SessionAccount`; a run that does not fit is refused
+Before a run is built, its peak memory (``training.resources.training_estimate``) is reserved in the
+session's :class:`~batscope.training.resources.SessionAccount`; a run that does not fit is refused
 with the broker's message and nothing starts. The worker releases the reservation when it ends.
 Stop, Reset and a new Play never wait for the old worker on the session's loop: the new run's
 worker waits for it instead.
@@ -16,8 +16,9 @@ import math
 from collections.abc import Callable
 
 import param
-from batscope.engine.run import TrainingRun
-from batscope.engine.telemetry import MetricRow, Snapshot
+from batscope.training.run import TrainingRun
+from batscope.training.telemetry import MetricRow, Snapshot
+from batscope.training.trainer import build_network
 
 from .resources import (
     CHECK_HINT,
@@ -161,8 +162,6 @@ class TrainingController(param.Parameterized):
         trainer = self.run.trainer if self.run is not None else None
         if trainer is not None:
             return trainer.network
-        from batscope.engine.trainer import build_network
-
         config = run_config(self.network, self.training)
         net = build_network(config, task_shape(self.training.task)[0])
         if self.initial_weights is not None:

@@ -7,7 +7,7 @@ out by :meth:`SweepController.poll`, which the session calls periodically on its
 shares the process-wide training cap ``engine.slots.TRAINING_SLOTS`` with training runs, and is
 ``"queued"`` (with its place in the queue) while it waits for a slot.
 
-Before a sweep starts, its peak memory (``app.resources.sweep_estimate``) is reserved in the
+Before a sweep starts, its peak memory (``training.resources.sweep_estimate``) is reserved in the
 session's account; a sweep that does not fit is refused with the broker's message. A new Run
 never waits on the session's loop: the old sweep is told to stop and the new worker waits for it
 to end before it queues for a slot. Each worker gives back its slot and its reservation when it
@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import param
-from batscope.app.state import SweepConfig
 from batscope.engine import convergence
 from batscope.engine.backend import available_backends
 from batscope.engine.slots import TRAINING_SLOTS, SlotTicket
+from batscope.training.state import SweepConfig
 
 from .resources import SWEEP_HINT, Reservation, SessionAccount, sweep_estimate
 
@@ -101,7 +101,7 @@ def _engine_config(variant: str, s: dict) -> convergence.SweepConfig:
 class SweepController(param.Parameterized):
     """Run/stop the convergence sweep in the background and hand out finished cells.
 
-    ``config`` is an ``app.state.SweepConfig`` (grid, repeats, epochs, seed, tie mode);
+    ``config`` is an ``training.state.SweepConfig`` (grid, repeats, epochs, seed, tie mode);
     ``variants`` says which heatmaps to compute. ``runner`` is ``engine.convergence.run_sweep`` by
     default (tests may inject a fake with the same signature).
     """

@@ -1,7 +1,7 @@
 """The app's state as plain ``param`` classes (no Panel): network, training and view settings.
 
 These declarations are the schema of every value that enters the app: the builder's inputs,
-the URL, uploaded configs and models all read their bounds from here (app/limits.py adds what
+the URL, uploaded configs and models all read their bounds from here (training/limits.py adds what
 ``param`` cannot say: JSON depth, upload sizes). Bounds refuse invalid values with a
 ``ValueError`` naming the parameter and the bound; floats are finite (no NaN, no ±inf);
 integers are not booleans. Limits that span fields (total neurons, sweep runs) are refused

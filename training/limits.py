@@ -1,7 +1,7 @@
 """Limits on untrusted input that ``param`` cannot express, and the one config check.
 
 Every value that enters the app (builder widget, URL, uploaded config or model, CLI) is
-checked against the schema declared in ``app/state.py`` (bounds, finite floats, layer count,
+checked against the schema declared in ``training/state.py`` (bounds, finite floats, layer count,
 total neurons, sweep runs). This module adds the limits on the *form* of untrusted input (byte
 sizes, JSON depth, URL length) and :func:`validate_config`, the entry point that URL and
 uploads share: a candidate is validated whole before anything is applied, so a refused value
@@ -59,9 +59,9 @@ def validate_config(d) -> dict:
     """The run configuration ``d`` checked against the whole schema, normalised.
 
     Raises ``ValueError`` naming the field and the bound (``network.layers[0].size: ... at
-    most 4096 ...``); returns the dict :func:`batscope.app.state.run_config` would write,
+    most 4096 ...``); returns the dict :func:`batscope.training.state.run_config` would write,
     with defaults filled in. Nothing is applied: pass the result to
-    :func:`batscope.app.state.apply_run_config`.
+    :func:`batscope.training.state.apply_run_config`.
     """
     check_depth(d, "config")
     network, training = scratch_config(d)
