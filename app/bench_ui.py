@@ -61,7 +61,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from batscope.engine.trainer import Trainer
+from batscope.training.trainer import Trainer
 from bokeh.document import Document
 from bokeh.protocol import Protocol
 
@@ -119,9 +119,9 @@ def with_ui(
     median tick duration in ms, serialization of the changes included)."""
     import holoviews as hv
     import panel as pn
+    from batscope.training.state import apply_run_config
 
     from .factory import create_app
-    from .state import apply_run_config
 
     hv.extension("bokeh")
     pn.extension()
@@ -190,10 +190,10 @@ def served(config: dict, seconds: float, tab: str = "activity", chromium: str = 
     import socket
 
     import panel as pn
+    from batscope.training.state import apply_run_config
     from playwright.sync_api import sync_playwright
 
     from .factory import create_app
-    from .state import apply_run_config
 
     apps = []
 

@@ -1,4 +1,5 @@
-"""``batscope serve``: run the app with ``panel serve`` and sensible multi-user defaults.
+"""``batscope serve``: run the app with ``panel serve`` and sensible multi-user defaults;
+``batscope train``: see ``batscope.training.cli``; ``batscope export-nir``: see ``nir_command``.
 
 By default the server listens on this machine only (127.0.0.1). ``--share`` serves a room: it
 listens on every interface, allows the page's websocket from the machine's LAN address and
@@ -15,6 +16,10 @@ import sys
 import time
 import webbrowser
 from pathlib import Path
+
+from batscope.training.cli import add_train_parser, train_command
+
+from .nir_command import add_export_nir_parser, export_nir_command
 
 HERE = Path(__file__).resolve().parent
 LOCAL = "127.0.0.1"
@@ -152,7 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--no-warm", action="store_true", help="skip compiling the kernels at start-up"
     )
+    add_train_parser(sub)
+    add_export_nir_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "train":
+        return train_command(args)
+    if args.command == "export-nir":
+        return export_nir_command(args)
     cmd = serve_command(
         args.port,
         args.show,

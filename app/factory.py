@@ -11,7 +11,19 @@ from pathlib import Path
 
 import panel as pn
 import param
-from batscope.engine.trainer import Trainer
+from batscope.training.controller import TrainingController
+from batscope.training.limits import escape
+from batscope.training.resources import SessionAccount
+from batscope.training.state import (
+    IMAGE_TASKS,
+    NetworkSpec,
+    SweepConfig,
+    TrainingConfig,
+    ViewConfig,
+    check_config,
+)
+from batscope.training.sweep import SweepController
+from batscope.training.trainer import Trainer
 from batscope.widgets.base import error_alert
 from batscope.widgets.builder import NetworkBuilder
 from batscope.widgets.code import CodeView
@@ -29,19 +41,9 @@ from batscope.widgets.raster import MAX_SELECTED, RasterView
 from batscope.widgets.sparsity import SparsityView
 from batscope.widgets.weights import WeightsView
 
-from .controller import TrainingController
 from .presets import DEFAULT, apply_preset, list_presets, load_preset
 from .session import PERIOD_MS, LiveSession, ViewGate
-from .state import (
-    IMAGE_TASKS,
-    NetworkSpec,
-    SweepConfig,
-    TrainingConfig,
-    ViewConfig,
-    check_config,
-)
-from .sweep import SweepController
-from .urlstate import TRAINING_KEYS, UrlState
+from .urlstate import UrlState
 
 CSS = Path(__file__).with_name("static") / "batscope.css"
 TRAINING_GROUPS = {
@@ -179,8 +181,8 @@ class ViewControls(pn.viewable.Viewer):
         idx = _parse_neurons(event.new)
         if not idx or min(idx) < 0 or len(idx) > MAX_SELECTED:
             self.alert.object = (
-                f"**membrane neurons**: {event.new!r} is not a list of 1 to {MAX_SELECTED} "
-                "neuron indices ≥ 0, e.g. 0, 1, 5"
+                f"**membrane neurons**: {escape(repr(event.new))} is not a list of 1 to "
+                f"{MAX_SELECTED} neuron indices ≥ 0, e.g. 0, 1, 5"
             )
             self.alert.visible = True
             self._reverting = True
@@ -231,10 +233,11 @@ class BatscopeApp(pn.viewable.Viewer):
         self.training = TrainingConfig()
         self.view_config = ViewConfig()
         self.urlstate = UrlState(self.network, self.training)
+        self.account = SessionAccount()  # the session's share of the memory budget
         self.controller = TrainingController(
-            self.network, self.training, self.view_config, trainer_factory
+            self.network, self.training, self.view_config, trainer_factory, account=self.account
         )
-        self.sweep = SweepController(SweepConfig())
+        self.sweep = SweepController(SweepConfig(), account=self.account)
         vc = self.view_config
         providers = {
             "network_provider": self.controller.current_network,
@@ -250,14 +253,16 @@ class BatscopeApp(pn.viewable.Viewer):
             "latency": partial(LatencyView, vc),
             "convergence": partial(ConvergenceView, self.sweep, vc),
             "editor": partial(PatternEditorView, vc, **providers),
-            "gradcheck": partial(GradCheckView, vc, **providers),
+            "gradcheck": partial(
+                GradCheckView, vc, reserve=self.controller.reserve_check, **providers
+            ),
             "precision": partial(PrecisionView, vc, **providers),
             "code": partial(CodeView, self.network, self.training, view_config=vc),
             "export": partial(ExportView, self.controller, vc),
         }
         self.views: dict = {}  # the views built so far, by name
         self.controls = ControlsView(self.controller)
-        self.builder = NetworkBuilder(self.network, self.training)
+        self.builder = NetworkBuilder(self.network, self.training, account=self.account)
         self.form = TrainingForm(self.training)
         self.gates = {
             name: ViewGate(partial(self.view, name), partial(self._shown, TAB_OF[name]))
@@ -326,7 +331,14 @@ class BatscopeApp(pn.viewable.Viewer):
             sizing_mode="stretch_width",
             options={load_preset(n).title: n for n in list_presets()},
         )
+        url_message = pn.pane.Alert(
+            self.urlstate.param.message,
+            alert_type="danger",
+            visible=self.urlstate.param.message.rx.bool(),
+            css_classes=["url-message"],
+        )
         sidebar = [
+            url_message,
             preset_select,
             self.preset_info,
             self.controls,
@@ -385,9 +397,8 @@ class BatscopeApp(pn.viewable.Viewer):
                     gate.flush()
 
     def sync_url(self, location) -> None:
-        """Mirror the setup in the URL (``?preset=…&seed=7&lr=0.001&sizes=2``)."""
-        location.sync(self.urlstate, {"preset": "preset", "sizes": "sizes"})
-        location.sync(self.training, TRAINING_KEYS)
+        """Apply the URL's setup (checked whole) and mirror the setup in the URL."""
+        self.urlstate.sync(location)
 
     def servable(self, title=None, location=True, area="main", target=None):
         return self.template.servable(title=title)

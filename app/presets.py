@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .state import (
+from batscope.training.limits import validate_config
+from batscope.training.state import (
     LayerSpec,
     NetworkSpec,
     TrainingConfig,
@@ -55,7 +56,7 @@ def _known_hidden() -> set[str]:
 
 
 def preset_from_dict(d: dict) -> Preset:
-    """Validate a preset dict (its config is checked by applying it to scratch objects)."""
+    """Validate a preset dict (its config against the schema, normalised)."""
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise ValueError(f"not a preset: 'format' must be {FORMAT!r}")
     for key in ("name", "title", "config"):
@@ -65,12 +66,12 @@ def preset_from_dict(d: dict) -> Preset:
     unknown = set(hidden) - _known_hidden()
     if unknown:
         raise ValueError(f"preset {d['name']!r}: unknown hidden control(s) {sorted(unknown)}")
-    apply_run_config(d["config"], NetworkSpec(), TrainingConfig())
+    config = validate_config(d["config"])
     return Preset(
         str(d["name"]),
         str(d["title"]),
         str(d.get("description", "")),
-        d["config"],
+        config,
         hidden,
         bool(d.get("locked", False)),
     )

@@ -15,10 +15,9 @@ import logging
 from functools import partial
 
 import panel as pn
-from batscope.engine.telemetry import Snapshot
+from batscope.training.controller import ACTIVE
+from batscope.training.telemetry import Snapshot
 from panel.io.document import unlocked
-
-from .controller import ACTIVE
 
 log = logging.getLogger(__name__)
 PERIOD_MS = 250  # 4 Hz

@@ -3,14 +3,34 @@
 ``?preset=convergence&seed=7&lr=0.001&sizes=2`` reproduces a run: the preset is applied first,
 then the layer sizes, then the training fields (app-architecture.md §9, TensorFlow Playground's
 shareable seed).
+
+The URL is untrusted and read once, when the session is built: its length is checked before
+it is parsed, the whole setup it asks for is checked against the schema
+(:func:`batscope.training.limits.validate_config`) before any of it is applied, and a refused URL
+changes nothing and says why in :attr:`UrlState.message`. From then on the URL only mirrors
+the state (it is written, never read back), so its cost is bounded whatever it says.
 """
 
 from __future__ import annotations
 
-import param
+import copy
+import json
+import re
+from urllib.parse import parse_qsl, urlencode
 
-from .presets import apply_preset, load_preset
-from .state import LayerSpec, NetworkSpec, TrainingConfig
+import param
+from batscope.training.limits import MAX_QUERY_CHARS, MAX_URL_VALUE_CHARS, escape, validate_config
+from batscope.training.state import (
+    MAX_LAYERS,
+    LayerSpec,
+    NetworkSpec,
+    TrainingConfig,
+    apply_run_config,
+    check_total_neurons,
+    run_config,
+)
+
+from .presets import apply_preset, list_presets, load_preset
 
 #: TrainingConfig fields mirrored in the URL query (parameter -> query key)
 TRAINING_KEYS = {
@@ -24,28 +44,91 @@ TRAINING_KEYS = {
     "t_max": "t_max",
     "backend": "backend",
 }
+URL_KEYS = ("preset", "sizes", *TRAINING_KEYS.values())
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def sizes_text(network: NetworkSpec) -> str:
     return "-".join(str(n) for n in network.sizes)
 
 
+def parse_sizes(text: str) -> list[int]:
+    """``"800-10"`` -> ``[800, 10]``; the layer count is checked before any number is read."""
+    parts = str(text).split("-")
+    if len(parts) > MAX_LAYERS:
+        raise ValueError(f"sizes: at most {MAX_LAYERS} layers, not {len(parts)}")
+    if not all(_INTEGER.fullmatch(s) for s in parts):
+        raise ValueError(f"sizes must look like '800-10', got {str(text)[:40]!r}")
+    sizes = [int(s) for s in parts]
+    if min(sizes) < 1:
+        raise ValueError(f"sizes must be positive integers, got {text!r}")
+    return sizes
+
+
 def set_sizes(network: NetworkSpec, text: str) -> None:
     """Resize / add / drop layers to match ``"800-10"`` (new layers copy the one before)."""
-    try:
-        sizes = [int(s) for s in text.split("-")]
-    except ValueError:
-        raise ValueError(f"sizes must look like '800-10', got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise ValueError(f"sizes must be positive integers, got {text!r}")
+    sizes = parse_sizes(text)
+    for n in sizes:
+        LayerSpec.param.size._validate(n)
+    check_total_neurons(sizes)
     layers = list(network.layers)
-    specs = []
-    for i, n in enumerate(sizes):
-        src = layers[min(i, len(layers) - 1)]
-        spec = layers[i] if i < len(layers) else LayerSpec.from_dict(src.to_dict())
+    while len(layers) < len(sizes):
+        layers.append(LayerSpec.from_dict(layers[-1].to_dict()))
+    network.set_layers(layers[: len(sizes)])
+    # shrink first, then grow: the total never passes the larger of the old and the new one
+    changes = sorted(zip(network.layers, sizes, strict=True), key=lambda c: c[1] - c[0].size)
+    for spec, n in changes:
         spec.size = n
-        specs.append(spec)
-    network.layers = specs
+
+
+def read_query(search: str) -> dict[str, str]:
+    """The URL's known keys from ``?a=1&b=2``, refused when longer than the limits."""
+    text = search[1:] if search.startswith("?") else search
+    if len(text) > MAX_QUERY_CHARS:
+        raise ValueError(f"the URL query has {len(text)} characters; at most {MAX_QUERY_CHARS}")
+    query = {}
+    for key, value in parse_qsl(text, max_num_fields=2 * len(URL_KEYS)):
+        if key in URL_KEYS:
+            if len(value) > MAX_URL_VALUE_CHARS:
+                raise ValueError(f"{key}: at most {MAX_URL_VALUE_CHARS} characters")
+            query[key] = value
+    return query
+
+
+def _typed(p: param.Parameter, key: str, text: str):
+    """A query string as the parameter's type (the schema then checks its bounds)."""
+    if isinstance(p, param.Integer):
+        if not _INTEGER.fullmatch(text):
+            raise ValueError(f"{key}: {text[:40]!r} is not an integer")
+        return int(text)
+    if isinstance(p, param.Number):
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{key}: {text[:40]!r} is not a number") from None
+    return text
+
+
+def query_config(query: dict, network: NetworkSpec, training: TrainingConfig) -> dict:
+    """The run configuration a query asks for, validated whole (``ValueError`` otherwise)."""
+    preset = query.get("preset", "")
+    if preset and preset not in list_presets():
+        raise ValueError(f"preset: unknown preset {preset[:40]!r}")
+    config = copy.deepcopy(load_preset(preset).config if preset else run_config(network, training))
+    if query.get("sizes"):
+        layers = config["network"]["layers"]
+        config["network"]["layers"] = [
+            {**layers[min(i, len(layers) - 1)], "size": n}
+            for i, n in enumerate(parse_sizes(query["sizes"]))
+        ]
+    for name, key in TRAINING_KEYS.items():
+        if key in query:
+            config["training"][name] = _typed(training.param[name], key, query[key])
+    return validate_config(config)
+
+
+def _query_value(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 class UrlState(param.Parameterized):
@@ -53,6 +136,7 @@ class UrlState(param.Parameterized):
 
     preset = param.String("", doc="Preset applied before the other URL fields")
     sizes = param.String("", doc="Layer sizes, e.g. 800-10")
+    message = param.String("", doc="Why the URL was refused (Markdown-safe), or empty")
 
     def __init__(self, network: NetworkSpec, training: TrainingConfig, **params):
         super().__init__(**params)
@@ -78,11 +162,53 @@ class UrlState(param.Parameterized):
                 set_sizes(self.network, self.sizes)
         finally:
             self._busy = False
+            self._from_network()
+
+    def apply_query(self, query: dict) -> None:
+        """Apply a query dict (``{"sizes": "800-10", "lr": "0.003"}``) all or nothing."""
+        query = {k: str(v) for k, v in query.items() if k in URL_KEYS}
+        config = query_config(query, self.network, self.training)
+        self._busy = True
+        try:
+            apply_run_config(config, self.network, self.training)
+            if query.get("preset"):
+                self._applied = query["preset"]
+                self.preset = query["preset"]
+        finally:
+            self._busy = False
         self._from_network()
+
+    def load(self, search: str) -> bool:
+        """Apply the URL's query (``"?sizes=20-2"``); False, and :attr:`message`, if refused."""
+        try:
+            self.apply_query(read_query(search))
+        except ValueError as exc:
+            self.message = "**URL refused** (the default setup is shown): " + escape(exc, 300)
+            return False
+        self.message = ""
+        return True
+
+    def sync(self, location) -> None:
+        """Read ``location``'s query once, then keep the URL written from the state.
+
+        The browser reports its URL when it connects (and a client could send any): that
+        report is overwritten with the setup's own query, never read.
+        """
+        self.load(location.search or "")
+
+        def write(*events):
+            query = "?" + urlencode({k: _query_value(v) for k, v in url_dict(self).items()})
+            if location.search != query:
+                location.search = query
+
+        self.param.watch(write, ["preset", "sizes"])
+        self.training.param.watch(write, list(TRAINING_KEYS))
+        location.param.watch(write, "search")
+        write()
 
 
 def url_dict(state: UrlState) -> dict:
-    """The query the setup produces (what ``pn.state.location.sync`` writes)."""
+    """The query the setup produces (what the URL shows)."""
     d = {"preset": state.preset, "sizes": state.sizes}
     d.update({key: getattr(state.training, p) for p, key in TRAINING_KEYS.items()})
     return d
@@ -90,5 +216,4 @@ def url_dict(state: UrlState) -> dict:
 
 def apply_url_dict(d: dict, state: UrlState) -> None:
     """Apply a query dict in the URL's order: preset, sizes, then training fields."""
-    state.param.update(**{k: str(d[k]) for k in ("preset", "sizes") if k in d})
-    state.training.param.update(**{p: d[key] for p, key in TRAINING_KEYS.items() if key in d})
+    state.apply_query(d)

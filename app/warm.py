@@ -1,7 +1,7 @@
 """``panel serve --setup``: compile the Numba kernels once, before the first session arrives."""
 
 from batscope.app.presets import load_preset
-from batscope.engine.trainer import Trainer
+from batscope.training.trainer import Trainer
 
 _trainer = Trainer(load_preset("convergence").config)
 _trainer.step()

@@ -2,13 +2,15 @@
 
 Loaders for MNIST, Fashion-MNIST and EMNIST from their official files (cached, SHA-256 checked,
 offline-friendly), an embedded real sample, TTFS spike encoding, toy spatio-temporal tasks,
-seeded batching and elastic distortion::
+seeded batching and elastic distortion; the Yin-Yang benchmark (generated) and the Spiking
+Heidelberg Digits (local HDF5 files)::
 
     from batscope import datasets
     images, labels = datasets.load("mnist", split="train")      # uint8 [N, 28, 28], int64 [N]
     images, labels = datasets.load_sample("mnist", split="test")  # embedded, offline
     spikes = datasets.encode_ttfs(images, t_enc=0.1)             # engine SpikeTrains
     task = datasets.toy_task("convergence")
+    xy, labels = datasets.load("yin-yang", split="train")        # float [5000, 4], int64
 """
 
 from .augment import elastic_distort
@@ -19,8 +21,10 @@ from .idx import parse_idx, read_idx, write_idx
 from .loaders import cache_dir, load
 from .registry import DATASETS, class_names, get_spec, list_datasets
 from .sample import load_sample, sample_manifest
+from .shd import load_shd
 from .toy import ToyTask, list_toy_tasks, toy_task, toy_task_from_events
 from .verify import ChecksumError, UnverifiedDataWarning, UnverifiedFileError
+from .yinyang import encode_yinyang, generate_yinyang
 
 __all__ = [
     "DATASETS",
@@ -35,12 +39,15 @@ __all__ = [
     "class_names",
     "elastic_distort",
     "encode_ttfs",
+    "encode_yinyang",
     "epoch_permutation",
+    "generate_yinyang",
     "get_spec",
     "list_datasets",
     "list_toy_tasks",
     "load",
     "load_sample",
+    "load_shd",
     "n_batches",
     "parse_idx",
     "read_idx",

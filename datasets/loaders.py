@@ -27,7 +27,7 @@ import numpy as np
 from .download import DownloadError, Opener
 from .download import download as _download
 from .idx import GZIP_MAGIC, parse_idx
-from .registry import DatasetSpec, FileSpec, check_split, get_spec
+from .registry import DatasetSpec, FileSpec, check_split, get_spec, other_dataset
 from .verify import ChecksumError, archive_ok, check_bytes
 
 ENV_VAR = "BATSCOPE_DATA"
@@ -185,12 +185,24 @@ def load(
 
     ``name``: ``"mnist"``, ``"fashion-mnist"``, ``"emnist-balanced"`` (alias ``"emnist"``),
     ``"emnist-letters"`` or ``"emnist-digits"``; ``split``: ``"train"`` or ``"test"``.
+    ``"yin-yang"`` returns the generated ``(features float [n, 4], labels)`` of split ``"train"``,
+    ``"val"`` or ``"test"`` (datasets/yinyang.py); ``"shd"`` returns ``(SpikeTrains [n, 700, K],
+    labels)`` from local files only, and only with ``verify=False`` (datasets/shd.py).
     ``download=False`` never touches the network and raises ``FileNotFoundError`` (naming the
     files and where to put them) if they are missing. ``verify=False`` uses local files that no
     pinned hash vouches for, with a warning; downloads are always checked. ``opener`` and
     ``base_url`` redirect downloads (tests, private mirrors); ``progress`` draws a text bar on
     stderr.
     """
+    other = other_dataset(name)
+    if other == "yin-yang":
+        from .yinyang import load_yinyang
+
+        return load_yinyang(split)
+    if other == "shd":
+        from .shd import load_shd
+
+        return load_shd(split, data_dir=data_dir, verify=verify)
     spec = get_spec(name)
     check_split(split)
     folders = _folders(spec, data_dir)

@@ -273,6 +273,19 @@ ALIASES = {
 }
 
 
+# Datasets with their own loaders rather than IDX files: Yin-Yang is generated from its rule
+# (yinyang.py), SHD read from local HDF5 files (shd.py). Not in ``DATASETS``.
+OTHER_DATASETS = ("yin-yang", "shd")
+OTHER_ALIASES = {"yinyang": "yin-yang"}
+
+
+def other_dataset(name: str) -> str | None:
+    """The canonical name if ``name`` is one of ``OTHER_DATASETS`` (or an alias), else None."""
+    key = str(name).strip().lower().replace("_", "-")
+    key = OTHER_ALIASES.get(key, key)
+    return key if key in OTHER_DATASETS else None
+
+
 def get_spec(name: str) -> DatasetSpec:
     """Look a dataset up by name (case-insensitive, with aliases such as ``"emnist"``)."""
     key = str(name).strip().lower().replace("_", "-")

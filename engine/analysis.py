@@ -8,11 +8,33 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-from .telemetry import LatencyCurve, LayerSparsity
+
+@dataclass(frozen=True)
+class LayerSparsity:
+    """Sparsity of one layer over an evaluation batch (method.md §13 definitions)."""
+
+    name: str
+    spikes_per_sample: float
+    active_fraction: float  # mean fraction of neurons with n >= 1 per sample
+    dead_fraction: float  # fraction of neurons silent on every sample of the batch
+    saturated_fraction: float  # fraction of (sample, neuron) pairs with n == n_max
+    spikes_per_neuron: np.ndarray  # [N] mean spikes per sample of each neuron
+
+
+@dataclass(frozen=True)
+class LatencyCurve:
+    """Accuracy against decision time (method.md §13), with the encoding window end."""
+
+    t: np.ndarray
+    accuracy: np.ndarray
+    t_enc: float
+    label: str = ""
+
 
 LATENCY_MODES = ("count", "ttfs")
 TIE_MODES = ("reference", "strict")

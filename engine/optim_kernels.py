@@ -10,6 +10,10 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from .threads import select_threading_layer
+
+select_threading_layer()  # OpenMP or TBB before any parallel kernel runs, never workqueue
+
 
 @nb.njit(parallel=True, nogil=True, cache=True, fastmath=False)
 def adam_update(w, g, m, v, b1, one_b1, b2, one_b2, lr, c1, c2, eps):

@@ -20,6 +20,77 @@ def resolve_dtype(dtype: Any) -> np.dtype:
     return np.dtype(_DTYPES[key])
 
 
+def _check_layout(times, counts, prefix: str) -> None:
+    """Dtypes and shapes of ``times`` [B, N, K] and ``counts`` [B, N] (no values read)."""
+    t_dtype = getattr(times, "dtype", None)
+    c_dtype = getattr(counts, "dtype", None)
+    if t_dtype is None or np.dtype(t_dtype).kind not in "fiu":
+        raise TypeError(f"{prefix}times must be a numeric array, got {type(times).__name__}")
+    if c_dtype is None or np.dtype(c_dtype).kind not in "iu":
+        got = c_dtype if c_dtype is not None else type(counts).__name__
+        raise TypeError(f"{prefix}counts must be an integer array, got {got}")
+    if times.ndim != 3:
+        raise ValueError(
+            f"{prefix}times must have shape [batch, neurons, slots], got {times.shape}"
+        )
+    if tuple(counts.shape) != tuple(times.shape[:2]):
+        raise ValueError(
+            f"{prefix}counts has shape {tuple(counts.shape)}, expected {tuple(times.shape[:2])}"
+        )
+
+
+def check_counts(times, counts, prefix: str = "") -> None:
+    """What a kernel needs to stay in bounds: ``times`` a float or integer array ``[B, N, K]``,
+    ``counts`` an integer array ``[B, N]`` with ``0 <= counts <= K``.
+
+    Checked on the arrays as given (before any cast to int32, which would wrap large values);
+    cost: one min/max pass over ``counts`` (a device sync for CuPy arrays). ``TypeError`` /
+    ``ValueError`` naming the array (``prefix`` + ``times`` / ``counts``) and the bound otherwise.
+    """
+    _check_layout(times, counts, prefix)
+    if counts.size == 0:
+        return
+    low, high = int(counts.min()), int(counts.max())
+    if low < 0 or high > times.shape[2]:
+        raise ValueError(
+            f"{prefix}counts must lie in [0, {times.shape[2]}] (the number of slots), "
+            f"got values in [{low}, {high}]"
+        )
+
+
+def bounded_counts(times, counts, prefix: str = ""):
+    """``counts`` a kernel can index by without leaving ``times``. NumPy counts are checked by
+    :func:`check_counts` and returned as they are; CuPy counts get the layout checks and are
+    clipped to ``[0, K]`` on the device, since reading their values would cost a sync
+    (``Network.forward`` has already refused inputs whose counts are out of range)."""
+    if array_module(counts) is np:
+        check_counts(times, counts, prefix)
+        return counts
+    _check_layout(times, counts, prefix)
+    return array_module(counts).clip(counts, 0, times.shape[2])
+
+
+def check_trains(trains, name: str = "inp") -> None:
+    """:func:`check_counts`, and the slots' values: the first ``counts`` slots of each neuron
+    hold times >= 0 (no NaN, no -inf) and the rest ``+inf``, the padding the GPU merge relies on.
+
+    For a ``SpikeTrains`` however it was built (``__init__`` does not validate); the order of
+    the spikes within a neuron is not checked (the merges sort them).
+    """
+    if not isinstance(trains, SpikeTrains):
+        raise TypeError(f"{name} must be a SpikeTrains, got {type(trains).__name__}")
+    times, counts = trains.times, trains.counts
+    check_counts(times, counts, f"{name}.")
+    xp = array_module(times)
+    slot = xp.arange(times.shape[2]).reshape(1, 1, -1)
+    valid = slot < counts[..., None]
+    if not bool(xp.where(valid, times >= 0, times == xp.inf).all()):
+        raise ValueError(
+            f"{name}: the first counts[b, n] slots must hold spike times >= 0 (no NaN) and the "
+            "other slots +inf"
+        )
+
+
 @dataclass(frozen=True)
 class SpikeTrains:
     """Spike times ``[B, N, K]`` (ascending per neuron, ``+inf`` padded) and counts ``[B, N]``.

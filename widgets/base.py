@@ -10,7 +10,8 @@ from functools import partial
 
 import panel as pn
 import param
-from batscope.app.state import ViewConfig
+from batscope.training.limits import escape
+from batscope.training.state import ViewConfig
 
 from .live import locked_safe, new_figure
 
@@ -105,7 +106,7 @@ def validated_input(
             guard["busy"] = True
             widget.value = event.old
             guard["busy"] = False
-            alert.object = f"**{label or p.label}**: {exc}"
+            alert.object = f"**{label or p.label}**: {escape(exc, 300)}"
             alert.visible = True
         else:
             alert.visible = False

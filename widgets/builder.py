@@ -1,13 +1,17 @@
 """NetworkBuilder: one card per layer with add / remove / move up / move down.
 
 Inputs are bound to the LayerSpec params through ``validated_input``: a value the spec refuses
-(N = 0, τs ≤ 0, θ ≤ 0, S = 0, ...) is not applied and the card says why.
+(N = 0, τs ≤ 0, θ ≤ 0, S = 0, ...) is not applied and the card says why. Under the cards, the
+peak memory a run of these settings would take (``training.resources.training_estimate``, the same
+estimate Play is checked against) follows every change.
 """
 
 from __future__ import annotations
 
 import panel as pn
-from batscope.app.state import LayerSpec, NetworkSpec, TrainingConfig, task_shape
+from batscope.engine.memory import format_bytes
+from batscope.training.resources import RUN_HINT, SessionAccount, training_estimate
+from batscope.training.state import LayerSpec, NetworkSpec, TrainingConfig, run_config, task_shape
 
 from .base import error_alert, validated_input
 
@@ -25,12 +29,42 @@ LABELS = {
 }
 
 
+# training settings the memory estimate depends on
+MEMORY_FIELDS = ("task", "batch_size", "n_train", "dtype", "optimizer")
+
+
+def memory_text(network: NetworkSpec, training: TrainingConfig, budget: int) -> str:
+    """The estimate of a run's peak memory against the session's ``budget``, as Markdown."""
+    try:
+        estimate = training_estimate(run_config(network, training))
+    except (ValueError, TypeError, KeyError):  # an unfinished setup: check_config says why
+        return "**Memory**: no estimate for these settings yet."
+    if estimate.total > budget:
+        return (
+            f"**Memory**: a run needs {estimate.describe()}, more than this session's "
+            f"{format_bytes(budget)} budget: Play will be refused; {RUN_HINT}."
+        )
+    return (
+        f"**Memory**: a run needs {estimate.describe()} of this session's {format_bytes(budget)}."
+    )
+
+
 class NetworkBuilder(pn.viewable.Viewer):
     """Cards for ``network.layers``; rebuilt only when layers are added, removed or moved."""
 
-    def __init__(self, network: NetworkSpec, training: TrainingConfig, **params):
+    def __init__(
+        self,
+        network: NetworkSpec,
+        training: TrainingConfig,
+        account: SessionAccount | None = None,
+        **params,
+    ):
         super().__init__(**params)
         self.network, self.training = network, training
+        self.account = account if account is not None else SessionAccount()
+        self._memory = pn.pane.Markdown(
+            sizing_mode="stretch_width", margin=(0, 5), css_classes=["memory-estimate"]
+        )
         self.hidden: set[str] = set()
         self.locked = False
         self._watchers: list = []
@@ -42,9 +76,19 @@ class NetworkBuilder(pn.viewable.Viewer):
         self._add.on_click(lambda _: self.network.add_layer(max(len(self.network.layers) - 1, 0)))
         network.param.watch(lambda *_: self._rebuild(), "layers")
         training.param.watch(lambda *_: self._describe_input(), "task")
+        network.param.watch(lambda *_: self._estimate(), "revision")
+        training.param.watch(lambda *_: self._estimate(), list(MEMORY_FIELDS))
         self._describe_input()
         self._rebuild()
-        self._layout = pn.Column(self._input, self._cards, self._add, sizing_mode="stretch_width")
+        self._estimate()
+        self._layout = pn.Column(
+            self._input, self._cards, self._add, self._memory, sizing_mode="stretch_width"
+        )
+
+    def _estimate(self):
+        self._memory.object = memory_text(
+            self.network, self.training, self.account.broker.per_session
+        )
 
     def _describe_input(self):
         n_in, n_cls = task_shape(self.training.task)

@@ -11,8 +11,8 @@ import weakref
 from functools import partial
 
 import panel as pn
-from batscope.app.codegen import render_script
-from batscope.app.state import NetworkSpec, TrainingConfig, run_config
+from batscope.training.codegen import render_script
+from batscope.training.state import NetworkSpec, TrainingConfig, run_config
 from batscope.widgets.base import PlotView
 
 FILENAME = "train_batscope.py"

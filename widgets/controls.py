@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import panel as pn
-from batscope.app.controller import TrainingController
+from batscope.training.controller import TrainingController
 
 from .live import LiveText, locked_safe
 

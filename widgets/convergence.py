@@ -2,7 +2,7 @@
 
 Two ``hv.Image`` maps side by side, single-spike (TTFS) and multi-spike (spike count), on one fixed
 colour scale: cells centre on the (μ, σ) grid values, not-yet-computed cells are NaN (light grey)
-and fill in as the :class:`~batscope.app.sweep.SweepController` reports chunks. Tapping a cell
+and fill in as the :class:`~batscope.training.sweep.SweepController` reports chunks. Tapping a cell
 re-runs one of its runs (``run_single``) and shows its accuracy per epoch, its output raster and
 its weights at a chosen epoch.
 """
@@ -16,8 +16,8 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
-from batscope.app.sweep import VARIANTS, SweepCells, SweepController
 from batscope.engine.convergence import PATTERNS, RunTrace
+from batscope.training.sweep import VARIANTS, SweepCells, SweepController
 from batscope.widgets.base import PlotView, error_alert, validated_input
 
 if "bokeh" not in hv.Store.renderers:  # HoloViews view, usable before the app's hv.extension

@@ -1,7 +1,8 @@
 """Export and import: metrics CSV, run config JSON, model zip; SVG mode for the plots.
 
-Uploads are validated completely before anything changes; a bad file leaves the network and
-the config untouched and the panel says why.
+Uploads are size-limited in the browser and again on the server, then validated completely
+before anything is built or changed; a bad file leaves the network and the config untouched
+and the panel says why, with the file's content escaped.
 """
 
 from __future__ import annotations
@@ -9,16 +10,53 @@ from __future__ import annotations
 import io
 
 import panel as pn
-from batscope.app.controller import TrainingController
-from batscope.app.files import (
+import param
+from batscope.training.controller import TrainingController
+from batscope.training.files import (
     config_bytes,
-    layer_specs,
     metrics_csv,
     model_bytes,
     parse_config,
-    parse_model,
+    read_model,
 )
-from batscope.app.state import ViewConfig, apply_run_config, run_config, task_shape
+from batscope.training.limits import MAX_CONFIG_BYTES, MAX_MODEL_BYTES, escape
+from batscope.training.state import ViewConfig, apply_run_config, run_config, task_shape
+
+if "filedropper" not in pn.extension._loaded_extensions:
+    pn.extension("filedropper")  # its scripts (FilePond, bundled) go in every page's header
+
+
+class BoundedDropper(pn.widgets.FileDropper):
+    """A FileDropper whose size limit holds on the server too, chunk by chunk.
+
+    ``max_file_size`` stops an honest browser before it sends; a client that ignores it is
+    cut off here once the chunks it sent exceed ``max_bytes`` (the buffer is dropped and
+    ``refused`` names the file), so no upload can grow the server's memory past the limit.
+    """
+
+    max_bytes = param.Integer(MAX_CONFIG_BYTES, bounds=(1, None))
+    refused = param.String("", doc="Name of the last file refused for its size")
+
+    _rename = {**pn.widgets.FileDropper._rename, "max_bytes": None, "refused": None}
+
+    def __init__(self, **params):
+        params.setdefault("max_file_size", f"{params.get('max_bytes', MAX_CONFIG_BYTES) // 1000}KB")
+        super().__init__(**params)
+
+    def _process_event(self, event):
+        if event.event_name == "upload_event":
+            data = event.data
+            if data.get("chunk") == 1:
+                self._file_buffer.pop(data.get("name"), None)
+            elif data.get("name") not in self._file_buffer:
+                return  # the rest of a refused file
+            held = sum(len(b) for bufs in self._file_buffer.values() for b in bufs)
+            if held + len(data.get("data") or b"") > self.max_bytes:
+                self._file_buffer.clear()
+                self.refused = ""
+                self.refused = str(data.get("name"))
+                return
+        super()._process_event(event)
 
 
 class ExportView(pn.viewable.Viewer):
@@ -51,10 +89,22 @@ class ExportView(pn.viewable.Viewer):
             color="primary",
             variant="outline",
         )
-        self.config_upload = pn.widgets.FileInput(accept=".json")
-        self.model_upload = pn.widgets.FileInput(accept=".zip")
-        self.config_upload.param.watch(lambda e: self.load_config(e.new), "value")
-        self.model_upload.param.watch(lambda e: self.load_model(e.new), "value")
+        self.config_upload = BoundedDropper(
+            accepted_filetypes=[".json", "application/json"],
+            max_bytes=MAX_CONFIG_BYTES,
+            css_classes=["upload-config"],
+        )
+        self.model_upload = BoundedDropper(
+            accepted_filetypes=[".zip", "application/zip"],
+            max_bytes=MAX_MODEL_BYTES,
+            css_classes=["upload-model"],
+        )
+        for dropper, load in (
+            (self.config_upload, self.load_config),
+            (self.model_upload, self.load_model),
+        ):
+            dropper.param.watch(lambda e, load=load: self._received(e.new, load), "value")
+            dropper.param.watch(self._too_large, "refused")
         self.svg = pn.widgets.Checkbox.from_param(
             view_config.param.svg_export, label="Plots as SVG (for the save tool)"
         )
@@ -78,6 +128,18 @@ class ExportView(pn.viewable.Viewer):
         self.message.object = text
         self.message.visible = True
 
+    def _received(self, files: dict, load) -> None:
+        """A FileDropper finished an upload: load the newest file, then forget the bytes."""
+        if files:
+            data = list(files.values())[-1]
+            files.clear()
+            load(data.encode() if isinstance(data, str) else data)
+
+    def _too_large(self, event) -> None:
+        if event.new:
+            limit = event.obj.max_bytes
+            self._say(f"Upload refused: {escape(event.new)} is larger than {limit} bytes", "danger")
+
     def load_config(self, data) -> bool:
         """Apply an uploaded run config; False (and a message) if it is refused."""
         if data is None:
@@ -86,7 +148,7 @@ class ExportView(pn.viewable.Viewer):
         try:
             apply_run_config(parse_config(data), c.network, c.training)
         except (ValueError, TypeError) as exc:
-            self._say(f"Config refused: {exc}", "danger")
+            self._say(f"Config refused: {escape(exc, 400)}", "danger")
             return False
         self._say("Config loaded. Press Reset, then Play, to train with it.")
         return True
@@ -97,20 +159,15 @@ class ExportView(pn.viewable.Viewer):
             return False
         c = self.controller
         try:
-            net = parse_model(data)
-            n_in = task_shape(c.training.task)[0]
-            if net.n_inputs != n_in:
-                raise ValueError(
-                    f"the model has {net.n_inputs} inputs but task "
-                    f"'{c.training.task}' gives {n_in}: choose a matching task first"
-                )
-            specs = layer_specs(net)
+            model = read_model(data, task_shape(c.training.task)[0])
+            with c.reserve_model(model.n_inputs, model.specs):  # BudgetRefused is a ValueError
+                net = model.build()
         except (ValueError, TypeError) as exc:
-            self._say(f"Model refused: {exc}", "danger")
+            self._say(f"Model refused: {escape(exc, 400)}", "danger")
             return False
-        c.network.layers = specs
+        c.network.set_layers(model.specs)
         c.load_weights(net.weights)
-        self._say(f"Model loaded: {net.n_inputs}-" + "-".join(str(s.size) for s in specs))
+        self._say(f"Model loaded: {net.n_inputs}-" + "-".join(str(n) for n in net.sizes))
         return True
 
     def __panel__(self):

@@ -8,6 +8,7 @@ says so; the surrogate values are listed beside it.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from functools import partial
 
 import holoviews as hv
@@ -122,7 +123,10 @@ class GradCheckView(PlotView):
     """Exact-vs-finite-difference gradient table and scatter for the current network and loss.
 
     ``network_provider() -> Network | None`` and ``training_provider() -> dict | None`` come from
-    the session (see :class:`~batscope.widgets.provider.SessionInputs`).
+    the session (see :class:`~batscope.widgets.provider.SessionInputs`); ``reserve(batch)``
+    reserves the memory of a check on ``batch`` samples (e.g.
+    ``TrainingController.reserve_check``) or raises ``ValueError`` saying why it does not fit;
+    the reservation is released when the check ends, however it ends.
     """
 
     check = param.Event(label="Run gradient check")
@@ -142,9 +146,17 @@ class GradCheckView(PlotView):
         "probe L = Σ r·t",
     )
 
-    def __init__(self, view_config=None, network_provider=None, training_provider=None, **params):
+    def __init__(
+        self,
+        view_config=None,
+        network_provider=None,
+        training_provider=None,
+        reserve=None,
+        **params,
+    ):
         super().__init__(view_config=view_config, **params)
         self.inputs = SessionInputs(network_provider, training_provider)
+        self._reserve = reserve
         self.result: GradCheckResult | None = None
         self._pipe = hv.streams.Pipe(data=EMPTY)
         self.plot = hv.DynamicMap(
@@ -185,20 +197,23 @@ class GradCheckView(PlotView):
     def run_check(self) -> GradCheckResult | None:
         """Run the check on the displayed sample(s); the result also goes to the table/plot."""
         try:
-            training = self.inputs.training()
-            net = self.inputs.network()
-            x, labels = self.inputs.samples(self.view_config.sample_index, self.n_samples, training)
-            res = gradcheck(
-                net,
-                x,
-                self.inputs.t_max(training),
-                self.inputs.loss(training),
-                labels,
-                n_weights=self.n_weights,
-                eps=self.eps,
-                seed=self.seed,
-                probe=self.function == "linear probe",
-            )
+            with self._reserve(self.n_samples) if self._reserve else nullcontext():
+                training = self.inputs.training()
+                net = self.inputs.network()
+                x, labels = self.inputs.samples(
+                    self.view_config.sample_index, self.n_samples, training
+                )
+                res = gradcheck(
+                    net,
+                    x,
+                    self.inputs.t_max(training),
+                    self.inputs.loss(training),
+                    labels,
+                    n_weights=self.n_weights,
+                    eps=self.eps,
+                    seed=self.seed,
+                    probe=self.function == "linear probe",
+                )
         except (ValueError, TypeError, FileNotFoundError) as exc:
             self.summary.object = f"**Cannot run the check:** {exc}"
             return None

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import panel as pn
-from batscope.engine.analysis import confidence, first_time_at
-from batscope.engine.telemetry import LatencyCurve
+from batscope.engine.analysis import LatencyCurve, confidence, first_time_at
 from bokeh.models import Legend, Span
 
 from .base import PlotView

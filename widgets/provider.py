@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from batscope.app.state import NetworkSpec, TrainingConfig, run_config
 from batscope.engine.gradcheck import float64_copy
 from batscope.engine.network import Network
 from batscope.engine.spikes import SpikeTrains
-from batscope.engine.trainer import TaskData, build_loss, build_network, load_task
+from batscope.training.state import NetworkSpec, TrainingConfig, run_config
+from batscope.training.trainer import TaskData, build_loss, build_network, load_task
 
 
 def default_training() -> dict:

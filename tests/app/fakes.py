@@ -1,4 +1,4 @@
-"""A deterministic, instant stand-in for engine.trainer.Trainer (controller and session tests)."""
+"""A deterministic, instant stand-in for training.trainer.Trainer (controller and session tests)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 import time
 
 import numpy as np
-from batscope.engine.telemetry import LayerActivity, MetricRow, Snapshot
+from batscope.training.telemetry import LayerActivity, MetricRow, Snapshot
 
 
 class FakeTrainer:

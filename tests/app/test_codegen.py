@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from batscope.app.codegen import render_script
-from batscope.app.state import LayerSpec, NetworkSpec, TrainingConfig, run_config
-from batscope.engine.trainer import Trainer
+from batscope.training.codegen import render_script
+from batscope.training.state import LayerSpec, NetworkSpec, TrainingConfig, run_config
+from batscope.training.trainer import Trainer
 
 
 def toy_config(**training):
@@ -43,7 +43,7 @@ def test_generated_script_trains_a_toy_config(tmp_path):
     trainer = Trainer(config)  # the app's own loop gives the same result
     while not trainer.finished:
         trainer.step()
-    assert final == pytest.approx(trainer.evaluate("train").accuracy)
+    assert final == pytest.approx(trainer.evaluate("train").row.accuracy)
 
 
 @pytest.mark.slow  # a fresh interpreter compiles the Numba kernels (~30 s with a cold cache)

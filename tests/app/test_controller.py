@@ -6,9 +6,10 @@ import threading
 import time
 
 import pytest
-from batscope.app.controller import TrainingController
-from batscope.app.state import NetworkSpec, TrainingConfig, ViewConfig
-from batscope.engine.run import TRAINING_SLOTS, TrainingRun
+from batscope.engine.slots import TRAINING_SLOTS
+from batscope.training.controller import TrainingController
+from batscope.training.run import TrainingRun
+from batscope.training.state import NetworkSpec, TrainingConfig, ViewConfig
 
 from .fakes import FakeTrainer
 
@@ -151,8 +152,8 @@ def test_run_reports_exception_text():
 
 @pytest.mark.parametrize("value", ["x", "0"])
 def test_max_trainings_env_validated(monkeypatch, value):
-    from batscope.engine import run as run_mod
+    from batscope.engine import slots
 
     monkeypatch.setenv("BATSCOPE_MAX_TRAININGS", value)
     with pytest.raises(ValueError, match="BATSCOPE_MAX_TRAININGS"):
-        run_mod._max_trainings()
+        slots._max_trainings()

@@ -8,18 +8,18 @@ import zipfile
 
 import numpy as np
 import pytest
-from batscope.app.controller import TrainingController
-from batscope.app.files import (
+from batscope.app.presets import apply_preset, load_preset
+from batscope.training.controller import TrainingController
+from batscope.training.files import (
     config_bytes,
     metrics_csv,
     model_bytes,
     parse_config,
-    parse_model,
+    read_model,
 )
-from batscope.app.presets import apply_preset, load_preset
-from batscope.app.state import NetworkSpec, TrainingConfig, ViewConfig, run_config
-from batscope.engine.telemetry import MetricRow
-from batscope.engine.trainer import Trainer
+from batscope.training.state import NetworkSpec, TrainingConfig, ViewConfig, run_config
+from batscope.training.telemetry import MetricRow
+from batscope.training.trainer import Trainer
 
 pn = pytest.importorskip("panel")
 
@@ -53,7 +53,7 @@ def test_model_round_trip_sets_architecture_and_weights(export):
     assert ctrl.network.layers[0].n_max == 10
     np.testing.assert_array_equal(ctrl.initial_weights[0], np.full((2, 4), 0.25))
     np.testing.assert_array_equal(ctrl.current_network().weights[0], np.full((2, 4), 0.25))
-    assert parse_model(data).config() == net.config()
+    assert read_model(data).build().config() == net.config()
 
 
 @pytest.mark.parametrize(

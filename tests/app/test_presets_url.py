@@ -10,8 +10,8 @@ from batscope.app.presets import (
     preset_from_dict,
     preset_of,
 )
-from batscope.app.state import NetworkSpec, TrainingConfig, check_config, run_config
 from batscope.app.urlstate import UrlState, apply_url_dict, set_sizes, url_dict
+from batscope.training.state import NetworkSpec, TrainingConfig, check_config, run_config
 
 PAPER = {"convergence", "convergence-ttfs", "mnist-multi", "mnist-single", "fashion-mnist"}
 

@@ -8,8 +8,8 @@ import time
 
 import param
 import pytest
-from batscope.app.controller import TrainingController
-from batscope.app.state import NetworkSpec, TrainingConfig, ViewConfig
+from batscope.training.controller import TrainingController
+from batscope.training.state import NetworkSpec, TrainingConfig, ViewConfig
 
 from .fakes import FakeTrainer
 
@@ -96,7 +96,8 @@ def test_open_and_destroy_sessions_leaves_no_threads():
 
 def _snap(step, heavy=False, sparsity=False):
     import numpy as np
-    from batscope.engine.telemetry import LayerActivity, LayerSparsity, MetricRow, Snapshot
+    from batscope.engine.analysis import LayerSparsity
+    from batscope.training.telemetry import LayerActivity, MetricRow, Snapshot
 
     act = (LayerActivity("input", np.zeros((1, 1)), np.zeros(1, dtype=np.int32)),)
     sp = (LayerSparsity("l", 1.0, 1.0, 0.0, 0.0, np.ones(1)),) if sparsity else ()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from batscope.app.state import (
+from batscope.training.state import (
     LayerSpec,
     NetworkSpec,
     TrainingConfig,

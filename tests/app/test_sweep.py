@@ -5,10 +5,10 @@ import time
 
 import numpy as np
 import pytest
-from batscope.app.state import SweepConfig
-from batscope.app.sweep import SweepCells, SweepController, grid_axis
 from batscope.engine import convergence
-from batscope.engine.run import TRAINING_SLOTS
+from batscope.engine.slots import TRAINING_SLOTS
+from batscope.training.state import SweepConfig
+from batscope.training.sweep import SweepCells, SweepController, grid_axis
 
 
 def tiny(**kw):

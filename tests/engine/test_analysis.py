@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from batscope.engine.analysis import (
+    LatencyCurve,
     bin_raster,
     confidence,
     decimate_minmax,
@@ -13,7 +14,6 @@ from batscope.engine.analysis import (
     layer_sparsity,
     spike_events,
 )
-from batscope.engine.telemetry import LatencyCurve
 
 INF = np.inf
 

@@ -137,6 +137,11 @@ def test_single_spike_neurons_have_no_reset_error():
     np.testing.assert_array_equal(comp.delta, comp.phi)
 
 
+# float32 vs float64 gradients, relative to the largest: measured 1e-6 to 3e-6 here (and up to
+# 1e-5 with other input seeds)
+F32_GRAD_TOL = 2e-5
+
+
 def test_float32_gradients_close_to_float64():
     sizes = (6, 3)
     times = _inputs(6, batch=4, seed=7)
@@ -152,6 +157,6 @@ def test_float32_gradients_close_to_float64():
     for g64, g32 in zip(res["float64"][1], res["float32"][1], strict=True):
         assert g32.dtype == np.float32
         scale = np.abs(g64).max()
-        assert np.abs(g32 - g64).max() <= 1e-3 * scale
+        assert np.abs(g32 - g64).max() <= F32_GRAD_TOL * scale
     scale = np.abs(res["float64"][2]).max()
-    assert np.abs(res["float32"][2] - res["float64"][2]).max() <= 1e-3 * scale
+    assert np.abs(res["float32"][2] - res["float64"][2]).max() <= F32_GRAD_TOL * scale

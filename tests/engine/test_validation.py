@@ -147,7 +147,9 @@ def test_kernel_entry_points_reject():
     with pytest.raises(ValueError, match="W"):
         cpu.dense_forward(t, c, np.ones((4, 3)), g, 0.1, 0.1, 0.1, 5, 1.0)
     with pytest.raises(ValueError, match="pre_times"):
-        cpu.dense_forward(np.zeros((2, 5, 1)), c, w, g, 0.1, 0.1, 0.1, 5, 1.0)
+        cpu.dense_forward(
+            np.zeros((2, 5, 1)), np.ones((2, 5), np.int32), w, g, 0.1, 0.1, 0.1, 5, 1.0
+        )
     with pytest.raises(ValueError, match="pre_counts"):
         cpu.dense_forward(t, np.ones((2, 4), np.int32), w, g, 0.1, 0.1, 0.1, 5, 1.0)
     with pytest.raises(ValueError, match="group"):

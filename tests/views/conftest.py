@@ -4,7 +4,7 @@ import holoviews as hv
 import numpy as np
 import pytest
 from batscope.engine.analysis import latency_curve, layer_sparsity
-from batscope.engine.telemetry import (
+from batscope.training.telemetry import (
     ErrorFlow,
     LayerActivity,
     MembraneWindow,

@@ -1,7 +1,7 @@
 """CodeView: the script follows the configuration; the download serves it."""
 
 import panel as pn
-from batscope.app.state import LayerSpec, NetworkSpec, TrainingConfig
+from batscope.training.state import LayerSpec, NetworkSpec, TrainingConfig
 from batscope.widgets.code import CodeView
 
 

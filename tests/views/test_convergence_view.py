@@ -5,8 +5,8 @@ import time
 import numpy as np
 import panel as pn
 import pytest
-from batscope.app.state import SweepConfig
-from batscope.app.sweep import SweepCells, SweepController
+from batscope.training.state import SweepConfig
+from batscope.training.sweep import SweepCells, SweepController
 from batscope.widgets.convergence import ConvergenceView
 
 
@@ -130,7 +130,7 @@ def test_new_sweep_greys_the_grid_at_once(render):
 
 
 def test_hover_and_svg_export(render):
-    from batscope.app.state import ViewConfig
+    from batscope.training.state import ViewConfig
 
     view = ConvergenceView(SweepController(tiny()), view_config=ViewConfig(svg_export=True))
     plot, _ = image(render, view, "single")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from batscope.engine.analysis import bin_raster, emitted, error_share
-from batscope.engine.telemetry import ErrorFlow
+from batscope.training.telemetry import ErrorFlow
 from batscope.widgets.errorflow import ErrorFlowView
 from batscope.widgets.live import glyphs
 from batscope.widgets.raster import N_BINS

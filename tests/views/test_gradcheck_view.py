@@ -2,8 +2,8 @@
 
 import numpy as np
 import panel as pn
-from batscope.app.state import LayerSpec, NetworkSpec, TrainingConfig, run_config
-from batscope.engine.trainer import build_network
+from batscope.training.state import LayerSpec, NetworkSpec, TrainingConfig, run_config
+from batscope.training.trainer import build_network
 from batscope.widgets.gradcheck import GradCheckView
 
 

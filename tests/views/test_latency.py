@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from batscope.engine.telemetry import LatencyCurve
+from batscope.engine.analysis import LatencyCurve
 from batscope.widgets.latency import LatencyView
 from batscope.widgets.live import glyphs
 from bokeh.models import HoverTool

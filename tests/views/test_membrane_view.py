@@ -3,7 +3,7 @@
 import json
 
 import numpy as np
-from batscope.engine.telemetry import MembraneWindow
+from batscope.training.telemetry import MembraneWindow
 from batscope.widgets.membrane import EMPTY_TEXT, MAX_POINTS, MembraneView
 from batscope.widgets.raster import MAX_SELECTED
 from bokeh.document import Document

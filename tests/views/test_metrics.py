@@ -1,7 +1,7 @@
 """MetricsView: every row reaches its split's source, streamed (only new rows travel)."""
 
 import numpy as np
-from batscope.engine.telemetry import MetricRow, Snapshot
+from batscope.training.telemetry import MetricRow, Snapshot
 from batscope.widgets.metrics import SPLITS, MetricsView
 from bokeh.document.events import ColumnsStreamedEvent
 from bokeh.models import HoverTool

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 from batscope.engine.analysis import spike_events
-from batscope.engine.telemetry import LayerActivity
+from batscope.training.telemetry import LayerActivity
 from batscope.widgets.raster import EXACT_LIMIT, MAX_SELECTED, N_BINS, RasterView
 from bokeh.document import Document
 from bokeh.embed import json_item

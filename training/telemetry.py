@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+from batscope.engine.analysis import LatencyCurve, LayerSparsity
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class MetricRow:
     accuracy: float
     lr: float = float("nan")
     samples_per_s: float = float("nan")
+    silent_fraction: float = float("nan")  # samples of the batch with no output spike at all
 
 
 @dataclass(frozen=True)
@@ -60,28 +62,6 @@ class MembraneWindow:
 
 
 @dataclass(frozen=True)
-class LayerSparsity:
-    """Sparsity of one layer over an evaluation batch (method.md §13 definitions)."""
-
-    name: str
-    spikes_per_sample: float
-    active_fraction: float  # mean fraction of neurons with n >= 1 per sample
-    dead_fraction: float  # fraction of neurons silent on every sample of the batch
-    saturated_fraction: float  # fraction of (sample, neuron) pairs with n == n_max
-    spikes_per_neuron: np.ndarray  # [N] mean spikes per sample of each neuron
-
-
-@dataclass(frozen=True)
-class LatencyCurve:
-    """Accuracy against decision time (method.md §13), with the encoding window end."""
-
-    t: np.ndarray
-    accuracy: np.ndarray
-    t_enc: float
-    label: str = ""
-
-
-@dataclass(frozen=True)
 class Snapshot:
     """Everything a viewer needs at one moment of a run. Heavy fields may be None."""
 
@@ -103,14 +83,16 @@ class Snapshot:
     sparsity: tuple[LayerSparsity, ...] = ()
     latency: LatencyCurve | None = None
     weights: tuple[np.ndarray, ...] | None = None
+    evaluations: tuple = ()  # epoch-end Evaluations (training.evaluation) since the last snapshot
     extra: dict = field(default_factory=dict)
 
 
 class Outbox:
     """Bounded, thread-safe queue of snapshots from the worker to the session.
 
-    Light metric rows are never lost (they are carried into the next snapshot if the queue is
-    full); heavy fields are coalesced: a reader uses only the newest snapshot's heavy parts.
+    Light metric rows and epoch-end evaluations are never lost (they are carried into the next
+    snapshot if the queue is full); heavy fields are coalesced: a reader uses only the newest
+    snapshot's heavy parts.
     """
 
     def __init__(self, maxlen: int = 64):
@@ -118,12 +100,14 @@ class Outbox:
         self._items: deque[Snapshot] = deque()
         self._maxlen = maxlen
         self._dropped_rows: list[MetricRow] = []
+        self._dropped_evaluations: list = []
 
     def put(self, snap: Snapshot) -> None:
         with self._lock:
             if len(self._items) >= self._maxlen:
                 old = self._items.popleft()
                 self._dropped_rows.extend(old.rows)
+                self._dropped_evaluations.extend(old.evaluations)
             self._items.append(snap)
 
     def drain(self) -> list[Snapshot]:
@@ -132,9 +116,16 @@ class Outbox:
             items = list(self._items)
             self._items.clear()
             dropped, self._dropped_rows = self._dropped_rows, []
-        if dropped and items:
+            evals, self._dropped_evaluations = self._dropped_evaluations, []
+        if (dropped or evals) and items:
             first = items[0]
-            items[0] = Snapshot(**{**first.__dict__, "rows": tuple(dropped) + first.rows})
+            items[0] = Snapshot(
+                **{
+                    **first.__dict__,
+                    "rows": tuple(dropped) + first.rows,
+                    "evaluations": tuple(evals) + first.evaluations,
+                }
+            )
         return items
 
     def __len__(self) -> int:

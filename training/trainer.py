@@ -1,7 +1,7 @@
 """The training loop (method.md §10) and the snapshots the app displays (no Panel here).
 
 A :class:`Trainer` is built from a JSON-able run configuration (``{"network": {"layers": [...]},
-"training": {...}}``, the dict ``batscope.app.state.run_config`` writes). :meth:`Trainer.step`
+"training": {...}}``, the dict ``batscope.training.state.run_config`` writes). :meth:`Trainer.step`
 runs exactly one mini-batch — forward → predict, loss and errors → backward → mean gradient →
 optimiser step (method.md §10) — and returns its :class:`MetricRow`; evaluation rows for the
 validation and test sets are added at epoch ends. :meth:`Trainer.snapshot` converts everything a
@@ -15,18 +15,20 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from batscope import datasets
 from batscope.datasets.batching import batches, n_batches, train_val_split
 from batscope.datasets.encoding import encode_ttfs
 from batscope.datasets.toy import list_toy_tasks, toy_task
+from batscope.engine.analysis import latency_curve, layer_sparsity
+from batscope.engine.backend import resolve_backend, to_numpy, xp_for
+from batscope.engine.init import Normal, Uniform
+from batscope.engine.layers import Dense
+from batscope.engine.losses import SpikeCountClass, TTFSCrossEntropy
+from batscope.engine.network import Network
+from batscope.engine.optim import SGD, Adam, LRSchedule
+from batscope.engine.spikes import SpikeTrains
 
-from .analysis import latency_curve, layer_sparsity
-from .backend import resolve_backend, to_numpy, xp_for
-from .init import Normal, Uniform
-from .layers import Dense
-from .losses import SpikeCountClass, TTFSCrossEntropy
-from .network import Network
-from .optim import SGD, Adam, LRSchedule
-from .spikes import SpikeTrains
+from .evaluation import EVAL_BATCH, Evaluation, evaluate_split, mean_finite, take
 from .telemetry import (
     ErrorFlow,
     LayerActivity,
@@ -36,7 +38,6 @@ from .telemetry import (
 )
 
 IMAGE_TASKS = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "emnist": "emnist-balanced"}
-EVAL_BATCH = 100  # test batch of the paper's FC experiments (method.md §9)
 EVAL_CAP = 1000  # most samples evaluated per split at an epoch end (keeps the UI responsive)
 MEMBRANE_POINTS = 400
 LATENCY_POINTS = 101
@@ -57,10 +58,6 @@ class TaskData:
     full_batch: bool
 
 
-def _take(x: SpikeTrains, idx) -> SpikeTrains:
-    return SpikeTrains(x.times[idx], x.counts[idx])
-
-
 def load_task(training: dict, data_dir=None) -> TaskData:
     """Inputs for ``training["task"]``: a toy task (full batch) or TTFS-encoded images.
 
@@ -77,8 +74,6 @@ def load_task(training: dict, data_dir=None) -> TaskData:
         return TaskData(x, np.asarray(t.labels), None, None, None, None, t.n_classes, t_in, True)
     if task not in IMAGE_TASKS:
         raise ValueError(f"task must be a toy task or one of {sorted(IMAGE_TASKS)}, got {task!r}")
-    from batscope import datasets
-
     if task == "emnist":
         x_tr, y_tr = datasets.load(IMAGE_TASKS[task], "train", data_dir, download=False)
         x_te, y_te = datasets.load(IMAGE_TASKS[task], "test", data_dir, download=False)
@@ -94,9 +89,9 @@ def load_task(training: dict, data_dir=None) -> TaskData:
     enc = encode_ttfs(x_tr[:n], t_enc, dtype=dtype)
     n_test = min(len(x_te), EVAL_CAP)
     return TaskData(
-        _take(enc, tr_idx),
+        take(enc, tr_idx),
         np.asarray(y_tr[:n][tr_idx]),
-        _take(enc, val_idx) if val_idx is not None else None,
+        take(enc, val_idx) if val_idx is not None else None,
         np.asarray(y_tr[:n][val_idx]) if val_idx is not None else None,
         encode_ttfs(x_te[:n_test], t_enc, dtype=dtype),
         np.asarray(y_te[:n_test]),
@@ -141,12 +136,6 @@ def build_loss(training: dict):
     return SpikeCountClass(float(training["y_true"]), float(training["y_false"]))
 
 
-def _mean_finite(x: np.ndarray) -> float:
-    """Mean of the finite losses (TTFS gives +inf for a silent label, method.md §7.2)."""
-    x = x[np.isfinite(x)]
-    return float(x.mean()) if x.size else math.nan
-
-
 class Trainer:
     """One training run: network, loss, optimiser, schedule, data and counters."""
 
@@ -177,14 +166,17 @@ class Trainer:
         n = self.data.train.batch_size
         self.batch_size = n if self.data.full_batch else min(int(tr["batch_size"]), n)
         self.n_batches = n_batches(n, self.batch_size)
-        self._train = self._to_backend(self.data.train)
+        self._train = self.to_backend(self.data.train)
         self._train_labels = self.xp.asarray(self.data.train_labels)
         self.step_count = self.epoch = self.batch = 0
+        self.lr_scale = 1.0  # a rollback remedy lowers it (training.remedies); 1 in the paper
         self._order: list[np.ndarray] = []
         self.history: list[MetricRow] = []
+        self.evaluations: list[Evaluation] = []
         self._pending: list[MetricRow] = []
+        self._pending_evaluations: list[Evaluation] = []
 
-    def _to_backend(self, x: SpikeTrains) -> SpikeTrains:
+    def to_backend(self, x: SpikeTrains) -> SpikeTrains:
         xp = self.xp
         dt = np.dtype(self.config["training"].get("dtype", "float64"))
         return SpikeTrains(xp.asarray(x.times, dtype=dt), xp.asarray(x.counts))
@@ -206,9 +198,9 @@ class Trainer:
             self._order = list(
                 batches(self.data.train.batch_size, self.batch_size, self.seed, self.epoch)
             )
-            self.optimizer.lr = self.schedule.lr(self.base_lr, self.epoch)
+            self.optimizer.lr = self.schedule.lr(self.base_lr, self.epoch) * self.lr_scale
         idx = self.xp.asarray(self._order[self.batch])
-        inp, labels = _take(self._train, idx), self._train_labels[idx]
+        inp, labels = take(self._train, idx), self._train_labels[idx]
         out = self.network.forward(inp, self.t_max)[-1]
         loss, errors = self.loss.loss_and_errors(out, labels)
         pred = self.loss.predict(out, self.predict_mode)
@@ -219,15 +211,17 @@ class Trainer:
         self.optimizer.step(weights, grads)
         self.network.weights = weights
         acc = float(to_numpy((pred == labels).mean()))
+        silent = float(to_numpy((out.counts.sum(axis=1) == 0).mean()))
         dt = time.perf_counter() - t0
         row = MetricRow(
             self.step_count,
             self.epoch,
             "train",
-            _mean_finite(to_numpy(loss)),
+            mean_finite(to_numpy(loss)),
             acc,
             self.optimizer.lr,
             b / dt if dt > 0 else math.nan,
+            silent,
         )
         self._record(row)
         self.step_count += 1
@@ -235,17 +229,33 @@ class Trainer:
         if self.batch == self.n_batches:
             self.batch = 0
             self.epoch += 1
-            for split in ("val", "test"):
-                r = self.evaluate(split)
-                if r is not None:
-                    self._record(r)
+            self.evaluate_epoch()
         return row
+
+    def evaluate_epoch(self) -> list[Evaluation]:
+        """Evaluate the splits now (at an epoch end) and keep the evaluations.
+
+        Validation and test rows join the metric history; without a validation split the
+        training set is evaluated too (the split runs are selected on), kept among the
+        evaluations but not in the history, whose train rows are the training batches'."""
+        splits = ("val", "test") if self.data.val is not None else ("train", "test")
+        done = []
+        for split in splits:
+            ev = self.evaluate(split)
+            if ev is None:
+                continue
+            if split != "train":
+                self._record(ev.row)
+            self.evaluations.append(ev)
+            self._pending_evaluations.append(ev)
+            done.append(ev)
+        return done
 
     def _record(self, row: MetricRow) -> None:
         self.history.append(row)
         self._pending.append(row)
 
-    def _split(self, split: str):
+    def split_data(self, split: str):
         d = self.data
         return {
             "train": (d.train, d.train_labels),
@@ -253,25 +263,25 @@ class Trainer:
             "test": (d.test, d.test_labels),
         }[split]
 
-    def evaluate(self, split: str) -> MetricRow | None:
-        """Loss and accuracy over a split (None if the task has no such split)."""
-        x, y = self._split(split)
+    def evaluate(self, split: str) -> Evaluation | None:
+        """Loss, accuracy, sparsity, latency and health over a split (None if there is none)."""
+        x, y = self.split_data(split)
         if x is None:
             return None
-        losses, correct = [], 0
-        for start in range(0, x.batch_size, EVAL_BATCH):
-            sl = slice(start, start + EVAL_BATCH)
-            out = self.network.forward(self._to_backend(_take(x, sl)), self.t_max)[-1]
-            lab = self.xp.asarray(y[sl])
-            losses.append(to_numpy(self.loss.loss(out, lab)))
-            correct += int(to_numpy((self.loss.predict(out, self.predict_mode) == lab).sum()))
-        return MetricRow(
-            self.step_count,
-            self.epoch,
-            split,
-            _mean_finite(np.concatenate(losses)),
-            correct / x.batch_size,
-            self.optimizer.lr,
+        return evaluate_split(
+            self.network,
+            self.loss,
+            x,
+            y,
+            split=split,
+            step=self.step_count,
+            epoch=self.epoch,
+            lr=self.optimizer.lr,
+            t_max=self.t_max,
+            t_enc=self.data.t_enc,
+            predict_mode=self.predict_mode,
+            to_backend=self.to_backend,
+            xp=self.xp,
         )
 
     def display_set(self) -> tuple[SpikeTrains, np.ndarray]:
@@ -292,7 +302,7 @@ class Trainer:
         x, y = self.display_set()
         i = int(sample_index) % x.batch_size
         net = self.network
-        inp = self._to_backend(_take(x, [i]))
+        inp = self.to_backend(take(x, [i]))
         outs = net.forward(inp, self.t_max)
         label = self.xp.asarray(y[[i]])
         _, errors = self.loss.loss_and_errors(outs[-1], label)
@@ -322,6 +332,7 @@ class Trainer:
         membrane = MembraneWindow(m_layer, sel, t, np.asarray(u), spec.theta, spec.reset)
         sparsity, latency = self._population() if heavy else ((), None)
         rows, self._pending = tuple(self._pending), []
+        evaluations, self._pending_evaluations = tuple(self._pending_evaluations), []
         return Snapshot(
             step=self.step_count,
             epoch=self.epoch,
@@ -341,6 +352,7 @@ class Trainer:
             sparsity=sparsity,
             latency=latency,
             weights=tuple(to_numpy(w) for w in net.weights) if heavy else None,
+            evaluations=evaluations,
             extra={"progress": self.progress, "lr": self.optimizer.lr, "t_enc": self.data.t_enc},
         )
 
@@ -348,7 +360,7 @@ class Trainer:
         """Sparsity of every layer and the latency curve over one evaluation batch (§13)."""
         x, y = self.display_set()
         sl = slice(0, min(EVAL_BATCH, x.batch_size))
-        outs = self.network.forward(self._to_backend(_take(x, sl)), self.t_max)
+        outs = self.network.forward(self.to_backend(take(x, sl)), self.t_max)
         counts = [to_numpy(x.counts[sl])] + [to_numpy(o.counts) for o in outs]
         names = ["input"] + [f"layer {k + 1}" for k in range(len(outs))]
         n_max = [int(x.n_slots)] + [spec.n_max for spec in self.network.layers]

@@ -2,38 +2,30 @@
 
 The worker calls ``trainer.step()`` (Numba kernels and CuPy release the GIL) and puts a NumPy
 :class:`Snapshot` into an :class:`Outbox` every ``every_steps`` steps or at least every
-``interval_s``; the session's periodic callback pulls them (app-architecture.md §4). A
-process-global semaphore caps concurrent trainings (``BATSCOPE_MAX_TRAININGS``, default 4); a run
-that waits for a slot is ``"queued"``.
+``interval_s``; the session's periodic callback pulls them (app-architecture.md §4).
+
+The process-global slot pool ``engine.slots.TRAINING_SLOTS`` caps concurrent trainings
+(``BATSCOPE_MAX_TRAININGS``, default 4) and serves waiting runs first come, first served; a run
+that waits for a slot is ``"queued"`` and knows its place in the queue. A run paused for longer
+than a grace period (``BATSCOPE_SLOT_GRACE_S``, default 10 s) gives its slot back and queues for
+one again when it resumes, so paused runs never block the room. The worker gives its slot back
+in ``finally``: whatever ends it (the run finishing, Stop, an exception), no slot is kept.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import traceback
 from collections.abc import Callable
 
+from batscope.engine.slots import TRAINING_SLOTS, SlotPool, SlotTicket, slot_grace_s
+
 from .telemetry import Outbox, Snapshot
 
 
-def _max_trainings() -> int:
-    value = os.environ.get("BATSCOPE_MAX_TRAININGS", "4")
-    try:
-        n = int(value)
-    except ValueError:
-        raise ValueError(f"BATSCOPE_MAX_TRAININGS must be an integer, got {value!r}") from None
-    if n < 1:
-        raise ValueError(f"BATSCOPE_MAX_TRAININGS must be >= 1, got {n}")
-    return n
-
-
-TRAINING_SLOTS = threading.BoundedSemaphore(_max_trainings())
-
-
 def _free_gpu_pool() -> None:
-    from .backend import gpu_available, xp_for
+    from batscope.engine.backend import gpu_available, xp_for
 
     if gpu_available():
         cp = xp_for("gpu")
@@ -46,6 +38,9 @@ class TrainingRun:
 
     ``make_trainer()`` is called on the worker (loading data and compiling may take a while).
     ``view()`` returns the keyword arguments of ``trainer.snapshot`` (sample, layer, neurons).
+    ``after`` is a run being stopped: the worker waits for it to end before it queues for a slot
+    (nothing waits on the caller's thread). ``on_end()`` is called once on the worker when it
+    ends, however it ends (the session's memory reservation is released there).
     """
 
     def __init__(
@@ -55,8 +50,11 @@ class TrainingRun:
         every_steps: int = 0,
         interval_s: float = 0.2,
         heavy_interval_s: float = 1.0,
-        slot_acquired: bool = False,
         outbox: Outbox | None = None,
+        slots: SlotPool | None = None,
+        grace_s: float | None = None,
+        after: TrainingRun | None = None,
+        on_end: Callable[[], None] | None = None,
     ):
         self._make_trainer = make_trainer
         self._view = view or dict
@@ -64,6 +62,10 @@ class TrainingRun:
         self.interval_s = interval_s
         self.heavy_interval_s = heavy_interval_s
         self.outbox = outbox or Outbox()
+        self.slots = slots if slots is not None else TRAINING_SLOTS
+        self.grace_s = slot_grace_s() if grace_s is None else float(grace_s)
+        self._after = after
+        self._on_end = on_end
         self.go = threading.Event()
         self.stop = threading.Event()
         self.step_once = threading.Event()
@@ -72,15 +74,25 @@ class TrainingRun:
         self.error: BaseException | None = None
         self.error_text = ""
         self.trainer = None
-        self.phase = "running" if slot_acquired else "queued"
+        self.phase = "queued"
         self.elapsed_s = 0.0  # time spent training (pauses excluded)
-        self._has_slot = slot_acquired
+        self._ticket: SlotTicket | None = None
         self._thread = threading.Thread(target=self._main, name="batscope-training", daemon=True)
 
     def start(self, paused: bool = False) -> None:
+        """Start the worker; ``phase`` says at once whether a slot was free."""
         if not paused:
             self.go.set()
-        self._thread.start()
+        if self._after is None or self._after.done.is_set():
+            self._ticket = self.slots.ticket()
+            if self._ticket.holding:
+                self.phase = "paused" if paused else "running"
+        try:
+            self._thread.start()
+        except BaseException:  # no worker: nobody else would give the slot back
+            self._end()
+            self.done.set()
+            raise
 
     def pause(self) -> None:
         self.go.clear()
@@ -93,11 +105,15 @@ class TrainingRun:
         self.go.clear()
         self.step_once.set()
 
-    def shutdown(self, timeout: float = 5.0) -> bool:
-        """Stop and join; True if the worker has ended. Idempotent."""
+    def cancel(self) -> None:
+        """Ask the worker to stop after its current batch; returns at once."""
         self.stop.set()
         self.go.set()
         self.step_once.set()
+
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """Stop and join; True if the worker has ended. Idempotent."""
+        self.cancel()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         return not self._thread.is_alive()
@@ -106,11 +122,57 @@ class TrainingRun:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def has_slot(self) -> bool:
+        t = self._ticket
+        return t is not None and t.holding
+
+    @property
+    def queue_position(self) -> int:
+        """Place in the queue for a slot (1 = next); 0 when not queued for one."""
+        t = self._ticket
+        return t.position if t is not None else 0
+
+    @property
+    def wants_slot(self) -> bool:
+        """Playing or asked for a step: a paused run without its slot queues for one."""
+        return self.go.is_set() or self.step_once.is_set()
+
+    def _take_slot(self, only_if_wanted: bool) -> bool:
+        """Queue for a slot until it is held; False if stopped first (or, with
+        ``only_if_wanted``, paused again while queued: the place in the queue is given up)."""
+        if self._ticket is None:
+            self._ticket = self.slots.ticket()
+        while not self._ticket.wait(0.05):
+            if self.stop.is_set() or (only_if_wanted and not self.wants_slot):
+                self._give_slot()
+                return False
+            self.phase = "queued"
+        return not self.stop.is_set()
+
+    def _give_slot(self) -> None:
+        t, self._ticket = self._ticket, None
+        if t is not None:
+            t.leave()
+
+    def _end(self) -> None:
+        """Give back everything the run holds; safe to call more than once."""
+        on_end, self._on_end = self._on_end, None
+        try:
+            self._give_slot()
+            if getattr(self.trainer, "backend", "cpu") == "gpu":
+                _free_gpu_pool()
+        finally:  # a failing GPU call must not keep the memory reserved
+            if on_end is not None:
+                on_end()
+
     def _main(self) -> None:
         try:
-            while not self._has_slot and not self.stop.is_set():
-                self._has_slot = TRAINING_SLOTS.acquire(timeout=0.1)
-            if self.stop.is_set():
+            while self._after is not None and not self._after.done.wait(0.05):
+                if self.stop.is_set():
+                    break
+            self._after = None  # the old run may be freed
+            if not self._take_slot(only_if_wanted=False):
                 self.phase = "stopped"
                 return
             self.phase = "running" if self.go.is_set() else "paused"
@@ -121,18 +183,17 @@ class TrainingRun:
             self.error_text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             self.phase = "error"
         finally:
-            if self._has_slot:
-                TRAINING_SLOTS.release()
-                self._has_slot = False
-                if getattr(self.trainer, "backend", "cpu") == "gpu":
-                    _free_gpu_pool()
-            self.done.set()
+            try:
+                self._end()
+            finally:
+                self.done.set()
 
     def _loop(self) -> None:
         trainer = self.trainer
         since = 0
         self._publish(heavy=True)
         last_put = last_heavy = time.perf_counter()
+        paused_at: float | None = None
         while not self.stop.is_set() and not trainer.finished:
             single = self.step_once.is_set() and not self.go.is_set()
             if not (self.go.is_set() or single):
@@ -141,8 +202,16 @@ class TrainingRun:
                     self.refresh.clear()
                     self._publish(heavy=True)
                     since = 0
+                now = time.perf_counter()
+                paused_at = paused_at if paused_at is not None else now
+                if self.has_slot and now - paused_at >= self.grace_s:
+                    self._give_slot()  # idle: let a queued run train meanwhile
                 self.step_once.wait(0.05)
                 continue
+            paused_at = None
+            if not self.has_slot and not self._take_slot(only_if_wanted=True):
+                continue  # stopped, or paused again while queued
+            single = self.step_once.is_set() and not self.go.is_set()
             self.phase = "running" if not single else "paused"
             t0 = time.perf_counter()
             trainer.step()

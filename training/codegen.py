@@ -1,9 +1,9 @@
 """Show-the-code: a runnable Python script for the current training configuration.
 
-:func:`render_script` turns a run configuration (the dict ``app.state.run_config`` writes:
+:func:`render_script` turns a run configuration (the dict ``training.state.run_config`` writes:
 ``{"version", "network": {"layers": [...]}, "training": {...}}``) into a standalone script that
 trains the same network on the same data with the public ``batscope.engine`` and
-``batscope.datasets`` API, step by step as ``engine.trainer.Trainer`` does (method.md §10):
+``batscope.datasets`` API, step by step as ``training.trainer.Trainer`` does (method.md §10):
 forward → loss and errors → exact backward → mean gradient → optimiser step.
 """
 

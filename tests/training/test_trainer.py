@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from batscope.app.presets import load_preset
-from batscope.app.state import LayerSpec, NetworkSpec, TrainingConfig, run_config
-from batscope.engine.trainer import Trainer
+from batscope.training.state import LayerSpec, NetworkSpec, TrainingConfig, run_config
+from batscope.training.trainer import Trainer
 
 
 def convergence_config(**training):
@@ -89,3 +89,21 @@ def test_emnist_without_files_says_where_to_put_them(tmp_path, monkeypatch):
     cfg = run_config(NetworkSpec(layers=[LayerSpec(size=47)]), TrainingConfig(task="emnist"))
     with pytest.raises(FileNotFoundError):
         Trainer(cfg)
+
+
+def test_every_epoch_end_records_sparsity_latency_and_health_without_a_view():
+    tr = Trainer(convergence_config(epochs=3))
+    for _ in range(3):
+        tr.step()
+    assert [(e.row.epoch, e.row.split) for e in tr.evaluations] == [
+        (1, "train"),
+        (2, "train"),
+        (3, "train"),
+    ]
+    assert all(r.split == "train" and r.step == i for i, r in enumerate(tr.history))  # steps only
+    ev = tr.evaluations[-1]
+    assert [s.name for s in ev.sparsity] == ["input", "layer 1"]
+    assert ev.latency.accuracy.shape == (101,) and ev.health.dead_fraction == ()
+    snap = tr.snapshot(heavy=False)  # light snapshot: no view asked for population statistics
+    assert snap.sparsity == () and len(snap.evaluations) == 3
+    assert tr.snapshot().evaluations == ()  # handed over once

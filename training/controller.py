@@ -2,6 +2,12 @@
 
 ``status`` changes only in button handlers and in :meth:`poll`, both on the session's loop
 (app-architecture.md §4). The trainer factory is injected: the app passes ``Trainer``, tests a fake.
+
+Before a run is built, its peak memory (``training.resources.training_estimate``) is reserved in the
+session's :class:`~batscope.training.resources.SessionAccount`; a run that does not fit is refused
+with the broker's message and nothing starts. The worker releases the reservation when it ends.
+Stop, Reset and a new Play never wait for the old worker on the session's loop: the new run's
+worker waits for it instead.
 """
 
 from __future__ import annotations
@@ -10,9 +16,21 @@ import math
 from collections.abc import Callable
 
 import param
-from batscope.engine.run import TRAINING_SLOTS, TrainingRun
-from batscope.engine.telemetry import MetricRow, Snapshot
+from batscope.training.run import TrainingRun
+from batscope.training.telemetry import MetricRow, Snapshot
+from batscope.training.trainer import build_network
 
+from .resources import (
+    CHECK_HINT,
+    MODEL_HINT,
+    RUN_HINT,
+    BudgetRefused,
+    Reservation,
+    SessionAccount,
+    check_estimate,
+    model_estimate,
+    training_estimate,
+)
 from .state import (
     NetworkSpec,
     TrainingConfig,
@@ -40,6 +58,9 @@ class TrainingController(param.Parameterized):
         objects=["idle", "queued", "running", "paused", "finished", "error"],
     )
     message = param.String("", constant=True, doc="Why the run stopped or cannot start")
+    queue_position = param.Integer(
+        0, constant=True, doc="Place in the queue for a training slot (1 = next); 0 if not queued"
+    )
     epoch = param.Integer(0, constant=True)
     batch = param.Integer(0, constant=True)
     n_batches = param.Integer(0, constant=True)
@@ -58,13 +79,16 @@ class TrainingController(param.Parameterized):
         view: ViewConfig,
         trainer_factory: Callable[[dict], object],
         run_options: dict | None = None,
+        account: SessionAccount | None = None,
         **params,
     ):
         super().__init__(**params)
         self.network, self.training, self.view = network, training, view
         self._factory = trainer_factory
         self._run_options = run_options or {}
+        self.account = account if account is not None else SessionAccount()
         self.run: TrainingRun | None = None
+        self._reservation: Reservation | None = None  # the current run's
         self.history: list[MetricRow] = []
         self.last: Snapshot | None = None
         self.initial_weights: list | None = None  # from an uploaded model; cleared by Reset
@@ -77,7 +101,7 @@ class TrainingController(param.Parameterized):
     def _on_start(self):
         if self.status in ("paused", "queued") and self.run is not None:
             self.run.resume()
-            self._set(status="running" if self.run.phase != "queued" else "queued")
+            self._set(status="queued" if self.run.phase == "queued" else "running")
         elif self.status != "running":
             self._launch(paused=False)
 
@@ -100,7 +124,7 @@ class TrainingController(param.Parameterized):
     def _on_stop(self):
         if self.run is not None and self.status in ACTIVE:
             self._end_run()
-            self._set(status="finished", message="Stopped.")
+            self._set(status="finished", message="Stopped.", queue_position=0)
 
     @param.depends("reset", watch=True)
     def _on_reset(self):
@@ -121,6 +145,7 @@ class TrainingController(param.Parameterized):
             eta_s=math.nan,
             loss=math.nan,
             accuracy=math.nan,
+            queue_position=0,
             generation=self.generation + 1,
         )
 
@@ -137,8 +162,6 @@ class TrainingController(param.Parameterized):
         trainer = self.run.trainer if self.run is not None else None
         if trainer is not None:
             return trainer.network
-        from batscope.engine.trainer import build_network
-
         config = run_config(self.network, self.training)
         net = build_network(config, task_shape(self.training.task)[0])
         if self.initial_weights is not None:
@@ -163,18 +186,38 @@ class TrainingController(param.Parameterized):
         v = self.view
         return {"sample_index": v.sample_index, "layer": v.layer, "neurons": list(v.neurons)}
 
+    def reserve_check(self, batch: int) -> Reservation:
+        """Reserve a gradient check's memory on ``batch`` samples (raises BudgetRefused)."""
+        config = run_config(self.network, self.training)
+        return self.account.reserve(check_estimate(config, batch), "this check", CHECK_HINT)
+
+    def reserve_model(self, n_inputs: int, specs) -> Reservation:
+        """Reserve the memory of loading a model of ``n_inputs`` inputs and layers ``specs``
+        (``LayerSpec`` s, known from the upload's header) before its weights are read; use as
+        ``with controller.reserve_model(...): ...`` (raises BudgetRefused)."""
+        estimate = model_estimate(n_inputs, [int(s.size) for s in specs])
+        return self.account.reserve(estimate, "this model", MODEL_HINT)
+
     def _launch(self, paused: bool) -> bool:
-        """Start a fresh run from the current config; False (with a message) if it is invalid."""
+        """Start a fresh run from the current config; False (with a message) if it is invalid
+        or does not fit the memory budget."""
         problems = check_config(self.network, self.training)
         if problems:
             self._set(status="idle", message=" ".join(problems))
+            return False
+        config = run_config(self.network, self.training)
+        old = self.run
+        try:  # an old run still ending gives its memory back before the new one allocates
+            reservation = self.account.reserve(
+                training_estimate(config), "this run", RUN_HINT, replaces=self._reservation
+            )
+        except BudgetRefused as exc:
+            self._set(message=str(exc))
             return False
         self._end_run()
         if self.history:  # a new run after a finished one: start the curves afresh
             self.history.clear()
             self._set(generation=self.generation + 1)
-        config = run_config(self.network, self.training)
-        slot = TRAINING_SLOTS.acquire(blocking=False)
         weights, factory = self.initial_weights, self._factory
 
         def make_trainer():
@@ -183,17 +226,24 @@ class TrainingController(param.Parameterized):
                 trainer.network.weights = weights
             return trainer
 
+        self._reservation = reservation
         self.run = TrainingRun(
             make_trainer,
             self.view_request,
-            slot_acquired=slot,
+            after=old if old is not None and old.alive else None,
+            on_end=reservation.release,
             **self._run_options,
         )
-        self.run.start(paused=paused)
-        status = "queued" if not slot else ("paused" if paused else "running")
+        try:
+            self.run.start(paused=paused)
+        except BaseException:  # the run released its slot and reservation itself
+            self.run = None
+            raise
+        status = self.run.phase if self.run.phase in ACTIVE else "queued"
         self._set(
             status=status,
-            message="" if slot else "Waiting for a free training slot…",
+            message=self._queue_text(self.run) if status == "queued" else "",
+            queue_position=self.run.queue_position,
             epochs=self.training.epochs,
             epoch=0,
             batch=0,
@@ -203,9 +253,21 @@ class TrainingController(param.Parameterized):
         )
         return True
 
-    def _end_run(self) -> None:
+    @staticmethod
+    def _queue_text(run: TrainingRun) -> str:
+        place = run.queue_position
+        if place:
+            return f"Waiting for a free training slot: place {place} in the queue."
+        return "Waiting for a free training slot…"
+
+    def _end_run(self, join: bool = False) -> None:
+        """Stop the run; its worker gives back its slot and memory when its batch ends.
+        ``join`` waits for that (session destroyed); otherwise nothing waits here."""
         if self.run is not None:
-            self.run.shutdown()
+            if join:
+                self.run.shutdown()
+            else:
+                self.run.cancel()
             self.run = None
 
     # -- the pull side -----------------------------------------------------------------------
@@ -234,8 +296,16 @@ class TrainingController(param.Parameterized):
                 progress=p,
                 eta_s=snap.elapsed_s * (1 - p) / p if p > 0 else math.nan,
             )
-        if self.status == "queued" and run.phase in ("running", "paused"):
+        phase = run.phase
+        if not ended and phase == "queued" and self.status != "queued" and run.wants_slot:
+            values.update(status="queued")  # resumed after giving its slot back: queues again
+        elif self.status == "queued" and phase in ("running", "paused"):
             values.update(status="running" if run.go.is_set() else "paused", message="")
+        position = run.queue_position if phase == "queued" and not ended else 0
+        if position != self.queue_position:
+            values.update(queue_position=position)
+        if values.get("status", self.status) == "queued" and not ended:
+            values.update(message=self._queue_text(run))
         if ended:
             if run.error is not None:
                 values.update(status="error", message=run.error_text)
@@ -247,4 +317,4 @@ class TrainingController(param.Parameterized):
 
     def shutdown(self) -> None:
         """Stop and join the worker (idempotent); called when the session is destroyed."""
-        self._end_run()
+        self._end_run(join=True)

@@ -4,8 +4,14 @@
 variants, chunk by chunk, on one daemon thread. Finished cells are queued by the worker and handed
 out by :meth:`SweepController.poll`, which the session calls periodically on its own event loop
 (app-architecture.md §4); ``status`` changes only there and in the button handlers. The sweep
-shares the process-wide training cap ``engine.run.TRAINING_SLOTS`` with training runs, and is
-``"queued"`` while it waits for a slot.
+shares the process-wide training cap ``engine.slots.TRAINING_SLOTS`` with training runs, and is
+``"queued"`` (with its place in the queue) while it waits for a slot.
+
+Before a sweep starts, its peak memory (``training.resources.sweep_estimate``) is reserved in the
+session's account; a sweep that does not fit is refused with the broker's message. A new Run
+never waits on the session's loop: the old sweep is told to stop and the new worker waits for it
+to end before it queues for a slot. Each worker gives back its slot and its reservation when it
+ends, however it ends, so a chunk that outlasts any timeout cannot leak either.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import param
-from batscope.app.state import SweepConfig
 from batscope.engine import convergence
 from batscope.engine.backend import available_backends
-from batscope.engine.run import TRAINING_SLOTS
+from batscope.engine.slots import TRAINING_SLOTS, SlotTicket
+from batscope.training.state import SweepConfig
+
+from .resources import SWEEP_HINT, Reservation, SessionAccount, sweep_estimate
 
 VARIANTS = ("single", "multi")
 
@@ -53,6 +61,29 @@ def grid_axis(maximum: float, step: float) -> np.ndarray:
     return np.round(np.arange(n) * step, 10)
 
 
+class _SweepJob:
+    """One started sweep: its worker, stop flag, slot ticket and memory reservation."""
+
+    def __init__(self, sweep_id: int, settings: dict, reservation: Reservation, after):
+        self.sweep_id, self.settings, self.reservation = sweep_id, settings, reservation
+        self.after: _SweepJob | None = after  # a sweep being stopped: wait for it to end
+        self.stop = threading.Event()
+        self.done = threading.Event()
+        self.ticket: SlotTicket | None = None
+        self.thread: threading.Thread | None = None
+
+    def release(self) -> None:
+        """Give back the slot and the memory; idempotent."""
+        ticket, self.ticket = self.ticket, None
+        if ticket is not None:
+            ticket.leave()
+        self.reservation.release()
+
+    @property
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+
 def _engine_config(variant: str, s: dict) -> convergence.SweepConfig:
     """The engine's config of one variant from the controller's settings dict."""
     return convergence.SweepConfig(
@@ -70,7 +101,7 @@ def _engine_config(variant: str, s: dict) -> convergence.SweepConfig:
 class SweepController(param.Parameterized):
     """Run/stop the convergence sweep in the background and hand out finished cells.
 
-    ``config`` is an ``app.state.SweepConfig`` (grid, repeats, epochs, seed, tie mode);
+    ``config`` is an ``training.state.SweepConfig`` (grid, repeats, epochs, seed, tie mode);
     ``variants`` says which heatmaps to compute. ``runner`` is ``engine.convergence.run_sweep`` by
     default (tests may inject a fake with the same signature).
     """
@@ -91,17 +122,25 @@ class SweepController(param.Parameterized):
     cells_total = param.Integer(0, constant=True)
     elapsed_s = param.Number(0.0, constant=True)
     message = param.String("", constant=True, doc="Error text, or a note on the last sweep")
+    queue_position = param.Integer(
+        0, constant=True, doc="Place in the queue for a training slot (1 = next); 0 if not queued"
+    )
 
-    def __init__(self, config: SweepConfig | None = None, runner: Callable | None = None, **params):
+    def __init__(
+        self,
+        config: SweepConfig | None = None,
+        runner: Callable | None = None,
+        account: SessionAccount | None = None,
+        **params,
+    ):
         super().__init__(**params)
         self.param.backend.objects = available_backends()
         self.config = config if config is not None else SweepConfig()
+        self.account = account if account is not None else SessionAccount()
         self._runner = runner
         self._queue: deque[SweepCells] = deque()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._has_slot = False
+        self._job: _SweepJob | None = None
         self._error = ""
         self._phase = "idle"
         self._done = 0
@@ -125,41 +164,56 @@ class SweepController(param.Parameterized):
         self.request_stop()
 
     def start(self) -> None:
-        """Start a new sweep (a running one is stopped and joined first)."""
-        self.shutdown()
+        """Start a new sweep; a running one is told to stop and the new worker waits for it
+        (nothing waits here). ``ValueError`` (``BudgetRefused``) if it cannot start."""
         cfg = self.config
         mu = grid_axis(cfg.mu_max, cfg.step)
         sigma = grid_axis(cfg.sigma_max, cfg.step)
         variants = [v for v in VARIANTS if v in self.variants]
         if not variants:
             raise ValueError("variants must name at least one of 'single', 'multi'")
+        settings = self._settings(mu, sigma, variants)
+        old = self._job
+        estimate = sweep_estimate([_engine_config(v, settings) for v in variants], self.chunk_cells)
+        reservation = self.account.reserve(
+            estimate, "this sweep", SWEEP_HINT, replaces=old.reservation if old else None
+        )
+        if old is not None:
+            old.stop.set()
         self.sweep_id += 1
-        self.settings = self._settings(mu, sigma, variants)
-        self._stop = threading.Event()
-        self._queue.clear()
-        self._error, self._done, self._t_end = "", 0, None
-        self._has_slot = TRAINING_SLOTS.acquire(blocking=False)
-        self._phase = "running" if self._has_slot else "queued"
+        self.settings = settings
+        job = _SweepJob(self.sweep_id, settings, reservation, old if old and old.alive else None)
+        if job.after is None:
+            job.ticket = TRAINING_SLOTS.ticket()
+        with self._lock:
+            self._job = job
+            self._queue.clear()
+            self._error, self._done, self._t_end = "", 0, None
+            self._phase = "running" if job.ticket is not None and job.ticket.holding else "queued"
         self._t0 = time.perf_counter()
         with param.edit_constant(self):
             self.param.update(
                 status=self._phase,
                 cells_done=0,
                 elapsed_s=0.0,
-                message="",
+                message=self._queue_text(job) if self._phase == "queued" else "",
+                queue_position=self._position(job),
                 cells_total=len(variants) * mu.size * sigma.size,
             )
-        self._thread = threading.Thread(
-            target=self._main,
-            args=(self.sweep_id, self.settings),
-            daemon=True,
-            name="batscope-sweep",
+        job.thread = threading.Thread(
+            target=self._main, args=(job,), daemon=True, name="batscope-sweep"
         )
-        self._thread.start()
+        try:
+            job.thread.start()
+        except BaseException:  # no worker: nobody else would give the slot back
+            job.release()
+            job.done.set()
+            raise
 
     def request_stop(self) -> None:
         """Ask the worker to stop after the current chunk; ``poll()`` then reports "stopped"."""
-        self._stop.set()
+        if self._job is not None:
+            self._job.stop.set()
 
     def add_listener(self, fn: Callable[[list[SweepCells]], None]) -> None:
         """Call ``fn(batch)`` from :meth:`poll` whenever it hands out cells (e.g. a view's
@@ -172,9 +226,16 @@ class SweepController(param.Parameterized):
         with self._lock:
             batch = list(self._queue)
             self._queue.clear()
-            phase, done, error = self._phase, self._done, self._error
+            phase, done, error, job = self._phase, self._done, self._error, self._job
         end = self._t_end if self._t_end is not None else time.perf_counter()
         updates = dict(cells_done=done, elapsed_s=end - self._t0 if self._t0 else 0.0)
+        position = self._position(job) if phase == "queued" else 0
+        if position != self.queue_position:
+            updates["queue_position"] = position
+        if phase == "queued":
+            updates["message"] = self._queue_text(job)
+        elif self.status == "queued":
+            updates["message"] = ""
         if phase != self.status:
             updates["status"] = phase
         if error:
@@ -187,12 +248,26 @@ class SweepController(param.Parameterized):
         return batch
 
     def shutdown(self, timeout: float = 10.0) -> bool:
-        """Stop and join the worker; True if it has ended. Idempotent."""
-        self._stop.set()
-        t = self._thread
+        """Stop and join the worker (the session is destroyed); True if it has ended; it
+        gives back its slot and memory when its chunk ends even if this times out.
+        Idempotent."""
+        job = self._job
+        if job is None:
+            return True
+        job.stop.set()
+        t = job.thread
         if t is not None and t.is_alive() and t is not threading.current_thread():
             t.join(timeout)
-        return t is None or not t.is_alive()
+        return not job.alive
+
+    @staticmethod
+    def _position(job: _SweepJob | None) -> int:
+        ticket = job.ticket if job is not None else None
+        return ticket.position if ticket is not None else 0
+
+    def _queue_text(self, job: _SweepJob | None) -> str:
+        place = self._position(job)
+        return f"Place {place} in the queue for a training slot." if place else ""
 
     def engine_config(self, variant: str) -> convergence.SweepConfig:
         """The engine's config of ``variant`` for the last started sweep (else the settings)."""
@@ -229,39 +304,52 @@ class SweepController(param.Parameterized):
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._job is not None and self._job.alive
 
     # ---- worker -----------------------------------------------------------------------------
-    def _main(self, sweep_id: int, settings: dict) -> None:
+    def _main(self, job: _SweepJob) -> None:
         try:
-            while not self._has_slot and not self._stop.is_set():
-                self._has_slot = TRAINING_SLOTS.acquire(timeout=0.1)
-            if self._stop.is_set():
-                self._set_phase("stopped")
-                return
-            self._set_phase("running")
-            self._t0 = time.perf_counter()
-            for variant in settings["variants"]:
-                if self._stop.is_set():
+            while job.after is not None and not job.after.done.wait(0.05):
+                if job.stop.is_set():
                     break
-                self._run_variant(variant, sweep_id, settings)
-            self._set_phase("stopped" if self._stop.is_set() else "finished")
+            job.after = None  # the old sweep may be freed
+            if job.ticket is None and not job.stop.is_set():
+                job.ticket = TRAINING_SLOTS.ticket()
+            while job.ticket is not None and not job.ticket.wait(0.05):
+                if job.stop.is_set():
+                    break
+            if job.stop.is_set():
+                self._set_phase(job, "stopped")
+                return
+            self._set_phase(job, "running")
+            with self._lock:
+                if self._job is job:
+                    self._t0 = time.perf_counter()
+            for variant in job.settings["variants"]:
+                if job.stop.is_set():
+                    break
+                self._run_variant(variant, job)
+            self._set_phase(job, "stopped" if job.stop.is_set() else "finished")
         except BaseException as exc:  # reported through poll(), never raised on the worker
             with self._lock:
-                self._error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                self._phase = "error"
+                if self._job is job:
+                    self._error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                    self._phase = "error"
         finally:
-            self._t_end = time.perf_counter()
-            if self._has_slot:
-                TRAINING_SLOTS.release()
-                self._has_slot = False
+            with self._lock:
+                if self._job is job:
+                    self._t_end = time.perf_counter()
+            job.release()
+            job.done.set()
 
-    def _set_phase(self, phase: str) -> None:
+    def _set_phase(self, job: _SweepJob, phase: str) -> None:
         with self._lock:
-            self._phase = phase
+            if self._job is job:
+                self._phase = phase
 
-    def _run_variant(self, variant: str, sweep_id: int, s: dict) -> None:
+    def _run_variant(self, variant: str, job: _SweepJob) -> None:
         runner = self._runner or convergence.run_sweep
+        s, sweep_id = job.settings, job.sweep_id
         cfg = _engine_config(variant, s)
         mu, sigma, repeats, predict = s["mu"], s["sigma"], s["repeats"], s["predict"]
 
@@ -279,7 +367,8 @@ class SweepController(param.Parameterized):
                 predict,
             )
             with self._lock:
-                self._queue.append(found)
-                self._done += len(cells)
+                if self._job is job:  # a replaced sweep's last chunk is dropped
+                    self._queue.append(found)
+                    self._done += len(cells)
 
-        runner(cfg, chunk_cells=self.chunk_cells, callback=on_chunk, should_stop=self._stop.is_set)
+        runner(cfg, chunk_cells=self.chunk_cells, callback=on_chunk, should_stop=job.stop.is_set)

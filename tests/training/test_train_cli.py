@@ -1,0 +1,280 @@
+"""``batscope train`` on tiny configurations (seconds): progress, run folder, resume after kill -9,
+refusals, collapse alerts and remedies."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from batscope.app.cli import main
+from batscope.engine.backend import to_numpy
+from batscope.engine.network import Network
+from batscope.training.checkpoint import read_checkpoint
+from batscope.training.files import config_bytes
+from batscope.training.runconfig import validate_run_config
+from batscope.training.runner import RunSession
+from batscope.training.state import LayerSpec, NetworkSpec, TrainingConfig, run_config
+
+
+def tiny_config(tmp_path, name="tiny", out_theta=0.4, **training) -> Path:
+    """A 784-30-10 MNIST run on the embedded sample, saved as the app saves configurations."""
+    net = NetworkSpec(
+        layers=[
+            LayerSpec(size=30, tau_s=0.13, theta=0.2, n_max=10),
+            LayerSpec(size=10, tau_s=0.13, theta=out_theta, n_max=10),
+        ]
+    )
+    tr = TrainingConfig(
+        task="mnist",
+        t_max=0.2,
+        loss="spike_count",
+        y_true=8,
+        y_false=2,
+        optimizer="adam",
+        lr=0.003,
+        batch_size=10,
+        epochs=3,
+        n_train=300,
+        val_fraction=0.2,
+        seed=0,
+        dtype="float64",
+    )
+    tr.param.update(**training)
+    path = tmp_path / f"{name}.json"
+    path.write_bytes(config_bytes(run_config(net, tr)))
+    return path
+
+
+def train(*args) -> int:
+    return main(["train", *map(str, args)])
+
+
+def rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_progress_and_run_folder(tmp_path, capsys):
+    cfg = tiny_config(tmp_path)
+    assert train("--config", cfg, "--out", tmp_path / "runs") == 0
+    err = capsys.readouterr().err
+    assert "epoch 3/3" in err and "samples/s" in err and "100%" in err
+    run = tmp_path / "runs" / "tiny" / "seed-0"
+    for name in (
+        "config.json",
+        "environment.json",
+        "metrics.csv",
+        "steps.csv",
+        "evaluations.jsonl",
+        "events.jsonl",
+        "model.npz",
+        "model.json",
+        "best_model.npz",
+        "summary.json",
+        "checkpoints/last.json",
+        "checkpoints/best.json",
+    ):
+        assert (run / name).is_file(), name
+    metrics = rows(run / "metrics.csv")
+    assert [(r["epoch"], r["split"]) for r in metrics[:2]] == [("0", "val"), ("0", "test")]
+    assert {(r["epoch"], r["split"]) for r in metrics} >= {
+        (str(e), s) for e in (1, 2, 3) for s in ("train", "val", "test")
+    }
+    assert all(0.0 <= float(r["accuracy"]) <= 1.0 for r in metrics)
+    assert len(rows(run / "steps.csv")) == 3 * 24  # 240 training samples / batch 10, 3 epochs
+    env = json.loads((run / "environment.json").read_text())
+    assert "numpy" in env["versions"] and env["machine"]["cpu_count"] >= 1
+    records = [json.loads(x) for x in (run / "evaluations.jsonl").read_text().splitlines()]
+    assert len(records) == 8 and len(records[-1]["latency"]["accuracy"]) == 101
+    assert [s["name"] for s in records[-1]["sparsity"]] == ["input", "layer 1", "layer 2"]
+    net = Network.load(run / "model")
+    final = np.load(
+        run / "checkpoints" / json.loads((run / "checkpoints/last.json").read_text())["arrays"]
+    )
+    assert np.array_equal(net.weights[1], final["w1"])
+    summary = json.loads((run / "summary.json").read_text())
+    test_final = [r for r in metrics if r["split"] == "test"][-1]
+    assert summary["final"]["test"] == pytest.approx(float(test_final["accuracy"]))
+    assert summary["best"]["split"] == "val"
+
+
+def test_existing_run_refused_without_resume(tmp_path, capsys):
+    cfg = tiny_config(tmp_path, epochs=1)
+    out = tmp_path / "runs"
+    assert train("--config", cfg, "--out", out) == 0
+    metrics = out / "tiny" / "seed-0" / "metrics.csv"
+    before = metrics.read_bytes()
+    capsys.readouterr()
+    assert train("--config", cfg, "--out", out) == 2
+    assert "already holds a run: pass --resume" in capsys.readouterr().err
+    assert metrics.read_bytes() == before
+    assert train("--config", cfg, "--out", out, "--resume", "--epochs", 2) == 2
+    assert "epochs differ" in capsys.readouterr().err.replace("training.", "")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["training"].update(epochs=0), "epochs"),
+        (lambda d: d["network"]["layers"][-1].update(size=7), "classes"),
+        (lambda d: d["training"].update(learning_rate=1), "unknown field"),
+        (lambda d: d.update(run={"data": "all"}), "run.data"),
+        (lambda d: d.update(run={"verify": "no"}), "run.verify"),
+        (lambda d: d["training"].update(backend="tpu"), "training.backend"),
+    ],
+)
+def test_bad_configuration_refused(tmp_path, capsys, edit, message):
+    cfg = tiny_config(tmp_path)
+    d = json.loads(cfg.read_text())
+    edit(d)
+    cfg.write_text(json.dumps(d))
+    assert train("--config", cfg, "--out", tmp_path / "runs") == 2
+    err = capsys.readouterr().err
+    assert "refused" in err and message in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_not_json_refused(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    assert train("--config", bad, "--out", tmp_path / "runs") == 2
+    assert "--config bad.json: not valid JSON" in capsys.readouterr().err
+
+
+def test_missing_data_refused_with_how_to_get_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("BATSCOPE_DATA", str(tmp_path / "cache"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert train("mnist-multi", "--data-dir", empty, "--out", tmp_path / "runs") == 2
+    err = capsys.readouterr().err
+    assert "train-images-idx3-ubyte.gz" in err and "--download" in err and "--data-dir" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_net3_needs_conv_layers(tmp_path, capsys):
+    assert train("mnist-net3", "--out", tmp_path / "runs") == 2
+    assert "needs conv layers" in capsys.readouterr().err
+
+
+def test_seeds_give_one_folder_each(tmp_path):
+    assert train("convergence-single", "--epochs", 3, "--seeds", 1, 2, "--out", tmp_path) == 0
+    for seed in (1, 2):
+        cfg = json.loads(
+            (tmp_path / "convergence-single" / f"seed-{seed}" / "config.json").read_text()
+        )
+        assert cfg["training"]["seed"] == seed and cfg["training"]["epochs"] == 3
+
+
+def _cli(*args):
+    code = "import sys; from batscope.app.cli import main; sys.exit(main(sys.argv[1:]))"
+    return [sys.executable, "-c", code, "train", *map(str, args)]
+
+
+def test_resume_after_kill_9_equals_an_uninterrupted_run(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=10, n_train=1000)
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert (
+        subprocess.run(_cli("--config", cfg, "--out", whole), capture_output=True).returncode == 0
+    )
+    proc = subprocess.Popen(_cli("--config", cfg, "--out", cut), stderr=subprocess.PIPE)
+    last = cut / "tiny" / "seed-0" / "checkpoints" / "last.json"
+    deadline = time.monotonic() + 120
+    while not last.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    time.sleep(0.3)  # somewhere in the middle of a later epoch
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (cut / "tiny" / "seed-0" / "model.npz").exists()
+    r = subprocess.run(
+        _cli("--config", cfg, "--out", cut, "--resume"), capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    assert "resuming" in r.stderr
+    a, b = whole / "tiny" / "seed-0", cut / "tiny" / "seed-0"
+    with np.load(a / "model.npz") as za, np.load(b / "model.npz") as zb:
+        assert sorted(za.files) == sorted(zb.files)
+        for k in za.files:
+            assert np.array_equal(za[k], zb[k]), k  # bit for bit
+    for name in ("metrics.csv", "evaluations.jsonl", "events.jsonl"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    steps_a, steps_b = rows(a / "steps.csv"), rows(b / "steps.csv")
+    assert [(s["step"], s["loss"]) for s in steps_a] == [(s["step"], s["loss"]) for s in steps_b]
+
+
+def test_silent_outputs_alert_and_exit_status(tmp_path, capsys):
+    cfg = tiny_config(tmp_path, out_theta=50.0, epochs=2)
+    assert train("--config", cfg, "--out", tmp_path / "runs") == 3
+    err = capsys.readouterr().err
+    assert "ALERT" in err and "never fire" in err and "--remedy" in err
+    run = tmp_path / "runs" / "tiny" / "seed-0"
+    kinds = {json.loads(x)["kind"] for x in (run / "events.jsonl").read_text().splitlines()}
+    assert {"collapse", "silent-outputs", "collapse-steps"} <= kinds
+    last = rows(run / "metrics.csv")[-1]
+    assert last["silent_outputs"] == ";".join(map(str, range(10)))
+    assert float(last["silent_sample_fraction"]) == 1.0
+
+
+def test_revive_silent_brings_outputs_back(tmp_path, capsys):
+    cfg = tiny_config(tmp_path, out_theta=50.0, epochs=1)
+    assert train("--config", cfg, "--out", tmp_path / "runs", "--remedy", "revive-silent") in (0, 3)
+    capsys.readouterr()
+    run = tmp_path / "runs" / "tiny" / "seed-0"
+    events = [json.loads(x) for x in (run / "events.jsonl").read_text().splitlines()]
+    assert any(e["kind"] == "revive-silent" and "beyond the paper" in e["message"] for e in events)
+    val = [r for r in rows(run / "metrics.csv") if r["split"] == "val"]
+    assert val[0]["silent_outputs"] == ";".join(map(str, range(10)))  # before the remedy
+    assert len(val[-1]["silent_outputs"].split(";")) < 10
+    assert json.loads((run / "config.json").read_text())["run"]["remedies"] == ["revive-silent"]
+
+
+def test_rollback_returns_to_the_best_checkpoint_with_a_lower_rate(tmp_path):
+    d = json.loads(tiny_config(tmp_path, epochs=3).read_text())
+    d["run"] = {"remedies": ["rollback"]}
+    lines = []
+    session = RunSession(validate_run_config(d), tmp_path / "run", say=lines.append)
+    trainer = session.prepare(resume=False)
+    step = trainer.step
+
+    def sabotaged_step():  # silence every output once, at the start of epoch 2
+        if trainer.epoch == 1 and trainer.batch == 0:
+            w = [to_numpy(x).copy() for x in trainer.network.weights]
+            w[-1][:] = -5.0
+            trainer.network.weights = w
+        return step()
+
+    trainer.step = sabotaged_step
+    session.run(trainer)
+    events = [json.loads(x) for x in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    kinds = [(e["epoch"], e["kind"]) for e in events]
+    assert (2, "collapse") in kinds and (2, "rollback") in kinds
+    assert any("COLLAPSE at epoch 2" in line for line in lines)
+    _, best = read_checkpoint(tmp_path / "run" / "checkpoints", "best")
+    assert best["epoch"] == 1
+    _, last = read_checkpoint(tmp_path / "run" / "checkpoints", "last")
+    assert last["lr_scale"] == 0.5
+    lrs = {int(r["epoch"]): float(r["lr"]) for r in rows(tmp_path / "run" / "steps.csv")}
+    assert lrs[1] == 0.003 and lrs[2] == 0.0015  # epoch index of the batch: 0-based
+    val = [r for r in rows(tmp_path / "run" / "metrics.csv") if r["split"] == "val"]
+    assert float(val[2]["silent_sample_fraction"]) == 1.0  # collapsed after epoch 2
+    assert float(val[3]["silent_sample_fraction"]) < 1.0  # back from the best checkpoint
+
+
+def test_resume_refuses_a_corrupt_checkpoint(tmp_path, capsys):
+    cfg = tiny_config(tmp_path, epochs=1)
+    out = tmp_path / "runs"
+    assert train("--config", cfg, "--out", out) == 0
+    last = out / "tiny" / "seed-0" / "checkpoints" / "last.json"
+    last.write_text('{"format": "batscope-checkpoint", "version": 1, "arrays": "../x.npz"}')
+    capsys.readouterr()
+    assert train("--config", cfg, "--out", out, "--resume") == 2
+    assert "its arrays must lie beside it" in capsys.readouterr().err
+    last.write_text("not json")
+    assert train("--config", cfg, "--out", out, "--resume") == 2
+    assert "not a readable checkpoint" in capsys.readouterr().err

@@ -1,0 +1,425 @@
+"""The app's state as plain ``param`` classes (no Panel): network, training and view settings.
+
+These declarations are the schema of every value that enters the app: the builder's inputs,
+the URL, uploaded configs and models all read their bounds from here (training/limits.py adds what
+``param`` cannot say: JSON depth, upload sizes). Bounds refuse invalid values with a
+``ValueError`` naming the parameter and the bound; floats are finite (no NaN, no ±inf);
+integers are not booleans. Limits that span fields (total neurons, sweep runs) are refused
+the same way, leaving the old value. Cross-field *consistency* problems (a spike-count target
+the output layer cannot reach, an output size that is not the number of classes) are reported
+as messages by :func:`check_config`, never raised mid-edit.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import param
+from batscope.engine.backend import available_backends
+
+TOY_TASKS = ("convergence", "xor", "first", "patterns")
+IMAGE_TASKS = ("mnist", "fashion-mnist", "emnist")
+TASKS = TOY_TASKS + IMAGE_TASKS
+IMAGE_CLASSES = {"mnist": 10, "fashion-mnist": 10, "emnist": 47}
+CONFIG_VERSION = 1
+
+
+@functools.cache
+def task_shape(task: str) -> tuple[int, int]:
+    """``(n_inputs, n_classes)`` of a task (toy tasks are built once to find out)."""
+    if task in IMAGE_CLASSES:
+        return 784, IMAGE_CLASSES[task]
+    if task not in TOY_TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    from batscope.datasets.toy import toy_task
+
+    t = toy_task(task)
+    return t.n_inputs, t.n_classes
+
+
+MAX_LAYERS = 8  # layers in a network (the paper's deepest is 784-400-400-10)
+MAX_NEURONS = 8192  # neurons summed over all layers
+MAX_SWEEP_RUNS = 100_000  # convergence sweep: grid cells × repeats (paper Fig. 3: 16,900)
+
+
+class Finite(param.Number):
+    """A ``param.Number`` that refuses NaN, ±inf and booleans (bounds alone let NaN through)."""
+
+    def _validate_value(self, val, allow_None):
+        if isinstance(val, bool):
+            raise ValueError(f"Number parameter {self.name!r} must be a number, not a boolean.")
+        super()._validate_value(val, allow_None)
+        if val is not None and not math.isfinite(val):
+            raise ValueError(f"Number parameter {self.name!r} must be finite, not {val}.")
+
+
+class Count(param.Integer):
+    """A ``param.Integer`` that refuses booleans (``True`` is not a layer size)."""
+
+    def _validate_value(self, val, allow_None):
+        if isinstance(val, bool):
+            raise ValueError(f"Integer parameter {self.name!r} must be an integer, not a boolean.")
+        super()._validate_value(val, allow_None)
+
+
+def _positive(default, bounds, soft=None, doc=""):
+    """A finite number in ``(low, high]`` with ``low >= 0`` (``low`` itself excluded)."""
+    return Finite(default, bounds=bounds, inclusive_bounds=(False, True), softbounds=soft, doc=doc)
+
+
+def _refuse_over(obj, event, total: int, limit: int, what: str) -> None:
+    """Put ``event``'s parameter back and raise when ``total`` exceeds ``limit``."""
+    if total <= limit:
+        return
+    with param.parameterized.discard_events(obj):
+        setattr(obj, event.name, event.old)
+    raise ValueError(
+        f"{type(obj).__name__}.{event.name} = {event.new} would make {total} {what}; "
+        f"at most {limit} are allowed."
+    )
+
+
+class LayerSpec(param.Parameterized):
+    """One fully connected LIF layer (method.md §1): N, τs, θ, Δθ, S and the weight init."""
+
+    size = Count(10, bounds=(1, 4096), doc="Neurons N in the layer")
+    tau_s = _positive(0.13, (0, 100.0), (1e-3, 2.0), "Synaptic time constant τs [s] (τ = 2τs)")
+    theta = _positive(1.0, (0, 1000.0), (0.01, 5.0), "Firing threshold θ")
+    reset = Finite(
+        None,
+        allow_None=True,
+        bounds=(0, 1000.0),
+        inclusive_bounds=(False, True),
+        doc="Reset amount Δθ (u ← u − Δθ); empty = θ",
+    )
+    n_max = Count(30, bounds=(1, 1000), doc="Spike buffer S: most spikes a neuron emits")
+    init = param.Selector(default="uniform", objects=["uniform", "normal"], doc="Weight init")
+    init_low = Finite(-1.0, bounds=(-100.0, 100.0), doc="Uniform init: lower bound")
+    init_high = Finite(1.0, bounds=(-100.0, 100.0), doc="Uniform init: upper bound")
+    init_mean = Finite(0.0, bounds=(-100.0, 100.0), doc="Normal init: mean μ")
+    init_std = Finite(1.0, bounds=(0, 100.0), doc="Normal init: standard deviation σ")
+
+    FIELDS = (
+        "size",
+        "tau_s",
+        "theta",
+        "reset",
+        "n_max",
+        "init",
+        "init_low",
+        "init_high",
+        "init_mean",
+        "init_std",
+    )
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in self.FIELDS}
+        d["reset"] = self.theta if self.reset is None else self.reset
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "layer") -> LayerSpec:
+        """A LayerSpec from a dict; ``ValueError`` names ``where.<field>`` and the bound."""
+        return cls(**_checked_fields(cls, d, where))
+
+
+class NetworkSpec(param.Parameterized):
+    """An ordered list of layers; the input size comes from the task."""
+
+    layers = param.List(
+        default=[LayerSpec(size=2, tau_s=1.0, theta=1.0, n_max=10)],
+        item_type=LayerSpec,
+        bounds=(1, MAX_LAYERS),
+        doc="Layers, input side first",
+    )
+    revision = param.Integer(0, doc="Bumped on any change to the layers or their fields")
+
+    def __init__(self, **params):
+        if "layers" not in params:
+            params["layers"] = [LayerSpec(size=2, tau_s=1.0, theta=1.0, n_max=10)]
+        check_total_neurons([s.size for s in params["layers"]])
+        self._watched: set[int] = set()
+        super().__init__(**params)
+
+    @param.depends("layers", watch=True, on_init=True)
+    def _watch_layers(self):
+        for spec in self.layers:
+            if id(spec) not in self._watched:
+                self._watched.add(id(spec))
+                spec.param.watch(self._bounded_size, "size")
+                spec.param.watch(self._bump, list(LayerSpec.FIELDS))
+        self._bump()
+
+    def _bounded_size(self, event):
+        """A layer grown past :data:`MAX_NEURONS` in total is put back (ValueError)."""
+        if any(s is event.obj for s in self.layers):
+            _refuse_over(event.obj, event, sum(self.sizes), MAX_NEURONS, "neurons in the network")
+
+    def _bump(self, *events):
+        self.revision += 1
+
+    def set_layers(self, layers: list[LayerSpec]) -> None:
+        """Replace the layers, checking their number and total size first (nothing changes)."""
+        if not 1 <= len(layers) <= MAX_LAYERS:
+            raise ValueError(
+                f"network.layers: a network has 1 to {MAX_LAYERS} layers, not {len(layers)}"
+            )
+        check_total_neurons([s.size for s in layers])
+        self.layers = list(layers)
+
+    def add_layer(self, index: int | None = None, spec: LayerSpec | None = None) -> LayerSpec:
+        """Insert a layer (default: a copy of the one before, or a 10-neuron layer) at ``index``."""
+        layers = list(self.layers)
+        index = len(layers) if index is None else index
+        if not 0 <= index <= len(layers):
+            raise ValueError(f"index must be in [0, {len(layers)}], got {index}")
+        if spec is None:
+            src = layers[index - 1] if index > 0 else (layers[0] if layers else None)
+            spec = LayerSpec.from_dict(src.to_dict()) if src is not None else LayerSpec()
+        layers.insert(index, spec)
+        self.set_layers(layers)
+        return spec
+
+    def remove_layer(self, index: int) -> None:
+        if len(self.layers) <= 1:
+            raise ValueError("a network needs at least one layer")
+        if not 0 <= index < len(self.layers):
+            raise ValueError(f"index must be in [0, {len(self.layers)}), got {index}")
+        self.layers = [s for i, s in enumerate(self.layers) if i != index]
+
+    def move_layer(self, index: int, offset: int) -> None:
+        """Move layer ``index`` by ``offset`` places (-1 = up, +1 = down); clipped at the ends."""
+        layers = list(self.layers)
+        if not 0 <= index < len(layers):
+            raise ValueError(f"index must be in [0, {len(layers)}), got {index}")
+        new = min(max(index + offset, 0), len(layers) - 1)
+        layers.insert(new, layers.pop(index))
+        self.layers = layers
+
+    @property
+    def sizes(self) -> list[int]:
+        return [s.size for s in self.layers]
+
+    def to_dict(self) -> dict:
+        return {"layers": [s.to_dict() for s in self.layers]}
+
+    def set_from_dict(self, d: dict) -> None:
+        """Layers from ``{"layers": [...]}``: their count is checked before any is built."""
+        if not isinstance(d, dict) or set(d) - {"layers"}:
+            raise ValueError("network: must be an object with only a 'layers' list")
+        layers = d.get("layers")
+        if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYERS:
+            n = len(layers) if isinstance(layers, list) else type(layers).__name__
+            raise ValueError(f"network.layers: must be a list of 1 to {MAX_LAYERS} layers, not {n}")
+        specs = [LayerSpec.from_dict(x, f"network.layers[{i}]") for i, x in enumerate(layers)]
+        self.set_layers(specs)
+
+
+class TrainingConfig(param.Parameterized):
+    """Task, loss, optimiser, schedule and run settings (method.md §7, §10)."""
+
+    task = param.Selector(default="convergence", objects=list(TASKS), doc="Task / dataset")
+    t_max = _positive(10.0, (0, 1000.0), (0.05, 20.0), "Simulation end T_sim [s]")
+    t_enc = _positive(0.1, (0, 100.0), (0.01, 1.0), "TTFS encoding window T_enc [s] (image tasks)")
+    loss = param.Selector(
+        default="spike_count",
+        objects=["spike_count", "ttfs_ce"],
+        doc="Spike-count targets (surrogate) or TTFS cross-entropy (exact)",
+    )
+    y_true = Count(10, bounds=(0, 1000), doc="Spike-count target of the label neuron")
+    y_false = Count(0, bounds=(0, 1000), doc="Spike-count target of the other neurons")
+    tau_l = _positive(0.1, (0, 100.0), (1e-3, 1.0), "TTFS cross-entropy temperature τ_L [s]")
+    predict = param.Selector(
+        default="reference",
+        objects=["reference", "strict"],
+        doc="Prediction ties/silence: class 0 (reference) or wrong (strict)",
+    )
+    optimizer = param.Selector(default="sgd", objects=["sgd", "adam"], doc="Optimiser")
+    lr = _positive(0.1, (0, 100.0), (1e-5, 1.0), "Learning rate λ")
+    lr_decay = Finite(
+        1.0, bounds=(0, 1), inclusive_bounds=(False, True), doc="LR decay factor γ (1 = none)"
+    )
+    lr_every = Count(10, bounds=(1, 100_000), doc="Decay every this many epochs")
+    lr_floor = Finite(0.0, bounds=(0, 100.0), doc="Smallest learning rate λ_min")
+    batch_size = Count(50, bounds=(1, 4096), doc="Batch size (toy tasks: full batch)")
+    epochs = Count(50, bounds=(1, 100_000), doc="Epochs")
+    n_train = Count(1000, bounds=(10, 60_000), doc="Training samples used (image tasks)")
+    val_fraction = Finite(0.1, bounds=(0, 0.5), doc="Share of training samples held out")
+    seed = Count(0, bounds=(0, 2**31 - 1), doc="Random seed (init, shuffling)")
+    backend = param.Selector(default="cpu", objects=["cpu"], doc="Compute backend")
+    dtype = param.Selector(default="float64", objects=["float64", "float32"], doc="Precision")
+
+    FIELDS = (
+        "task",
+        "t_max",
+        "t_enc",
+        "loss",
+        "y_true",
+        "y_false",
+        "tau_l",
+        "predict",
+        "optimizer",
+        "lr",
+        "lr_decay",
+        "lr_every",
+        "lr_floor",
+        "batch_size",
+        "epochs",
+        "n_train",
+        "val_fraction",
+        "seed",
+        "backend",
+        "dtype",
+    )
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.param.backend.objects = available_backends()
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.FIELDS}
+
+    def set_from_dict(self, d: dict) -> None:
+        """Apply the fields of ``d`` after checking all of them (nothing changes on error)."""
+        if isinstance(d, dict) and d.get("backend") not in (None, *self.param.backend.objects):
+            d = {**d, "backend": "cpu"}  # a config made on a GPU machine still loads here
+        self.param.update(**_checked_fields(self, d, "training"))
+
+
+class SweepConfig(param.Parameterized):
+    """The convergence sweep grid (method.md §12), at most :data:`MAX_SWEEP_RUNS` runs."""
+
+    variant = param.Selector(default="multi", objects=["multi", "single"])
+    mu_max = Finite(2.4, bounds=(0, 10))
+    sigma_max = Finite(2.4, bounds=(0, 10))
+    step = Finite(0.2, bounds=(0.05, 1.0), doc="Grid spacing Δ")
+    repeats = Count(100, bounds=(1, 1000))
+    epochs = Count(50, bounds=(1, 1000))
+    seed = Count(0, bounds=(0, 2**31 - 1))
+    predict = param.Selector(default="reference", objects=["reference", "strict"])
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        check_sweep_runs(self.runs)
+        self.param.watch(self._bounded_runs, ["mu_max", "sigma_max", "step", "repeats"])
+
+    @property
+    def runs(self) -> int:
+        """Independent networks the sweep trains: grid cells × repeats."""
+        return sweep_runs(self.mu_max, self.sigma_max, self.step, self.repeats)
+
+    def _bounded_runs(self, event):
+        _refuse_over(self, event, self.runs, MAX_SWEEP_RUNS, "sweep runs (cells × repeats)")
+
+
+def sweep_runs(mu_max: float, sigma_max: float, step: float, repeats: int) -> int:
+    """Grid cells × repeats of a sweep over ``[0, mu_max] × [0, sigma_max]`` at ``step``."""
+    cells = (math.floor(mu_max / step + 1e-9) + 1) * (math.floor(sigma_max / step + 1e-9) + 1)
+    return cells * repeats
+
+
+def check_sweep_runs(runs: int) -> None:
+    """ValueError when a sweep would train more than :data:`MAX_SWEEP_RUNS` networks."""
+    if runs > MAX_SWEEP_RUNS:
+        raise ValueError(f"sweep: {runs} runs (cells × repeats); at most {MAX_SWEEP_RUNS}")
+
+
+def check_total_neurons(sizes) -> None:
+    """ValueError when the layers hold more than :data:`MAX_NEURONS` neurons together."""
+    total = sum(sizes)
+    if total > MAX_NEURONS:
+        raise ValueError(
+            f"network.layers: {total} neurons in all; at most {MAX_NEURONS} are allowed"
+        )
+
+
+def refuse_unknown(d: dict, known, where: str) -> None:
+    """ValueError naming (shortened) the first keys of ``d`` that are not in ``known``."""
+    unknown = [k for k in d if k not in known]
+    if unknown:
+        names = ", ".join(repr(str(k)[:40]) for k in unknown[:5])
+        raise ValueError(f"{where}: unknown field(s) {names}")
+
+
+def _checked_fields(owner, d, where: str) -> dict:
+    """``d``'s fields validated one by one against ``owner``'s params (class or instance).
+
+    Unknown fields and the first invalid value raise ``ValueError`` naming ``where.<field>``
+    and the bound; nothing is set here, so a caller can apply the result all at once.
+    """
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: must be an object, not {type(d).__name__}")
+    refuse_unknown(d, owner.FIELDS, where)
+    for name, value in d.items():
+        try:
+            owner.param[name]._validate(value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{where}.{name}: {exc}") from None
+    return dict(d)
+
+
+class ViewConfig(param.Parameterized):
+    """What the views show: the sample, the layer and the membrane-trace neurons."""
+
+    sample_index = param.Integer(0, bounds=(0, None), doc="Displayed sample")
+    layer = param.Integer(1, bounds=(0, None), doc="Displayed layer (0 = input)")
+    neurons = param.List(default=[0], item_type=int, doc="Membrane-trace neurons")
+    raster_mode = param.Selector(default="auto", objects=["auto", "binned", "exact"])
+    svg_export = param.Boolean(False, doc="Render plots as SVG for export")
+
+
+def check_config(network: NetworkSpec, training: TrainingConfig) -> list[str]:
+    """Cross-field problems as messages (empty list = consistent)."""
+    msgs = []
+    out = network.layers[-1]
+    n_classes = task_shape(training.task)[1]
+    if out.size != n_classes:
+        msgs.append(
+            f"The output layer has {out.size} neurons but task '{training.task}' has "
+            f"{n_classes} classes: set the last layer's size to {n_classes}."
+        )
+    if training.loss == "spike_count":
+        if training.y_true > out.n_max:
+            msgs.append(
+                f"y_true = {training.y_true} is unreachable: the output layer emits at "
+                f"most S = {out.n_max} spikes per neuron."
+            )
+        if training.y_false >= training.y_true:
+            msgs.append(f"y_false ({training.y_false}) should be below y_true ({training.y_true}).")
+    for i, spec in enumerate(network.layers):
+        if spec.init == "uniform" and spec.init_low > spec.init_high:
+            msgs.append(
+                f"Layer {i + 1}: init_low ({spec.init_low}) must be <= init_high "
+                f"({spec.init_high})."
+            )
+    if training.task in IMAGE_TASKS and training.t_enc >= training.t_max:
+        msgs.append(f"T_enc ({training.t_enc} s) should be below T_sim ({training.t_max} s).")
+    return msgs
+
+
+def run_config(network: NetworkSpec, training: TrainingConfig) -> dict:
+    """The JSON-able run configuration the Trainer is built from."""
+    return {"version": CONFIG_VERSION, "network": network.to_dict(), "training": training.to_dict()}
+
+
+def apply_run_config(d: dict, network: NetworkSpec, training: TrainingConfig) -> None:
+    """Validate ``d`` fully on scratch objects, then apply it; nothing changes on any error."""
+    scratch_net, scratch_cfg = scratch_config(d)
+    network.set_layers(scratch_net.layers)
+    training.param.update(**scratch_cfg.to_dict())
+
+
+def scratch_config(d: dict) -> tuple[NetworkSpec, TrainingConfig]:
+    """``d`` (a run configuration) checked field by field into new state objects."""
+    if not isinstance(d, dict):
+        raise ValueError("a run configuration must be a JSON object")
+    refuse_unknown(d, ("version", "network", "training"), "config")
+    if d.get("version", CONFIG_VERSION) != CONFIG_VERSION:
+        raise ValueError(f"config.version: only version {CONFIG_VERSION} is supported")
+    if not isinstance(d.get("network"), dict) or not isinstance(d.get("training"), dict):
+        raise ValueError("a run configuration needs 'network' and 'training' objects")
+    scratch_net, scratch_cfg = NetworkSpec(), TrainingConfig()
+    scratch_net.set_from_dict(d["network"])
+    scratch_cfg.set_from_dict(d["training"])
+    return scratch_net, scratch_cfg
