@@ -496,6 +496,9 @@ async def room(
     """All participants open together, ``trainers`` of them train, the rest explore, each for
     ``seconds`` after its page is ready; then all close. Returns the record and the RSS
     samples taken meanwhile."""
+    from tornado.httpclient import AsyncHTTPClient
+
+    AsyncHTTPClient.configure(None, max_clients=participants)  # all GET at once (default 10)
     rng = random.Random(seed)
     record, samples, stop = Record(), [], asyncio.Event()
     gate = asyncio.Event()
