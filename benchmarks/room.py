@@ -206,7 +206,12 @@ class WsParticipant:
         from tornado.websocket import websocket_connect
 
         t0 = time.perf_counter()
-        page = await AsyncHTTPClient().fetch(self.url, request_timeout=self.timeout)
+        # a client of its own: tornado's shared one queues requests beyond 10
+        http = AsyncHTTPClient(force_instance=True)
+        try:
+            page = await http.fetch(self.url, request_timeout=self.timeout)
+        finally:
+            http.close()
         m = re.search(r'"token":"([^"]+)"', page.body.decode())
         if m is None:
             raise RuntimeError("no session token in the page")
@@ -496,9 +501,6 @@ async def room(
     """All participants open together, ``trainers`` of them train, the rest explore, each for
     ``seconds`` after its page is ready; then all close. Returns the record and the RSS
     samples taken meanwhile."""
-    from tornado.httpclient import AsyncHTTPClient
-
-    AsyncHTTPClient.configure(None, max_clients=participants)  # all GET at once (default 10)
     rng = random.Random(seed)
     record, samples, stop = Record(), [], asyncio.Event()
     gate = asyncio.Event()
