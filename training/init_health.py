@@ -1,0 +1,40 @@
+"""Output neurons silent at initialisation: a class the untrained network can never predict.
+
+Beyond the paper (issue 11, item 6): with the Fashion-MNIST preset (784-400-400-10, U(−1, 1),
+θ = 0.13 / 0.45 / 0.7) some seeds start with output neurons that fire on no training image. A
+silent output receives no error under the spike-count loss (method.md §7), so it may never learn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from batscope.engine.backend import to_numpy
+
+from .evaluation import EVAL_BATCH, take
+
+
+def silent_neurons(counts: np.ndarray) -> tuple[int, ...]:
+    """Neurons (axis 1 of ``counts [samples, neurons]``) that fire on none of the samples."""
+    counts = np.asarray(counts)
+    if counts.ndim != 2:
+        raise ValueError(f"counts must be [samples, neurons], got shape {counts.shape}")
+    return tuple(int(j) for j in np.flatnonzero(counts.max(axis=0, initial=0) == 0))
+
+
+def layer_counts(network, x, t_max: float, to_backend=lambda b: b) -> list[np.ndarray]:
+    """Spike counts ``[samples, neurons]`` of every layer for the inputs ``x`` (in batches)."""
+    per_layer: list[list[np.ndarray]] = [[] for _ in network.layers]
+    for start in range(0, x.batch_size, EVAL_BATCH):
+        outs = network.forward(to_backend(take(x, slice(start, start + EVAL_BATCH))), t_max)
+        for k, o in enumerate(outs):
+            per_layer[k].append(to_numpy(o.counts))
+    return [np.concatenate(c) for c in per_layer]
+
+
+def dead_at_init(network, x, t_max: float, to_backend=lambda b: b) -> dict:
+    """Silent output neurons and the fraction of never-firing neurons of each hidden layer."""
+    counts = layer_counts(network, x, t_max, to_backend)
+    return {
+        "silent_outputs": silent_neurons(counts[-1]),
+        "dead_hidden": tuple(len(silent_neurons(c)) / c.shape[1] for c in counts[:-1]),
+    }
