@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from batscope.training.cli import add_train_parser, train_command
+from batscope.training.report import add_report_parser, report_command
 
 from .nir_command import add_export_nir_parser, export_nir_command
 
@@ -72,10 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         "--no-warm", action="store_true", help="skip compiling the kernels at start-up"
     )
     add_train_parser(sub)
+    add_report_parser(sub)
     add_export_nir_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "train":
         return train_command(args)
+    if args.command == "report":
+        return report_command(args)
     if args.command == "export-nir":
         return export_nir_command(args)
     cmd = serve_command(
