@@ -56,7 +56,7 @@ def main(argv=None) -> None:
         images, _ = datasets.load_sample("fashion-mnist", split="train")
     x = datasets.encode_ttfs(images[: args.images], t_enc=0.1, dtype="float32")
     totals = {"batscope": 0, "reference": 0, "redraw-silent": 0}
-    with_dead = dict(totals)
+    with_dead, rare = dict(totals), dict(totals)
     for seed in args.seeds:
         net = fashion_network(seed)
         found = {"batscope": dead_at_init(net, x, 0.2)}
@@ -68,6 +68,7 @@ def main(argv=None) -> None:
         for init, d in found.items():
             totals[init] += len(d["silent_outputs"])
             with_dead[init] += bool(d["silent_outputs"])
+            rare[init] += len(d["rare_outputs"])
             row = {"seed": seed, "init": init, **d}
             if args.json:
                 print(json.dumps(row))
@@ -75,14 +76,15 @@ def main(argv=None) -> None:
                 dead = " / ".join(f"{100 * f:.1f} %" for f in d["dead_hidden"])
                 print(
                     f"seed {seed:2d} {init:13s}: silent outputs {list(d['silent_outputs'])!s:10s} "
-                    f"dead hidden {dead}"
+                    f"at most 1 %: {list(d['rare_outputs'])!s:10s} dead hidden {dead}"
                     + (f" (redrawn {d['redrawn']})" if d.get("redrawn") else "")
                 )
     n = len(args.seeds)
     for init in totals:
         print(
             f"{init}: {with_dead[init]} of {n} seeds with a silent output, "
-            f"{totals[init]} silent outputs in all, on {x.batch_size} images"
+            f"{totals[init]} silent outputs in all, {rare[init]} firing on at most 1 % of the "
+            f"{x.batch_size} images"
         )
 
 

@@ -13,12 +13,16 @@ from batscope.engine.backend import to_numpy
 from .evaluation import EVAL_BATCH, take
 
 
-def silent_neurons(counts: np.ndarray) -> tuple[int, ...]:
-    """Neurons (axis 1 of ``counts [samples, neurons]``) that fire on none of the samples."""
+def silent_neurons(counts: np.ndarray, max_fraction: float = 0.0) -> tuple[int, ...]:
+    """Neurons (axis 1 of ``counts [samples, neurons]``) that fire on at most ``max_fraction``
+    of the samples: by default, on none of them."""
     counts = np.asarray(counts)
     if counts.ndim != 2:
         raise ValueError(f"counts must be [samples, neurons], got shape {counts.shape}")
-    return tuple(int(j) for j in np.flatnonzero(counts.max(axis=0, initial=0) == 0))
+    if counts.shape[0] == 0:
+        return tuple(range(counts.shape[1]))
+    firing = (counts > 0).mean(axis=0)
+    return tuple(int(j) for j in np.flatnonzero(firing <= max_fraction))
 
 
 def layer_counts(network, x, t_max: float, to_backend=lambda b: b) -> list[np.ndarray]:
@@ -31,10 +35,12 @@ def layer_counts(network, x, t_max: float, to_backend=lambda b: b) -> list[np.nd
     return [np.concatenate(c) for c in per_layer]
 
 
-def dead_at_init(network, x, t_max: float, to_backend=lambda b: b) -> dict:
-    """Silent output neurons and the fraction of never-firing neurons of each hidden layer."""
+def dead_at_init(network, x, t_max: float, to_backend=lambda b: b, rare: float = 0.01) -> dict:
+    """Silent output neurons, outputs firing on at most ``rare`` of the samples, and the fraction
+    of never-firing neurons of each hidden layer."""
     counts = layer_counts(network, x, t_max, to_backend)
     return {
         "silent_outputs": silent_neurons(counts[-1]),
+        "rare_outputs": silent_neurons(counts[-1], rare),
         "dead_hidden": tuple(len(silent_neurons(c)) / c.shape[1] for c in counts[:-1]),
     }

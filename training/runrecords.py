@@ -1,5 +1,7 @@
 """Reading what ``batscope train`` and ``batscope sweep`` left behind, for reports.
 
+A sweep's ``summary.csv`` (``batscope sweep``: one row per run, with ``status`` and ``error``) is
+read for the runs that failed, which the report lists; its run folders are read like any other.
 A *run folder* holds ``config.json`` and ``metrics.csv`` (see ``training.runfolder``); a *heatmap
 folder* (a convergence sweep, paper Fig. 3) holds ``config.json`` and ``heatmap.csv`` in the
 reference's format (``Mean,Std,Accuracy``, accuracy in percent, method.md §12). The paths given
@@ -183,6 +185,23 @@ def _variant(config: dict, path: Path) -> str:
     return "single" if "single" in name else "multi"
 
 
+def failed_sweep_runs(path: Path) -> list[str]:
+    """One line per row of a sweep's ``summary.csv`` whose ``status`` is ``failed``."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, csv.Error) as exc:
+        return [f"{path}: unreadable ({exc})"]
+    out = []
+    for i, row in enumerate(rows, start=2):
+        if row.get("status") == "failed":
+            what = row.get("folder") or row.get("run") or f"line {i}"
+            out.append(
+                f"{path}: sweep run {what} failed: {row.get('error') or 'no error recorded'}"
+            )
+    return out
+
+
 def read_folder(path: Path) -> RunRecord | HeatmapRecord:
     """The record of one run or heatmap folder; RecordError saying what is wrong."""
     config = _read_json(path / "config.json")
@@ -215,9 +234,11 @@ def find_records(paths) -> Records:
         if not root.is_dir():
             found.problems.append(f"{root}: not a folder (give run folders or folders of them)")
             continue
-        before = len(found.runs) + len(found.heatmaps)
+        before = len(found.runs) + len(found.heatmaps) + len(found.problems)
         for folder, dirs, files in os.walk(root):
             dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+            if "summary.csv" in files:
+                found.problems += failed_sweep_runs(Path(folder) / "summary.csv")
             if "config.json" not in files:
                 continue
             dirs[:] = []  # a run folder holds no further runs
@@ -227,6 +248,6 @@ def find_records(paths) -> Records:
                 found.problems.append(str(exc))
                 continue
             (found.heatmaps if isinstance(rec, HeatmapRecord) else found.runs).append(rec)
-        if len(found.runs) + len(found.heatmaps) == before:
+        if len(found.runs) + len(found.heatmaps) + len(found.problems) == before:
             found.problems.append(f"{root}: no run folder found (none holds config.json)")
     return found

@@ -145,6 +145,9 @@ def test_bad_and_missing_folders_are_reported_not_crashed_on(runs, tmp_path, cap
     bad = tmp_path / "bad"
     (bad / "broken").mkdir(parents=True)
     (bad / "broken" / "config.json").write_text("{not json")
+    (bad / "summary.csv").write_text(
+        "folder,status,error\nruns/a,trained,\nruns/b,failed,MemoryError: out of memory\n"
+    )
     (bad / "never-started").mkdir()
     (bad / "never-started" / "config.json").write_text("{}")
     write_run(bad / "no-accuracy", "mnist-multi", 0, [0.5], [0.5])
@@ -156,6 +159,8 @@ def test_bad_and_missing_folders_are_reported_not_crashed_on(runs, tmp_path, cap
     assert "never-started: config.json but no metrics.csv" in problems
     assert "no-accuracy/metrics.csv: missing column(s) accuracy" in problems
     assert "nowhere: no such file or folder" in problems
+    assert "sweep run runs/b failed: MemoryError: out of memory" in problems
+    assert "runs/a" not in problems
     assert "config.json: not a folder" in problems
     out = tmp_path / "report"
     assert main(["report", str(bad), str(runs), "--out", str(out), "--no-png"]) == 0
