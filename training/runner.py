@@ -21,7 +21,7 @@ from .checkpoint import read_checkpoint, restore_trainer, trainer_state, write_c
 from .data import load_run_data
 from .evaluation import Evaluation, mean_finite, take
 from .health import StepWatch, alerts, collapsed, new_alerts
-from .remedies import PROBE, redraw_silent, revive_silent, rollback
+from .remedies import MIN_FIRING, PROBE, redraw_silent, revive_silent, rollback
 from .runfolder import RunFolder
 from .telemetry import MetricRow
 from .trainer import Trainer
@@ -188,9 +188,10 @@ class RunSession:
             self._event(
                 0,
                 "redraw-silent",
-                f"remedy redraw-silent (beyond the paper): output neuron(s) {sorted(drawn)} were "
-                f"silent at initialisation; their weights were drawn again ({drawn} draws each; "
-                "-1 = still silent)",
+                f"remedy redraw-silent (beyond the paper): output neuron(s) {sorted(drawn)} fired "
+                f"on at most {MIN_FIRING:.0%} of the first {PROBE} training samples at "
+                f"initialisation; their weights were drawn again ({drawn} draws each; -1 = still "
+                "silent)",
             )
 
     def _alert(self, epoch: int, kind: str, message: str) -> None:
