@@ -23,7 +23,7 @@ import numpy as np
 from batscope.engine.io import atomic_write_bytes
 from bokeh.embed import file_html
 from bokeh.layouts import row
-from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper, Span
+from bokeh.models import BasicTicker, ColorBar, ColumnDataSource, LinearColorMapper, Span
 from bokeh.palettes import Category10_10, Viridis256
 from bokeh.plotting import figure
 from bokeh.resources import INLINE
@@ -173,6 +173,7 @@ def fig5_spikes_per_layer(records: Records):
         color = Category10_10[i % 10]
         p.line("epoch", "spikes", source=src, color=color, legend_label=f"{name}, {layer}")
         p.scatter("epoch", "spikes", source=src, color=color)
+    p.xaxis.ticker = BasicTicker(min_interval=1)  # whole epochs
     p.legend.location = "top_right"
     return p
 
