@@ -57,7 +57,8 @@ def run_result(run: RunRecord) -> RunResult:
 
 
 def group_key(run: RunRecord) -> tuple[str, str]:
-    """``(experiment, data label)``: runs on different data are never averaged together."""
+    """``(experiment and remedies, data label)``: runs on different data or with different
+    remedies beyond the paper are never averaged together."""
     if run.task == "fashion-mnist" and run.unverified:
         data = "unofficial split"
     elif run.unverified:
@@ -66,7 +67,10 @@ def group_key(run: RunRecord) -> tuple[str, str]:
         data = "full"
     else:
         data = "embedded sample"
-    return run.experiment, data
+    name = run.experiment
+    if run.remedies:
+        name += " + " + " + ".join(f"--remedy {r}" for r in run.remedies) + " (beyond the paper)"
+    return name, data
 
 
 def mean_std(values) -> str:
@@ -101,7 +105,9 @@ def results_table(records: Records) -> tuple[list[str], list[str]]:
     lines = []
     for (name, data), rows in sorted(groups.items()):
         res = [r for _, r in rows]
-        paper = f"{PAPER[name][0]:.2f} ± {PAPER[name][1]:.2f}" if name in PAPER else "–"
+        experiment = name.split(" + ")[0]
+        paper = PAPER.get(experiment)
+        paper = f"{paper[0]:.2f} ± {paper[1]:.2f}" if paper else "–"
         splits = sorted({r.chosen_split for r in res})
         chosen = mean_std([r.chosen for r in res])
         if splits != ["val"]:
@@ -125,7 +131,8 @@ def report_markdown(records: Records, figures: list[str]) -> str:
             f"*{PROTOCOL}*: the best test accuracy over the epochs, as the authors' scripts keep "
             "the model with the best test accuracy; it hides a collapse and is optimistic. "
             "*unofficial split*: trained and tested on a Fashion-MNIST split other than the "
-            "official one, not comparable with the paper.",
+            "official one, not comparable with the paper. A row naming a `--remedy` trained "
+            "with a remedy beyond the paper.",
             "",
             *table,
             "",

@@ -56,6 +56,11 @@ class RunRecord:
         return self.config.get("run", {}).get("verify", True) is False
 
     @property
+    def remedies(self) -> list[str]:
+        """The remedies beyond the paper the run used (none for the paper's presets)."""
+        return sorted(map(str, self.config.get("run", {}).get("remedies", [])))
+
+    @property
     def full_data(self) -> bool:
         return self.config.get("run", {}).get("data") == "full"
 
