@@ -81,6 +81,11 @@ def convergence_cells(records: Records) -> dict[str, HeatmapRecord]:
     return maps
 
 
+def _grid_step(values: np.ndarray) -> float:
+    """The spacing of a heatmap axis (the paper's 0.2 for a single value)."""
+    return float(np.min(np.diff(values))) if values.size > 1 else 0.2
+
+
 def fig3_convergence(records: Records):
     maps = convergence_cells(records)
     if not maps:
@@ -94,7 +99,6 @@ def fig3_convergence(records: Records):
             continue
         h = maps[variant]
         ss, mm = np.meshgrid(h.stds, h.means, indexing="ij")
-        step = lambda a: float(np.min(np.diff(a))) if a.size > 1 else 0.2  # noqa: E731
         src = ColumnDataSource(
             {  # lists, not arrays: the values stay readable in the HTML
                 "mean": mm.ravel().tolist(),
@@ -111,7 +115,7 @@ def fig3_convergence(records: Records):
             tooltips=[("μ", "@mean"), ("σ", "@std"), ("accuracy", "@accuracy{0.0} %")],
         )
         p.rect(
-            "mean", "std", step(h.means), step(h.stds), source=src,
+            "mean", "std", _grid_step(h.means), _grid_step(h.stds), source=src,
             fill_color={"field": "accuracy", "transform": mapper}, line_color=None,
         )  # fmt: skip
         plots.append(p)
