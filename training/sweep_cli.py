@@ -17,7 +17,7 @@ from pathlib import Path
 from .experiments import EXPERIMENTS
 from .limits import parse_json
 from .sweep_cluster import run_plan
-from .sweep_plan import CHUNK_CELLS, parse_seeds, parse_set, plan_sweep
+from .sweep_plan import CHUNKS_PER_WORKER, parse_seeds, parse_set, plan_sweep
 
 REFUSED, FAILED, INTERRUPTED = 2, 1, 130
 
@@ -52,8 +52,8 @@ def add_sweep_parser(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--chunk-cells",
         type=int,
-        default=CHUNK_CELLS,
-        help=f"convergence heatmaps: grid cells per task (default {CHUNK_CELLS})",
+        help=f"convergence heatmaps: grid cells per task (default: {CHUNKS_PER_WORKER} tasks a "
+        "worker)",
     )
     return p
 
@@ -107,9 +107,22 @@ def sweep_command(args) -> int:
         ended.append(rec["status"])
         print(f"[{len(ended)}/{total}] {_line(key, rec)}", file=sys.stderr, flush=True)
 
+    def started(client) -> None:
+        workers = len(client.scheduler_info()["workers"])
+        print(
+            f"Dask: {workers} worker(s), dashboard {client.dashboard_link}",
+            file=sys.stderr,
+            flush=True,
+        )
+
     try:
         records = run_plan(
-            plan, workers=args.workers, scheduler=args.scheduler, gpu=args.gpu, on_record=say
+            plan,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            gpu=args.gpu,
+            on_record=say,
+            on_client=started,
         )
     except ValueError as exc:
         print(f"batscope sweep: refused: {exc}", file=sys.stderr)

@@ -20,13 +20,15 @@ import csv
 import io
 import json
 import logging
+import math
 import os
 from collections.abc import Callable
 
+import numpy as np
 from batscope.engine.convergence import grid_chunks
 from batscope.engine.io import atomic_write_bytes
 
-from .sweep_plan import HEATMAP_EXPERIMENTS, SweepPlan, engine_config
+from .sweep_plan import CHUNKS_PER_WORKER, HEATMAP_EXPERIMENTS, SweepPlan, engine_config
 from .sweep_tasks import (
     assemble_heatmap,
     error_text,
@@ -172,15 +174,22 @@ def pending_cells(plan: SweepPlan) -> tuple[dict[str, dict], list]:
 
 
 def task_count(plan: SweepPlan, cells) -> int:
-    """Tasks the cells make: one per run, or one per heatmap chunk."""
+    """Most tasks the cells can make (sizes a local cluster): a run, or a heatmap grid cell."""
     if plan.kind == "train":
         return len(cells)
-    return sum(len(_chunks(plan, c)) for c in cells)
+    return sum(int(np.prod(_engine(c).shape)) for c in cells)  # at most a chunk a grid cell
 
 
-def _chunks(plan: SweepPlan, cell):
-    variant = HEATMAP_EXPERIMENTS[cell.config["run"]["experiment"]]
-    return grid_chunks(engine_config(cell.config, variant), plan.chunk_cells)
+def _engine(cell):
+    return engine_config(cell.config, HEATMAP_EXPERIMENTS[cell.config["run"]["experiment"]])
+
+
+def chunk_size(plan: SweepPlan, cell, workers: int) -> int:
+    """Heatmap cells per task: ``plan.chunk_cells``, or enough for CHUNKS_PER_WORKER a worker."""
+    if plan.chunk_cells is not None:
+        return plan.chunk_cells
+    cells = int(np.prod(_engine(cell).shape))
+    return max(1, math.ceil(cells / (CHUNKS_PER_WORKER * max(1, workers))))
 
 
 def run_plan(
@@ -191,9 +200,11 @@ def run_plan(
     scheduler: str | None = None,
     gpu: bool = False,
     on_record: Callable[[str, dict], None] | None = None,
+    on_client: Callable | None = None,
 ) -> dict[str, dict]:
     """Run every unfinished cell of ``plan`` on ``client`` (or a cluster opened and closed here)
-    and return ``{run folder name: record}``; ``on_record(name, record)`` after each cell."""
+    and return ``{run folder name: record}``; ``on_record(name, record)`` after each cell,
+    ``on_client(client)`` once a cluster is opened here."""
     plan.out.mkdir(parents=True, exist_ok=True)
     _write_plan(plan)
     records, todo = pending_cells(plan)
@@ -206,11 +217,15 @@ def run_plan(
     own = client is None
     if own:
         client = open_client(task_count(plan, todo), workers, scheduler, gpu)
+        if on_client is not None:
+            on_client(client)
     futures: dict = {}
     try:
         from distributed import as_completed
 
         parts: dict[str, list] = {}
+        expected: dict[str, int] = {}
+        n_workers = len(client.scheduler_info()["workers"])
         for cell in todo:
             folder = str(plan.out / cell.key)
             if plan.kind == "train":
@@ -220,12 +235,13 @@ def run_plan(
                 futures[fut] = cell
                 continue
             parts[cell.key] = []
-            for i, cells in enumerate(_chunks(plan, cell)):
+            chunks = grid_chunks(_engine(cell), chunk_size(plan, cell, n_workers))
+            expected[cell.key] = len(chunks)
+            for i, cells in enumerate(chunks):
                 fut = client.submit(
                     heatmap_chunk, cell.config, folder, i, cells, key=f"chunk-{cell.key}-{i}"
                 )
                 futures[fut] = cell
-        expected = {c.key: len(_chunks(plan, c)) for c in todo} if plan.kind != "train" else {}
         for fut in as_completed(list(futures), loop=client.loop):
             cell = futures[fut]
             try:

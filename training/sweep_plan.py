@@ -33,7 +33,7 @@ HEATMAP_EXPERIMENTS = {"convergence-multi": "multi", "convergence-single": "sing
 HEATMAP_TRAINING = ("epochs", "lr", "predict", "backend", "dtype")
 HEATMAP_GRID = ("mu_max", "sigma_max", "step", "repeats")
 MAX_CELLS = 10_000
-CHUNK_CELLS = 13  # heatmap cells per task: one row of the paper's 13 × 13 grid
+CHUNKS_PER_WORKER = 8  # heatmap chunks per worker by default: the last ones even out the load
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class SweepPlan:
     fields: tuple[str, ...]
     cells: tuple[Cell, ...]
     data_dir: str | None = None
-    chunk_cells: int = CHUNK_CELLS
+    chunk_cells: int | None = None  # heatmap cells per task; None: CHUNKS_PER_WORKER a worker
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -173,7 +173,7 @@ def plan_sweep(
     grid: dict | None = None,
     epochs: int | None = None,
     data_dir=None,
-    chunk_cells: int = CHUNK_CELLS,
+    chunk_cells: int | None = None,
     backend: str | None = None,
 ) -> SweepPlan:
     """The cells of ``grid`` (``{field: [values]}``) × ``seeds`` for an experiment ``name`` or a
@@ -200,8 +200,10 @@ def plan_sweep(
                     f"sweep.{{{','.join(HEATMAP_GRID)}}}"
                 )
         _set(copy.deepcopy(base), field, values[0])  # the field exists
-    if isinstance(chunk_cells, bool) or not isinstance(chunk_cells, int) or chunk_cells < 1:
-        raise ValueError(f"chunk_cells must be an integer >= 1, got {chunk_cells!r}")
+    if chunk_cells is not None and (
+        isinstance(chunk_cells, bool) or not isinstance(chunk_cells, int) or chunk_cells < 1
+    ):
+        raise ValueError(f"--chunk-cells must be an integer >= 1, got {chunk_cells!r}")
     seeds = list(seeds) if seeds is not None else [base["training"]["seed"]]
     fields = tuple(grid)
     combos = list(itertools.product(*grid.values()))

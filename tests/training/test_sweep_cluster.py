@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from batscope.engine.convergence import run_sweep
-from batscope.training.sweep_cluster import close_client, open_client, run_plan, worker_layout
+from batscope.training.sweep_cluster import (
+    chunk_size,
+    close_client,
+    open_client,
+    run_plan,
+    task_count,
+    worker_layout,
+)
 from batscope.training.sweep_plan import engine_config, parse_seeds, parse_set, plan_sweep
 from batscope.training.sweep_tasks import train_cell
 
@@ -120,10 +127,13 @@ def plan_grid(plan):
     return grid
 
 
-def test_local_workers_times_threads_fill_the_cores():
+def test_local_workers_times_threads_fill_the_cores(tmp_path):
     assert worker_layout(100, cores=8) == (8, 1)
     assert worker_layout(2, cores=8) == (2, 4)
     assert worker_layout(100, workers=2, cores=8) == (2, 4)
+    plan = plan_sweep("convergence-multi", out=tmp_path)  # the paper's 13 × 13 grid
+    assert chunk_size(plan, plan.cells[0], workers=2) == 11  # 16 chunks: 8 a worker
+    assert task_count(plan, plan.cells) == 169
 
 
 # --- on the cluster ---------------------------------------------------------------------------
