@@ -11,7 +11,9 @@ and the task resumes its run folder from the last checkpoint; a task that kills 
 repeatedly ends as ``KilledWorker``, recorded like any failing cell. Ctrl-C cancels every
 pending task before the client and the cluster are closed; what finished stays in
 ``summary.csv``, and the same command resumes the rest. The results location must be a path
-every worker and the client can reach (one machine, or a shared file system).
+every worker and the client can reach (one machine, or a shared file system); two sweeps writing
+the same cells at the same time are not supported. Workers of an existing cluster
+(``--scheduler``) keep their own thread settings.
 """
 
 from __future__ import annotations

@@ -106,10 +106,10 @@ def heatmap_chunk(config: dict, folder: str, index: int, cells: np.ndarray) -> d
                     return _chunk_record("done", cells, best, first_full, 0.0)
         cfg = engine_config(config, HEATMAP_EXPERIMENTS[config["run"]["experiment"]])
         best, first_full = convergence.train_cells(cfg, cells)
+        file.parent.mkdir(parents=True, exist_ok=True)
         RunFolder(path).write_json("config.json", config)
         buf = io.BytesIO()
         np.savez(buf, cells=cells, best=best, first_full=first_full)
-        file.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(file, buf.getvalue())
         return _chunk_record("trained", cells, best, first_full, time.perf_counter() - t0)
     except Exception as exc:

@@ -200,7 +200,7 @@ def test_training_sweep_summary_rerun_and_in_process_equality(client, tmp_path, 
     assert [r["status"] for r in rows(tmp_path / "summary.csv")] == ["done", "done"]
 
 
-def test_a_failing_cell_is_recorded_and_the_others_finish(client, tmp_path):
+def test_a_failing_cell_is_recorded_and_the_others_finish_on_a_scheduler(client, tmp_path):
     empty = tmp_path / "no-data"
     empty.mkdir()
     plan = plan_sweep(
@@ -209,7 +209,8 @@ def test_a_failing_cell_is_recorded_and_the_others_finish(client, tmp_path):
         grid={"run.data": ["full", "sample"]},
         data_dir=empty,
     )
-    records = run_plan(plan, client)
+    records = run_plan(plan, scheduler=client.scheduler.address)  # an existing cluster
+    assert len(client.scheduler_info()["workers"]) == 2  # left running
     full, sample = (records[c.key] for c in plan.cells)
     assert full["status"] == "error" and "DataMissing" in full["error"]
     assert sample["status"] == "trained"
