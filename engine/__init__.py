@@ -8,7 +8,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .init import Normal, Uniform  # noqa: E402
-from .layers import Dense
+from .layers import Conv2D, Dense, Pool2D
 from .losses import SpikeCount, SpikeCountClass, SpikeTime, TTFSCrossEntropy, loss_from_dict
 from .network import ErrorComponents, Network
 from .optim import SGD, Adam, LRSchedule, clip_grad_norm
@@ -17,11 +17,13 @@ from .spikes import SpikeTrains
 __all__ = [
     "SGD",
     "Adam",
+    "Conv2D",
     "Dense",
     "ErrorComponents",
     "LRSchedule",
     "Network",
     "Normal",
+    "Pool2D",
     "SpikeCount",
     "SpikeCountClass",
     "SpikeTime",

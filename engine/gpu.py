@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -59,14 +60,29 @@ _peak_bytes = 0
 # --------------------------------------------------------------------------------------------
 # Compilation and launch
 # --------------------------------------------------------------------------------------------
+_INCLUDE = re.compile(r'^#include "([\w.]+)"$', re.MULTILINE)
+CUDA_SOURCES = ("dense.cu", "conv.cu", "pool.cu")  # one per layer type, compiled as one module
+
+
 def kernel_source() -> str:
-    """dense.cu with dense.cuh inlined (so CuPy's source-keyed disk cache sees every edit)."""
-    cu = (CUDA_DIR / "dense.cu").read_text()
-    cuh = (CUDA_DIR / "dense.cuh").read_text()
-    include = '#include "dense.cuh"'
-    if include not in cu:
-        raise RuntimeError(f"{CUDA_DIR / 'dense.cu'} does not include dense.cuh")
-    return cu.replace(include, cuh)
+    """Every .cu of ``CUDA_SOURCES`` with its local headers inlined, each header once (as
+    ``#pragma once``), so NVRTC needs no include path and CuPy's source-keyed disk cache sees
+    every edit."""
+    seen: set[str] = set()
+
+    def inline(name: str) -> str:
+        path = CUDA_DIR / name
+        if not path.is_file():
+            raise RuntimeError(f"{path} is missing")
+        seen.add(name)
+        text = path.read_text().replace("#pragma once\n", "")
+
+        def header(m):
+            return "" if m.group(1) in seen else inline(m.group(1))
+
+        return _INCLUDE.sub(header, text)
+
+    return "\n".join(inline(name) for name in CUDA_SOURCES)
 
 
 def _cupy():
@@ -130,7 +146,8 @@ def _argsort_stable(xp, a):
     return xp.argsort(a, axis=-1, kind="stable") if xp is np else xp.argsort(a, axis=-1)
 
 
-def _prep(xp, pre_times, pre_counts, W, group):
+def _prep(xp, pre_times, pre_counts, W, group, n_pre=None):
+    """Checked arguments; ``n_pre`` (default ``W.shape[2]``): the presynaptic neurons."""
     W = xp.ascontiguousarray(xp.asarray(W))
     dt = np.dtype(W.dtype)
     if dt not in _SUFFIX:
@@ -142,9 +159,10 @@ def _prep(xp, pre_times, pre_counts, W, group):
     pre_times = xp.ascontiguousarray(xp.asarray(pre_times), dtype=dt)
     pre_counts = xp.ascontiguousarray(xp.asarray(pre_counts), dtype=np.int32)
     group = xp.ascontiguousarray(xp.asarray(group), dtype=np.int32)
-    if pre_times.ndim != 3 or pre_times.shape[1] != W.shape[2]:
+    n_pre = W.shape[2] if n_pre is None else n_pre
+    if pre_times.ndim != 3 or pre_times.shape[1] != n_pre:
         raise ValueError(
-            f"pre_times has shape {pre_times.shape}, expected [B, {W.shape[2]}, K] to match W"
+            f"pre_times has shape {pre_times.shape}, expected [B, {n_pre}, K] to match W"
         )
     if pre_counts.shape != pre_times.shape[:2]:
         raise ValueError(f"pre_counts has shape {pre_counts.shape}, expected {pre_times.shape[:2]}")
@@ -193,6 +211,38 @@ def forward_with(xp, launch, pre_times, pre_counts, W, group, tau_s, theta, rese
     return out_t, out_c, out_ud
 
 
+def _post(xp, post_times, post_counts, udot, phi, n_b, n_o, dt):
+    """Post trains, slopes and errors of a backward call, shapes checked."""
+    post_counts = bounded_counts(post_times, post_counts, "post_")
+    post_times = xp.ascontiguousarray(xp.asarray(post_times), dtype=dt)
+    post_counts = xp.ascontiguousarray(xp.asarray(post_counts), dtype=np.int32)
+    udot = xp.ascontiguousarray(xp.asarray(udot), dtype=dt)
+    phi = xp.ascontiguousarray(xp.asarray(phi), dtype=dt)
+    if post_times.ndim != 3 or post_times.shape[:2] != (n_b, n_o):
+        raise ValueError(f"post_times has shape {post_times.shape}, expected [{n_b}, {n_o}, S]")
+    if post_counts.shape != (n_b, n_o):
+        raise ValueError(f"post_counts has shape {post_counts.shape}, expected {(n_b, n_o)}")
+    if udot.shape != post_times.shape:
+        raise ValueError(f"udot has shape {udot.shape}, expected {post_times.shape}")
+    if phi.shape != post_times.shape:
+        raise ValueError(f"phi has shape {phi.shape}, expected {post_times.shape}")
+    return post_times, post_counts, udot, phi
+
+
+def _deltas(xp, launch, post_times, post_counts, udot, phi, dt, tau, reset):
+    """§6.2: delta (the α·β recursion), and the suffix sums p1, p2 of r_k = delta_k/u_dot_k at
+    each t_k, shared by every layer type's gradient and presynaptic errors."""
+    n_b, n_o, n_s = post_times.shape
+    delta = xp.empty_like(post_times)
+    p1 = xp.empty_like(post_times)
+    p2 = xp.empty_like(post_times)
+    # fmt: off
+    launch("delta", dt, n_b * n_o, post_times, post_counts, udot, phi, np.int32(n_s),
+           dt.type(1.0 / tau), dt.type(float(reset) / tau), delta, p1, p2)
+    # fmt: on
+    return delta, p1, p2
+
+
 def backward_with(
     xp,
     launch,
@@ -212,31 +262,11 @@ def backward_with(
     pre_times, pre_counts, W, group, dt = _prep(xp, pre_times, pre_counts, W, group)
     n_b, n_i, k_i = pre_times.shape
     n_g, n_o = W.shape[0], W.shape[1]
-    post_counts = bounded_counts(post_times, post_counts, "post_")
-    post_times = xp.ascontiguousarray(xp.asarray(post_times), dtype=dt)
-    post_counts = xp.ascontiguousarray(xp.asarray(post_counts), dtype=np.int32)
-    udot = xp.ascontiguousarray(xp.asarray(udot), dtype=dt)
-    phi = xp.ascontiguousarray(xp.asarray(phi), dtype=dt)
-    if post_times.ndim != 3 or post_times.shape[:2] != (n_b, n_o):
-        raise ValueError(f"post_times has shape {post_times.shape}, expected [{n_b}, {n_o}, S]")
-    if post_counts.shape != (n_b, n_o):
-        raise ValueError(f"post_counts has shape {post_counts.shape}, expected {(n_b, n_o)}")
-    if udot.shape != post_times.shape:
-        raise ValueError(f"udot has shape {udot.shape}, expected {post_times.shape}")
-    if phi.shape != post_times.shape:
-        raise ValueError(f"phi has shape {phi.shape}, expected {post_times.shape}")
+    post_times, post_counts, udot, phi = _post(xp, post_times, post_counts, udot, phi, n_b, n_o, dt)
     n_s = post_times.shape[2]
     tau = 2.0 * float(tau_s)
     inv_tau = dt.type(1.0 / tau)
-
-    # §6.2: delta, and the suffix sums p1, p2 of r_k = delta_k/u_dot_k at each t_k.
-    delta = xp.empty_like(post_times)
-    p1 = xp.empty_like(post_times)
-    p2 = xp.empty_like(post_times)
-    # fmt: off
-    launch("delta", dt, n_b * n_o, post_times, post_counts, udot, phi, np.int32(n_s), inv_tau,
-           dt.type(float(reset) / tau), delta, p1, p2)
-    # fmt: on
+    delta, p1, p2 = _deltas(xp, launch, post_times, post_counts, udot, phi, dt, tau, reset)
 
     # §6.3: grad[g] summed over the samples of group g (a CSR of samples by group, ascending b).
     order = _argsort_stable(xp, group).astype(np.int64)
@@ -258,6 +288,166 @@ def backward_with(
                phi_pre)
         # fmt: on
     return delta, grad, phi_pre
+
+
+def _merged(xp, launch, pre_times, dt, tau):
+    """The dense merge (key (t, i, slot)) of each sample, with the argsort kept: ``(ev_t, order,
+    n_ev)``; order[b, n] is the flat presynaptic slot i Ki + z of input n."""
+    n_b, n_i, k_i = pre_times.shape
+    length = n_i * k_i
+    order = _argsort_stable(xp, pre_times.reshape(n_b, length)).astype(np.int64)
+    ev_t = xp.empty((n_b, length), dtype=dt)
+    ev_i = xp.empty((n_b, length), dtype=np.int32)
+    ev_q = xp.empty((n_b, length), dtype=dt)
+    # fmt: off
+    launch("merge", dt, n_b * length, pre_times, order, np.int64(n_i), np.int64(k_i),
+           dt.type(1.0 / tau), ev_t, ev_i, ev_q)
+    # fmt: on
+    return ev_t, order
+
+
+def conv_forward_with(
+    xp, launch, pre_times, pre_counts, W, group, in_shape, tau_s, theta, reset, n_max, t_max
+):
+    """:func:`conv_forward` on array module ``xp`` with kernel launcher ``launch``."""
+    pre_times, pre_counts, W, rows, group, dt, geo = _conv_inputs(
+        xp, pre_times, pre_counts, W, group, in_shape
+    )
+    h_in, w_in, c_in, k, c_out = geo
+    n_b, _, k_i = pre_times.shape
+    n_s = int(n_max)
+    if n_s < 1:
+        raise ValueError(f"n_max must be >= 1, got {n_max}")
+    tau = 2.0 * float(tau_s)
+    tau_t, c, four_c, theta_t, u_reset, t_lim, lo, hi = forward_constants(
+        dt, tau_s, theta, reset, t_max
+    )
+    n_p = (h_in - k + 1) * (w_in - k + 1)
+    f_len = k * k * c_in * k_i
+    ev_t, order = _merged(xp, launch, pre_times, dt, tau)
+    n_ev = pre_counts.sum(axis=1, dtype=np.int32)
+    ft = xp.empty((n_b, n_p, f_len), dtype=dt)
+    fq = xp.empty((n_b, n_p, f_len), dtype=dt)
+    frow = xp.empty((n_b, n_p, f_len), dtype=np.int32)
+    fsrc = xp.empty((n_b, n_p, f_len), dtype=np.int32)
+    fn = xp.empty((n_b, n_p), dtype=np.int32)
+    # fmt: off
+    launch("field", dt, n_b * n_p, ev_t, order, n_ev, np.int64(ev_t.shape[1]), np.int32(h_in),
+           np.int32(w_in), np.int32(c_in), np.int32(k_i), np.int32(k), np.int64(f_len),
+           dt.type(1.0 / tau), ft, fq, frow, fsrc, fn)
+    # fmt: on
+    del ev_t, order, fsrc
+    n_o = n_p * c_out
+    out_t = xp.empty((n_b, n_o, n_s), dtype=dt)
+    out_c = xp.empty((n_b, n_o), dtype=np.int32)
+    out_ud = xp.empty((n_b, n_o, n_s), dtype=dt)
+    _sample_memory(xp)
+    # fmt: off
+    launch("conv_forward", dt, n_b * n_o, ft, frow, fq, fn, rows, group, np.int64(n_p),
+           np.int32(c_out), np.int64(rows.shape[1]), np.int64(f_len), np.int32(n_s), tau_t, c,
+           four_c, theta_t, u_reset, np.float64(t_lim), lo, hi, out_t, out_c, out_ud)
+    # fmt: on
+    return out_t, out_c, out_ud
+
+
+def _conv_inputs(xp, pre_times, pre_counts, W, group, in_shape):
+    """Checked conv arguments: ``(pre_times, pre_counts, W, rows [G, k k C_in, C_out], group,
+    dtype, (H, W, C_in, k, C_out))``."""
+    W = xp.ascontiguousarray(xp.asarray(W))
+    if W.ndim != 5 or W.shape[2] != W.shape[3]:
+        raise ValueError(f"W must have shape [G, C_out, k, k, C_in], got {W.shape}")
+    h_in, w_in, c_in = (int(s) for s in in_shape)
+    k, c_out = int(W.shape[2]), int(W.shape[1])
+    if W.shape[4] != c_in or k > min(h_in, w_in):
+        raise ValueError(f"W of shape {W.shape} does not fit the input {tuple(in_shape)}")
+    flat = xp.ascontiguousarray(W.reshape(W.shape[0], c_out, -1))  # [G, C_out, R]
+    pre_times, pre_counts, flat, group, dt = _prep(
+        xp, pre_times, pre_counts, flat, group, n_pre=h_in * w_in * c_in
+    )
+    rows = xp.ascontiguousarray(flat.transpose(0, 2, 1))
+    return pre_times, pre_counts, W.astype(dt), rows, group, dt, (h_in, w_in, c_in, k, c_out)
+
+
+def conv_backward_with(
+    xp, launch, pre_times, pre_counts, W, group, in_shape, post_times, post_counts, udot, phi,
+    tau_s, reset, need_pre,
+):  # fmt: skip
+    """:func:`conv_backward` on array module ``xp`` with kernel launcher ``launch``."""
+    pre_times, pre_counts, W, rows, group, dt, geo = _conv_inputs(
+        xp, pre_times, pre_counts, W, group, in_shape
+    )
+    h_in, w_in, c_in, k, c_out = geo
+    n_b, n_i, k_i = pre_times.shape
+    n_o = (h_in - k + 1) * (w_in - k + 1) * c_out
+    n_g = W.shape[0]
+    post_times, post_counts, udot, phi = _post(xp, post_times, post_counts, udot, phi, n_b, n_o, dt)
+    n_s = post_times.shape[2]
+    tau = 2.0 * float(tau_s)
+    inv_tau = dt.type(1.0 / tau)
+    delta, p1, p2 = _deltas(xp, launch, post_times, post_counts, udot, phi, dt, tau, reset)
+    order = _argsort_stable(xp, group).astype(np.int64)
+    gstart = xp.searchsorted(group[order], xp.arange(n_g + 1, dtype=np.int32)).astype(np.int64)
+    grad = xp.empty_like(W)
+    _sample_memory(xp)
+    geo_args = (np.int32(h_in), np.int32(w_in), np.int32(c_in), np.int32(k), np.int32(c_out),
+                np.int32(k_i), np.int32(n_s), inv_tau)  # fmt: skip
+    # fmt: off
+    launch("conv_grad", dt, grad.size, pre_times, pre_counts, post_times, post_counts, p1, p2,
+           order, gstart, *geo_args, grad)
+    # fmt: on
+    phi_pre = None
+    if need_pre:  # §6.4 through every output whose field holds the spike, pre-update W
+        phi_pre = xp.empty_like(pre_times)
+        # fmt: off
+        launch("conv_phi_pre", dt, n_b * n_i, pre_times, pre_counts, W, group, post_times,
+               post_counts, p1, p2, *geo_args, phi_pre)
+        # fmt: on
+    return delta, grad, phi_pre
+
+
+def pool_forward_with(xp, launch, pre_times, pre_counts, in_shape, size):
+    """:func:`pool_forward` on array module ``xp`` with kernel launcher ``launch``."""
+    h_in, w_in, c_in = (int(s) for s in in_shape)
+    size = int(size)
+    if size < 1 or size > min(h_in, w_in):
+        raise ValueError(f"pool size must be in [1, {min(h_in, w_in)}], got {size}")
+    pre_times = xp.ascontiguousarray(xp.asarray(pre_times))
+    dt = np.dtype(pre_times.dtype)
+    if dt not in _SUFFIX:
+        raise TypeError(f"pre_times must be float32 or float64, got {dt}")
+    pre_counts = bounded_counts(pre_times, pre_counts, "pre_")  # the kernels index by them
+    pre_counts = xp.ascontiguousarray(xp.asarray(pre_counts), dtype=np.int32)
+    n_b, n_i, k_i = pre_times.shape
+    if n_i != h_in * w_in * c_in or pre_counts.shape != (n_b, n_i):
+        raise ValueError(
+            f"pre_times has shape {pre_times.shape}, expected [B, {h_in * w_in * c_in}, K]"
+        )
+    n_o = (h_in // size) * (w_in // size) * c_in
+    n_s = size * size * k_i
+    out_t = xp.empty((n_b, n_o, n_s), dtype=dt)
+    out_c = xp.empty((n_b, n_o), dtype=np.int32)
+    src = xp.empty((n_b, n_o, n_s), dtype=np.int32)
+    # fmt: off
+    launch("pool_forward", dt, n_b * n_o, pre_times, pre_counts, np.int32(h_in), np.int32(w_in),
+           np.int32(c_in), np.int32(k_i), np.int32(size), out_t, out_c, src)
+    # fmt: on
+    return out_t, out_c, src
+
+
+def pool_backward_with(xp, launch, phi, counts, source, pre_shape):
+    """:func:`pool_backward` on array module ``xp`` with kernel launcher ``launch``."""
+    phi = xp.ascontiguousarray(xp.asarray(phi))
+    dt = np.dtype(phi.dtype)
+    if phi.shape != source.shape or counts.shape != phi.shape[:2]:
+        raise ValueError(f"phi has shape {phi.shape}, expected {source.shape}")
+    n_b, n_o, n_s = phi.shape
+    phi_pre = xp.zeros(tuple(pre_shape), dtype=dt)
+    # fmt: off
+    launch("pool_backward", dt, n_b * n_o, phi, xp.ascontiguousarray(counts, dtype=np.int32),
+           xp.ascontiguousarray(source), np.int64(n_o), np.int64(pre_shape[1] * pre_shape[2]),
+           np.int32(n_s), phi_pre)
+    # fmt: on
+    return phi_pre
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,6 +501,35 @@ def dense_backward(
     )
 
 
+def conv_forward(pre_times, pre_counts, W, group, in_shape, tau_s, theta, reset, n_max, t_max):
+    """Exact spike times of a conv layer (method.md §8.1) on the GPU; as engine.cpu's."""
+    return conv_forward_with(
+        xp_for("gpu"), cuda_launch, pre_times, pre_counts, W, group, in_shape, tau_s, theta,
+        reset, n_max, t_max,
+    )  # fmt: skip
+
+
+def conv_backward(
+    pre_times, pre_counts, W, group, in_shape, post_times, post_counts, udot, phi, tau_s, reset,
+    need_pre,
+):  # fmt: skip
+    """BATS backward of a conv layer (method.md §8.1, §6.5) on the GPU; as engine.cpu's."""
+    return conv_backward_with(
+        xp_for("gpu"), cuda_launch, pre_times, pre_counts, W, group, in_shape, post_times,
+        post_counts, udot, phi, tau_s, reset, need_pre,
+    )  # fmt: skip
+
+
+def pool_forward(pre_times, pre_counts, in_shape, size):
+    """Spike-aggregation pooling (method.md §8.2) on the GPU; as engine.cpu's."""
+    return pool_forward_with(xp_for("gpu"), cuda_launch, pre_times, pre_counts, in_shape, size)
+
+
+def pool_backward(phi, counts, source, pre_shape):
+    """Pooling errors routed to their sources (method.md §8.2) on the GPU; as engine.cpu's."""
+    return pool_backward_with(xp_for("gpu"), cuda_launch, phi, counts, source, pre_shape)
+
+
 # --------------------------------------------------------------------------------------------
 # Memory
 # --------------------------------------------------------------------------------------------
@@ -350,6 +569,10 @@ def free_gpu_memory() -> None:
 __all__ = [
     "CUDA_DIR",
     "backward_with",
+    "conv_backward",
+    "conv_backward_with",
+    "conv_forward",
+    "conv_forward_with",
     "cuda_launch",
     "dense_backward",
     "dense_forward",
@@ -357,6 +580,10 @@ __all__ = [
     "free_gpu_memory",
     "kernel_source",
     "peak_memory_bytes",
+    "pool_backward",
+    "pool_backward_with",
+    "pool_forward",
+    "pool_forward_with",
     "reset_peak_memory",
     "smoke_test",
 ]

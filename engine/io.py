@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import to_numpy
+from .layers import conv_output_shape, pool_output_shape
 from .spikes import resolve_dtype
 
 
@@ -155,17 +156,52 @@ def parse_json(text: str, depth: int = MAX_JSON_DEPTH):
         raise ValueError(f"not valid JSON ({exc})") from None
 
 
-def _layer_sizes(config: dict) -> tuple[int, list[int]]:
-    """``n_inputs`` and each layer's ``n`` as read from a config, before anything is built."""
-    sizes = []
-    for key, value in [("n_inputs", config.get("n_inputs"))] + [
-        (f"layers[{k}].n", layer.get("n") if isinstance(layer, dict) else None)
-        for k, layer in enumerate(config["layers"])
-    ]:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
-        sizes.append(value)
-    return sizes[0], sizes[1:]
+def _size(key: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _weight_shapes(config: dict) -> list[tuple]:
+    """The weight shape of every layer with weights, from the config's size fields alone
+    (each checked, before anything is built); shapes flow from the input as in Network."""
+    n_inputs = _size("n_inputs", config.get("n_inputs"))
+    shape = (n_inputs,)
+    if "input_shape" in config:
+        dims = config["input_shape"]
+        if not isinstance(dims, list) or len(dims) != 3:
+            raise ValueError(f"input_shape must be a list [H, W, C], got {dims!r}")
+        shape = tuple(_size(f"input_shape[{a}]", v) for a, v in enumerate(dims))
+        if math.prod(shape) != n_inputs:
+            raise ValueError(f"input_shape {dims} does not hold n_inputs={n_inputs} neurons")
+    shapes = []
+    for k, layer in enumerate(config["layers"]):
+        d = layer if isinstance(layer, dict) else {}
+        kind = d.get("kind", "dense")
+        if kind == "dense":
+            n = _size(f"layers[{k}].n", d.get("n"))
+            shapes.append((n, math.prod(shape)))
+            shape = (n,)
+        elif kind == "conv2d":
+            c = _size(f"layers[{k}].channels", d.get("channels"))
+            ks = _size(f"layers[{k}].kernel_size", d.get("kernel_size"))
+            out = _geometry(k, conv_output_shape, shape, c, ks)
+            shapes.append((c, ks, ks, shape[2]))
+            shape = out
+        elif kind == "pool2d":
+            size = _size(f"layers[{k}].size", d.get("size"))
+            shape = _geometry(k, pool_output_shape, shape, size)
+        else:
+            kinds = "'dense', 'conv2d' or 'pool2d'"
+            raise ValueError(f"layers[{k}].kind must be {kinds}, got {kind!r}")
+    return shapes
+
+
+def _geometry(k: int, output_shape, shape, *args) -> tuple:
+    try:
+        return output_shape(shape, *args)
+    except ValueError as exc:
+        raise ValueError(f"layers[{k}]: {exc}") from None
 
 
 def load_network(
@@ -203,13 +239,11 @@ def load_network(
     if max_layers is not None and n_layers > max_layers:
         raise ValueError(f"{file}: {n_layers} layers, more than max_layers={max_layers}")
     try:
-        n_inputs, sizes = _layer_sizes(config)
+        shapes = _weight_shapes(config)
         itemsize = resolve_dtype(config.get("dtype", "float64")).itemsize
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{file}: {exc}") from None
-    pre = [n_inputs, *sizes[:-1]]
-    shapes = [(n, m) for n, m in zip(sizes, pre, strict=True)]
-    n_weights = sum(n * m for n, m in shapes)
+    n_weights = sum(math.prod(s) for s in shapes)
     if max_weights is not None and n_weights > max_weights:
         raise ValueError(f"{file}: {n_weights} weights, more than max_weights={max_weights}")
     need = n_weights * itemsize

@@ -1,7 +1,9 @@
-"""Network: a stack of dense LIF layers with the exact forward pass and BATS gradients.
+"""Network: a stack of layers (Dense, Conv2D, Pool2D) with the exact forward pass and BATS
+gradients.
 
 The forward pass is the event loop of method.md §4, the backward pass §6.5 layer by layer in
-reverse. Arrays live on the network's backend (NumPy or CuPy) in its dtype.
+reverse. Shapes flow from the input through every layer (engine/layers.py); each layer type
+computes its own connectivity. Arrays live on the network's backend (NumPy or CuPy) in its dtype.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import numpy as np
 
 from .backend import resolve_backend, to_numpy, xp_for
 from .kernels import get_kernels
-from .layers import Dense
+from .layers import Pool2D, layer_from_dict
 from .spikes import SpikeTrains, check_trains, resolve_dtype
 
 FORMAT = "batscope-network"
-VERSION = 1
+VERSION = 1  # conv / pool layers and input_shape are additions: older files load unchanged
 # A crossing is "grazing" when u_dot < GRAZING_REL * theta/tau; gradients scale as 1/u_dot (§14.3).
 GRAZING_REL = 1e-3
 
@@ -66,25 +68,54 @@ def _check_seed(seed):
     return int(seed)
 
 
-class Network:
-    """Feed-forward spiking network ``n_inputs -> layers[0] -> ... -> layers[-1]``.
-
-    ``backend`` "cpu" | "gpu" | "auto"; ``dtype`` "float32" | "float64"; weights drawn with
-    ``np.random.default_rng(seed)``, layer by layer in order.
-    """
-
-    def __init__(self, n_inputs, layers, backend="cpu", dtype="float64", seed=0):
+def _input_shape(n_inputs, input_shape) -> tuple:
+    if (n_inputs is None) == (input_shape is None):
+        raise TypeError("give exactly one of n_inputs and input_shape")
+    if n_inputs is not None:
         if isinstance(n_inputs, bool) or not isinstance(n_inputs, (int, np.integer)):
             raise TypeError(f"n_inputs must be an integer, got {type(n_inputs).__name__}")
         if n_inputs < 1:
             raise ValueError(f"n_inputs must be >= 1, got {n_inputs}")
+        return (int(n_inputs),)
+    if not isinstance(input_shape, (list, tuple)) or len(input_shape) not in (1, 3):
+        raise ValueError(f"input_shape must be (n,) or (H, W, C), got {input_shape!r}")
+    for s in input_shape:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1:
+            raise ValueError(f"input_shape must hold positive integers, got {input_shape!r}")
+    return tuple(int(s) for s in input_shape)
+
+
+class Network:
+    """Feed-forward spiking network ``input -> layers[0] -> ... -> layers[-1]``.
+
+    The input is ``n_inputs`` neurons, or an image-like ``input_shape=(H, W, C)`` flattened
+    channels-last (pixel (row, col) of a one-channel image is input neuron row W + col).
+    ``layers``: any sequence of Dense, Conv2D and Pool2D. ``backend`` "cpu" | "gpu" | "auto";
+    ``dtype`` "float32" | "float64"; weights drawn with ``np.random.default_rng(seed)``, layer by
+    layer in order.
+    """
+
+    def __init__(
+        self, n_inputs=None, layers=None, backend="cpu", dtype="float64", seed=0, *,
+        input_shape=None,
+    ):  # fmt: skip
+        self.input_shape = _input_shape(n_inputs, input_shape)
         if not isinstance(layers, (list, tuple)) or len(layers) == 0:
-            raise ValueError("layers must be a non-empty list of Dense layers")
+            raise ValueError("layers must be a non-empty list of layers")
+        shapes = [self.input_shape]
         for k, layer in enumerate(layers):
-            if not isinstance(layer, Dense):
-                raise TypeError(f"layers[{k}] must be a Dense layer, got {type(layer).__name__}")
-        self.n_inputs = int(n_inputs)
+            if not hasattr(layer, "output_shape") or not hasattr(layer, "has_weights"):
+                raise TypeError(
+                    f"layers[{k}] must be a Dense, Conv2D or Pool2D layer, "
+                    f"got {type(layer).__name__}"
+                )
+            try:
+                shapes.append(layer.output_shape(shapes[-1]))
+            except ValueError as exc:
+                raise ValueError(f"layers[{k}]: {exc}") from exc
+        self.n_inputs = math.prod(self.input_shape)
         self.layers = list(layers)
+        self.shapes = shapes  # input shape, then each layer's output shape
         self.dtype = resolve_dtype(dtype)
         self.seed = _check_seed(seed)
         self._set_backend(backend)
@@ -106,32 +137,47 @@ class Network:
         self.t_max = None
         self.error_components = None
         self.input_errors = None
-        self._events = None
+        self._kept = None
 
     @property
     def sizes(self) -> list[int]:
         """Neurons per layer including the input: ``[n_inputs, n_1, ..., n_L]``."""
-        return [self.n_inputs] + [layer.n for layer in self.layers]
+        return [math.prod(s) for s in self.shapes]
 
-    def weight_shapes(self) -> list[tuple[int, int]]:
-        s = self.sizes
-        return [(s[k + 1], s[k]) for k in range(len(self.layers))]
+    def weight_shapes(self) -> list[tuple]:
+        """Shapes of the layers that have weights, in order (``[n_post, n_pre]`` for Dense,
+        ``(C_out, k, k, C_in)`` for Conv2D)."""
+        return [
+            layer.weight_shape(s)
+            for layer, s in zip(self.layers, self.shapes, strict=False)
+            if layer.has_weights
+        ]
+
+    def _weight_index(self) -> list:
+        """Per layer, its index in ``weights`` (None for a layer without weights)."""
+        out, n = [], 0
+        for layer in self.layers:
+            out.append(n if layer.has_weights else None)
+            n += bool(layer.has_weights)
+        return out
 
     def reinitialize(self, seed=None):
         """Redraw every weight; ``seed=None`` reuses the network's seed, an int replaces it."""
         if seed is not None:
             self.seed = _check_seed(seed)
         rng = np.random.default_rng(self.seed)
+        trainable = [layer for layer in self.layers if layer.has_weights]
         self._weights = [
             self.xp.asarray(layer.init.init(rng, shape, self.dtype))
-            for layer, shape in zip(self.layers, self.weight_shapes(), strict=True)
+            for layer, shape in zip(trainable, self.weight_shapes(), strict=True)
         ]
         self._clear()
 
     @property
     def weights(self) -> list:
-        """The weight arrays ``[n_post, n_pre]`` (a new list of the live arrays: in-place updates
-        by an optimiser act on the network). Assigning a list validates and copies."""
+        """The weight arrays of the layers that have weights (a new list of the live arrays:
+        in-place updates by an optimiser act on the network). Assigning a list validates and
+        copies."""
         return list(self._weights)
 
     @weights.setter
@@ -187,35 +233,21 @@ class Network:
         counts = xp.ascontiguousarray(xp.asarray(_on(inp.counts, self.backend), dtype=np.int32))
         pre = SpikeTrains(times, counts)
         group = self._group(pre.batch_size)
-        outputs, udots, events = [], [], []
-        # a kernel module that can merge the input events once lets backward reuse them
-        merge = getattr(self._kernels, "merge_inputs", None)
-        for layer, w in zip(self.layers, self._weights, strict=True):
-            extra = {} if merge is None else {"events": merge(pre.times, pre.counts, layer.tau)}
-            events.append(extra)
-            t, c, ud = self._kernels.dense_forward(
-                pre.times,
-                pre.counts,
-                w[None],
-                group,
-                layer.tau_s,
-                layer.theta,
-                layer.reset,
-                layer.n_max,
-                t_max,
-                **extra,
-            )
-            pre = SpikeTrains(t, c)
+        outputs, kept = [], []
+        wi = self._weight_index()
+        for k, layer in enumerate(self.layers):
+            w = None if wi[k] is None else self._weights[wi[k]]
+            pre, state = layer.forward(self._kernels, pre, w, group, t_max, self.shapes[k])
             outputs.append(pre)
-            udots.append(ud)
+            kept.append(state)
         self._clear()
         self.inputs = SpikeTrains(times, counts)
         self.outputs = outputs
-        self.udot = udots
-        self._events = events
+        self.udot = [s.udot for s in kept]
+        self._kept = kept
         self.t_max = t_max
         self.saturation = [
-            int((o.counts == layer.n_max).sum())
+            0 if isinstance(layer, Pool2D) else int((o.counts == layer.n_max).sum())
             for o, layer in zip(outputs, self.layers, strict=True)
         ]
         return list(outputs)
@@ -253,28 +285,20 @@ class Network:
         phi = xp.where(valid, phi, 0).astype(self.dtype)
         group = self._group(out.batch_size)
         n_layers = len(self.layers)
-        grads = [None] * n_layers
+        wi = self._weight_index()
+        grads = [None] * len(self._weights)
         comps = [None] * n_layers
         phi_in = None
         for k in range(n_layers - 1, -1, -1):
             layer = self.layers[k]
             pre = self.inputs if k == 0 else self.outputs[k - 1]
-            post = self.outputs[k]
-            delta, grad, phi_pre = self._kernels.dense_backward(
-                pre.times,
-                pre.counts,
-                self._weights[k][None],
-                group,
-                post.times,
-                post.counts,
-                self.udot[k],
-                phi,
-                layer.tau_s,
-                layer.reset,
-                k > 0 or bool(input_errors),
-                **self._events[k],
-            )
-            grads[k] = grad[0]
+            w = None if wi[k] is None else self._weights[wi[k]]
+            delta, grad, phi_pre = layer.backward(
+                self._kernels, pre, w, group, self.outputs[k], self._kept[k], phi,
+                k > 0 or bool(input_errors), self.shapes[k],
+            )  # fmt: skip
+            if wi[k] is not None:
+                grads[wi[k]] = grad
             comps[k] = ErrorComponents(phi, delta=delta)
             phi = phi_pre
             if k == 0:
@@ -285,22 +309,25 @@ class Network:
 
     # ---------------------------------------------------------------------------- inspection
     def stats(self) -> list[dict]:
-        """Per layer: spikes per sample, active fraction, saturated neurons, min u_dot, grazing."""
+        """Per layer: spikes per sample, active fraction, saturated neurons, min u_dot, grazing
+        (a pool layer has no membrane: no saturation, min u_dot NaN, no grazing)."""
         if self.outputs is None:
             raise RuntimeError("stats() needs a forward() first")
         res = []
         for layer, o, ud in zip(self.layers, self.outputs, self.udot, strict=True):
             counts = to_numpy(o.counts)
-            udn = to_numpy(ud)
-            spiking = np.isfinite(to_numpy(o.times))
-            slopes = udn[spiking]
-            thr = GRAZING_REL * layer.theta / layer.tau
+            if ud is None:
+                slopes, thr, full = np.zeros(0), 0.0, np.zeros(counts.shape, dtype=bool)
+            else:
+                slopes = to_numpy(ud)[np.isfinite(to_numpy(o.times))]
+                thr = GRAZING_REL * layer.theta / layer.tau
+                full = counts == layer.n_max
             res.append(
                 {
                     "spikes_per_sample": float(counts.sum(axis=1).mean()),
                     "active_fraction": float((counts > 0).mean()),
-                    "saturated": int((counts == layer.n_max).sum()),
-                    "saturated_fraction": float((counts == layer.n_max).mean()),
+                    "saturated": int(full.sum()),
+                    "saturated_fraction": float(full.mean()),
                     "min_udot": float(slopes.min()) if slopes.size else float("nan"),
                     "grazing": int((slopes < thr).sum()),
                 }
@@ -328,7 +355,10 @@ class Network:
             raise TypeError(f"sample must be an integer, got {type(sample).__name__}")
         if not 0 <= sample < batch:
             raise ValueError(f"sample must be in [0, {batch}), got {sample}")
-        n = self.layers[layer].n
+        spec = self.layers[layer]
+        if not spec.has_weights:
+            raise ValueError(f"layer {layer} ({spec.kind}) has no membrane: it only merges spikes")
+        n = self.sizes[layer + 1]
         if neurons is None:
             neurons = np.arange(n)
         neurons = np.atleast_1d(np.asarray(neurons))
@@ -342,7 +372,9 @@ class Network:
             t,
             to_numpy(pre.times[sample]),
             to_numpy(pre.counts[sample]),
-            to_numpy(self._weights[layer])[neurons],
+            spec.dense_rows(
+                to_numpy(self._weights[self._weight_index()[layer]]), self.shapes[layer], neurons
+            ),
             to_numpy(post.times[sample])[neurons],
             self.layers[layer].tau_s,
             self.layers[layer].reset,
@@ -351,7 +383,7 @@ class Network:
     # ---------------------------------------------------------------------------- persistence
     def config(self) -> dict:
         """JSON-serialisable description (no weights)."""
-        return {
+        d = {
             "format": FORMAT,
             "version": VERSION,
             "n_inputs": self.n_inputs,
@@ -359,6 +391,9 @@ class Network:
             "dtype": self.dtype.name,
             "seed": self.seed,
         }
+        if len(self.input_shape) == 3:
+            d["input_shape"] = list(self.input_shape)
+        return d
 
     @classmethod
     def from_config(cls, d: dict, backend="cpu") -> Network:
@@ -376,13 +411,20 @@ class Network:
                 raise ValueError(f"config is missing {key!r}")
         if not isinstance(d["layers"], list):
             raise ValueError("config 'layers' must be a list")
-        layers = [Dense.from_dict(x) for x in d["layers"]]
+        layers = [layer_from_dict(x) for x in d["layers"]]
+        shape = d.get("input_shape")
+        if shape is not None:
+            if not isinstance(shape, list):
+                raise ValueError("config 'input_shape' must be a list")
+            if math.prod(shape) != d["n_inputs"]:
+                raise ValueError(f"config input_shape {shape} does not hold n_inputs neurons")
         return cls(
-            d["n_inputs"],
+            None if shape is not None else d["n_inputs"],
             layers,
             backend=backend,
             dtype=d.get("dtype", "float64"),
             seed=d.get("seed", 0),
+            input_shape=None if shape is None else tuple(shape),
         )
 
     def save(self, path) -> None:
@@ -409,7 +451,7 @@ class Network:
         self._clear()
 
     def __repr__(self) -> str:
-        arch = "-".join(str(s) for s in self.sizes)
+        arch = "-".join("x".join(str(n) for n in s) for s in self.shapes)
         return f"Network({arch}, backend={self.backend!r}, dtype={self.dtype.name!r})"
 
     # ---------------------------------------------------------------------------- NIR

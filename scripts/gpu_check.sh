@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # GPU checks of batscope, one short run (under 8 minutes on an H200): the `gpu` tests (GPU vs
 # CPU parity, finite differences on the GPU, Network on backend="gpu"), the CUDA source tests
-# (nvcc, NVRTC through CuPy, host build) and the 784-800-10 benchmark at batch 50 and 1000.
+# (nvcc, NVRTC through CuPy, host build; dense, conv and pool kernels, the Net3 network), the
+# 784-800-10 benchmark at batch 50 and 1000 and the Net3 (15C5-P2-40C5-P2-300-10) benchmark at
+# batch 20 and 1000.
 # Logs go to $OUT (or a temporary folder, printed at the end). Run from the repository root:
 #     bash scripts/gpu_check.sh
 #
@@ -57,6 +59,9 @@ for batch in 50 1000; do
         >"$LOG/bench_gpu_b$batch.json" 2>"$LOG/bench_gpu_b$batch.err" || status=1
     cat "$LOG/bench_gpu_b$batch.json" "$LOG/bench_gpu_b$batch.err"
 done
+timeout 150 python3 -m batscope.engine.bench --backend gpu --net net3 --samples 2000 \
+    >"$LOG/bench_gpu_net3.json" 2>"$LOG/bench_gpu_net3.err" || status=1
+cat "$LOG/bench_gpu_net3.json" "$LOG/bench_gpu_net3.err"
 
 rm -rf "$SHIM"
 echo "gpu_check: status $status, logs in $LOG"

@@ -3,10 +3,7 @@
 // step calling the per-thread body from dense.cuh. One extern "C" entry per kernel and dtype,
 // so CuPy's RawModule finds them by plain name: bs_<kernel>_f32 / bs_<kernel>_f64.
 #include "dense.cuh"
-
-#define BS_GRID_STRIDE(i, n)                                                             \
-    for (bs::idx_t i = (bs::idx_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);         \
-         i += (bs::idx_t)blockDim.x * gridDim.x)
+#include "launch.cuh"
 
 #define BS_DENSE_KERNELS(T, SUF)                                                            \
     extern "C" __global__ void __launch_bounds__(256)                                      \

@@ -1,5 +1,6 @@
 """The CUDA sources without a GPU: nvcc compiles them, and a host build of the same per-thread
-functions (dense.cuh, driven by engine/gpu.py's own drivers on NumPy) matches engine/cpu.py."""
+functions (neuron.cuh, dense.cuh, conv.cuh, pool.cuh, driven by engine/gpu.py's own drivers on
+NumPy) matches engine/cpu.py."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from test_float32_robust import coincident_probes, inputs, unambiguous
 
 CUDA_DIR = gpu.CUDA_DIR
 HARNESS = Path(__file__).with_name("cuda_host_harness.cpp")
-KERNELS = ("merge", "forward", "delta", "grad", "phi_pre")
+KERNELS = ("merge", "forward", "delta", "grad", "phi_pre",  # dense.cu
+           "field", "conv_forward", "conv_grad", "conv_phi_pre",  # conv.cu
+           "pool_forward", "pool_backward")  # pool.cu  # fmt: skip
 ENTRIES = [f"bs_{k}_{s}" for k in KERNELS for s in ("f32", "f64")]
 
 
@@ -64,19 +67,22 @@ def test_float32_kernels_keep_fp64_to_forward_bookkeeping(tmp_path):
     nvcc = shutil.which("nvcc")
     if nvcc is None:
         pytest.skip("nvcc is not on PATH")
-    ptx_path = tmp_path / "dense.ptx"
-    cmd = [nvcc, "--ptx", "-arch=sm_90", "-o", str(ptx_path), str(CUDA_DIR / "dense.cu")]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
-    ptx = ptx_path.read_text()
-    bodies = {b.split("(")[0]: b for b in re.split(r"\.entry\s+", ptx)[1:]}
+    bodies = {}
+    for name in gpu.CUDA_SOURCES:
+        ptx_path = tmp_path / f"{name}.ptx"
+        cmd = [nvcc, "--ptx", "-arch=sm_90", "-o", str(ptx_path), str(CUDA_DIR / name)]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+        ptx = ptx_path.read_text()
+        bodies |= {b.split("(")[0]: b for b in re.split(r"\.entry\s+", ptx)[1:]}
     f32 = {k: b for k, b in bodies.items() if k.endswith("_f32")}
     assert sorted(f32) == sorted(f"bs_{k}_f32" for k in KERNELS)
+    forwards = ("bs_forward_f32", "bs_conv_forward_f32")  # one neuron core, two connectivities
     for name, body in f32.items():
-        if name != "bs_forward_f32":
+        if name not in forwards:
             assert ".f64" not in body, name
-    forward = f32["bs_forward_f32"]
-    assert "sqrt.rn.f32" in forward  # the per-input pre-test is float32
-    assert not re.search(r"(ld|st)\.global\.f64", forward)
+    for name in forwards:
+        assert "sqrt.rn.f32" in f32[name]  # the per-input pre-test is float32
+        assert not re.search(r"(ld|st)\.global\.f64", f32[name])
 
 
 def test_nvrtc_compiles_inlined_source():
@@ -334,5 +340,82 @@ def test_network_on_the_gpu_drivers_matches_cpu(host_launch):
         res.append([*(o.times for o in out), *(o.counts for o in out), *grads, *comps,
                     net.input_errors])  # fmt: skip
     assert res[0][2].sum() > 0 and res[0][3].sum() > 0
+    for a, b in zip(*res, strict=True):
+        _close(b, a, np.float64, "network")
+
+
+# ---------------------------------------------------------------------------------------------
+# Conv2D and Pool2D (method.md §8): the host build against engine.cpu
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_host_build_conv_and_pool_match_cpu(dtype, host_launch):
+    rng = np.random.default_rng(3)
+    shape = (7, 6, 2)
+    times, counts = _inputs(rng, 5, 84, 3, dtype, quantum=0.01)  # coincident inputs too
+    times[0], counts[0] = np.inf, 0  # a silent sample
+    w = rng.normal(0.2, 0.8, (2, 3, 3, 3, 2)).astype(dtype)
+    group = np.array([0, 1, 1, 0, 1], np.int32)
+    args = (times, counts, w, group, shape, 0.1, 0.1, 0.2, 6, 1.0)
+    ref = cpu.conv_forward(*args)
+    out = gpu.conv_forward_with(np, host_launch, *args)
+    np.testing.assert_array_equal(out[1], ref[1])
+    assert ref[1].sum() > 200 and (ref[1] == 6).any()
+    np.testing.assert_array_equal(np.isinf(out[0]), np.isinf(ref[0]))
+    _close(out[0], ref[0], dtype, "conv spike times")
+    _close(out[2], ref[2], dtype, "conv udot")
+
+    phi = rng.normal(size=ref[0].shape).astype(dtype)
+    phi[np.isinf(ref[0])] = 0
+    bwd = (times, counts, w, group, shape, *ref, phi, 0.1, 0.2, True)
+    rd, rg, rp = cpu.conv_backward(*bwd)
+    od, og, op = gpu.conv_backward_with(np, host_launch, *bwd)
+    assert og.shape == w.shape and np.abs(rg).max() > 0
+    _close(od, rd, dtype, "conv delta")
+    _close(og, rg, dtype, "conv grad")
+    _close(op, rp, dtype, "conv phi_pre")
+
+    pool_shape = (5, 4, 3)
+    rt, rc, rs = cpu.pool_forward(ref[0], ref[1], pool_shape, 2)
+    ot, oc, os_ = gpu.pool_forward_with(np, host_launch, ref[0], ref[1], pool_shape, 2)
+    np.testing.assert_array_equal(ot, rt)
+    np.testing.assert_array_equal(oc, rc)
+    np.testing.assert_array_equal(os_, rs)
+    phi_pool = np.where(np.isfinite(rt), rng.normal(size=rt.shape), 0).astype(dtype)
+    np.testing.assert_array_equal(
+        gpu.pool_backward_with(np, host_launch, phi_pool, rc, rs, ref[0].shape),
+        cpu.pool_backward(phi_pool, rc, rs, ref[0].shape),
+    )
+
+
+def test_conv_network_on_the_gpu_drivers_matches_cpu(host_launch):
+    """A conv-pool-dense Network on gpu.py's drivers (NumPy + host build) as on engine.cpu."""
+    from batscope.engine import Conv2D, Dense, Network, Normal, Pool2D, SpikeTrains
+
+    layers = [
+        Conv2D(3, 3, 0.1, 0.1, n_max=3, reset=0.2, init=Normal(0.5, 0.5)),
+        Pool2D(2),
+        Dense(4, 0.1, 0.1, n_max=5, init=Normal(0.4, 0.4)),
+    ]
+    t, c = _inputs(np.random.default_rng(2), 4, 81, 2, np.float64)
+    x = SpikeTrains(t, c)
+    res = []
+    for host_gpu in (False, True):
+        net = Network(input_shape=(9, 9, 1), layers=layers, dtype="float64", seed=1)
+        if host_gpu:
+            net._kernels = SimpleNamespace(
+                **{
+                    name: partial(getattr(gpu, f"{name}_with"), np, host_launch)
+                    for name in ("conv_forward", "conv_backward", "pool_forward", "pool_backward")
+                },
+                dense_forward=partial(gpu.forward_with, np, host_launch),
+                dense_backward=partial(gpu.backward_with, np, host_launch),
+            )
+        out = net.forward(x, 1.0)
+        phi = np.where(np.isfinite(out[-1].times), 1.0, 0.0)
+        grads = net.backward(phi, input_errors=True)
+        comps = [a for comp in net.error_components for a in comp]
+        res.append([*(o.times for o in out), *(o.counts for o in out), *grads, *comps,
+                    net.input_errors])  # fmt: skip
+    assert all(o.sum() > 0 for o in res[0][3:6])
     for a, b in zip(*res, strict=True):
         _close(b, a, np.float64, "network")

@@ -439,3 +439,85 @@ def test_convergence_sweep_groups_match_cpu():
     same = res["gpu"].best == res["cpu"].best
     assert same.mean() >= 0.99, f"{(~same).sum()} of {same.size} runs differ"
     np.testing.assert_allclose(res["gpu"].accuracy, res["cpu"].accuracy, atol=0.05)
+
+
+# ---------------------------------------------------------------------------------------------
+# Conv2D and Pool2D (method.md §8)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("batch", [6, 3000])  # 3000: more (sample, neuron) threads than a grid
+def test_conv_and_pool_kernels_match_cpu(dtype, batch, cp):
+    rng = np.random.default_rng(4)
+    shape = (9, 8, 2)
+    pre_t, pre_c = _inputs(rng, batch, 144, 2, dtype, quantum=0.01)
+    pre_t[0], pre_c[0] = np.inf, 0
+    w = rng.normal(0.2, 0.8, (2, 4, 3, 3, 2)).astype(dtype)
+    group = rng.integers(0, 2, size=batch).astype(np.int32)
+    tol = TOL[dtype]
+    args = (shape, 0.1, 0.1, 0.2, 5, 1.0)
+    ref = cpu.conv_forward(pre_t, pre_c, w, group, *args)
+    dev = [cp.asarray(a) for a in (pre_t, pre_c, w, group)]
+    out = gpu.conv_forward(*dev, *args)
+    assert _module_of(out[0]) == DEVICE_MODULE
+    same = _same_counts(out[1], ref[1], dtype, "conv counts")
+    assert ref[1].sum() > 100 * batch
+    _close(to_numpy(out[0])[same], ref[0][same], tol["t"], "conv times")
+    phi = np.where(np.isfinite(ref[0]), rng.normal(size=ref[0].shape), 0).astype(dtype)
+    rb = cpu.conv_backward(pre_t, pre_c, w, group, shape, *ref, phi, 0.1, 0.2, True)
+    ob = gpu.conv_backward(*dev, shape, *(cp.asarray(a) for a in ref), cp.asarray(phi), 0.1, 0.2,
+                           True)  # fmt: skip
+    for a, b, what in zip(ob, rb, ("delta", "grad", "phi_pre"), strict=True):
+        _close(a, b, tol["rel"], f"conv {what}")
+    pool_shape = (7, 6, 4)
+    rp = cpu.pool_forward(ref[0], ref[1], pool_shape, 2)
+    op = gpu.pool_forward(cp.asarray(ref[0]), cp.asarray(ref[1]), pool_shape, 2)
+    for a, b in zip(op, rp, strict=True):
+        np.testing.assert_array_equal(to_numpy(a), b)
+    phi_p = np.where(np.isfinite(rp[0]), rng.normal(size=rp[0].shape), 0).astype(dtype)
+    np.testing.assert_array_equal(
+        to_numpy(gpu.pool_backward(cp.asarray(phi_p), op[1], op[2], ref[0].shape)),
+        cpu.pool_backward(phi_p, rp[1], rp[2], ref[0].shape),
+    )
+
+
+def _net3(backend, dtype):
+    from batscope.engine import Conv2D, Pool2D
+
+    layers = [
+        Conv2D(15, 5, 0.13, 0.04, n_max=1),
+        Pool2D(2),
+        Conv2D(40, 5, 0.13, 0.8, n_max=3),
+        Pool2D(2),
+        Dense(300, 0.13, 0.6, n_max=10),
+        Dense(10, 0.13, 0.3, n_max=30),
+    ]
+    return Network(input_shape=(28, 28, 1), layers=layers, backend=backend, dtype=dtype, seed=3)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_net3_mnist_batch_matches_cpu(dtype):
+    """The paper's Net3 on real MNIST: every layer's spikes, then the gradients and input
+    errors with the GPU fed the same forward (float64: whole network)."""
+    from batscope.datasets import encode_ttfs
+
+    images, labels = _mnist(20)
+    inp = encode_ttfs(images, dtype=np.dtype(dtype).name)
+    tol = TOL[dtype]
+    nets = {b: _net3(b, np.dtype(dtype).name) for b in ("cpu", "gpu")}
+    outs = {b: n.forward(inp, 0.2) for b, n in nets.items()}
+    upstream_same = np.ones(len(labels), dtype=bool)
+    for k, (oc, og) in enumerate(zip(outs["cpu"], outs["gpu"], strict=True)):
+        assert to_numpy(oc.counts).sum() > 0
+        same = _same_counts(og.counts, oc.counts, dtype, f"layer {k} spike counts")
+        keep = same & upstream_same[:, None]
+        _close(to_numpy(og.times)[keep], to_numpy(oc.times)[keep], tol["t"], f"layer {k} times")
+        upstream_same &= same.all(axis=1)
+    if dtype != np.float64:
+        return
+    loss = SpikeCountClass(30, 3)
+    grads = {}
+    for b, net in nets.items():
+        g = net.backward(loss.errors(outs[b][-1], net.xp.asarray(labels)), input_errors=True)
+        grads[b] = [*g, net.input_errors, *(c.delta for c in net.error_components)]
+    for k, (a, b) in enumerate(zip(grads["gpu"], grads["cpu"], strict=True)):
+        _close(a, b, tol["rel"], f"Net3 backward array {k}")

