@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from batscope.engine.convergence import run_sweep
+from batscope.engine.convergence import SweepConfig, run_sweep
+from batscope.training.state import SweepConfig as GridConfig
+from batscope.training.sweep import SweepController
 from batscope.training.sweep_cluster import (
     chunk_size,
     close_client,
@@ -23,6 +25,7 @@ from batscope.training.sweep_cluster import (
     worker_layout,
 )
 from batscope.training.sweep_plan import engine_config, parse_seeds, parse_set, plan_sweep
+from batscope.training.sweep_remote import runner_from_env
 from batscope.training.sweep_tasks import train_cell
 
 distributed = pytest.importorskip("distributed")
@@ -273,3 +276,43 @@ def test_ctrl_c_cancels_and_closes_the_cluster(tmp_path):
     _, alive = psutil.wait_procs(children, timeout=30)
     assert not alive  # the cluster is closed with the command
     assert (out / "summary.csv").read_text().startswith("run,seed,status")
+
+
+# --- the app's convergence sweep on the cluster (BATSCOPE_DASK_SCHEDULER) ----------------------
+
+
+def test_the_app_sweep_runs_on_the_scheduler_named_by_the_environment(client, monkeypatch):
+    monkeypatch.delenv("BATSCOPE_DASK_SCHEDULER", raising=False)
+    assert runner_from_env() is None  # in process
+    monkeypatch.setenv("BATSCOPE_DASK_SCHEDULER", client.scheduler.address)
+    runner = runner_from_env()
+    cfg = SweepConfig(means=(0.0, 0.6, 1.2), stds=(0.0, 0.4), repeats=3, epochs=6)
+    seen = []
+    res = runner(cfg, chunk_cells=2, callback=lambda cells, acc: seen.append(len(cells)))
+    ref = run_sweep(cfg)
+    np.testing.assert_array_equal(res.best, ref.best)
+    np.testing.assert_array_equal(res.first_full, ref.first_full)
+    assert sorted(seen) == [2, 2, 2] and res.complete and runner.dashboard_link
+
+    stopped = runner(cfg, chunk_cells=1, should_stop=lambda: True)  # Stop: the rest cancelled
+    assert not stopped.done.any()
+
+    # the controller (slots, memory, cells handed out as chunks finish) with that runner
+    ctrl = SweepController(
+        GridConfig(mu_max=0.4, sigma_max=0.2, step=0.2, repeats=2, epochs=5), runner=runner
+    )
+    ctrl.variants = ["multi"]
+    ctrl.chunk_cells = 2
+    ctrl.start()
+    cells, deadline = [], time.monotonic() + 120
+    while ctrl.status != "finished":
+        assert time.monotonic() < deadline and ctrl.status != "error", ctrl.message
+        cells += ctrl.poll()
+        time.sleep(0.05)
+    cells += ctrl.poll()
+    assert sum(len(c.accuracy) for c in cells) == 6
+    ref = run_sweep(ctrl.engine_config("multi"))
+    for batch in cells:
+        np.testing.assert_array_equal(
+            batch.accuracy, 100.0 * ref.accuracy[batch.sigma_index, batch.mu_index]
+        )
