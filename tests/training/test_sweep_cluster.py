@@ -168,6 +168,27 @@ def test_heatmap_chunks_on_the_cluster_equal_the_in_process_sweep(client, tmp_pa
     }
 
 
+def test_an_interrupted_heatmap_trains_only_its_missing_chunks(client, tmp_path):
+    grid = {"sweep.mu_max": [0.4], "sweep.sigma_max": [0.2], "sweep.repeats": [2]}
+    plan = plan_sweep("convergence-multi", out=tmp_path, grid=grid, epochs=5, chunk_cells=2)
+    run_plan(plan, client)
+    folder = tmp_path / plan.cells[0].key
+    with np.load(folder / "result.npz") as z:
+        first = z["best"].copy()
+    chunks = sorted((folder / "chunks").iterdir())
+    assert len(chunks) == 3  # 6 cells, 2 a chunk
+    for name in ("summary.json", "heatmap.csv", "result.npz"):
+        (folder / name).unlink()
+    chunks[1].unlink()  # as if the sweep had stopped before this chunk
+    kept = {p.name: p.stat().st_mtime_ns for p in (chunks[0], chunks[2])}
+    records = run_plan(plan, client)
+    assert records[plan.cells[0].key]["status"] == "trained"
+    assert {p.name: p.stat().st_mtime_ns for p in (chunks[0], chunks[2])} == kept
+    assert chunks[1].is_file()
+    with np.load(folder / "result.npz") as z:
+        np.testing.assert_array_equal(z["best"], first)
+
+
 def test_training_sweep_summary_rerun_and_in_process_equality(client, tmp_path, monkeypatch):
     plan = plan_sweep(config=tiny(), out=tmp_path, seeds=[0, 1], grid={"training.lr": [0.01]})
     records = run_plan(plan, client)
