@@ -27,6 +27,7 @@ from batscope.training.sweep_cluster import (
 from batscope.training.sweep_plan import engine_config, parse_seeds, parse_set, plan_sweep
 from batscope.training.sweep_remote import runner_from_env
 from batscope.training.sweep_tasks import train_cell
+from batscope.widgets.convergence import ConvergenceView
 
 distributed = pytest.importorskip("distributed")
 
@@ -324,6 +325,7 @@ def test_the_app_sweep_runs_on_the_scheduler_named_by_the_environment(client, mo
     )
     ctrl.variants = ["multi"]
     ctrl.chunk_cells = 2
+    view = ConvergenceView(ctrl)  # its status line follows the controller
     ctrl.start()
     cells, deadline = [], time.monotonic() + 120
     while ctrl.status != "finished":
@@ -332,6 +334,7 @@ def test_the_app_sweep_runs_on_the_scheduler_named_by_the_environment(client, mo
         time.sleep(0.05)
     cells += ctrl.poll()
     assert sum(len(c.accuracy) for c in cells) == 6
+    assert f'<a href="{runner.dashboard_link}"' in view.status.object  # the cluster's dashboard
     ref = run_sweep(ctrl.engine_config("multi"))
     for batch in cells:
         np.testing.assert_array_equal(
