@@ -384,7 +384,7 @@ class Trainer:
         outs = self.network.forward(self.to_backend(take(x, sl)), self.t_max)
         counts = [to_numpy(x.counts[sl])] + [to_numpy(o.counts) for o in outs]
         names = ["input"] + [f"layer {k + 1}" for k in range(len(outs))]
-        n_max = [int(x.n_slots)] + [spec.n_max for spec in self.network.layers]
+        n_max = [int(x.n_slots)] + [int(o.n_slots) for o in outs]  # a pool's: size²·K_in
         sparsity = tuple(
             layer_sparsity(n, c, m) for n, c, m in zip(names, counts, n_max, strict=True)
         )

@@ -1,12 +1,13 @@
-"""The live views on a conv-pool-dense network: channel images, kernels, error flow, membrane."""
+"""The live views on a conv-pool-dense network, fed by the Trainer's own snapshots: channel
+images, kernel images, the error flow and membrane traces of conv neurons, pool layers refused."""
 
 import numpy as np
 import pytest
+from batscope.app.presets import load_preset
 from batscope.engine import Conv2D, Dense, Network, Pool2D
 from batscope.engine.analysis import spike_events
-from batscope.engine.backend import to_numpy
 from batscope.engine.spikes import SpikeTrains
-from batscope.training.telemetry import ErrorFlow, LayerActivity, MembraneWindow, Snapshot
+from batscope.training.trainer import TaskData, Trainer
 from batscope.widgets.errorflow import ErrorFlowView
 from batscope.widgets.membrane import MembraneView
 from batscope.widgets.raster import RasterView
@@ -16,84 +17,53 @@ T_MAX = 0.2
 
 
 @pytest.fixture(scope="module")
-def net():
-    """Input (6, 6, 2) -> Conv2D 3 x 3, 3 channels -> Pool2D 2 -> Dense 4, one forward and
-    backward pass on one sample, tuned so that every layer spikes."""
+def trainer():
+    """A Trainer whose network is input (6, 6, 2) -> Conv2D 3 x 3, 3 channels -> Pool2D 2 ->
+    Dense 2, tuned so that every layer spikes; its snapshots are the ones the app shows."""
+    rng = np.random.default_rng(3)
+    times = np.where(rng.random((4, 72, 1)) < 0.6, rng.uniform(0, 0.05, (4, 72, 1)), np.inf)
+    x = SpikeTrains(times, np.isfinite(times).sum(axis=2).astype(np.int32))
+    data = TaskData(x, np.array([0, 1, 0, 1]), None, None, None, None, 2, 0.05, True)
+    cfg = load_preset("convergence").config
+    tr = Trainer({**cfg, "training": {**cfg["training"], "t_max": T_MAX}}, data=data)
     net = Network(
         input_shape=(6, 6, 2),
         layers=[
             Conv2D(3, 3, tau_s=0.05, theta=0.2, n_max=4),
             Pool2D(2),
-            Dense(4, tau_s=0.05, theta=0.2, n_max=3),
+            Dense(2, tau_s=0.05, theta=0.2, n_max=12),
         ],
         seed=1,
     )
     w_conv, w_dense = net.weights
     net.weights = [np.abs(w_conv) * 2.0, np.abs(w_dense) + 0.5]
-    rng = np.random.default_rng(3)
-    times = np.where(rng.random((1, 72, 1)) < 0.6, rng.uniform(0, 0.05, (1, 72, 1)), np.inf)
-    inp = SpikeTrains(times, np.isfinite(times).sum(axis=2).astype(np.int32))
-    outs = net.forward(inp, T_MAX)
-    assert all(int(to_numpy(o.counts).sum()) > 0 for o in outs)
-    errors = np.where(np.isfinite(to_numpy(outs[-1].times)), 1.0, 0.0)
-    net.backward(errors)
-    return net
+    tr.network = net  # conv layer specs reach the builder separately; the snapshot code is here
+    return tr
 
 
-def snapshot(net, layer=1, neurons=(5,)):
-    """The snapshot the trainer builds for sample 0 (training/trainer.py), membrane of ``layer``
-    (1-based) with a refusal for a pool layer as the trainer gives it."""
-    trains = [net.inputs, *net.outputs]
-    kinds = ["input"] + [spec.kind for spec in net.layers]
-    activity = tuple(
-        LayerActivity(
-            name,
-            to_numpy(o.times[0]),
-            to_numpy(o.counts[0]),
-            getattr(spec, "theta", float("nan")),
-            getattr(spec, "reset", float("nan")),
-            getattr(spec, "n_max", o.times.shape[-1]),
-            shape=tuple(shape),
-            kind=kind,
-        )
-        for name, o, spec, shape, kind in zip(
-            ["input", "layer 1", "layer 2", "layer 3"],
-            trains,
-            [None, *net.layers],
-            net.shapes,
-            kinds,
-            strict=True,
-        )
-    )
-    flows = tuple(
-        ErrorFlow(k + 1, to_numpy(c.phi[0]), to_numpy(c.mu[0]), to_numpy(c.delta[0]))
-        for k, c in enumerate(net.error_components)
-    )
-    t = np.linspace(0, T_MAX, 200)
-    sel = np.array(neurons)
-    spec = net.layers[layer - 1]
-    if spec.has_weights:
-        u = net.membrane(t, layer=layer - 1, neurons=sel)
-        mem = MembraneWindow(layer, sel, t, u, spec.theta, spec.reset)
-    else:
-        mem = MembraneWindow(layer, sel, t, np.zeros((0, t.size)), np.nan, np.nan, "no membrane")
-    return Snapshot(
-        step=1,
-        epoch=0,
-        batch=0,
-        n_batches=1,
-        epochs=1,
-        t_max=T_MAX,
-        activity=activity,
-        errors=flows,
-        membrane=mem,
-        weights=tuple(to_numpy(w) for w in net.weights),
-    )
+def snapshot(trainer, layer=1, neurons=(5,)):
+    """The trainer's heavy snapshot of sample 0, membrane of ``layer`` (1-based), ``neurons``."""
+    snap = trainer.snapshot(sample_index=0, layer=layer, neurons=neurons, heavy=True)
+    assert all(int(a.counts.sum()) > 0 for a in snap.activity)  # every layer spikes
+    return snap
+
+
+def test_snapshot_carries_shapes_kinds_and_refuses_the_pool_membrane(trainer):
+    snap = snapshot(trainer, layer=2, neurons=(0, 3))
+    assert [a.shape for a in snap.activity] == [(6, 6, 2), (4, 4, 3), (2, 2, 3), (2,)]
+    assert [a.kind for a in snap.activity] == ["input", "conv2d", "pool2d", "dense"]
+    assert np.isnan(snap.activity[2].theta) and snap.activity[2].n_max == 4 * 4
+    assert snap.membrane.u.shape == (0, snap.membrane.t.size)
+    assert "pooling layer" in snap.membrane.refused and "no membrane" in snap.membrane.refused
+    assert [w.shape for w in snap.weights] == [(3, 3, 3, 2), (2, 12)]
+    assert [e.delta.shape for e in snap.errors] == [a.times.shape for a in snap.activity[1:]]
+    mem = snapshot(trainer, layer=1, neurons=(0, 47, 48)).membrane  # 48 is out of range
+    assert list(mem.neurons) == [0, 47] and mem.refused == ""
 
 
 @pytest.mark.parametrize("layer", [0, 1, 2])
-def test_channel_image_counts_and_first_spikes(net, layer):
-    snap = snapshot(net)
+def test_channel_image_counts_and_first_spikes(trainer, layer):
+    snap = snapshot(trainer)
     view = RasterView()
     view.update([snap])
     view.view_config.layer = layer
@@ -122,9 +92,9 @@ def test_channel_image_counts_and_first_spikes(net, layer):
     assert int(act.counts.sum()) > 0
 
 
-def test_channel_image_hidden_for_a_dense_layer_and_a_click_selects_the_neuron(net):
+def test_channel_image_hidden_for_a_dense_layer_and_a_click_selects_the_neuron(trainer):
     view = RasterView()
-    view.update([snapshot(net)])
+    view.update([snapshot(trainer)])
     view.view_config.layer = 3
     assert not view._channel_pane.visible
     view.view_config.layer = 1
@@ -138,8 +108,8 @@ def test_channel_image_hidden_for_a_dense_layer_and_a_click_selects_the_neuron(n
     assert view.view_config.neurons == [(0 * 4 + 1) * 3 + 2]
 
 
-def test_kernels_equal_the_conv_weights(net):
-    snap = snapshot(net)
+def test_kernels_equal_the_conv_weights(trainer):
+    snap = snapshot(trainer)
     view = WeightsView()
     view.update([snap])
     assert view.layer_select.options == {"layer 1": 1, "layer 3": 3}  # the pool has no weights
@@ -160,8 +130,8 @@ def test_kernels_equal_the_conv_weights(net):
     assert view.field_source.data["image"][0].size == snap.weights[1].shape[1]
 
 
-def test_error_flow_of_conv_neurons_and_refusal_of_the_pool_layer(net):
-    snap = snapshot(net)
+def test_error_flow_of_conv_neurons_and_refusal_of_the_pool_layer(trainer):
+    snap = snapshot(trainer)
     view = ErrorFlowView()
     view.view_config.layer = 1
     view.update([snap])
@@ -177,24 +147,23 @@ def test_error_flow_of_conv_neurons_and_refusal_of_the_pool_layer(net):
     assert len(view.points_source.data["t"]) == 0
 
 
-def test_membrane_of_conv_neurons_and_refusal_of_pool_neurons(net):
+def test_membrane_of_conv_neurons_and_refusal_of_pool_neurons(trainer):
     view = MembraneView()
-    neurons = (0, 7, 47)  # the last conv neuron: position (3, 3), channel 2
-    snap = snapshot(net, layer=1, neurons=neurons)
+    neurons = (0, 7, 47)  # 47 is the last conv neuron: position (3, 3), channel 2
+    snap = snapshot(trainer, layer=1, neurons=neurons)
     view.update([snap])
-    conv = net.layers[0]
-    rows = conv.dense_rows(to_numpy(net.weights[0]), net.shapes[0], np.array(neurons))
-    assert rows.shape == (3, 72)
-    drawn = [src.data["u"] for src in view.trace_sources[:3]]
-    assert all(len(u) for u in drawn)
-    # u reaches θ at each spike of the conv neuron (exact trace, method.md §2)
-    t_spk = view.spike_source.data["t"]
-    assert len(t_spk) == sum(int(snap.activity[1].counts[j]) for j in neurons)
-    u = net.membrane(t_spk[:1], layer=0, neurons=np.array([view.spike_source.data["neuron"][0]]))
-    assert u[0, 0] == pytest.approx(conv.theta, abs=1e-9)
+    for i in range(3):
+        np.testing.assert_array_equal(view.trace_sources[i].data["u"], snap.membrane.u[i])
+    # the trace is exact: u(t) of a conv neuron reaches θ at each of its spikes (method.md §2)
+    net, conv = trainer.network, trainer.network.layers[0]
+    t_spk, who = view.spike_source.data["t"], view.spike_source.data["neuron"]
+    assert len(t_spk) == sum(int(snap.activity[1].counts[j]) for j in neurons) > 0
+    for t, j in zip(t_spk, who, strict=True):
+        u = net.membrane(np.array([t]), layer=0, neurons=np.array([j]))
+        assert u[0, 0] == pytest.approx(conv.theta, abs=1e-9)
     assert "Layer 1" in view.info.object
-    view.update([snapshot(net, layer=2, neurons=(0,))])
-    assert view.info.object == "no membrane"
+    pool = snapshot(trainer, layer=2, neurons=(0,))
+    view.update([pool])
+    assert view.info.object == pool.membrane.refused
     assert all(len(src.data["t"]) == 0 for src in view.trace_sources)
-    with pytest.raises(ValueError, match="no membrane"):
-        net.membrane(np.zeros(1), layer=1)
+    assert len(view.spike_source.data["t"]) == 0
