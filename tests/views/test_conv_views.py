@@ -1,6 +1,8 @@
 """The live views on a conv-pool-dense network, fed by the Trainer's own snapshots: channel
 images, kernel images, the error flow and membrane traces of conv neurons, pool layers refused."""
 
+import json
+
 import numpy as np
 import pytest
 from batscope.app.presets import load_preset
@@ -12,6 +14,8 @@ from batscope.widgets.errorflow import ErrorFlowView
 from batscope.widgets.membrane import MembraneView
 from batscope.widgets.raster import RasterView
 from batscope.widgets.weights import WeightsView
+from bokeh.document import Document
+from bokeh.embed import json_item
 
 T_MAX = 0.2
 
@@ -167,3 +171,18 @@ def test_membrane_of_conv_neurons_and_refusal_of_pool_neurons(trainer):
     assert view.info.object == pool.membrane.refused
     assert all(len(src.data["t"]) == 0 for src in view.trace_sources)
     assert len(view.spike_source.data["t"]) == 0
+
+
+def test_conv_images_serialize(trainer):
+    """Images with NaN pixels (silent positions, kernel gaps) serialise as a page sends them."""
+    snap = snapshot(trainer)
+    raster, weights = RasterView(), WeightsView()
+    for view in (raster, weights):
+        assert view.__panel__().get_root(Document()) is not None
+        view.update([snap])
+    raster.view_config.layer = weights.view_config.layer = 1
+    raster.quantity.value = "first spike"
+    assert np.isnan(raster.channel_source.data["image"][0]).any()
+    assert np.isnan(weights.kernel_source.data["image"][0]).any()
+    for fig in (raster.channel_fig, weights.kernels):
+        json.dumps(json_item(fig))
