@@ -155,8 +155,12 @@ class WeightsView(PlotView):
         cfg = self.view_config
         if cfg.layer in self._weights:
             self.layer_select.value = cfg.layer
-            n_post = self._weights[cfg.layer].shape[0]
-            if cfg.neurons and 0 <= cfg.neurons[0] < n_post:
+            w = self._weights[cfg.layer]
+            if not cfg.neurons or cfg.neurons[0] < 0:
+                return
+            if w.ndim == 4:  # a conv neuron's row is its channel (channels-last index)
+                self.neuron.value = cfg.neurons[0] % w.shape[0]
+            elif cfg.neurons[0] < w.shape[0]:
                 self.neuron.value = cfg.neurons[0]
 
     def _redraw(self, *_):
@@ -172,6 +176,7 @@ class WeightsView(PlotView):
         # Bokeh draws image row 0 at the bottom: post neuron j at height j
         feed(self.matrix_source, image_data(w, -0.5, -0.5, n_pre - 0.5, n_post - 0.5))
         conv = w_full.ndim == 4
+        self.neuron.name = "output channel" if conv else "neuron"
         show(self._field_pane, not conv)
         show(self._kernel_pane, conv)
         self.in_channel.visible = conv

@@ -129,8 +129,11 @@ def test_kernels_equal_the_conv_weights(trainer):
         assert np.isnan(tiles[:, 3]).all() and np.isnan(tiles[:, 7]).all()
     assert view.matrix_source.data["image"][0].shape == (3, 18)
     assert view.in_channel.visible and view._kernel_pane.visible and not view._field_pane.visible
+    view.view_config.param.update(layer=1, neurons=[47])  # conv neuron 47 is in channel 2
+    assert view.neuron.value == 2 and view.neuron.name == "output channel"
     view.view_config.layer = 3  # a dense layer after the pool: its receptive field as before
     assert view.layer == 3 and not view.in_channel.visible and view._field_pane.visible
+    assert view.neuron.name == "neuron"
     assert view.field_source.data["image"][0].size == snap.weights[1].shape[1]
 
 
