@@ -65,6 +65,17 @@ def test_snapshot_carries_shapes_kinds_and_refuses_the_pool_membrane(trainer):
     assert list(mem.neurons) == [0, 47] and mem.refused == ""
 
 
+def test_population_statistics_count_a_pool_layer_by_its_slots(trainer):
+    """Sparsity in heavy snapshots and epoch-end evaluations: a pool layer saturates at
+    size²·K_in spikes (it has no n_max of its own)."""
+    ev = trainer.evaluate("train")  # the 4 training samples, like the heavy snapshot's batch
+    pool = np.asarray(trainer.network.forward(trainer.data.train, T_MAX)[1].counts)
+    for sparsity in (ev.sparsity, snapshot(trainer).sparsity):
+        assert [s.name for s in sparsity] == ["input", "layer 1", "layer 2", "layer 3"]
+        assert sparsity[2].saturated_fraction == pytest.approx((pool == 4 * 4).mean())
+        assert sparsity[2].spikes_per_sample == pytest.approx(pool.sum(axis=1).mean())
+
+
 @pytest.mark.parametrize("layer", [0, 1, 2])
 def test_channel_image_counts_and_first_spikes(trainer, layer):
     snap = snapshot(trainer)
