@@ -290,6 +290,11 @@ def _conv_stage(graph, name, shape, nir) -> Stage:
         )
     if kh != kw:
         raise NIRExportError(f"node {name!r}: only square kernels are supported, got {kh}x{kw}")
+    if node.input_shape is not None and _pair(node.input_shape, name, "input_shape") != shape[1:]:
+        raise NIRExportError(
+            f"node {name!r}: input_shape {tuple(np.asarray(node.input_shape))} differs from the "
+            f"layer below, {shape[1:]} (H, W)"
+        )
     padding = (0, 0) if isinstance(node.padding, str) and node.padding == "valid" else None
     if padding is None and not isinstance(node.padding, str):
         padding = _pair(node.padding, name, "padding")

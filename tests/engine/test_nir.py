@@ -369,6 +369,7 @@ def test_conv_and_pool_refusals():
     refused(lambda g: setattr(g.nodes["conv0"], "padding", (1, 1)), r"'conv0': padding must be")
     refused(lambda g: setattr(g.nodes["conv0"], "bias", np.ones(3)), "'conv0': a Conv2d bias")
     refused(lambda g: setattr(g.nodes["conv0"], "groups", 2), "'conv0': groups must be 1")
+    refused(lambda g: setattr(g.nodes["conv0"], "input_shape", (5, 6)), "'conv0': input_shape")
     refused(
         lambda g: setattr(g.nodes["sumpool1"], "stride", np.array([1, 1])),
         "'sumpool1': stride must equal kernel_size",
