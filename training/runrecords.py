@@ -1,7 +1,8 @@
 """Reading what ``batscope train`` and ``batscope sweep`` left behind, for reports.
 
-A sweep's ``summary.csv`` (``batscope sweep``: one row per run, with ``status`` and ``error``) is
-read for the runs that failed, which the report lists; its run folders are read like any other.
+A sweep's ``summary.csv`` (``batscope sweep``: one row per run, with ``run``, ``status`` and
+``error``) is read for the runs that failed, which the report lists; its run folders are read
+like any other.
 A *run folder* holds ``config.json`` and ``metrics.csv`` (see ``training.runfolder``); a *heatmap
 folder* (a convergence sweep, paper Fig. 3) holds ``config.json`` and ``heatmap.csv`` in the
 reference's format (``Mean,Std,Accuracy``, accuracy in percent, method.md §12). The paths given
@@ -191,7 +192,7 @@ def _variant(config: dict, path: Path) -> str:
 
 
 def failed_sweep_runs(path: Path) -> list[str]:
-    """One line per row of a sweep's ``summary.csv`` whose ``status`` is ``failed``."""
+    """One line per row of a sweep's ``summary.csv`` whose ``status`` is ``error``."""
     try:
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
@@ -199,7 +200,7 @@ def failed_sweep_runs(path: Path) -> list[str]:
         return [f"{path}: unreadable ({exc})"]
     out = []
     for i, row in enumerate(rows, start=2):
-        if row.get("status") == "failed":
+        if row.get("status") in ("error", "failed"):
             what = row.get("folder") or row.get("run") or f"line {i}"
             out.append(
                 f"{path}: sweep run {what} failed: {row.get('error') or 'no error recorded'}"

@@ -155,7 +155,7 @@ def test_bad_and_missing_folders_are_reported_not_crashed_on(runs, tmp_path, cap
     (bad / "broken").mkdir(parents=True)
     (bad / "broken" / "config.json").write_text("{not json")
     (bad / "summary.csv").write_text(
-        "folder,status,error\nruns/a,trained,\nruns/b,failed,MemoryError: out of memory\n"
+        "run,seed,status,error\nruns/a,0,trained,\nruns/b,1,error,MemoryError: out of memory\n"
     )
     (bad / "never-started").mkdir()
     (bad / "never-started" / "config.json").write_text("{}")
