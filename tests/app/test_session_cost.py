@@ -86,9 +86,17 @@ def _wait(pred, timeout: float) -> bool:
     return pred()
 
 
-def test_closed_sessions_are_collected_and_their_threads_stopped():
+def test_closed_sessions_are_collected_and_their_threads_stopped(monkeypatch):
     import batscope.app.warm  # noqa: F401  (compiles the kernels once, as `--setup` does)
+    from batscope.app import session as session_module
     from batscope.app.factory import create_app
+
+    releases = []
+    release = session_module.release_memory
+    monkeypatch.setattr(session_module, "RELEASE_DELAY_S", 0.1)
+    monkeypatch.setattr(
+        session_module, "release_memory", lambda: (releases.append(1), release())[1]
+    )
 
     hv.extension("bokeh")
     room = load_room()
@@ -131,6 +139,7 @@ def test_closed_sessions_are_collected_and_their_threads_stopped():
         assert _wait(lambda: all(r() is None for r in apps), 30), "a closed session's app lives on"
         assert all(r() is None for r in docs)
         assert _wait(lambda: _training_threads() == [], 10)
+        assert _wait(lambda: releases, 10)  # the heap was handed back after the closings
     finally:
         server.stop()
 
