@@ -21,14 +21,13 @@ from batscope.datasets.encoding import encode_ttfs
 from batscope.datasets.toy import list_toy_tasks, toy_task
 from batscope.engine.analysis import latency_curve, layer_sparsity
 from batscope.engine.backend import resolve_backend, to_numpy, xp_for
-from batscope.engine.init import Normal, Uniform
-from batscope.engine.layers import Dense
 from batscope.engine.losses import SpikeCountClass, TTFSCrossEntropy
 from batscope.engine.network import Network
 from batscope.engine.optim import SGD, Adam, LRSchedule
 from batscope.engine.spikes import SpikeTrains
 
 from .evaluation import EVAL_BATCH, Evaluation, evaluate_split, mean_finite, take
+from .netbuild import engine_layers, network_input_shape
 from .telemetry import (
     ErrorFlow,
     LayerActivity,
@@ -101,29 +100,24 @@ def load_task(training: dict, data_dir=None) -> TaskData:
     )
 
 
-def _initializer(layer: dict):
-    if layer.get("init", "uniform") == "normal":
-        return Normal(float(layer.get("init_mean", 0.0)), float(layer.get("init_std", 1.0)))
-    return Uniform(float(layer.get("init_low", -1.0)), float(layer.get("init_high", 1.0)))
+def membrane_layer(layers, layer: int) -> int:
+    """The 1-based layer whose membrane is shown for the chosen ``layer``: itself, clamped to
+    the network, or for a pool layer (no membrane) the nearest neuron layer before it, else
+    after it."""
+    m = min(max(layer, 1), len(layers))
+    with_neurons = [k + 1 for k, spec in enumerate(layers) if spec.has_weights]
+    before = [k for k in with_neurons if k <= m]
+    return before[-1] if before else with_neurons[0]
 
 
 def build_network(config: dict, n_inputs: int) -> Network:
-    """The engine Network of a run configuration (weights drawn from ``training.seed``)."""
+    """The engine Network of a run configuration (weights drawn from ``training.seed``); an
+    image network with conv / pool layers is built on the task's (28, 28, 1) input."""
     tr = config["training"]
-    layers = [
-        Dense(
-            int(d["size"]),
-            float(d["tau_s"]),
-            float(d["theta"]),
-            reset=None if d.get("reset") is None else float(d["reset"]),
-            n_max=int(d["n_max"]),
-            init=_initializer(d),
-        )
-        for d in config["network"]["layers"]
-    ]
+    layers = engine_layers(config["network"])
     return Network(
-        n_inputs,
-        layers,
+        input_shape=network_input_shape(config, n_inputs),
+        layers=layers,
         backend=resolve_backend(tr.get("backend", "cpu")),
         dtype=tr.get("dtype", "float64"),
         seed=int(tr.get("seed", 0)),
@@ -144,9 +138,9 @@ class Trainer:
         tr = config["training"]
         self.data = data if data is not None else load_task(tr, data_dir)
         self.network = build_network(config, self.data.train.n_neurons)
-        if self.network.layers[-1].n != self.data.n_classes:
+        if self.network.sizes[-1] != self.data.n_classes:
             raise ValueError(
-                f"the output layer has {self.network.layers[-1].n} neurons but the "
+                f"the output layer has {self.network.sizes[-1]} neurons but the "
                 f"task has {self.data.n_classes} classes"
             )
         self.backend = resolve_backend(tr.get("backend", "cpu"))
@@ -310,23 +304,25 @@ class Trainer:
         net.backward(errors)  # gradients discarded: only the per-spike error flow is shown
         activity = [LayerActivity("input", to_numpy(inp.times[0]), to_numpy(inp.counts[0]))]
         for k, (spec, o) in enumerate(zip(net.layers, outs, strict=True)):
+            neuron = spec.has_weights  # a pool layer has no threshold: nan, as the input's
             activity.append(
                 LayerActivity(
                     f"layer {k + 1}",
                     to_numpy(o.times[0]),
                     to_numpy(o.counts[0]),
-                    spec.theta,
-                    spec.reset,
-                    spec.n_max,
+                    spec.theta if neuron else float("nan"),
+                    spec.reset if neuron else float("nan"),
+                    int(o.times.shape[2]),
                 )
             )
         flows = tuple(
             ErrorFlow(k + 1, to_numpy(c.phi[0]), to_numpy(c.mu[0]), to_numpy(c.delta[0]))
             for k, c in enumerate(net.error_components)
         )
-        m_layer = min(max(int(layer), 1), len(net.layers))
+        m_layer = membrane_layer(net.layers, int(layer))
         spec = net.layers[m_layer - 1]
-        sel = np.array(sorted({int(n) for n in neurons if 0 <= int(n) < spec.n}) or [0])
+        n_neurons = net.sizes[m_layer]
+        sel = np.array(sorted({int(n) for n in neurons if 0 <= int(n) < n_neurons}) or [0])
         t = np.linspace(0.0, self.t_max, MEMBRANE_POINTS)
         u = net.membrane(t, sample=0, layer=m_layer - 1, neurons=sel)
         membrane = MembraneWindow(m_layer, sel, t, np.asarray(u), spec.theta, spec.reset)
@@ -363,7 +359,7 @@ class Trainer:
         outs = self.network.forward(self.to_backend(take(x, sl)), self.t_max)
         counts = [to_numpy(x.counts[sl])] + [to_numpy(o.counts) for o in outs]
         names = ["input"] + [f"layer {k + 1}" for k in range(len(outs))]
-        n_max = [int(x.n_slots)] + [spec.n_max for spec in self.network.layers]
+        n_max = [int(x.n_slots)] + [int(o.times.shape[2]) for o in outs]
         sparsity = tuple(
             layer_sparsity(n, c, m) for n, c, m in zip(names, counts, n_max, strict=True)
         )
