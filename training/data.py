@@ -42,8 +42,9 @@ def _load(name: str, split: str, data_dir, download: bool, verify: bool):
 def load_run_data(config: dict, data_dir=None, download: bool = False) -> TaskData:
     """The inputs of a run configuration (``config["run"]["data"]``: ``"sample"`` or ``"full"``)."""
     tr, run = config["training"], config.get("run", {})
+    keep = run.get("augment") is not None  # the images are distorted afresh every epoch
     if run.get("data", "sample") == "sample" or tr["task"] not in IMAGE_TASKS:
-        return load_task(tr, data_dir)
+        return load_task(tr, data_dir, keep_images=keep)
     name = IMAGE_TASKS[tr["task"]]
     verify = bool(run.get("verify", True))
     x_tr, y_tr = _load(name, "train", data_dir, download, verify)
@@ -66,4 +67,5 @@ def load_run_data(config: dict, data_dir=None, download: bool = False) -> TaskDa
         get_spec(name).n_classes,
         t_enc,
         False,
+        np.asarray(x_tr[tr_idx]) if keep else None,
     )

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import copy
 
-import batscope.engine as engine
-
 VAL_FULL = 5000  # validation samples held out from the end of a full training set (method.md §10)
 
 
 def _dense(size, theta, n_max, low=-1.0, high=1.0, tau_s=0.13):
+    return {"size": size, **_neuron(theta, n_max, low, high, tau_s)}
+
+
+def _neuron(theta, n_max, low=-1.0, high=1.0, tau_s=0.13):
     return {
-        "size": size,
         "tau_s": tau_s,
         "theta": theta,
         "reset": theta,  # Δθ = θ in every layer (method.md §11)
@@ -87,6 +88,24 @@ def _convergence(variant: str) -> dict:
     return {"network": {"layers": [layer]}, "training": tr, "run": {"data": "sample"}}
 
 
+def _net3() -> dict:
+    """Net3, 15C5-P2-40C5-P2-300-10 on 28×28×1 with elastic augmentation (method.md §8.2, §11)."""
+    conv1 = {"kind": "conv", "channels": 15, "kernel_size": 5, **_neuron(0.04, 1)}
+    conv2 = {"kind": "conv", "channels": 40, "kernel_size": 5, **_neuron(0.8, 3)}
+    pool = {"kind": "pool", "pool_size": 2}
+    config = _full(
+        [conv1, pool, conv2, dict(pool), _dense(300, 0.6, 10), _dense(10, 0.3, 30)],
+        "mnist",
+        y_true=30,
+        y_false=3,
+        batch_size=20,
+        lr_decay=0.5,
+        lr_floor=1e-4,
+    )
+    config["run"]["augment"] = "elastic"
+    return config
+
+
 def _full(layers, task, **kw) -> dict:
     return {
         "network": {"layers": layers},
@@ -107,7 +126,7 @@ EXPERIMENTS = {
         lr=0.002,
         epochs=30,
     ),
-    "mnist-net3": None,  # conv layers: see experiment_config
+    "mnist-net3": lambda: _net3(),
     "fashion": lambda: _full(
         [_dense(400, 0.13, 5), _dense(400, 0.45, 5), _dense(10, 0.7, 20)],
         "fashion-mnist",
@@ -131,22 +150,10 @@ TITLES = {
 }
 
 
-def conv_available() -> bool:
-    """True once ``batscope.engine`` provides convolution and pooling layers."""
-    return hasattr(engine, "Conv2D") and hasattr(engine, "Pool2D")
-
-
 def experiment_config(name: str) -> dict:
     """The configuration of a named experiment (a fresh copy); ValueError naming the choices."""
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)}")
-    if EXPERIMENTS[name] is None:
-        have = "has them" if conv_available() else "has no Conv2D / Pool2D yet"
-        raise ValueError(
-            f"{name} needs conv layers (Conv2D, Pool2D and elastic augmentation in the training "
-            f"loop): batscope.engine {have} and the training layer builds dense layers only. "
-            "Run mnist-multi or mnist-single meanwhile."
-        )
     config = copy.deepcopy(EXPERIMENTS[name]())
     config["version"] = 1
     config["run"]["experiment"] = name

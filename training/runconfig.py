@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from batscope.engine.backend import available_backends
 
+from .augmentation import AUGMENTATIONS
 from .limits import validate_config
 from .remedies import REMEDIES
-from .state import check_config, scratch_config
+from .state import IMAGE_TASKS, check_config, scratch_config
 
 DATA = ("sample", "full")
-RUN_FIELDS = ("data", "n_val", "experiment", "remedies", "verify")
+RUN_FIELDS = ("data", "n_val", "experiment", "remedies", "verify", "augment")
 
 
 def _run_part(d) -> dict:
@@ -38,6 +39,10 @@ def _run_part(d) -> dict:
             raise ValueError(f"run.verify must be true or false, got {d['verify']!r}")
         if not d["verify"]:
             run["verify"] = False
+    if "augment" in d:
+        if d["augment"] not in AUGMENTATIONS:
+            raise ValueError(f"run.augment must be one of {AUGMENTATIONS}, got {d['augment']!r}")
+        run["augment"] = d["augment"]
     if "experiment" in d:
         run["experiment"] = str(d["experiment"])
     remedies = d.get("remedies", [])
@@ -61,6 +66,9 @@ def validate_run_config(d) -> dict:
             f"{', '.join(available_backends())})"
         )
     config = validate_config({k: v for k, v in d.items() if k != "run"})
+    task = config["training"]["task"]
+    if "augment" in run and task not in IMAGE_TASKS:
+        raise ValueError(f"run.augment distorts images: task {task!r} has none")
     problems = check_config(*scratch_config(config))
     if problems:
         raise ValueError(" ".join(problems))

@@ -26,6 +26,7 @@ from batscope.engine.network import Network
 from batscope.engine.optim import SGD, Adam, LRSchedule
 from batscope.engine.spikes import SpikeTrains
 
+from .augmentation import elastic_batch
 from .evaluation import EVAL_BATCH, Evaluation, evaluate_split, mean_finite, take
 from .netbuild import engine_layers, network_input_shape
 from .telemetry import (
@@ -55,10 +56,12 @@ class TaskData:
     n_classes: int
     t_enc: float
     full_batch: bool
+    train_images: np.ndarray | None = None  # the training split's images, for augmentation
 
 
-def load_task(training: dict, data_dir=None) -> TaskData:
-    """Inputs for ``training["task"]``: a toy task (full batch) or TTFS-encoded images.
+def load_task(training: dict, data_dir=None, keep_images: bool = False) -> TaskData:
+    """Inputs for ``training["task"]``: a toy task (full batch) or TTFS-encoded images (and,
+    with ``keep_images``, the training split's images, for augmentation).
 
     MNIST and Fashion-MNIST come from the embedded sample; EMNIST only from files the user
     already has (``datasets.load(..., download=False)`` raises ``FileNotFoundError`` naming them).
@@ -97,6 +100,7 @@ def load_task(training: dict, data_dir=None) -> TaskData:
         n_classes,
         t_enc,
         False,
+        np.asarray(x_tr[:n][tr_idx]) if keep_images else None,
     )
 
 
@@ -160,6 +164,9 @@ class Trainer:
         n = self.data.train.batch_size
         self.batch_size = n if self.data.full_batch else min(int(tr["batch_size"]), n)
         self.n_batches = n_batches(n, self.batch_size)
+        self.augment = config.get("run", {}).get("augment")
+        if self.augment is not None and self.data.train_images is None:
+            raise ValueError(f"run.augment {self.augment!r} needs the training images")
         self._train = self.to_backend(self.data.train)
         self._train_labels = self.xp.asarray(self.data.train_labels)
         self.step_count = self.epoch = self.batch = 0
@@ -194,7 +201,7 @@ class Trainer:
             )
             self.optimizer.lr = self.schedule.lr(self.base_lr, self.epoch) * self.lr_scale
         idx = self.xp.asarray(self._order[self.batch])
-        inp, labels = take(self._train, idx), self._train_labels[idx]
+        inp, labels = self._batch_inputs(self._order[self.batch]), self._train_labels[idx]
         out = self.network.forward(inp, self.t_max)[-1]
         loss, errors = self.loss.loss_and_errors(out, labels)
         pred = self.loss.predict(out, self.predict_mode)
@@ -225,6 +232,16 @@ class Trainer:
             self.epoch += 1
             self.evaluate_epoch()
         return row
+
+    def _batch_inputs(self, order: np.ndarray) -> SpikeTrains:
+        """The training batch ``order``: encoded once, or distorted afresh this epoch."""
+        if self.augment is None:
+            return take(self._train, self.xp.asarray(order))
+        tr = self.config["training"]
+        x = elastic_batch(
+            self.data.train_images, order, self.seed, self.epoch, self.data.t_enc, tr["dtype"]
+        )
+        return self.to_backend(x)
 
     def evaluate_epoch(self) -> list[Evaluation]:
         """Evaluate the splits now (at an epoch end) and keep the evaluations.
