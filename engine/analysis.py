@@ -263,3 +263,51 @@ def decimate_minmax(t, u, n_out: int) -> tuple[np.ndarray, np.ndarray]:
         keep.append(idx)
     keep = np.unique(np.concatenate(keep))
     return t[keep], u[:, keep]
+
+
+CHANNEL_QUANTITIES = ("spike count", "first spike")
+
+
+def channel_image(times, counts, shape, channel: int, quantity: str) -> np.ndarray:
+    """One channel of an (H, W, C) layer as an ``[H, W]`` image of one sample's spikes.
+
+    ``times [N, K]``, ``counts [N]`` with N = H·W·C neurons flattened channels-last, row-major
+    (neuron (row·W + col)·C + c, engine/layers.py). ``quantity`` "spike count": the number of
+    spikes of each neuron; "first spike": its first spike time, NaN where it is silent.
+    """
+    times, counts = _trains(times, counts, batched=False)
+    if len(shape) != 3:
+        raise ValueError(f"shape must be (H, W, C), got {tuple(shape)}")
+    h, w, c = (int(s) for s in shape)
+    if counts.size != h * w * c:
+        raise ValueError(
+            f"the layer has {counts.size} neurons, shape {tuple(shape)} holds {h * w * c}"
+        )
+    channel = _int("channel", channel, 0)
+    if channel >= c:
+        raise ValueError(f"channel must be in [0, {c}), got {channel}")
+    if quantity == "spike count":
+        return counts.reshape(h, w, c)[:, :, channel].astype(np.float64)
+    if quantity == "first spike":
+        mask = emitted(times, counts)
+        first = np.where(mask, times, np.inf).min(axis=1, initial=np.inf)
+        first[~mask.any(axis=1)] = np.nan
+        return first.reshape(h, w, c)[:, :, channel].astype(np.float64)
+    raise ValueError(f"quantity must be one of {CHANNEL_QUANTITIES}, got {quantity!r}")
+
+
+def kernel_tiles(w, in_channel: int) -> np.ndarray:
+    """The C_out kernels ``w[:, :, :, in_channel]`` of a conv weight ``[C_out, k, k, C_in]`` side
+    by side in one ``[k, C_out·(k + 1) − 1]`` image, a NaN column between neighbours; kernel o
+    fills columns ``o·(k + 1) .. o·(k + 1) + k − 1`` and row r of the image is kernel row r."""
+    w = np.asarray(w)
+    if w.ndim != 4 or w.shape[1] != w.shape[2]:
+        raise ValueError(f"w must have shape (C_out, k, k, C_in), got {w.shape}")
+    c_out, k, _, c_in = w.shape
+    in_channel = _int("in_channel", in_channel, 0)
+    if in_channel >= c_in:
+        raise ValueError(f"in_channel must be in [0, {c_in}), got {in_channel}")
+    tiles = np.full((k, c_out * (k + 1) - 1), np.nan)
+    for o in range(c_out):
+        tiles[:, o * (k + 1) : o * (k + 1) + k] = w[o, :, :, in_channel]
+    return tiles

@@ -6,9 +6,9 @@ input merging engine/cpu_merge.py, the LIF neuron core (spike-time solver with t
 conditions, α·β recursion, suffix sums of the backward) engine/cpu_neuron.py, connectivity
 engine/cpu_dense.py, engine/cpu_conv.py, engine/cpu_pool.py.
 
-Numba's on-disk cache (``cache=True``) keys a kernel on its own file only: after editing
-cpu_neuron.py or cpu_merge.py, the cached kernels of the files that call them are stale until
-``engine/__pycache__/*.nbi`` and ``*.nbc`` are deleted (a fresh install rewrites every file).
+Numba's on-disk cache (``cache=True``) keys a kernel on its own file only, while the kernels
+inline the neuron core and the merge of other files: engine/kernel_cache.py keys every cached
+kernel of these files on all of them, so an edit of any one recompiles them all.
 
 Shapes (method.md §0): pre/post times ``[B, N, S]`` (+inf padded), counts ``[B, N]`` int32,
 weights ``W[G, ...]`` with ``group[b]`` in ``[0, G)`` selecting the weights of sample ``b``.
@@ -21,6 +21,7 @@ import math
 import numba
 import numpy as np
 
+from . import cpu_conv, cpu_dense, cpu_merge, cpu_neuron, cpu_pool
 from .cpu_conv import FieldEvents, conv_backward_kernel, conv_forward_kernel, field_counts
 from .cpu_conv import merge_receptive_fields as conv_fields
 from .cpu_dense import (
@@ -34,10 +35,12 @@ from .cpu_dense import (
 from .cpu_merge import Events, checked_events, merge_inputs, time_bits
 from .cpu_neuron import NeuronConstants, below, forward_constants, total_errors
 from .cpu_pool import pool_backward_kernel, pool_forward_kernel
+from .kernel_cache import stamp_with_sources
 from .spikes import check_counts
 from .threads import select_threading_layer
 
 select_threading_layer()  # OpenMP or TBB before any parallel kernel runs, never workqueue
+stamp_with_sources([cpu_merge, cpu_neuron, cpu_dense, cpu_conv, cpu_pool])
 
 __all__ = [
     "Events",

@@ -1,7 +1,13 @@
-"""NIR export and import of dense networks (the Neuromorphic Intermediate Representation).
+"""NIR export and import (the Neuromorphic Intermediate Representation).
 
-A batscope :class:`~batscope.engine.network.Network` of ``Dense`` layers maps onto a sequential
-NIR graph ``Input -> (Linear -> CubaLIF) x L -> Output``. The optional package ``nir`` (extra
+A batscope :class:`~batscope.engine.network.Network` maps onto a sequential NIR graph::
+
+    Input -> [Conv2d -> CubaLIF | SumPool2d | Flatten -> Linear -> CubaLIF | Linear -> CubaLIF]+
+          -> Output
+
+one ``Linear -> CubaLIF`` pair per ``Dense`` layer, one ``Conv2d -> CubaLIF`` pair per
+``Conv2D`` layer, one ``SumPool2d`` per ``Pool2D`` layer, and a ``Flatten`` before a ``Dense``
+layer that reads an image-like (H, W, C) layer. The optional package ``nir`` (extra
 ``batscope[nir]``) is imported only when a function here is called.
 
 Matching the dynamics
@@ -29,12 +35,42 @@ batscope exports ``w_in = 1`` and ``r = τ_syn·τ_mem`` (so ``I = g/τs``): the
 are batscope's own weights unchanged, and the post-synaptic potential of one spike is batscope's
 kernel ``ε(s) = τ(e^{-s/τ} - e^{-2s/τ})`` times ``w`` (method.md §2). On import any
 ``(r, w_in)`` pair is accepted: row ``j`` of the ``Linear`` weight is multiplied by
-``r_j·w_in_j/(τ_syn·τ_mem)``.
+``r_j·w_in_j/(τ_syn·τ_mem)`` (a conv layer shares its weights, so there ``r·w_in`` must be the
+same for all its neurons).
 
 The reset: at a crossing ``u = θ`` exactly, so batscope's subtraction gives ``θ - Δθ``, which is
 NIR's ``v_reset = 0`` only when ``Δθ = θ``; any other Δθ is refused (``NIRExportError``).
 ``v_threshold = θ``. NIR's strict ``v > θ`` and batscope's crossing differ only on a set of
 measure zero. Time constants are in seconds, as everywhere in batscope.
+
+Convolution, pooling and the order of neurons
+---------------------------------------------
+NIR follows PyTorch: an image-like tensor is **channels-first** ``(C, H, W)``, and flattening it
+(``Flatten`` with ``start_dim=0``) gives index ``c·H·W + row·W + col``. batscope flattens
+**channels-last** ``(H, W, C)``: index ``(row·W + col)·C + c`` (engine/layers.py). So
+
+* the ``Input`` node's shape is ``(C, H, W)`` for an ``input_shape=(H, W, C)`` network (and
+  ``(n,)`` for a flat one); neuron ``i`` of the graph's flattened input is batscope's input
+  neuron ``channels_first_order((H, W, C))[i]``, and the same holds for the neurons of every
+  image-like layer (a conv layer's ``CubaLIF`` parameters have shape ``(C_out, H', W')``);
+* a ``Conv2d`` node holds batscope's weight ``[C_out, k, k, C_in]`` transposed to NIR's
+  ``(C_out, C_in, kH, kW)``, with ``input_shape = (H, W)``, stride 1, no padding, dilation 1,
+  one group and a zero bias: batscope's valid, stride-1 cross-correlation (method.md §8.1),
+  which is also what ``Conv2d`` computes;
+* a ``Dense`` layer after an image-like layer reads batscope's channels-last order, the
+  ``Linear`` after NIR's ``Flatten`` reads the channels-first one: its weight is batscope's with
+  the columns permuted, ``W_nir[:, i] = w[:, channels_first_order(shape)[i]]``.
+
+Spike-aggregation pooling (method.md §8.2) becomes ``SumPool2d`` with kernel = stride = size and
+no padding (an odd edge row or column is dropped, as in batscope). Why a *sum* is exact: a spike
+train is a sum of Dirac impulses, ``S_i(t) = Σ_z δ(t - t_iz)``, so the sum over a window,
+``Σ_{i∈window} S_i(t) = Σ_{i∈window} Σ_z δ(t - t_iz)``, is the train with one impulse per spike
+of every neuron of the window: the union of the window's trains, coincident spikes counted with
+their multiplicity. The next layer's synapse is linear in its input: a weight ``w`` on the pooled
+output gives the current ``w·Σ_i S_i(t)``, a jump of ``w`` (times the scale above) for every
+spike of the union, which is exactly what batscope's next layer receives from the pool's union
+train (its buffer ``size²·K`` holds every spike of the window, nothing is dropped). No spike is
+made or lost by pooling, so no threshold is involved and ``SumPool2d`` has no neuron after it.
 
 What NIR cannot hold: the spike buffer ``n_max`` (a neuron that emitted ``n_max`` spikes stops
 in batscope, while a NIR simulator lets it go on). It travels in each ``CubaLIF`` node's
@@ -49,11 +85,12 @@ import math
 import os
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from .backend import to_numpy
-from .layers import Dense
+from .layers import Conv2D, Dense, Pool2D
 
 N_MAX_KEY = "batscope_n_max"
 # τ_mem must equal 2τ_syn (the closed form needs it); files written by others in float32 round.
@@ -77,40 +114,91 @@ def require_nir():
 
 
 # ------------------------------------------------------------------------------------ export
-def network_to_nir(net):
-    """The ``nir.NIRGraph`` of a network of Dense layers (see the module docstring)."""
-    nir = require_nir()
-    nodes = {"input": nir.Input(input_type=np.array([net.n_inputs]))}
-    edges = []
-    prev = "input"
-    for k, (layer, w) in enumerate(zip(net.layers, net.weights, strict=True)):
-        if not isinstance(layer, Dense):
-            raise NIRExportError(f"layer {k}: only Dense layers are exported, got {layer!r}")
-        if layer.reset != layer.theta:
-            raise NIRExportError(
-                f"layer {k}: reset (Δθ = {layer.reset}) differs from theta (θ = {layer.theta}); "
-                "NIR's CubaLIF resets to v_reset = 0, which equals batscope's subtractive reset "
-                "only when Δθ = θ"
-            )
-        n = layer.n
-        full = np.full(n, 1.0)
-        tau_syn = layer.tau_s * full
-        tau_mem = layer.tau * full
-        nodes[f"linear{k}"] = nir.Linear(weight=np.array(to_numpy(w)))
-        nodes[f"cubalif{k}"] = nir.CubaLIF(
-            tau_syn=tau_syn,
-            tau_mem=tau_mem,
-            r=tau_syn * tau_mem,
-            v_leak=np.zeros(n),
-            v_threshold=layer.theta * full,
-            v_reset=np.zeros(n),
-            w_in=full.copy(),
-            metadata={N_MAX_KEY: int(layer.n_max)},
+def channels_first_order(shape) -> np.ndarray:
+    """``order[i]``: batscope's (channels-last) index of the neuron at NIR's (channels-first)
+    flat index ``i`` in a layer of batscope shape ``(H, W, C)``; the identity for ``(n,)``."""
+    n = math.prod(shape)
+    if len(shape) != 3:
+        return np.arange(n)
+    return np.arange(n).reshape(shape).transpose(2, 0, 1).ravel()
+
+
+def _nir_shape(shape) -> np.ndarray:
+    """NIR's shape of a batscope layer shape: (H, W, C) -> (C, H, W); (n,) unchanged."""
+    return np.array([shape[2], shape[0], shape[1]] if len(shape) == 3 else list(shape))
+
+
+def _cubalif(nir, layer, k: int, shape):
+    """The ``CubaLIF`` of a neuron layer, parameters of NIR's output shape (module docstring)."""
+    if layer.reset != layer.theta:
+        raise NIRExportError(
+            f"layer {k}: reset (Δθ = {layer.reset}) differs from theta (θ = {layer.theta}); "
+            "NIR's CubaLIF resets to v_reset = 0, which equals batscope's subtractive reset "
+            "only when Δθ = θ"
         )
-        edges += [(prev, f"linear{k}"), (f"linear{k}", f"cubalif{k}")]
-        prev = f"cubalif{k}"
-    nodes["output"] = nir.Output(output_type=np.array([net.layers[-1].n]))
-    edges.append((prev, "output"))
+    full = np.ones(tuple(_nir_shape(shape)))
+    tau_syn = layer.tau_s * full
+    tau_mem = layer.tau * full
+    return nir.CubaLIF(
+        tau_syn=tau_syn,
+        tau_mem=tau_mem,
+        r=tau_syn * tau_mem,
+        v_leak=np.zeros_like(full),
+        v_threshold=layer.theta * full,
+        v_reset=np.zeros_like(full),
+        w_in=full.copy(),
+        metadata={N_MAX_KEY: int(layer.n_max)},
+    )
+
+
+def network_to_nir(net):
+    """The ``nir.NIRGraph`` of a network of Dense, Conv2D and Pool2D layers (module
+    docstring); anything else raises :class:`NIRExportError`."""
+    nir = require_nir()
+    nodes = {"input": nir.Input(input_type=_nir_shape(net.input_shape))}
+    edges = []
+
+    def add(name, node):
+        edges.append((next(reversed(nodes)), name))
+        nodes[name] = node
+
+    weights = iter(net.weights)
+    for k, layer in enumerate(net.layers):
+        shape = tuple(net.shapes[k])
+        if isinstance(layer, Dense):
+            w = np.array(to_numpy(next(weights)))
+            if len(shape) == 3:
+                add(
+                    f"flatten{k}",
+                    nir.Flatten(input_type={"input": _nir_shape(shape)}, start_dim=0, end_dim=-1),
+                )
+                w = w[:, channels_first_order(shape)]
+            add(f"linear{k}", nir.Linear(weight=w))
+            add(f"cubalif{k}", _cubalif(nir, layer, k, net.shapes[k + 1]))
+        elif isinstance(layer, Conv2D):
+            w = np.array(to_numpy(next(weights)))
+            conv = nir.Conv2d(
+                input_shape=(shape[0], shape[1]),
+                weight=np.ascontiguousarray(w.transpose(0, 3, 1, 2)),  # (C_out, C_in, kH, kW)
+                stride=1,
+                padding=0,
+                dilation=1,
+                groups=1,
+                bias=np.zeros(layer.channels, dtype=w.dtype),
+            )
+            add(f"conv{k}", conv)
+            add(f"cubalif{k}", _cubalif(nir, layer, k, net.shapes[k + 1]))
+        elif isinstance(layer, Pool2D):
+            size = np.array([layer.size, layer.size])
+            add(
+                f"sumpool{k}",
+                nir.SumPool2d(kernel_size=size, stride=size, padding=np.zeros(2, dtype=np.int64)),
+            )
+        else:
+            raise NIRExportError(
+                f"layer {k}: only Dense, Conv2D and Pool2D layers are exported, got {layer!r}"
+            )
+    add("output", nir.Output(output_type=_nir_shape(net.shapes[-1])))
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"source": "batscope"})
 
 
@@ -133,16 +221,23 @@ def write_nir(net, path) -> Path:
 
 
 # ------------------------------------------------------------------------------------ import
-def sequential_layers(graph) -> tuple[int, list[tuple[str, np.ndarray, object]]]:
-    """``(n_inputs, [(name, weight [n_post, n_pre], CubaLIF node), ...])`` of a sequential graph.
+class Stage(NamedTuple):
+    """One node of a sequential graph as the importer and the clock simulator read it.
 
-    ``name`` is the CubaLIF node's name in the graph.
+    ``kind``: "linear" (``data`` = weight ``[n_post, n_pre]``), "conv" (``data`` = weight
+    ``(C_out, C_in, k, k)``), "pool" (``data`` = the window size), "flatten" (``data`` None) or
+    "lif" (``data`` = the CubaLIF node). ``in_shape``/``out_shape``: NIR's shapes (channels
+    first) of what the node reads and gives."""
 
-    The graph must be one chain ``Input -> (Linear | Affine with zero bias -> CubaLIF)+ ->
-    Output``; anything else raises :class:`NIRExportError` naming the node. The neuron
-    parameters are returned untouched (see :func:`network_from_nir` for what batscope accepts).
-    """
-    nir = require_nir()
+    kind: str
+    name: str
+    data: object
+    in_shape: tuple
+    out_shape: tuple
+
+
+def _chain(graph, nir) -> tuple[str, list[str]]:
+    """The Input node's name and the node names from it to the Output (both excluded)."""
     if not isinstance(graph, nir.NIRGraph):
         raise TypeError(f"graph must be a nir.NIRGraph, got {type(graph).__name__}")
     inputs = [k for k, v in graph.nodes.items() if isinstance(v, nir.Input)]
@@ -171,33 +266,148 @@ def sequential_layers(graph) -> tuple[int, list[tuple[str, np.ndarray, object]]]
     if len(seen) != len(graph.nodes):
         extra = sorted(set(graph.nodes) - seen)
         raise NIRExportError(f"nodes {extra} are not on the Input -> Output chain")
-    in_shape = np.asarray(graph.nodes[inputs[0]].input_type["input"]).ravel()
-    if in_shape.size != 1:
-        raise NIRExportError(f"the Input must be 1-D, got shape {in_shape.tolist()}")
-    n_pre = int(in_shape[0])
-    n_inputs = n_pre
-    if len(chain) == 0 or len(chain) % 2:
+    return inputs[0], chain
+
+
+def _pair(value, name: str, field: str) -> tuple[int, int]:
+    v = np.asarray(value).ravel()
+    if v.size == 1:
+        v = np.repeat(v, 2)
+    if v.size != 2 or v.dtype.kind not in "iuf" or not np.all(v == np.round(v)):
+        raise NIRExportError(f"node {name!r}: {field} must be one or two integers, got {value!r}")
+    return int(v[0]), int(v[1])
+
+
+def _conv_stage(graph, name, shape, nir) -> Stage:
+    node = graph.nodes[name]
+    w = np.asarray(node.weight)
+    if w.ndim != 4 or w.dtype.kind != "f" or not np.isfinite(w).all():
+        raise NIRExportError(f"node {name!r}: weight must be a finite 4-D float array")
+    c_out, c_in, kh, kw = w.shape
+    if len(shape) != 3 or shape[0] != c_in:
         raise NIRExportError(
-            f"expected pairs of Linear -> CubaLIF nodes, got {[_kind(graph, c) for c in chain]}"
+            f"node {name!r}: weight reads {c_in} channels, the layer below has shape {shape}"
         )
-    layers = []
-    for syn, neu in zip(chain[::2], chain[1::2], strict=True):
-        w = _weight(graph, syn, nir)
-        lif = graph.nodes[neu]
-        if not isinstance(lif, nir.CubaLIF):
-            raise NIRExportError(f"node {neu!r}: expected CubaLIF, got {_kind(graph, neu)}")
-        if w.shape[1] != n_pre:
+    if kh != kw:
+        raise NIRExportError(f"node {name!r}: only square kernels are supported, got {kh}x{kw}")
+    if node.input_shape is not None and _pair(node.input_shape, name, "input_shape") != shape[1:]:
+        raise NIRExportError(
+            f"node {name!r}: input_shape {tuple(np.asarray(node.input_shape))} differs from the "
+            f"layer below, {shape[1:]} (H, W)"
+        )
+    padding = (0, 0) if isinstance(node.padding, str) and node.padding == "valid" else None
+    if padding is None and not isinstance(node.padding, str):
+        padding = _pair(node.padding, name, "padding")
+    for field, value, want in (
+        ("stride", None if node.stride is None else _pair(node.stride, name, "stride"), (1, 1)),
+        ("padding", padding, (0, 0)),
+        ("dilation", _pair(node.dilation, name, "dilation"), (1, 1)),
+    ):
+        if value != want:
             raise NIRExportError(
-                f"node {syn!r}: weight has {w.shape[1]} inputs, the layer below has {n_pre}"
+                f"node {name!r}: {field} must be {want} (batscope's Conv2D is a valid, stride-1 "
+                f"cross-correlation), got {value if value is not None else node.padding}"
             )
-        if np.asarray(lif.v_threshold).shape != (w.shape[0],):
+    if int(node.groups) != 1:
+        raise NIRExportError(f"node {name!r}: groups must be 1, got {node.groups}")
+    if node.bias is not None and np.any(np.asarray(node.bias) != 0):
+        raise NIRExportError(f"node {name!r}: a Conv2d bias (a constant current) is refused")
+    if kh > shape[1] or kh > shape[2]:
+        raise NIRExportError(f"node {name!r}: kernel {kh}x{kh} exceeds its input {shape[1:]}")
+    out = (c_out, shape[1] - kh + 1, shape[2] - kh + 1)
+    return Stage("conv", name, w, shape, out)
+
+
+def _pool_stage(graph, name, shape) -> Stage:
+    node = graph.nodes[name]
+    size = _pair(node.kernel_size, name, "kernel_size")
+    if size[0] != size[1] or size[0] < 1:
+        raise NIRExportError(f"node {name!r}: only square windows are supported, got {size}")
+    if _pair(node.stride, name, "stride") != size:
+        raise NIRExportError(f"node {name!r}: stride must equal kernel_size {size}")
+    if _pair(node.padding, name, "padding") != (0, 0):
+        raise NIRExportError(f"node {name!r}: padding must be 0")
+    k = size[0]
+    if len(shape) != 3 or k > shape[1] or k > shape[2]:
+        raise NIRExportError(f"node {name!r}: a {k}x{k} window does not fit its input {shape}")
+    return Stage("pool", name, k, shape, (shape[0], shape[1] // k, shape[2] // k))
+
+
+def sequential_stages(graph) -> tuple[tuple, list[Stage]]:
+    """``(input shape, stages)`` of a sequential graph, shapes in NIR's (channels-first) order.
+
+    The graph must be one chain from ``Input`` to ``Output`` of ``Linear`` (or ``Affine`` with
+    zero bias) and ``Conv2d`` nodes each followed by a ``CubaLIF``, ``SumPool2d`` nodes and
+    ``Flatten`` nodes that flatten a whole image-like layer before a ``Linear``; anything else
+    raises :class:`NIRExportError` naming the node. Neuron parameters are returned untouched
+    (see :func:`network_from_nir` for what batscope accepts).
+    """
+    nir = require_nir()
+    first, chain = _chain(graph, nir)
+    in_shape = tuple(int(x) for x in np.asarray(graph.nodes[first].input_type["input"]).ravel())
+    if len(in_shape) not in (1, 3) or min(in_shape, default=0) < 1:
+        raise NIRExportError(f"the Input must have shape (n,) or (C, H, W), got {list(in_shape)}")
+    stages, shape = [], in_shape
+    for pos, name in enumerate(chain):
+        node = graph.nodes[name]
+        before = stages[-1].kind if stages else "input"
+        if before in ("linear", "conv") and not isinstance(node, nir.CubaLIF):
+            raise NIRExportError(f"node {name!r}: expected CubaLIF, got {_kind(graph, name)}")
+        if isinstance(node, (nir.Linear, nir.Affine)):
+            w = _weight(graph, name, nir)
+            if len(shape) != 1:
+                raise NIRExportError(
+                    f"node {name!r}: a Linear node reads a flat layer; the layer below has "
+                    f"shape {list(shape)} (a Flatten must come first)"
+                )
+            if w.shape[1] != shape[0]:
+                raise NIRExportError(
+                    f"node {name!r}: weight has {w.shape[1]} inputs, the layer below has {shape[0]}"
+                )
+            stage = Stage("linear", name, w, shape, (w.shape[0],))
+        elif isinstance(node, nir.Conv2d):
+            stage = _conv_stage(graph, name, shape, nir)
+        elif isinstance(node, nir.SumPool2d):
+            stage = _pool_stage(graph, name, shape)
+        elif isinstance(node, nir.Flatten):
+            nxt = graph.nodes[chain[pos + 1]] if pos + 1 < len(chain) else None
+            if len(shape) != 3 or not isinstance(nxt, (nir.Linear, nir.Affine)):
+                raise NIRExportError(
+                    f"node {name!r}: only a Flatten of an image-like layer before a Linear "
+                    "node is supported"
+                )
+            if int(node.start_dim) not in (0, -3) or int(node.end_dim) != -1:
+                raise NIRExportError(
+                    f"node {name!r}: Flatten must flatten the whole (C, H, W) layer "
+                    f"(start_dim 0, end_dim -1), got {node.start_dim}, {node.end_dim}"
+                )
+            stage = Stage("flatten", name, None, shape, (math.prod(shape),))
+        elif isinstance(node, nir.CubaLIF):
+            if before not in ("linear", "conv"):
+                raise NIRExportError(
+                    f"node {name!r}: a CubaLIF must follow a Linear or Conv2d node"
+                )
+            if np.asarray(node.v_threshold).shape not in (shape, (math.prod(shape),)):
+                raise NIRExportError(
+                    f"node {name!r}: parameters have shape {np.asarray(node.v_threshold).shape}, "
+                    f"expected {shape} to match {stages[-1].name!r}"
+                )
+            stage = Stage("lif", name, node, shape, shape)
+        else:
             raise NIRExportError(
-                f"node {neu!r}: parameters have shape {np.asarray(lif.v_threshold).shape}, "
-                f"expected ({w.shape[0]},) to match {syn!r}"
+                f"node {name!r}: {_kind(graph, name)} is not supported (expected Linear, "
+                "Affine, Conv2d, SumPool2d, Flatten or CubaLIF)"
             )
-        layers.append((neu, w, lif))
-        n_pre = w.shape[0]
-    return n_inputs, layers
+        stages.append(stage)
+        shape = stage.out_shape
+    if not stages or stages[-1].kind in ("linear", "conv", "flatten"):
+        raise NIRExportError(
+            "the chain must end with a CubaLIF or SumPool2d node, got "
+            f"{[_kind(graph, c) for c in chain]}"
+        )
+    if not any(st.kind == "lif" for st in stages):
+        raise NIRExportError("the graph has no CubaLIF node")
+    return in_shape, stages
 
 
 def _kind(graph, name) -> str:
@@ -231,49 +441,88 @@ def _uniform(name: str, field: str, values) -> float:
     return float(v[0])
 
 
+def _batscope_shape(nir_shape) -> tuple:
+    """(C, H, W) -> (H, W, C); (n,) unchanged."""
+    return (nir_shape[1], nir_shape[2], nir_shape[0]) if len(nir_shape) == 3 else nir_shape
+
+
+def _neuron(stage: Stage, n_max):
+    """``(tau_s, theta, gain [out_shape], cap)`` of a CubaLIF stage, refusing what batscope's
+    neuron cannot be (module docstring)."""
+    name, lif = stage.name, stage.data
+    tau_s = _uniform(name, "tau_syn", lif.tau_syn)
+    tau_mem = _uniform(name, "tau_mem", lif.tau_mem)
+    theta = _uniform(name, "v_threshold", lif.v_threshold)
+    for field in ("v_leak", "v_reset"):
+        if np.any(np.asarray(getattr(lif, field), dtype=np.float64) != 0):
+            raise NIRExportError(
+                f"node {name!r}: {field} must be 0 (batscope's neuron rests and resets at 0)"
+            )
+    if tau_s <= 0 or theta <= 0:
+        raise NIRExportError(f"node {name!r}: tau_syn and v_threshold must be > 0")
+    if not math.isclose(tau_mem, 2.0 * tau_s, rel_tol=TAU_RTOL):
+        raise NIRExportError(
+            f"node {name!r}: tau_mem = {tau_mem} must be 2·tau_syn = {2 * tau_s} "
+            "(batscope's closed-form spike times need τ = 2τs)"
+        )
+    gain = np.asarray(lif.r, dtype=np.float64) * np.asarray(lif.w_in, dtype=np.float64)
+    n = math.prod(stage.out_shape)
+    if gain.size != n or not (np.isfinite(gain).all() and (gain > 0).all()):
+        raise NIRExportError(f"node {name!r}: r·w_in must be finite and > 0 per neuron")
+    meta = lif.metadata if isinstance(lif.metadata, dict) else {}
+    cap = n_max if n_max is not None else int(meta.get(N_MAX_KEY, 30))
+    return tau_s, theta, gain.reshape(-1) / (tau_s * tau_mem), cap
+
+
 def network_from_nir(cls, graph, backend="cpu", dtype=None, n_max=None):
     """A ``cls`` (Network) rebuilt from a graph (or a ``.nir`` file) that
-    :func:`sequential_layers` accepts.
+    :func:`sequential_stages` accepts.
 
     Refused (``NIRExportError`` naming the node and field): τ_mem ≠ 2τ_syn (relative
     tolerance ``TAU_RTOL``), v_leak ≠ 0, v_reset ≠ 0, parameters that vary within a layer,
-    non-positive τ or threshold, ``r·w_in`` not positive. ``dtype`` defaults to the weights'
-    float type (float64 for anything else); ``n_max`` overrides the ``batscope_n_max`` metadata
-    (default 30 when a node has none).
+    non-positive τ or threshold, ``r·w_in`` not positive (or, for a conv layer, not the same for
+    all its neurons). ``dtype`` defaults to the weights' float type (float64 for anything
+    else); ``n_max`` overrides the ``batscope_n_max`` metadata (default 30 when a node has
+    none). Weights after a ``Flatten`` and conv weights go back to batscope's layouts.
     """
     if isinstance(graph, (str, os.PathLike)):
         graph = read_nir(graph)
-    n_inputs, chain = sequential_layers(graph)
+    in_shape, stages = sequential_stages(graph)
     layers, weights = [], []
-    for name, w, lif in chain:
-        tau_s = _uniform(name, "tau_syn", lif.tau_syn)
-        tau_mem = _uniform(name, "tau_mem", lif.tau_mem)
-        theta = _uniform(name, "v_threshold", lif.v_threshold)
-        for field in ("v_leak", "v_reset"):
-            if np.any(np.asarray(getattr(lif, field), dtype=np.float64) != 0):
-                raise NIRExportError(
-                    f"node {name!r}: {field} must be 0 (batscope's neuron rests and resets at 0)"
-                )
-        if tau_s <= 0 or theta <= 0:
-            raise NIRExportError(f"node {name!r}: tau_syn and v_threshold must be > 0")
-        if not math.isclose(tau_mem, 2.0 * tau_s, rel_tol=TAU_RTOL):
-            raise NIRExportError(
-                f"node {name!r}: tau_mem = {tau_mem} must be 2·tau_syn = {2 * tau_s} "
-                "(batscope's closed-form spike times need τ = 2τs)"
-            )
-        gain = np.asarray(lif.r, dtype=np.float64) * np.asarray(lif.w_in, dtype=np.float64)
-        if gain.shape != (w.shape[0],) or not (np.isfinite(gain).all() and (gain > 0).all()):
-            raise NIRExportError(f"node {name!r}: r·w_in must be finite and > 0 per neuron")
-        scale = gain / (tau_s * tau_mem)
-        w_eff = w if np.all(scale == 1.0) else w * scale[:, None]
-        meta = lif.metadata if isinstance(lif.metadata, dict) else {}
-        cap = n_max if n_max is not None else int(meta.get(N_MAX_KEY, 30))
-        layers.append(Dense(w.shape[0], tau_s, theta, n_max=cap))
-        weights.append(w_eff)
+    flat_from = None  # batscope shape of the image-like layer a Flatten just flattened
+    for pos, st in enumerate(stages):
+        if st.kind == "flatten":
+            flat_from = _batscope_shape(st.in_shape)
+        elif st.kind == "pool":
+            layers.append(Pool2D(st.data))
+        elif st.kind == "lif":
+            syn = stages[pos - 1]
+            tau_s, theta, scale, cap = _neuron(st, n_max)
+            if syn.kind == "linear":
+                w = syn.data if np.all(scale == 1.0) else syn.data * scale[:, None]
+                if flat_from is not None:  # NIR's channels-first columns -> batscope's order
+                    back = np.empty_like(w)
+                    back[:, channels_first_order(flat_from)] = w
+                    w, flat_from = back, None
+                layers.append(Dense(w.shape[0], tau_s, theta, n_max=cap))
+            else:
+                if not np.all(scale == scale[0]):
+                    raise NIRExportError(
+                        f"node {st.name!r}: r·w_in varies across the neurons of a conv layer, "
+                        "whose weights are shared"
+                    )
+                w = syn.data if scale[0] == 1.0 else syn.data * scale[0]
+                w = np.ascontiguousarray(w.transpose(0, 2, 3, 1))  # (C_out, k, k, C_in)
+                layers.append(Conv2D(w.shape[0], w.shape[1], tau_s, theta, n_max=cap))
+            weights.append(w)
     if dtype is None:
         kind = np.asarray(weights[0]).dtype
         dtype = kind.name if kind.name in ("float32", "float64") else "float64"
-    net = cls(n_inputs, layers, backend=backend, dtype=dtype, seed=0)
+    if len(in_shape) == 3:
+        net = cls(None, layers, backend=backend, dtype=dtype, seed=0,
+                  input_shape=_batscope_shape(in_shape))  # fmt: skip
+    else:
+        net = cls(in_shape[0], layers, backend=backend, dtype=dtype, seed=0)
     net.weights = weights
     return net
 

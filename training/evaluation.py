@@ -93,12 +93,10 @@ def evaluate_split(
         counts[0].append(np.asarray(batch.counts))
         for k, o in enumerate(outs):
             counts[k + 1].append(to_numpy(o.counts))
-        slots = [int(o.times.shape[2]) for o in outs]
         out_times.append(to_numpy(outs[-1].times))
     counts_all = [np.concatenate(c) for c in counts]
     names = ["input"] + [f"layer {k + 1}" for k in range(len(network.layers))]
-    # a layer's buffer is its trains' slots: S of a neuron layer, size² × its input's of a pool
-    n_max = [int(x.n_slots)] + slots
+    n_max = [int(x.n_slots)] + [int(o.n_slots) for o in outs]  # a pool's: size²·K_in
     sparsity = tuple(
         layer_sparsity(n, c, m) for n, c, m in zip(names, counts_all, n_max, strict=True)
     )

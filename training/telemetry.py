@@ -37,6 +37,8 @@ class LayerActivity:
     theta: float = float("nan")  # nan for the input layer
     reset: float = float("nan")
     n_max: int = 0
+    shape: tuple = ()  # (n,) or (H, W, C) (Network.shapes); () when unknown
+    kind: str = ""  # "input", or the layer's kind: "dense" | "conv2d" | "pool2d"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class MembraneWindow:
     u: np.ndarray  # [n_sel, T]
     theta: float
     reset: float
+    refused: str = ""  # why no trace was computed (a pool layer has no membrane); "" otherwise
 
 
 @dataclass(frozen=True)

@@ -104,16 +104,6 @@ def load_task(training: dict, data_dir=None, keep_images: bool = False) -> TaskD
     )
 
 
-def membrane_layer(layers, layer: int) -> int:
-    """The 1-based layer whose membrane is shown for the chosen ``layer``: itself, clamped to
-    the network, or for a pool layer (no membrane) the nearest neuron layer before it, else
-    after it."""
-    m = min(max(layer, 1), len(layers))
-    with_neurons = [k + 1 for k, spec in enumerate(layers) if spec.has_weights]
-    before = [k for k in with_neurons if k <= m]
-    return before[-1] if before else with_neurons[0]
-
-
 def build_network(config: dict, n_inputs: int) -> Network:
     """The engine Network of a run configuration (weights drawn from ``training.seed``); an
     image network with conv / pool layers is built on the task's (28, 28, 1) input."""
@@ -319,30 +309,49 @@ class Trainer:
         _, errors = self.loss.loss_and_errors(outs[-1], label)
         pred = int(to_numpy(self.loss.predict(outs[-1], self.predict_mode))[0])
         net.backward(errors)  # gradients discarded: only the per-spike error flow is shown
-        activity = [LayerActivity("input", to_numpy(inp.times[0]), to_numpy(inp.counts[0]))]
+        activity = [
+            LayerActivity(
+                "input",
+                to_numpy(inp.times[0]),
+                to_numpy(inp.counts[0]),
+                shape=tuple(net.shapes[0]),
+                kind="input",
+            )
+        ]
         for k, (spec, o) in enumerate(zip(net.layers, outs, strict=True)):
-            neuron = spec.has_weights  # a pool layer has no threshold: nan, as the input's
             activity.append(
                 LayerActivity(
                     f"layer {k + 1}",
                     to_numpy(o.times[0]),
                     to_numpy(o.counts[0]),
-                    spec.theta if neuron else float("nan"),
-                    spec.reset if neuron else float("nan"),
-                    int(o.times.shape[2]),
+                    getattr(spec, "theta", float("nan")),  # a pool layer has no neurons
+                    getattr(spec, "reset", float("nan")),
+                    getattr(spec, "n_max", o.times.shape[-1]),
+                    shape=tuple(net.shapes[k + 1]),
+                    kind=spec.kind,
                 )
             )
         flows = tuple(
             ErrorFlow(k + 1, to_numpy(c.phi[0]), to_numpy(c.mu[0]), to_numpy(c.delta[0]))
             for k, c in enumerate(net.error_components)
         )
-        m_layer = membrane_layer(net.layers, int(layer))
+        m_layer = min(max(int(layer), 1), len(net.layers))
         spec = net.layers[m_layer - 1]
-        n_neurons = net.sizes[m_layer]
-        sel = np.array(sorted({int(n) for n in neurons if 0 <= int(n) < n_neurons}) or [0])
+        n_sel = net.sizes[m_layer]
+        sel = np.array(sorted({int(n) for n in neurons if 0 <= int(n) < n_sel}) or [0])
         t = np.linspace(0.0, self.t_max, MEMBRANE_POINTS)
-        u = net.membrane(t, sample=0, layer=m_layer - 1, neurons=sel)
-        membrane = MembraneWindow(m_layer, sel, t, np.asarray(u), spec.theta, spec.reset)
+        if spec.has_weights:
+            u = net.membrane(t, sample=0, layer=m_layer - 1, neurons=sel)
+            membrane = MembraneWindow(m_layer, sel, t, np.asarray(u), spec.theta, spec.reset)
+        else:
+            refused = (
+                f"Layer {m_layer} is a {spec.size}×{spec.size} pooling layer: it has no membrane "
+                "(each output's train is the union of its window's trains). Choose a conv or "
+                "dense neuron to trace u(t)."
+            )
+            membrane = MembraneWindow(
+                m_layer, sel, t, np.zeros((0, t.size)), np.nan, np.nan, refused
+            )
         sparsity, latency = self._population() if heavy else ((), None)
         rows, self._pending = tuple(self._pending), []
         evaluations, self._pending_evaluations = tuple(self._pending_evaluations), []
@@ -376,7 +385,7 @@ class Trainer:
         outs = self.network.forward(self.to_backend(take(x, sl)), self.t_max)
         counts = [to_numpy(x.counts[sl])] + [to_numpy(o.counts) for o in outs]
         names = ["input"] + [f"layer {k + 1}" for k in range(len(outs))]
-        n_max = [int(x.n_slots)] + [int(o.times.shape[2]) for o in outs]
+        n_max = [int(x.n_slots)] + [int(o.n_slots) for o in outs]  # a pool's: size²·K_in
         sparsity = tuple(
             layer_sparsity(n, c, m) for n, c, m in zip(names, counts, n_max, strict=True)
         )

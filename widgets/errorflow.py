@@ -5,6 +5,8 @@ intra-neuron error through the neuron's own later spikes (the reset path, method
 total δ_k = φ_k + μ_k = dL/dt_k. The share Σ|μ| / (Σ|φ| + Σ|μ|) says how much the reset path
 matters; it is 0 for single-spike neurons.
 
+A pooling layer has no neurons: the view says so instead of drawing its routed errors.
+
 The figures are plain Bokeh models built once; ``update`` only feeds their sources and colour
 ranges (see ``widgets/live.py``).
 """
@@ -189,7 +191,12 @@ class ErrorFlowView(PlotView):
 
     def reset(self):
         """Back to the explanatory empty state."""
-        self._snapshot, self.mode = None, "exact"
+        self._snapshot = None
+        self._clear()
+        self.info.object = EMPTY_TEXT
+
+    def _clear(self):
+        self.mode = "exact"
         feed(self.points_source, _empty_points())
         feed(self.image_source, empty_image())
         for source in self.bar_sources.values():
@@ -198,7 +205,6 @@ class ErrorFlowView(PlotView):
             feed(source, _empty_timeline())
         show(self._points_pane, True)
         show(self._image_pane, False)
-        self.info.object = EMPTY_TEXT
 
     def _flow(self):
         """The ErrorFlow shown: ``view_config.layer`` if it has errors, else the last layer's."""
@@ -211,6 +217,14 @@ class ErrorFlowView(PlotView):
             return
         snap, flow = self._snapshot, self._flow()
         act = snap.activity[flow.layer]
+        if act.kind == "pool2d":  # no neurons: nothing of α·β to show
+            self._clear()
+            self.info.object = (
+                f"**{act.name}** is a pooling layer: it has no neurons, hence no α·β and no "
+                f"reset path (μ = 0). The error of each of its spikes goes unchanged (φ = δ) to "
+                f"the spike of layer {flow.layer - 1} it merged. Choose a conv or dense layer."
+            )
+            return
         times, counts = np.asarray(act.times), np.asarray(act.counts)
         delta = np.asarray(flow.delta, dtype=np.float64)
         phi = np.asarray(flow.phi, dtype=np.float64)

@@ -87,6 +87,11 @@ class MembraneView(PlotView):
         if snap is None or snap.membrane is self._membrane:  # nothing new to draw
             return
         m = self._membrane = snap.membrane
+        if m.refused:  # no trace for this layer (a pool layer): say why, draw nothing
+            self._clear()
+            self._window = None
+            self.info.object = m.refused
+            return
         t, u = decimate_minmax(np.asarray(m.t), np.asarray(m.u, dtype=np.float64), MAX_POINTS)
         window = [int(n) for n in np.asarray(m.neurons)]
         neurons = window[:MAX_SELECTED]  # the pool's size; the text input allows more
@@ -113,11 +118,14 @@ class MembraneView(PlotView):
     def reset(self):
         """Back to the empty state."""
         self._window = self._membrane = None
+        self._clear()
+        self.info.object = EMPTY_TEXT
+
+    def _clear(self):
         self.pool.set(())
         for src in (self.theta_source, self.reset_source):
             feed(src, _level(np.nan))
         feed(self.spike_source, _empty_trace())
-        self.info.object = EMPTY_TEXT
 
     def _note_selection(self, *_):
         if self._window is None:

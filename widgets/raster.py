@@ -5,6 +5,10 @@ spike times are continuous). Large layers are binned on the server (``engine.ana
 into an image whose payload does not grow with the spike count. Clicking a neuron selects it for
 the membrane-trace view (``view_config.neurons`` and ``view_config.layer``).
 
+An image-like layer (shape (H, W, C): the input of an image task, conv and pool layers) also shows
+one channel as an H × W image of the sample's spike counts or first-spike times per position
+(``engine.analysis.channel_image``); clicking a pixel selects that neuron.
+
 The view draws with Bokeh sources fed on each update (see ``widgets/live.py``).
 """
 
@@ -13,10 +17,15 @@ from __future__ import annotations
 import numpy as np
 import panel as pn
 import param
-from batscope.engine.analysis import bin_raster, spike_events
+from batscope.engine.analysis import (
+    CHANNEL_QUANTITIES,
+    bin_raster,
+    channel_image,
+    spike_events,
+)
 from bokeh.events import Tap
 from bokeh.models import ColumnDataSource, LinearColorMapper
-from bokeh.palettes import Greys256
+from bokeh.palettes import Greys256, Viridis256
 
 from .base import PlotView
 from .live import (
@@ -92,11 +101,45 @@ class RasterView(PlotView):
         for fig in (self.exact_fig, self.binned_fig):
             fig.on_event(Tap, self._on_tap)
 
+        # one channel of an (H, W, C) layer as an image; NaN (silent, first spike) is transparent
+        self.channel_source = ColumnDataSource(empty_image())
+        self.channel_fig = self.figure("", "col", "row", height=320)
+        self.channel_mapper = LinearColorMapper(
+            palette=Viridis256, low=0.0, high=1.0, nan_color=(0, 0, 0, 0)
+        )
+        pixels = self.channel_fig.image(
+            image="image",
+            x="x",
+            y="y",
+            dw="dw",
+            dh="dh",
+            source=self.channel_source,
+            color_mapper=self.channel_mapper,
+        )
+        self.channel_fig.x_range.range_padding = self.channel_fig.y_range.range_padding = 0
+        self.channel_fig.grid.visible = False
+        add_hover(self.channel_fig, [pixels], [("col", "$x{0}"), ("value", "@image")])
+        add_colorbar(self.channel_fig, self.channel_mapper, "count or time (s)")
+        self.channel_fig.on_event(Tap, self._on_channel_tap)
+        self.channel = pn.widgets.IntInput(label="channel", value=0, start=0, end=0, width=120)
+        self.quantity = pn.widgets.RadioButtonGroup(
+            options=list(CHANNEL_QUANTITIES), value=CHANNEL_QUANTITIES[0]
+        )
+        for widget in (self.channel, self.quantity):
+            widget.param.watch(locked_safe(self._redraw), "value")
+
         self.layer_select = pn.widgets.RadioButtonGroup(options={"layer 1": 1}, value=1)
         self.layer_select.param.watch(locked_safe(self._on_layer_select), "value")
         self.info = LiveText(EMPTY_TEXT)
         self._exact_pane = bokeh_pane(self.exact_fig)
         self._binned_pane = bokeh_pane(self.binned_fig)
+        self._channel_fig_pane = bokeh_pane(self.channel_fig)
+        self._channel_pane = pn.Column(
+            pn.Row(self.channel, self.quantity),
+            self._channel_fig_pane,
+            sizing_mode="stretch_width",
+            visible=False,
+        )
         self._show("exact")
         self.view_config.param.watch(
             locked_safe(self._redraw), ["layer", "raster_mode", "sample_index"]
@@ -109,6 +152,7 @@ class RasterView(PlotView):
             self.info,
             self._exact_pane,
             self._binned_pane,
+            self._channel_pane,
             sizing_mode="stretch_width",
         )
 
@@ -129,7 +173,9 @@ class RasterView(PlotView):
         self._snapshot, self._activity = None, ()
         feed(self.exact_source, _empty_points())
         feed(self.binned_source, empty_image())
+        feed(self.channel_source, empty_image())
         self._show("exact")
+        self._show_channel(False)
         self.info.object = EMPTY_TEXT
 
     @property
@@ -172,6 +218,7 @@ class RasterView(PlotView):
             if self.mapper.high != high:
                 self.mapper.high = high
         self._show(mode)
+        self._draw_channel(act)
         snap = self._snapshot
         how = "exact times" if mode == "exact" else f"binned, Δt = {t_max / N_BINS * 1e3:.3g} ms"
         hint = "" if layer == 0 else " Click a neuron to trace its membrane."
@@ -179,6 +226,41 @@ class RasterView(PlotView):
             f"**{act.name}**: {n_spikes} spikes from {len(act.counts)} neurons ({how}); "
             f"sample {snap.sample_index}, label {snap.label}, predicted {snap.prediction}.{hint}"
         )
+
+    def _show_channel(self, on: bool) -> None:
+        show(self._channel_fig_pane, on)
+        self._channel_pane.visible = on
+
+    def _draw_channel(self, act) -> None:
+        """The chosen channel of an (H, W, C) layer as an image; hidden for a flat layer."""
+        image_like = len(act.shape) == 3
+        self._show_channel(image_like)
+        if not image_like:
+            return
+        h, w, c = act.shape
+        self.channel.end = c - 1
+        channel = min(self.channel.value, c - 1)
+        z = channel_image(act.times, act.counts, act.shape, channel, self.quantity.value)
+        # row 0 of the layer on top: Bokeh draws image row 0 at the bottom, so flip
+        feed(self.channel_source, image_data(z[::-1], -0.5, -0.5, w - 0.5, h - 0.5))
+        finite = z[np.isfinite(z)]
+        high = float(finite.max()) if finite.size else 1.0
+        low = 0.0 if self.quantity.value == "spike count" else float(finite.min(initial=0.0))
+        self.channel_mapper.update(low=low, high=max(high, low + 1e-12))
+        self.channel_fig.title.text = (
+            f"{act.name}, channel {channel} of {c}: {self.quantity.value} per position "
+            f"({h} × {w}, row 0 on top)"
+        )
+
+    def _on_channel_tap(self, event):
+        """A click on the channel image selects the neuron at that position and channel."""
+        if event.x is None or event.y is None or not self._activity or self.layer == 0:
+            return
+        h, w, c = self._activity[self.layer].shape
+        col = int(np.clip(round(event.x), 0, w - 1))
+        row = h - 1 - int(np.clip(round(event.y), 0, h - 1))
+        neuron = (row * w + col) * c + min(self.channel.value, c - 1)
+        self.view_config.param.update(layer=self.layer, neurons=[neuron])
 
     def _on_layer_select(self, event):
         if event.new is not None and event.new != self.view_config.layer:

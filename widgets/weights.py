@@ -2,7 +2,10 @@
 
 A fixed symmetric colour range (−m, m), with m the largest |w| seen in this layer so far, and a
 diverging colormap keep colours from jumping between frames (app-architecture.md §8). For a
-784-input layer the receptive field is reshaped to the 28 × 28 image. Drawn with Bokeh image
+784-input layer the receptive field is reshaped to the 28 × 28 image. A conv layer's weights
+``[C_out, k, k, C_in]`` are drawn as their matrix ``[C_out, k·k·C_in]`` and as C_out small k × k
+kernel images for a chosen input channel (``engine.analysis.kernel_tiles``). Layers are named by
+their place in the network (a pool layer has no weights and no entry). Drawn with Bokeh image
 sources (widgets/live.py), sent only when new weights arrive or the layer or neuron changes.
 """
 
@@ -12,6 +15,7 @@ import math
 
 import numpy as np
 import panel as pn
+from batscope.engine.analysis import kernel_tiles
 from bokeh.models import ColumnDataSource
 
 from .base import PlotView
@@ -25,6 +29,7 @@ from .live import (
     image_data,
     locked_safe,
     set_limit,
+    show,
     symmetric_mapper,
 )
 
@@ -46,7 +51,7 @@ class WeightsView(PlotView):
 
     def __init__(self, view_config=None, **params):
         super().__init__(view_config, **params)
-        self._weights, self._drawn = (), None
+        self._weights, self._drawn = {}, None
         self._limits: dict[int, float] = {}
         self.matrix_source = ColumnDataSource(empty_image())
         self.field_source = ColumnDataSource(_empty_field())
@@ -63,16 +68,38 @@ class WeightsView(PlotView):
             "receptive field", "x", "y", self.field_source, self.field_mapper
         )
         add_hover(self.field, self.field.renderers, [("pre i", "@i"), ("w", "@image{0.0000}")])
+        self.kernel_source = ColumnDataSource(empty_image())
+        self.kernel_mapper = symmetric_mapper()
+        self.kernels = self._image_figure(
+            "kernels (output channel o from x = o·(k + 1))",
+            "x",
+            "kernel row (0 on top)",
+            self.kernel_source,
+            self.kernel_mapper,
+        )
+        add_hover(self.kernels, self.kernels.renderers, [("w", "@image{0.0000}")])
+        self.in_channel = pn.widgets.IntInput(
+            label="input channel", value=0, start=0, end=0, width=120
+        )
+        self.in_channel.param.watch(locked_safe(self._redraw), "value")
         self.layer_select = pn.widgets.RadioButtonGroup(options={"layer 1": 1}, value=1)
         self.layer_select.param.watch(locked_safe(self._on_layer_select), "value")
         self.neuron = pn.widgets.IntInput(label="neuron", value=0, start=0, end=0, width=120)
         self.neuron.param.watch(locked_safe(self._redraw), "value")
         self.info = LiveText(EMPTY_TEXT)
         self.view_config.param.watch(locked_safe(self._follow_config), ["layer", "neurons"])
+        self._field_pane, self._kernel_pane = bokeh_pane(self.field), bokeh_pane(self.kernels)
+        show(self._kernel_pane, False)
+        self.in_channel.visible = False
         self._layout = pn.Column(
-            pn.Row(self.layer_select, self.neuron),
+            pn.Row(self.layer_select, self.neuron, self.in_channel),
             self.info,
-            pn.Row(bokeh_pane(self.matrix), bokeh_pane(self.field), sizing_mode="stretch_width"),
+            pn.Row(
+                bokeh_pane(self.matrix),
+                self._field_pane,
+                self._kernel_pane,
+                sizing_mode="stretch_width",
+            ),
             sizing_mode="stretch_width",
         )
 
@@ -91,12 +118,16 @@ class WeightsView(PlotView):
         if snap is None or snap.weights is self._drawn:  # nothing new to draw
             return
         self._drawn = snap.weights
-        self._weights = tuple(np.asarray(w).reshape(w.shape[0], -1) for w in snap.weights)
-        for i, w in enumerate(self._weights, start=1):
+        # network layer of each weight array: the layers that have weights, in order
+        trainable = [i for i, a in enumerate(snap.activity) if i > 0 and a.kind != "pool2d"]
+        if len(trainable) != len(snap.weights):  # no layer kinds in the snapshot: all trainable
+            trainable = list(range(1, len(snap.weights) + 1))
+        self._weights = {i: np.asarray(w) for i, w in zip(trainable, snap.weights, strict=True)}
+        for i, w in self._weights.items():
             finite = np.abs(w[np.isfinite(w)])
             m = float(finite.max()) if finite.size else 0.0
             self._limits[i] = max(self._limits.get(i, 0.0), m) or 1.0
-        options = {f"layer {i}": i for i in range(1, len(self._weights) + 1)}
+        options = {f"layer {i}": i for i in self._weights}
         if options != self.layer_select.options:
             self.layer_select.options = options
         self._follow_config()
@@ -104,11 +135,12 @@ class WeightsView(PlotView):
 
     def reset(self):
         """Back to the empty state; the colour ranges start again."""
-        self._weights, self._limits, self._drawn = (), {}, None
+        self._weights, self._limits, self._drawn = {}, {}, None
         feed(self.matrix_source, empty_image())
         feed(self.field_source, _empty_field())
-        set_limit(self.matrix_mapper, 1.0)
-        set_limit(self.field_mapper, 1.0)
+        feed(self.kernel_source, empty_image())
+        for mapper in (self.matrix_mapper, self.field_mapper, self.kernel_mapper):
+            set_limit(mapper, 1.0)
         self.info.object = EMPTY_TEXT
 
     @property
@@ -121,36 +153,64 @@ class WeightsView(PlotView):
         if not self._weights:
             return
         cfg = self.view_config
-        if 1 <= cfg.layer <= len(self._weights):
+        if cfg.layer in self._weights:
             self.layer_select.value = cfg.layer
-            n_post = self._weights[cfg.layer - 1].shape[0]
-            if cfg.neurons and 0 <= cfg.neurons[0] < n_post:
+            w = self._weights[cfg.layer]
+            if not cfg.neurons or cfg.neurons[0] < 0:
+                return
+            if w.ndim == 4:  # a conv neuron's row is its channel (channels-last index)
+                self.neuron.value = cfg.neurons[0] % w.shape[0]
+            elif cfg.neurons[0] < w.shape[0]:
                 self.neuron.value = cfg.neurons[0]
 
     def _redraw(self, *_):
         if not self._weights:
             return
-        w = self._weights[self.layer - 1]
+        layer = self.layer if self.layer in self._weights else next(iter(self._weights))
+        w_full = self._weights[layer]
+        w = w_full.reshape(w_full.shape[0], -1)
         n_post, n_pre = w.shape
-        m = self._limits[self.layer]
+        m = self._limits[layer]
         self.neuron.end = n_post - 1
         j = min(self.neuron.value, n_post - 1)
         # Bokeh draws image row 0 at the bottom: post neuron j at height j
         feed(self.matrix_source, image_data(w, -0.5, -0.5, n_pre - 0.5, n_post - 0.5))
-        rows, cols = _field_shape(n_pre)
-        field = image_data(w[j].reshape(rows, cols)[::-1], 0.0, 0.0, cols, rows)  # row 0 on top
-        feed(
-            self.field_source,
-            {**field, "i": [np.arange(n_pre, dtype=np.int32).reshape(rows, cols)[::-1]]},
-        )
-        set_limit(self.matrix_mapper, m)
-        set_limit(self.field_mapper, m)
+        conv = w_full.ndim == 4
+        self.neuron.name = "output channel" if conv else "neuron"
+        show(self._field_pane, not conv)
+        show(self._kernel_pane, conv)
+        self.in_channel.visible = conv
+        if conv:
+            shown = self._draw_kernels(w_full)
+        else:
+            rows, cols = _field_shape(n_pre)
+            field = image_data(w[j].reshape(rows, cols)[::-1], 0.0, 0.0, cols, rows)  # row 0 on top
+            feed(
+                self.field_source,
+                {**field, "i": [np.arange(n_pre, dtype=np.int32).reshape(rows, cols)[::-1]]},
+            )
+            shown = f"Receptive field of neuron {j} ({rows} × {cols})."
+        for mapper in (self.matrix_mapper, self.field_mapper, self.kernel_mapper):
+            set_limit(mapper, m)
         n_bad = int((~np.isfinite(w)).sum())
         bad = f" **{n_bad} non-finite weights.**" if n_bad else ""
         self.info.object = (
-            f"Layer {self.layer}: {n_post} × {n_pre} weights, |w| ≤ {np.nanmax(np.abs(w)):.3g}, "
-            f"colour range ±{m:.3g} (largest |w| so far). Receptive field of neuron {j} "
-            f"({rows} × {cols}).{bad}"
+            f"Layer {layer}: {n_post} × {n_pre} weights, |w| ≤ {np.nanmax(np.abs(w)):.3g}, "
+            f"colour range ±{m:.3g} (largest |w| so far). {shown}{bad}"
+        )
+
+    def _draw_kernels(self, w) -> str:
+        """The C_out k × k kernels of the chosen input channel side by side; returns the text."""
+        c_out, k, _, c_in = w.shape
+        self.in_channel.end = c_in - 1
+        ch = min(self.in_channel.value, c_in - 1)
+        tiles = kernel_tiles(w, ch)
+        # kernel row 0 on top (Bokeh draws image row 0 at the bottom); one unit per weight
+        feed(self.kernel_source, image_data(tiles[::-1], 0.0, 0.0, tiles.shape[1], k))
+        return (
+            f"Kernels of the {c_out} output channels ({k} × {k}, input channel {ch} of "
+            f"{c_in}; shape (C_out, k, k, C_in) = {w.shape}); the matrix rows are kernels "
+            "flattened (row, col, input channel)."
         )
 
     def _on_layer_select(self, event):

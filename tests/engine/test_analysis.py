@@ -5,11 +5,13 @@ import pytest
 from batscope.engine.analysis import (
     LatencyCurve,
     bin_raster,
+    channel_image,
     confidence,
     decimate_minmax,
     error_share,
     error_sums,
     first_time_at,
+    kernel_tiles,
     latency_curve,
     layer_sparsity,
     spike_events,
@@ -155,3 +157,38 @@ def test_decimate_minmax_keeps_extremes():
     assert ud.min() == -5.0 and ud.max() == pytest.approx(u.max())
     same_t, same_u = decimate_minmax(t[:10], u[:, :10], 400)
     assert same_t.size == 10
+
+
+def test_channel_image_reads_the_channels_last_order():
+    # shape (H, W, C) = (2, 3, 2): neuron (row·3 + col)·2 + c
+    counts = np.array([0, 1, 2, 0, 1, 1, 0, 0, 3, 1, 1, 0], dtype=np.int32)
+    times = np.full((12, 3), INF)
+    for j, n in enumerate(counts):
+        times[j, :n] = 0.01 * j + 0.001 * np.arange(n)
+    np.testing.assert_array_equal(
+        channel_image(times, counts, (2, 3, 2), 0, "spike count"), [[0, 2, 1], [0, 3, 1]]
+    )
+    np.testing.assert_array_equal(
+        channel_image(times, counts, (2, 3, 2), 1, "spike count"), [[1, 0, 1], [0, 1, 0]]
+    )
+    first = channel_image(times, counts, (2, 3, 2), 1, "first spike")
+    np.testing.assert_array_equal(first, [[0.01, np.nan, 0.05], [np.nan, 0.09, np.nan]])
+    with pytest.raises(ValueError, match=r"channel must be in \[0, 2\)"):
+        channel_image(times, counts, (2, 3, 2), 2, "spike count")
+    with pytest.raises(ValueError, match="shape .* holds 6"):
+        channel_image(times, counts, (1, 3, 2), 0, "spike count")
+    with pytest.raises(ValueError, match="quantity must be one of"):
+        channel_image(times, counts, (2, 3, 2), 0, "rate")
+
+
+def test_kernel_tiles_place_each_kernel_beside_the_next():
+    w = np.arange(2 * 3 * 3 * 2, dtype=float).reshape(2, 3, 3, 2)  # (C_out, k, k, C_in)
+    tiles = kernel_tiles(w, 1)
+    assert tiles.shape == (3, 7)
+    np.testing.assert_array_equal(tiles[:, :3], w[0, :, :, 1])
+    np.testing.assert_array_equal(tiles[:, 4:], w[1, :, :, 1])
+    assert np.isnan(tiles[:, 3]).all()
+    with pytest.raises(ValueError, match=r"in_channel must be in \[0, 2\)"):
+        kernel_tiles(w, 2)
+    with pytest.raises(ValueError, match="C_out, k, k, C_in"):
+        kernel_tiles(w[0], 0)

@@ -6,9 +6,18 @@ import nir
 import numpy as np
 import pytest
 from batscope.datasets.yinyang import encode_yinyang, load_yinyang
-from batscope.engine import Adam, Dense, Network, Normal, SpikeCountClass, SpikeTrains
+from batscope.engine import (
+    Adam,
+    Conv2D,
+    Dense,
+    Network,
+    Normal,
+    Pool2D,
+    SpikeCountClass,
+    SpikeTrains,
+)
 from batscope.engine.clock import compare
-from batscope.engine.nir import NIRExportError, network_to_nir, write_nir
+from batscope.engine.nir import NIRExportError, channels_first_order, network_to_nir, write_nir
 from batscope.engine.nir_clock import simulate_nir
 
 T_MAX = 0.08
@@ -127,7 +136,7 @@ def test_reset_other_than_theta_is_refused():
 def test_non_dense_layer_is_refused():
     net = _toy_net()
     net.layers[1] = object()
-    with pytest.raises(NIRExportError, match="layer 1: only Dense"):
+    with pytest.raises(NIRExportError, match="layer 1: only Dense, Conv2D and Pool2D"):
         network_to_nir(net)
 
 
@@ -244,3 +253,135 @@ def test_clock_simulation_matches_a_trained_yinyang_net():
         assert cmp.exact_spikes > 500
         assert cmp.count_mismatch <= 0.01 * cmp.exact_spikes
         assert cmp.mean_abs_error < 10 * 1e-5
+
+
+# ------------------------------------------------------------------------ conv and pool layers
+def _conv_net(dtype="float64", reset=None):
+    """(6, 6, 2) -> Conv2D 3 x 3, 3 channels -> Pool2D 2 -> Dense 4: all layers spike, no buffer
+    fills on ``_conv_input``."""
+    layers = [
+        Conv2D(3, 3, 0.01, 0.05, n_max=20, reset=reset, init=Normal(1, 2)),
+        Pool2D(2),
+        Dense(4, 0.01, 0.05, n_max=20, init=Normal(0.2, 0.5)),
+    ]
+    return Network(input_shape=(6, 6, 2), layers=layers, dtype=dtype, seed=3)
+
+
+def _conv_input(batch=10, seed=1):
+    rng = np.random.default_rng(seed)
+    return SpikeTrains.from_arrays(rng.uniform(0, 0.02, size=(batch, 72, 1)))
+
+
+def _channels_first(trains, shape):
+    """``trains`` (batscope's channels-last neuron order) in NIR's channels-first order."""
+    order = channels_first_order(shape)
+    t = trains.numpy()
+    return SpikeTrains(np.asarray(t.times)[:, order], np.asarray(t.counts)[:, order])
+
+
+def test_channels_first_order_maps_nir_indices_to_batscope_indices():
+    order = channels_first_order((2, 3, 4))  # H, W, C
+    # NIR index c·H·W + row·W + col holds batscope neuron (row·W + col)·C + c
+    for c in range(4):
+        for row in range(2):
+            for col in range(3):
+                assert order[c * 6 + row * 3 + col] == (row * 3 + col) * 4 + c
+    np.testing.assert_array_equal(channels_first_order((7,)), np.arange(7))
+
+
+def test_conv_pool_dense_export_layout():
+    net = _conv_net()
+    g = net.to_nir()
+    kinds = [type(g.nodes[b]).__name__ for _, b in g.edges]
+    assert kinds == [
+        "Conv2d", "CubaLIF", "SumPool2d", "Flatten", "Linear", "CubaLIF", "Output",
+    ]  # fmt: skip
+    np.testing.assert_array_equal(g.nodes["input"].input_type["input"], [2, 6, 6])  # C, H, W
+    conv = g.nodes["conv0"]
+    w_conv, w_dense = net.weights
+    assert conv.weight.shape == (3, 2, 3, 3)  # (C_out, C_in, kH, kW)
+    for o, i, r, c in [(0, 0, 0, 0), (2, 1, 0, 2), (1, 0, 2, 1)]:
+        assert conv.weight[o, i, r, c] == w_conv[o, r, c, i]
+    np.testing.assert_array_equal(conv.input_shape, [6, 6])
+    np.testing.assert_array_equal(conv.output_type["output"], [3, 4, 4])
+    assert tuple(conv.stride) == (1, 1) and tuple(conv.padding) == (0, 0)
+    assert not np.any(conv.bias)
+    assert g.nodes["cubalif0"].v_threshold.shape == (3, 4, 4)  # one neuron per output position
+    pool = g.nodes["sumpool1"]
+    assert tuple(pool.kernel_size) == tuple(pool.stride) == (2, 2) and not np.any(pool.padding)
+    flat = g.nodes["flatten2"]
+    np.testing.assert_array_equal(flat.output_type["output"], [12])
+    lin = g.nodes["linear2"].weight  # columns in NIR's channels-first order of the (2, 2, 3) pool
+    for c in range(3):
+        for row in range(2):
+            for col in range(2):
+                np.testing.assert_array_equal(
+                    lin[:, c * 4 + row * 2 + col], w_dense[:, (row * 2 + col) * 3 + c]
+                )
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_conv_round_trip_gives_identical_spikes(tmp_path, dtype):
+    net = _conv_net(dtype)
+    back = Network.from_nir(write_nir(net, tmp_path / "conv.nir"))
+    assert back.input_shape == (6, 6, 2) and back.dtype == net.dtype
+    settings = [{k: v for k, v in x.to_dict().items() if k != "init"} for x in net.layers]
+    assert [{k: v for k, v in x.to_dict().items() if k != "init"} for x in back.layers] == settings
+    for a, b in zip(back.weights, net.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    inp = _conv_input()
+    _same_spikes(net.forward(inp, T_MAX), back.forward(inp, T_MAX))
+
+
+def test_conv_clock_simulation_converges_to_the_exact_spikes():
+    """Clock vs exact for conv and dense neurons, in each side's neuron order; the wrong order
+    (channels-last neurons fed as channels-first) is far off."""
+    net, inp = _conv_net(), _conv_input()
+    g = net.to_nir()
+    exact = [o.numpy() for o in net.forward(inp, T_MAX)]
+    assert net.saturation == [0, 0, 0]
+    want = [_channels_first(exact[0], (4, 4, 3)), exact[2]]  # the two CubaLIF layers
+    nir_inp = _channels_first(inp, (6, 6, 2))
+    runs = {}
+    for dt in (1e-4, 1e-5):
+        clock = simulate_nir(g, nir_inp, T_MAX, dt)
+        runs[dt] = [compare(e, c) for e, c in zip(want, clock, strict=True)]
+    for c, f in zip(runs[1e-4], runs[1e-5], strict=True):
+        assert f.exact_spikes > 50
+        assert f.mean_abs_error < 10 * 1e-5
+        assert c.mean_abs_error > 5 * f.mean_abs_error  # first order in dt
+        assert f.count_mismatch <= 0.01 * f.exact_spikes
+    wrong = compare(exact[0], simulate_nir(g, nir_inp, T_MAX, 1e-5)[0])
+    assert wrong.count_mismatch > 20 * max(runs[1e-5][0].count_mismatch, 1)
+
+
+def test_conv_and_pool_refusals():
+    with pytest.raises(NIRExportError, match=r"layer 0: reset \(Δθ = 0.1\)"):
+        _conv_net(reset=0.1).to_nir()
+
+    def refused(edit, message):
+        g = _conv_net().to_nir()
+        edit(g)
+        with pytest.raises(NIRExportError, match=message):
+            Network.from_nir(g)
+
+    refused(lambda g: setattr(g.nodes["conv0"], "stride", (2, 2)), r"'conv0': stride must be")
+    refused(lambda g: setattr(g.nodes["conv0"], "padding", (1, 1)), r"'conv0': padding must be")
+    refused(lambda g: setattr(g.nodes["conv0"], "bias", np.ones(3)), "'conv0': a Conv2d bias")
+    refused(lambda g: setattr(g.nodes["conv0"], "groups", 2), "'conv0': groups must be 1")
+    refused(lambda g: setattr(g.nodes["conv0"], "input_shape", (5, 6)), "'conv0': input_shape")
+    refused(
+        lambda g: setattr(g.nodes["sumpool1"], "stride", np.array([1, 1])),
+        "'sumpool1': stride must equal kernel_size",
+    )
+
+    def vary_gain(g):
+        g.nodes["cubalif0"].w_in = np.linspace(1, 2, 48).reshape(3, 4, 4)
+
+    refused(vary_gain, "'cubalif0': r·w_in varies across the neurons of a conv layer")
+
+    def drop_flatten(g):
+        g.edges = [e for e in g.edges if "flatten2" not in e] + [("sumpool1", "linear2")]
+        del g.nodes["flatten2"]
+
+    refused(drop_flatten, "'linear2': a Linear node reads a flat layer")
