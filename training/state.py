@@ -217,6 +217,10 @@ class NetworkSpec(param.Parameterized):
         doc="Layers, input side first",
     )
     revision = param.Integer(0, doc="Bumped on any change to the layers or their fields")
+    flat_input = param.Boolean(
+        False,
+        doc="The task's input is flat (a toy task): an edit to a conv or pool layer is refused",
+    )
 
     GEOMETRY = ("kind", "size", "channels", "kernel_size", "pool_size")
 
@@ -242,6 +246,12 @@ class NetworkSpec(param.Parameterized):
         if not any(s is event.obj for s in self.layers):
             return
         try:
+            if self.flat_input and event.name == "kind" and event.new != "dense":
+                i = next(k for k, s in enumerate(self.layers) if s is event.obj)
+                raise ValueError(
+                    f"network.layers[{i}] ({event.new}): the task's input is flat; conv and "
+                    f"pool layers need an image task ({', '.join(IMAGE_TASKS)})"
+                )
             check_layers(self.layers)
         except ValueError as exc:
             with param.parameterized.discard_events(event.obj):

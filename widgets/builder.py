@@ -130,6 +130,7 @@ class NetworkBuilder(pn.viewable.Viewer):
 
     def _describe_input(self):
         task = self.training.task
+        self.network.flat_input = task not in IMAGE_TASKS  # the cards refuse conv / pool
         n_in, n_cls = task_shape(task)
         image = (
             f" ({shape_text(input_shape_of(task)).split(' =')[0]} for conv and pool layers)"

@@ -85,3 +85,17 @@ def test_impossible_geometry_is_refused_at_the_widget_and_nothing_changes():
     assert net.shapes[3] == (2, 2, 4)
     assert _texts(builder, "layer-shape")[2] == "**Output**: 2×2×4 = 16 neurons"
     assert not _alert(cards[2]).visible
+
+
+def test_a_toy_task_refuses_conv_and_pool_layers_at_the_widget():
+    net = NetworkSpec(layers=[LayerSpec(size=5), LayerSpec(size=2)])
+    training = TrainingConfig(task="xor")
+    builder = NetworkBuilder(net, training)
+    card = builder._cards.objects[0]
+    kind = _widgets(card, "layer type")
+    kind.value = "pool"
+    assert kind.value == "dense" and net.layers[0].kind == "dense"
+    assert "input is flat; conv and pool layers need an image task" in _alert(card).object
+    training.task = "mnist"
+    kind.value = "pool"
+    assert net.layers[0].kind == "pool" and not _alert(card).visible
