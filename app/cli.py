@@ -1,5 +1,7 @@
 """``batscope serve``: run the app with ``panel serve`` and sensible multi-user defaults;
-``batscope train``: see ``batscope.training.cli``; ``batscope export-nir``: see ``nir_command``."""
+``batscope train``: see ``batscope.training.cli``; ``batscope sweep``: see
+``batscope.training.sweep_cli``; ``batscope report``: see ``batscope.training.report``;
+``batscope export-nir``: see ``nir_command``."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import sys
 from pathlib import Path
 
 from batscope.training.cli import add_train_parser, train_command
+from batscope.training.report import add_report_parser, report_command
+from batscope.training.sweep_cli import add_sweep_parser, sweep_command
 
 from .nir_command import add_export_nir_parser, export_nir_command
 
@@ -72,10 +76,16 @@ def main(argv: list[str] | None = None) -> int:
         "--no-warm", action="store_true", help="skip compiling the kernels at start-up"
     )
     add_train_parser(sub)
+    add_report_parser(sub)
     add_export_nir_parser(sub)
+    add_sweep_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "train":
         return train_command(args)
+    if args.command == "report":
+        return report_command(args)
+    if args.command == "sweep":
+        return sweep_command(args)
     if args.command == "export-nir":
         return export_nir_command(args)
     cmd = serve_command(

@@ -23,6 +23,7 @@ from batscope.training.state import (
     check_config,
 )
 from batscope.training.sweep import SweepController
+from batscope.training.sweep_remote import runner_from_env
 from batscope.training.trainer import Trainer
 from batscope.widgets.base import error_alert
 from batscope.widgets.builder import NetworkBuilder
@@ -211,7 +212,8 @@ class BatscopeApp(pn.viewable.Viewer):
         self.controller = TrainingController(
             self.network, self.training, self.view_config, trainer_factory, account=self.account
         )
-        self.sweep = SweepController(SweepConfig(), account=self.account)
+        # on the Dask cluster named by BATSCOPE_DASK_SCHEDULER, if any
+        self.sweep = SweepController(SweepConfig(), runner=runner_from_env(), account=self.account)
         vc = self.view_config
         self.views = {
             "raster": RasterView(vc),

@@ -220,6 +220,29 @@ def _train(w0: np.ndarray, cfg: SweepConfig, record: bool = False) -> dict:
     return result
 
 
+def grid_chunks(cfg: SweepConfig, chunk_cells: int) -> list[np.ndarray]:
+    """The grid's cells in chunks of ``chunk_cells``, row by row: each ``[n, 2]`` of
+    (σ index, μ index)."""
+    n_std, n_mean = cfg.shape
+    n_cells = n_std * n_mean
+    return [
+        np.array([divmod(c, n_mean) for c in range(lo, min(lo + chunk_cells, n_cells))])
+        for lo in range(0, n_cells, chunk_cells)
+    ]
+
+
+def train_cells(cfg: SweepConfig, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``best [n, R]`` and ``first_full [n, R]`` of the (σ index, μ index) ``cells [n, 2]``, all
+    trained in one batch. Each run's numbers depend only on its own seed, so any split of the grid
+    into chunks, computed anywhere, gives the same heatmap as :func:`run_sweep`."""
+    cells = np.asarray(cells, dtype=np.int64).reshape(-1, 2)
+    reps = range(cfg.repeats)
+    w0 = np.concatenate([initial_weights(cfg, int(m), int(s), reps) for s, m in cells])
+    out = _train(w0, cfg)
+    shape = (len(cells), cfg.repeats)
+    return out["best"].reshape(shape), out["first_full"].reshape(shape)
+
+
 def run_sweep(
     cfg: SweepConfig,
     chunk_cells: int | None = None,
@@ -246,17 +269,13 @@ def run_sweep(
         done=np.zeros((n_std, n_mean), dtype=bool),
     )
     start = time.perf_counter()
-    reps = range(cfg.repeats)
-    for lo in range(0, n_cells, chunk_cells):
+    for cells in grid_chunks(cfg, chunk_cells):
         if should_stop is not None and should_stop():
             break
-        cells = np.array([divmod(c, n_mean) for c in range(lo, min(lo + chunk_cells, n_cells))])
-        w0 = np.concatenate([initial_weights(cfg, m, s, reps) for s, m in cells])
-        out = _train(w0, cfg)
-        best = out["best"].reshape(len(cells), cfg.repeats)
+        best, first_full = train_cells(cfg, cells)
         s_idx, m_idx = cells[:, 0], cells[:, 1]
         res.best[s_idx, m_idx] = best
-        res.first_full[s_idx, m_idx] = out["first_full"].reshape(len(cells), cfg.repeats)
+        res.first_full[s_idx, m_idx] = first_full
         res.accuracy[s_idx, m_idx] = best.mean(axis=1)
         res.done[s_idx, m_idx] = True
         res.runs_done += best.size

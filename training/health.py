@@ -19,7 +19,8 @@ STEP_WINDOW = 20  # training batches watched for silent outputs between evaluati
 
 REMEDY_HINT = (
     "Options beyond the paper: --remedy rollback (back to the best checkpoint, learning rate "
-    "halved) or --remedy revive-silent (raise the weights of silent outputs)."
+    "halved) or --remedy revive-silent (raise the weights of silent outputs); for a new run, "
+    "--remedy redraw-silent (redraw at initialisation the outputs that do not fire)."
 )
 
 

@@ -3,6 +3,11 @@
 - ``revive-silent``: at the start and after every epoch, an output neuron that is silent on every
   sample of the selection split has its incoming weights raised until it fires on a probe batch:
   by a tenth of the layer's mean |w|, then twice as much at each try (at most :data:`MAX_BUMPS`).
+- ``redraw-silent``: at initialisation only (a fresh run, before epoch 0 is evaluated), an output
+  neuron that fires on at most :data:`MIN_FIRING` of the first :data:`PROBE` training samples
+  (silent on all of them, or nearly) has its incoming weights drawn again from its layer's own
+  initialiser until it fires on more (at most :data:`MAX_REDRAWS` draws). The weights keep the
+  paper's distribution, conditioned on a live output; the other layers are untouched.
 - ``rollback``: when a run collapses (``health.collapsed``), the weights and optimiser state go
   back to the best checkpoint and the learning rate is halved for the rest of the run.
 """
@@ -13,14 +18,20 @@ import numpy as np
 from batscope.engine.backend import to_numpy
 
 from .evaluation import EVAL_BATCH, Evaluation, take
+from .init_health import layer_counts, silent_neurons
 
 REMEDIES = {
     "revive-silent": "raise the incoming weights of output neurons silent on every sample",
+    "redraw-silent": "at initialisation, redraw the weights of output neurons silent on (nearly) "
+    "all of the first 500 training samples until they fire",
     "rollback": "on a collapse, return to the best checkpoint and halve the learning rate",
 }
 BUMP = 0.1  # of the output layer's mean |w|: the first raise, doubled at each further try
 MAX_BUMPS = 30
 ROLLBACK_LR_FACTOR = 0.5
+PROBE = 500  # training samples an output must fire on at initialisation (redraw-silent)
+MIN_FIRING = 0.01  # fraction of the probe samples an output must fire on (redraw-silent)
+MAX_REDRAWS = 100
 
 
 def revive_silent(trainer, ev: Evaluation) -> dict[int, int]:
@@ -45,6 +56,31 @@ def revive_silent(trainer, ev: Evaluation) -> dict[int, int]:
                 break
         else:
             done[j] = -1  # still silent after MAX_BUMPS: reported, weights kept raised
+    return done
+
+
+def redraw_silent(network, probe, t_max: float, seed: int, to_backend=lambda b: b) -> dict:
+    """Redraw the output rows firing on at most :data:`MIN_FIRING` of ``probe``'s samples (the
+    first :data:`PROBE` training samples), seeded by ``seed``; ``{neuron: draws needed}`` (-1:
+    still silent after :data:`MAX_REDRAWS`)."""
+
+    def silent() -> tuple[int, ...]:
+        return silent_neurons(layer_counts(network, probe, t_max, to_backend)[-1], MIN_FIRING)
+
+    rng = np.random.default_rng([seed, 1])  # apart from the network's own stream
+    weights = [to_numpy(w).copy() for w in network.weights]
+    out, init = weights[-1], network.layers[-1].init
+    todo, done = list(silent()), {}
+    for draws in range(1, MAX_REDRAWS + 1):
+        if not todo:
+            break
+        for j in todo:
+            out[j] = init.init(rng, out[j].shape, out.dtype)
+        network.weights = weights
+        still = set(silent())
+        done.update({j: draws for j in todo if j not in still})
+        todo = [j for j in todo if j in still]
+    done.update({j: -1 for j in todo})
     return done
 
 

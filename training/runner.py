@@ -19,9 +19,9 @@ from tqdm import tqdm
 
 from .checkpoint import read_checkpoint, restore_trainer, trainer_state, write_checkpoint
 from .data import load_run_data
-from .evaluation import Evaluation, mean_finite
+from .evaluation import Evaluation, mean_finite, take
 from .health import StepWatch, alerts, collapsed, new_alerts
-from .remedies import revive_silent, rollback
+from .remedies import MIN_FIRING, PROBE, redraw_silent, revive_silent, rollback
 from .runfolder import RunFolder
 from .telemetry import MetricRow
 from .trainer import Trainer
@@ -54,6 +54,8 @@ class RunSession:
         last = read_checkpoint(self.folder.checkpoints, "last") if resume else None
         if last is None:
             self.folder.cut({})
+            if "redraw-silent" in self.remedies:
+                self._redraw(trainer)
             self._epoch_zero(trainer)
             return trainer
         arrays, meta = last
@@ -173,12 +175,32 @@ class RunSession:
                 f"{sorted(bumped)} ({bumped} raises each; -1 = still silent)",
             )
 
+    def _redraw(self, trainer) -> None:
+        x, _ = trainer.split_data("train")
+        drawn = redraw_silent(
+            trainer.network,
+            take(x, slice(0, PROBE)),
+            trainer.t_max,
+            self.config["training"]["seed"],
+            trainer.to_backend,
+        )
+        if drawn:
+            self._event(
+                0,
+                "redraw-silent",
+                f"remedy redraw-silent (beyond the paper): output neuron(s) {sorted(drawn)} fired "
+                f"on at most {MIN_FIRING:.0%} of the first {PROBE} training samples at "
+                f"initialisation; their weights were drawn again ({drawn} draws each; -1 = still "
+                "silent)",
+            )
+
     def _alert(self, epoch: int, kind: str, message: str) -> None:
         self.alerts.append(message)
         self._event(epoch, kind, message)
 
     def _event(self, epoch: int, kind: str, message: str) -> None:
-        self.say(("ALERT " if kind not in ("rollback", "revive-silent") else "") + message)
+        remedy = kind in ("rollback", "revive-silent", "redraw-silent")
+        self.say(("" if remedy else "ALERT ") + message)
         self.folder.add_event(epoch, kind, message)
 
     # --- the end -------------------------------------------------------------------------------

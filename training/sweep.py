@@ -306,6 +306,12 @@ class SweepController(param.Parameterized):
     def alive(self) -> bool:
         return self._job is not None and self._job.alive
 
+    @property
+    def dashboard_link(self) -> str:
+        """The Dask dashboard of the cluster the sweeps run on (``training.sweep_remote``), once
+        a sweep has reached it; "" when they run in this process."""
+        return getattr(self._runner, "dashboard_link", "")
+
     # ---- worker -----------------------------------------------------------------------------
     def _main(self, job: _SweepJob) -> None:
         try:

@@ -9,6 +9,7 @@ its weights at a chosen epoch.
 
 from __future__ import annotations
 
+import html
 import weakref
 from functools import partial
 
@@ -327,6 +328,9 @@ class ConvergenceView(PlotView):
         text = f"**{c.status}** · cells {c.cells_done}/{c.cells_total} · {c.elapsed_s:.1f} s"
         if c.status == "queued":
             text += " · waiting for a free training slot"
+        if c.dashboard_link:  # from the server's BATSCOPE_DASK_SCHEDULER, not from a browser
+            href = html.escape(c.dashboard_link, quote=True)
+            text += f' · on a Dask cluster (<a href="{href}" target="_blank">dashboard</a>)'
         if c.message:
             text += f"\n\n{c.message}"
         self.status.object = text
