@@ -114,6 +114,73 @@ def _full(layers, task, **kw) -> dict:
     }
 
 
+def _normal(size, tau_s, theta, n_max, mean, std):
+    return {
+        "size": size,
+        "tau_s": tau_s,
+        "theta": theta,
+        "reset": theta,  # Δθ = θ
+        "n_max": n_max,
+        "init": "normal",
+        "init_low": -1.0,
+        "init_high": 1.0,
+        "init_mean": mean,
+        "init_std": std,
+    }
+
+
+def _yinyang(variant: str) -> dict:
+    """5-120-3 on Yin-Yang (batscope's recipe, not the paper's).
+
+    Inputs fire in [0, 20 ms] (datasets/yinyang.py), τs = 10 ms, θ = 0.03,
+    T_sim = 60 ms; Adam, batch 20, λ × 0.97 every epoch, 60 epochs; the published validation
+    split selects the model (training.eventdata).
+    """
+    single = variant == "single"
+    n_max = 1 if single else 10
+    hidden = _normal(120, 0.01, 0.03, n_max, *((0.0, 6.0) if single else (1.0, 5.0)))
+    tr = _training(
+        "yin-yang",
+        t_max=0.06,
+        t_enc=0.02,  # the encoding window of datasets/yinyang.py (T_LATE)
+        loss="ttfs_ce" if single else "spike_count",
+        tau_l=0.005,
+        y_true=5,
+        y_false=1,
+        lr=3e-3 if single else 1e-2,
+        lr_decay=0.97,
+        lr_every=1,
+        batch_size=20,
+        epochs=60,
+        n_train=5000,
+        dtype="float64",
+    )
+    layers = [hidden, _normal(3, 0.01, 0.03, n_max, 6.0, 2.0)]
+    return {"network": {"layers": layers}, "training": tr, "run": {"data": "full"}}
+
+
+def _shd() -> dict:
+    """700-128-20 multi-spike on SHD: batscope's untuned default, not a published recipe.
+
+    τs = 10 ms (membrane 20 ms), so one input spike of weight w peaks at w·τ/4 = 0.005·w
+    (method.md §1); θ = 0.05 in both layers, at most 30 spikes per neuron, hidden weights
+    N(0.5, 0.5), output N(1, 1): a few tens of input spikes within a membrane time constant, as in
+    SHD, reach the threshold at initialisation. Spike-count loss (15 / 3), T_sim = 1.5 s; Adam
+    10⁻³, batch 32, 30 epochs, float32; 10 % of the training samples held out for selection.
+    """
+    tr = _training(
+        "shd",
+        t_max=1.5,
+        t_enc=1.0,  # not read: the recorded spikes are the inputs (training.eventdata)
+        lr=1e-3,
+        batch_size=32,
+        epochs=30,
+        val_fraction=0.1,
+    )
+    layers = [_normal(128, 0.01, 0.05, 30, 0.5, 0.5), _normal(20, 0.01, 0.05, 30, 1.0, 1.0)]
+    return {"network": {"layers": layers}, "training": tr, "run": {"data": "full"}}
+
+
 EXPERIMENTS = {
     "mnist-multi": lambda: _full([_dense(800, 0.2, 30), _dense(10, 1.3, 30)], "mnist"),
     # the reference script's settings (30 epochs, λ = 0.002); the paper's text says 100 and 0.003
@@ -138,6 +205,9 @@ EXPERIMENTS = {
     "emnist": lambda: _full([_dense(800, 0.2, 30), _dense(47, 1.3, 30)], "emnist", lr_floor=1e-4),
     "convergence-multi": lambda: _convergence("multi"),
     "convergence-single": lambda: _convergence("single"),
+    "yin-yang-single": lambda: _yinyang("single"),
+    "yin-yang-multi": lambda: _yinyang("multi"),
+    "shd": lambda: _shd(),
 }
 TITLES = {
     "mnist-multi": "MNIST 784-800-10, multi-spike (paper §11)",
@@ -147,6 +217,9 @@ TITLES = {
     "emnist": "EMNIST balanced 784-800-47 (paper §11)",
     "convergence-multi": "Convergence task, multi-spike, μ = 1.0, σ = 0.4 (paper §12)",
     "convergence-single": "Convergence task, single-spike TTFS, μ = 1.0, σ = 0.4 (paper §12)",
+    "yin-yang-single": "Yin-Yang 5-120-3, single-spike TTFS (batscope's recipe)",
+    "yin-yang-multi": "Yin-Yang 5-120-3, multi-spike spike count (batscope's recipe)",
+    "shd": "SHD 700-128-20, multi-spike spike count (batscope's untuned default; local files)",
 }
 
 
