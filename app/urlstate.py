@@ -26,7 +26,6 @@ from batscope.training.state import (
     NetworkSpec,
     TrainingConfig,
     apply_run_config,
-    check_total_neurons,
     run_config,
 )
 
@@ -48,37 +47,69 @@ URL_KEYS = ("preset", "sizes", *TRAINING_KEYS.values())
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
+_LAYER_TOKEN = re.compile(r"([0-9]+)|c([0-9]+)k([0-9]+)|p([0-9]+)")
+
+
+def layer_token(spec: LayerSpec) -> str:
+    """One layer in the URL: ``300`` (dense, 300 neurons), ``c15k5`` (conv, 15 channels of 5×5
+    kernels) or ``p2`` (2×2 pooling)."""
+    if spec.kind == "conv":
+        return f"c{spec.channels}k{spec.kernel_size}"
+    if spec.kind == "pool":
+        return f"p{spec.pool_size}"
+    return str(spec.size)
+
+
 def sizes_text(network: NetworkSpec) -> str:
-    return "-".join(str(n) for n in network.sizes)
+    """The layers as ``c15k5-p2-c40k5-p2-300-10`` (:func:`layer_token`)."""
+    return "-".join(layer_token(s) for s in network.layers)
 
 
-def parse_sizes(text: str) -> list[int]:
-    """``"800-10"`` -> ``[800, 10]``; the layer count is checked before any number is read."""
+def parse_sizes(text: str) -> list[dict]:
+    """``"c15k5-p2-300-10"`` -> one dict of structure fields per layer (``{"size": 300}``,
+    ``{"kind": "conv", "channels": 15, "kernel_size": 5}``, ``{"kind": "pool",
+    "pool_size": 2}``); the layer count is checked before any part is read."""
     parts = str(text).split("-")
     if len(parts) > MAX_LAYERS:
         raise ValueError(f"sizes: at most {MAX_LAYERS} layers, not {len(parts)}")
-    if not all(_INTEGER.fullmatch(s) for s in parts):
-        raise ValueError(f"sizes must look like '800-10', got {str(text)[:40]!r}")
-    sizes = [int(s) for s in parts]
-    if min(sizes) < 1:
-        raise ValueError(f"sizes must be positive integers, got {text!r}")
-    return sizes
+    out = []
+    for part in parts:
+        m = _LAYER_TOKEN.fullmatch(part)
+        if m is None:
+            raise ValueError(
+                f"sizes must look like '800-10' or 'c15k5-p2-300-10', got {str(text)[:40]!r}"
+            )
+        n, c, k, p = (None if g is None else int(g) for g in m.groups())
+        if n is not None:
+            out.append({"size": n})
+        elif c is not None:
+            out.append({"kind": "conv", "channels": c, "kernel_size": k})
+        else:
+            out.append({"kind": "pool", "pool_size": p})
+    return out
+
+
+def layer_with(base: dict, structure: dict) -> dict:
+    """A layer dict of ``structure`` 's kind and sizes with ``base`` 's neuron fields (τs, θ,
+    S, init; LayerSpec's defaults where ``base`` is a pool layer)."""
+    kind = structure.get("kind", "dense")
+    if kind == "pool":
+        return dict(structure)
+    defaults = LayerSpec()
+    neuron = {f: base.get(f, getattr(defaults, f)) for f in LayerSpec.NEURON_FIELDS}
+    return {**structure, **neuron}
 
 
 def set_sizes(network: NetworkSpec, text: str) -> None:
-    """Resize / add / drop layers to match ``"800-10"`` (new layers copy the one before)."""
-    sizes = parse_sizes(text)
-    for n in sizes:
-        LayerSpec.param.size._validate(n)
-    check_total_neurons(sizes)
-    layers = list(network.layers)
-    while len(layers) < len(sizes):
-        layers.append(LayerSpec.from_dict(layers[-1].to_dict()))
-    network.set_layers(layers[: len(sizes)])
-    # shrink first, then grow: the total never passes the larger of the old and the new one
-    changes = sorted(zip(network.layers, sizes, strict=True), key=lambda c: c[1] - c[0].size)
-    for spec, n in changes:
-        spec.size = n
+    """Rebuild the layers to match ``"c15k5-p2-300-10"``: each keeps the neuron fields of the
+    layer at its place (new layers copy the last one); all checked before any changes."""
+    structure = parse_sizes(text)
+    old = [{f: getattr(s, f) for f in LayerSpec.FIELDS} for s in network.layers]
+    layers = [
+        LayerSpec.from_dict(layer_with(old[min(i, len(old) - 1)], d), f"sizes[{i}]")
+        for i, d in enumerate(structure)
+    ]
+    network.set_layers(layers)
 
 
 def read_query(search: str) -> dict[str, str]:
@@ -118,8 +149,8 @@ def query_config(query: dict, network: NetworkSpec, training: TrainingConfig) ->
     if query.get("sizes"):
         layers = config["network"]["layers"]
         config["network"]["layers"] = [
-            {**layers[min(i, len(layers) - 1)], "size": n}
-            for i, n in enumerate(parse_sizes(query["sizes"]))
+            layer_with(layers[min(i, len(layers) - 1)], d)
+            for i, d in enumerate(parse_sizes(query["sizes"]))
         ]
     for name, key in TRAINING_KEYS.items():
         if key in query:
@@ -135,7 +166,7 @@ class UrlState(param.Parameterized):
     """The URL-only part of the setup: which preset, and the layer sizes."""
 
     preset = param.String("", doc="Preset applied before the other URL fields")
-    sizes = param.String("", doc="Layer sizes, e.g. 800-10")
+    sizes = param.String("", doc="Layers, e.g. 800-10 or c15k5-p2-c40k5-p2-300-10")
     message = param.String("", doc="Why the URL was refused (Markdown-safe), or empty")
 
     def __init__(self, network: NetworkSpec, training: TrainingConfig, **params):

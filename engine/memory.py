@@ -18,6 +18,7 @@ and the one-letter ``K``, ``M``, ``G``, ``T`` are powers of 1000; ``KiB``, ``MiB
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
-from .layers import Dense
+from .layers import Conv2D, Dense, Pool2D
 from .spikes import resolve_dtype
 
 _UNITS = {
@@ -117,28 +118,99 @@ class MemoryEstimate:
 
 @dataclass(frozen=True)
 class LayerFootprint:
-    """What the estimate needs to know of a layer: its ``neurons``, spike buffer ``slots`` per
-    neuron and ``weights`` (number of weights of one network)."""
+    """What the estimate needs to know of a layer fed by ``in_shape`` with ``in_slots`` slots per
+    input neuron: its ``neurons``, spike buffer ``slots`` per neuron and ``weights`` (number of
+    weights of one network), and the bytes of one sample it holds from the forward to the
+    backward (``spikes``: its trains, slopes, counts and a pool's source slots; ``events``: its
+    merged input lists; ``errors``: phi and delta), plus the scratch its forward and backward
+    allocate beside them (``forward_scratch``, ``backward_scratch``; bytes for the whole batch
+    and every group)."""
 
     neurons: int
     slots: int
     weights: int
+    spikes: int = 0
+    events: int = 0
+    errors: int = 0
+    forward_scratch: int = 0
+    backward_scratch: int = 0
 
 
-def dense_footprint(layer: Dense, n_pre: int) -> LayerFootprint:
-    """A dense layer: ``n`` neurons, ``n_max`` slots, ``n * n_pre`` weights."""
-    return LayerFootprint(neurons=layer.n, slots=layer.n_max, weights=layer.n * n_pre)
+def _neuron_bytes(neurons: int, slots: int, item: int) -> tuple[int, int]:
+    """(spikes, errors) bytes of one sample of a LIF layer: times and u_dot per slot, counts;
+    phi and delta per slot."""
+    return neurons * (slots * 2 * item + _INT32), 2 * neurons * slots * item
 
 
-# layer type -> footprint(layer, neurons of the previous layer); a new layer type adds one entry
-FOOTPRINTS: dict[type, Callable[..., LayerFootprint]] = {Dense: dense_footprint}
+def dense_footprint(layer: Dense, in_shape, in_slots, batch, item, groups) -> LayerFootprint:
+    """A dense layer: ``n`` neurons, ``n_max`` slots, ``n * n_pre`` weights; one merged input
+    list per sample (engine/cpu_merge.py) with every presynaptic slot full."""
+    n_pre = math.prod(in_shape)
+    n, s = layer.n, layer.n_max
+    n_ev = n_pre * in_slots
+    w = groups * n * n_pre * item
+    spikes, errors = _neuron_bytes(n, s, item)
+    # merged inputs: times, decays (dtype), neuron and slot indices (int32), a count
+    events = n_ev * (2 * item + 2 * _INT32) + _INT32
+    chunks = _grad_chunks(n, groups, batch)
+    # backward: spike buckets (int64 head per event, int64 per spike), the gradient's per-chunk
+    # parts, W transposed for phi_pre; forward: W transposed, the merge's sort keys and order
+    buckets = batch * (n_ev + 2 + n * s) * _INT64
+    return LayerFootprint(
+        n, s, n * n_pre, spikes, events, errors, w + 32 * n_ev, buckets + chunks * w + w
+    )
 
 
-def layer_footprint(layer, n_pre: int) -> LayerFootprint:
-    """The :class:`LayerFootprint` of ``layer`` fed by ``n_pre`` neurons."""
+def conv_footprint(layer: Conv2D, in_shape, in_slots, batch, item, groups) -> LayerFootprint:
+    """A conv layer (engine/cpu_conv.py): (H-k+1)(W-k+1) positions x C_out neurons, ``n_max``
+    slots, C_out k k C_in shared weights; one merged list per (sample, position) holding its
+    receptive field, every slot full (k k C_in K_in entries); the backward's per-sample
+    weight-gradient parts ([B, k k C_in, C_out])."""
+    h_out, w_out, c_out = layer.output_shape(in_shape)
+    k, c_in = layer.kernel_size, in_shape[2]
+    n, s = h_out * w_out * c_out, layer.n_max
+    n_w = c_out * k * k * c_in
+    w = groups * n_w * item
+    spikes, errors = _neuron_bytes(n, s, item)
+    field = k * k * c_in * in_slots
+    events = h_out * w_out * (field * (2 * item + 2 * _INT32) + _INT32)
+    # the check of kept lists (engine/cpu.py _field_events_fit): a mask of every entry, its
+    # rows and slots, the recounted fields; forward: the weights as rows, a band of k input
+    # rows sorted per thread (keys, order, scratch: 32 bytes an entry, times, columns);
+    # backward: the per-sample parts, rows, their sum
+    check = batch * h_out * w_out * (field * (1 + 2 * _INT32) + _INT32)
+    band = k * in_shape[1] * c_in * in_slots * (32 + item + 2 * _INT32)
+    return LayerFootprint(
+        n, s, n_w, spikes, events, errors, check + w + band, check + batch * w + 2 * w
+    )
+
+
+def pool_footprint(layer: Pool2D, in_shape, in_slots, batch, item, groups) -> LayerFootprint:
+    """A pool layer (engine/cpu_pool.py): H/k W/k C neurons of k^2 K_in slots (times and the
+    int32 source slot each, counts), no weights, no slopes; its phi is its delta."""
+    h_out, w_out, c = layer.output_shape(in_shape)
+    n, s = h_out * w_out * c, layer.out_slots(in_slots)
+    return LayerFootprint(n, s, 0, n * (s * (item + _INT32) + _INT32), 0, n * s * item)
+
+
+# layer type -> footprint(layer, in_shape, in_slots, batch, itemsize, groups); a new layer type
+# adds one entry
+FOOTPRINTS: dict[type, Callable[..., LayerFootprint]] = {
+    Dense: dense_footprint,
+    Conv2D: conv_footprint,
+    Pool2D: pool_footprint,
+}
+
+
+def layer_footprint(layer, in_shape, in_slots=1, batch=1, dtype="float32", groups=1):
+    """The :class:`LayerFootprint` of ``layer`` fed by ``in_shape`` (``(n,)`` or ``(H, W, C)``;
+    an int is ``(n,)``) with ``in_slots`` spikes per input neuron."""
+    if isinstance(in_shape, (int, np.integer)):
+        in_shape = (int(in_shape),)
+    item = resolve_dtype(dtype).itemsize
     for kind, footprint in FOOTPRINTS.items():
         if isinstance(layer, kind):
-            return footprint(layer, n_pre)
+            return footprint(layer, tuple(in_shape), in_slots, batch, item, groups)
     raise TypeError(f"no memory footprint is known for a {type(layer).__name__} layer")
 
 
@@ -150,6 +222,15 @@ def _count(name: str, value, low: int = 1) -> int:
     return int(value)
 
 
+def _input_shape(n_inputs) -> tuple:
+    """``n_inputs`` as a shape: an int is ``(n,)``; a tuple is ``(n,)`` or ``(H, W, C)``."""
+    if isinstance(n_inputs, (tuple, list)):
+        if len(n_inputs) not in (1, 3):
+            raise ValueError(f"n_inputs must be (n,) or (H, W, C), got {n_inputs!r}")
+        return tuple(_count("n_inputs", v) for v in n_inputs)
+    return (_count("n_inputs", n_inputs),)
+
+
 def _grad_chunks(n_post: int, groups: int, batch: int) -> int:
     """Sample chunks of the CPU weight-gradient kernel (engine/cpu.py ``dense_backward``)."""
     if n_post >= 128 or groups >= 8:
@@ -158,7 +239,7 @@ def _grad_chunks(n_post: int, groups: int, batch: int) -> int:
 
 
 def estimate_network_memory(
-    n_inputs: int,
+    n_inputs,
     layers,
     batch: int,
     dtype="float32",
@@ -168,7 +249,8 @@ def estimate_network_memory(
     groups: int = 1,
 ) -> MemoryEstimate:
     """Peak bytes of a loop of forwards (and, with ``training``, backward, loss errors and
-    optimiser step) of a ``Network(n_inputs, layers)`` on batches of ``batch`` samples with
+    optimiser step) of a ``Network(n_inputs, layers)`` (``n_inputs`` an int, or the input shape
+    ``(H, W, C)`` of a network with conv / pool layers) on batches of ``batch`` samples with
     ``input_slots`` spikes per input neuron, every spike buffer full (an upper bound; module
     docstring).
 
@@ -179,7 +261,7 @@ def estimate_network_memory(
     kernels' group axis, as in the convergence sweep): weights, gradients and optimiser state
     are per group. ``optimizer`` is ``"adam"`` (two moment arrays per weight array) or ``"sgd"``.
     """
-    n_inputs = _count("n_inputs", n_inputs)
+    shape = _input_shape(n_inputs)
     batch = _count("batch", batch)
     input_slots = _count("input_slots", input_slots)
     groups = _count("groups", groups)
@@ -191,27 +273,19 @@ def estimate_network_memory(
         raise TypeError(f"training must be a bool, got {type(training).__name__}")
     item = resolve_dtype(dtype).itemsize
     b = batch
-    n_pre, s_pre = n_inputs, input_slots
-    inputs = b * n_inputs * (s_pre * item + _INT32)
+    n_pre, s_pre = math.prod(shape), input_slots
+    inputs = b * n_pre * (s_pre * item + _INT32)
     events = spikes = weights = errors = 0
     fwd_scratch = bwd_scratch = 0
     for layer in layers:
-        fp = layer_footprint(layer, n_pre)
-        n_ev = n_pre * s_pre  # merged input list of one sample, every slot full
-        train = b * fp.neurons * fp.slots
-        w = groups * fp.weights * item
-        # merge_inputs: times, decays (dtype), neuron and slot indices (int32), counts
-        events += b * (n_ev * (2 * item + 2 * _INT32) + _INT32)
-        spikes += train * 2 * item + b * fp.neurons * _INT32  # times, u_dot; counts
-        weights += w
-        errors += 2 * train * item  # phi (from the next layer or the loss) and delta, kept
-        # forward: W transposed; the merge's per-thread sort keys and order (32 bytes an event)
-        fwd_scratch = max(fwd_scratch, w + 32 * n_ev)
-        # backward: spike buckets (int64 head per event, item per spike), the gradient's
-        # per-chunk parts, W transposed for phi_pre
-        chunks = _grad_chunks(fp.neurons, groups, b)
-        buckets = b * (n_ev + 2 + fp.neurons * fp.slots) * _INT64
-        bwd_scratch = max(bwd_scratch, buckets + chunks * w + w)
+        fp = layer_footprint(layer, shape, s_pre, b, dtype, groups)
+        events += b * fp.events
+        spikes += b * fp.spikes
+        weights += groups * fp.weights * item
+        errors += b * fp.errors  # phi (from the next layer or the loss) and delta, kept
+        fwd_scratch = max(fwd_scratch, fp.forward_scratch)
+        bwd_scratch = max(bwd_scratch, fp.backward_scratch)
+        shape = layer.output_shape(shape)
         n_pre, s_pre = fp.neurons, fp.slots
     held = {"inputs": inputs, "input events": events, "spike buffers": spikes}
     if not training:
@@ -284,10 +358,12 @@ __all__ = [
     "FOOTPRINTS",
     "LayerFootprint",
     "MemoryEstimate",
+    "conv_footprint",
     "dense_footprint",
     "estimate_network_memory",
     "estimate_sweep_memory",
     "format_bytes",
     "layer_footprint",
     "parse_bytes",
+    "pool_footprint",
 ]

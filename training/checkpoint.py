@@ -51,7 +51,7 @@ def restore_trainer(trainer, arrays: dict[str, np.ndarray], meta: dict) -> None:
     """Put a Trainer in the state :func:`trainer_state` recorded (validated by the engine)."""
     if meta.get("config") != trainer.config:
         raise ValueError("the checkpoint was taken with another configuration")
-    n = len(trainer.network.layers)
+    n = len(trainer.network.weights)  # layers with weights (not pool)
     weights = [arrays[f"w{k}"] for k in range(n)]
     opt = dict(meta["optimizer"])
     opt.update({k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})

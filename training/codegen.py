@@ -46,7 +46,16 @@ def _choice(d: dict, key: str, default: str, options) -> str:
 
 def _layer_code(layer: dict, i: int) -> str:
     where = f"network.layers[{i}]"
-    size = _num(layer, "size", where, integer=True)
+    kind = layer.get("kind", "dense")
+    if kind not in ("dense", "conv", "pool"):
+        raise ValueError(f"config: {where}.kind must be 'dense', 'conv' or 'pool'")
+    if kind == "pool":
+        return f"    Pool2D({_num(layer, 'pool_size', where, integer=True)}),"
+    if kind == "conv":
+        channels = _num(layer, "channels", where, integer=True)
+        head = f"Conv2D({channels}, kernel_size={_num(layer, 'kernel_size', where, integer=True)}, "
+    else:
+        head = f"Dense({_num(layer, 'size', where, integer=True)}, "
     tau_s, theta = _num(layer, "tau_s", where), _num(layer, "theta", where)
     reset = theta if layer.get("reset") is None else _num(layer, "reset", where)
     n_max = _num(layer, "n_max", where, integer=True)
@@ -63,8 +72,7 @@ def _layer_code(layer: dict, i: int) -> str:
     else:
         raise ValueError(f"config: {where}.init must be 'uniform' or 'normal'")
     return (
-        f"    Dense({size}, tau_s={tau_s!r}, theta={theta!r}, reset={reset!r}, "
-        f"n_max={n_max}, init={init}),"
+        f"    {head}tau_s={tau_s!r}, theta={theta!r}, reset={reset!r}, n_max={n_max}, init={init}),"
     )
 
 
@@ -138,6 +146,12 @@ def render_script(config: dict) -> str:
     lr = _num(tr, "lr", "training")
     opt_code = f"Adam({lr!r})" if optimizer == "adam" else f"SGD({lr!r})"
     layer_lines = "\n".join(_layer_code(d, i) for i, d in enumerate(layers))
+    image = any(isinstance(d, dict) and d.get("kind", "dense") != "dense" for d in layers)
+    # conv / pool layers read the 28x28 image, pixel (row, col) = input row*28 + col
+    net_input = "input_shape=(28, 28, 1)" if image else "x_train.n_neurons"
+    kinds = {d.get("kind", "dense") for d in layers}
+    names = {"conv": "Conv2D", "dense": "Dense", "pool": "Pool2D"}
+    layer_types = ", ".join(names[k] for k in sorted(kinds))
     inits = ", ".join(k for k in ("Normal", "Uniform") if f"init={k}(" in layer_lines)
     t_enc = _num(tr, "t_enc", "training") if "t_enc" in tr else 0.1
     config_json = json.dumps(config, indent=2, sort_keys=True, default=str)
@@ -153,7 +167,7 @@ import numpy as np
 from batscope import datasets
 from batscope.engine.backend import to_numpy
 from batscope.engine.init import {inits}
-from batscope.engine.layers import Dense
+from batscope.engine.layers import {layer_types}
 from batscope.engine.losses import {loss_code.split("(")[0]}
 from batscope.engine.network import Network
 from batscope.engine.optim import {opt_code.split("(")[0]}, LRSchedule
@@ -180,7 +194,7 @@ def take(x, idx):
 # ---- data ----
 {_data_code(tr)}
 # ---- network, loss, optimiser ----
-net = Network(x_train.n_neurons, [
+net = Network({net_input}, layers=[
 {layer_lines}
 ], backend=BACKEND, dtype=DTYPE, seed=SEED)
 loss = {loss_code}

@@ -32,6 +32,7 @@ from .resources import (
     training_estimate,
 )
 from .state import (
+    IMAGE_SHAPE,
     NetworkSpec,
     TrainingConfig,
     ViewConfig,
@@ -195,7 +196,8 @@ class TrainingController(param.Parameterized):
         """Reserve the memory of loading a model of ``n_inputs`` inputs and layers ``specs``
         (``LayerSpec`` s, known from the upload's header) before its weights are read; use as
         ``with controller.reserve_model(...): ...`` (raises BudgetRefused)."""
-        estimate = model_estimate(n_inputs, [int(s.size) for s in specs])
+        image = any(s.kind != "dense" for s in specs)
+        estimate = model_estimate(IMAGE_SHAPE if image else (n_inputs,), specs)
         return self.account.reserve(estimate, "this model", MODEL_HINT)
 
     def _launch(self, paused: bool) -> bool:

@@ -14,6 +14,7 @@ from batscope.datasets.encoding import encode_ttfs
 from batscope.datasets.registry import get_spec
 from batscope.datasets.verify import UnverifiedFileError
 
+from .eventdata import EVENT_TASKS, EventDataMissing, load_event_data
 from .trainer import IMAGE_TASKS, TaskData, load_task
 
 
@@ -42,8 +43,14 @@ def _load(name: str, split: str, data_dir, download: bool, verify: bool):
 def load_run_data(config: dict, data_dir=None, download: bool = False) -> TaskData:
     """The inputs of a run configuration (``config["run"]["data"]``: ``"sample"`` or ``"full"``)."""
     tr, run = config["training"], config.get("run", {})
+    if tr["task"] in EVENT_TASKS:  # Yin-Yang and SHD: their own splits (training.eventdata)
+        try:
+            return load_event_data(config, data_dir)
+        except EventDataMissing as exc:
+            raise DataMissing(str(exc)) from None
+    keep = run.get("augment") is not None  # the images are distorted afresh every epoch
     if run.get("data", "sample") == "sample" or tr["task"] not in IMAGE_TASKS:
-        return load_task(tr, data_dir)
+        return load_task(tr, data_dir, keep_images=keep)
     name = IMAGE_TASKS[tr["task"]]
     verify = bool(run.get("verify", True))
     x_tr, y_tr = _load(name, "train", data_dir, download, verify)
@@ -66,4 +73,5 @@ def load_run_data(config: dict, data_dir=None, download: bool = False) -> TaskDa
         get_spec(name).n_classes,
         t_enc,
         False,
+        np.asarray(x_tr[tr_idx]) if keep else None,
     )

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import copy
 
-import batscope.engine as engine
-
 VAL_FULL = 5000  # validation samples held out from the end of a full training set (method.md §10)
 
 
 def _dense(size, theta, n_max, low=-1.0, high=1.0, tau_s=0.13):
+    return {"size": size, **_neuron(theta, n_max, low, high, tau_s)}
+
+
+def _neuron(theta, n_max, low=-1.0, high=1.0, tau_s=0.13):
     return {
-        "size": size,
         "tau_s": tau_s,
         "theta": theta,
         "reset": theta,  # Δθ = θ in every layer (method.md §11)
@@ -87,12 +88,97 @@ def _convergence(variant: str) -> dict:
     return {"network": {"layers": [layer]}, "training": tr, "run": {"data": "sample"}}
 
 
+def _net3() -> dict:
+    """Net3, 15C5-P2-40C5-P2-300-10 on 28×28×1 with elastic augmentation (method.md §8.2, §11)."""
+    conv1 = {"kind": "conv", "channels": 15, "kernel_size": 5, **_neuron(0.04, 1)}
+    conv2 = {"kind": "conv", "channels": 40, "kernel_size": 5, **_neuron(0.8, 3)}
+    pool = {"kind": "pool", "pool_size": 2}
+    config = _full(
+        [conv1, pool, conv2, dict(pool), _dense(300, 0.6, 10), _dense(10, 0.3, 30)],
+        "mnist",
+        y_true=30,
+        y_false=3,
+        batch_size=20,
+        lr_decay=0.5,
+        lr_floor=1e-4,
+    )
+    config["run"]["augment"] = "elastic"
+    return config
+
+
 def _full(layers, task, **kw) -> dict:
     return {
         "network": {"layers": layers},
         "training": _training(task, **kw),
         "run": {"data": "full", "n_val": VAL_FULL},
     }
+
+
+def _normal(size, tau_s, theta, n_max, mean, std):
+    return {
+        "size": size,
+        "tau_s": tau_s,
+        "theta": theta,
+        "reset": theta,  # Δθ = θ
+        "n_max": n_max,
+        "init": "normal",
+        "init_low": -1.0,
+        "init_high": 1.0,
+        "init_mean": mean,
+        "init_std": std,
+    }
+
+
+def _yinyang(variant: str) -> dict:
+    """5-120-3 on Yin-Yang (batscope's recipe, not the paper's).
+
+    Inputs fire in [0, 20 ms] (datasets/yinyang.py), τs = 10 ms, θ = 0.03,
+    T_sim = 60 ms; Adam, batch 20, λ × 0.97 every epoch, 60 epochs; the published validation
+    split selects the model (training.eventdata).
+    """
+    single = variant == "single"
+    n_max = 1 if single else 10
+    hidden = _normal(120, 0.01, 0.03, n_max, *((0.0, 6.0) if single else (1.0, 5.0)))
+    tr = _training(
+        "yin-yang",
+        t_max=0.06,
+        t_enc=0.02,  # the encoding window of datasets/yinyang.py (T_LATE)
+        loss="ttfs_ce" if single else "spike_count",
+        tau_l=0.005,
+        y_true=5,
+        y_false=1,
+        lr=3e-3 if single else 1e-2,
+        lr_decay=0.97,
+        lr_every=1,
+        batch_size=20,
+        epochs=60,
+        n_train=5000,
+        dtype="float64",
+    )
+    layers = [hidden, _normal(3, 0.01, 0.03, n_max, 6.0, 2.0)]
+    return {"network": {"layers": layers}, "training": tr, "run": {"data": "full"}}
+
+
+def _shd() -> dict:
+    """700-128-20 multi-spike on SHD: batscope's untuned default, not a published recipe.
+
+    τs = 10 ms (membrane 20 ms), so one input spike of weight w peaks at w·τ/4 = 0.005·w
+    (method.md §1); θ = 0.05 in both layers, at most 30 spikes per neuron, hidden weights
+    N(0.5, 0.5), output N(1, 1): a few tens of input spikes within a membrane time constant, as in
+    SHD, reach the threshold at initialisation. Spike-count loss (15 / 3), T_sim = 1.5 s; Adam
+    10⁻³, batch 32, 30 epochs, float32; 10 % of the training samples held out for selection.
+    """
+    tr = _training(
+        "shd",
+        t_max=1.5,
+        t_enc=1.0,  # not read: the recorded spikes are the inputs (training.eventdata)
+        lr=1e-3,
+        batch_size=32,
+        epochs=30,
+        val_fraction=0.1,
+    )
+    layers = [_normal(128, 0.01, 0.05, 30, 0.5, 0.5), _normal(20, 0.01, 0.05, 30, 1.0, 1.0)]
+    return {"network": {"layers": layers}, "training": tr, "run": {"data": "full"}}
 
 
 EXPERIMENTS = {
@@ -107,7 +193,7 @@ EXPERIMENTS = {
         lr=0.002,
         epochs=30,
     ),
-    "mnist-net3": None,  # conv layers: see experiment_config
+    "mnist-net3": lambda: _net3(),
     "fashion": lambda: _full(
         [_dense(400, 0.13, 5), _dense(400, 0.45, 5), _dense(10, 0.7, 20)],
         "fashion-mnist",
@@ -119,6 +205,9 @@ EXPERIMENTS = {
     "emnist": lambda: _full([_dense(800, 0.2, 30), _dense(47, 1.3, 30)], "emnist", lr_floor=1e-4),
     "convergence-multi": lambda: _convergence("multi"),
     "convergence-single": lambda: _convergence("single"),
+    "yin-yang-single": lambda: _yinyang("single"),
+    "yin-yang-multi": lambda: _yinyang("multi"),
+    "shd": lambda: _shd(),
 }
 TITLES = {
     "mnist-multi": "MNIST 784-800-10, multi-spike (paper §11)",
@@ -128,25 +217,16 @@ TITLES = {
     "emnist": "EMNIST balanced 784-800-47 (paper §11)",
     "convergence-multi": "Convergence task, multi-spike, μ = 1.0, σ = 0.4 (paper §12)",
     "convergence-single": "Convergence task, single-spike TTFS, μ = 1.0, σ = 0.4 (paper §12)",
+    "yin-yang-single": "Yin-Yang 5-120-3, single-spike TTFS (batscope's recipe)",
+    "yin-yang-multi": "Yin-Yang 5-120-3, multi-spike spike count (batscope's recipe)",
+    "shd": "SHD 700-128-20, multi-spike spike count (batscope's untuned default; local files)",
 }
-
-
-def conv_available() -> bool:
-    """True once ``batscope.engine`` provides convolution and pooling layers."""
-    return hasattr(engine, "Conv2D") and hasattr(engine, "Pool2D")
 
 
 def experiment_config(name: str) -> dict:
     """The configuration of a named experiment (a fresh copy); ValueError naming the choices."""
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)}")
-    if EXPERIMENTS[name] is None:
-        have = "has them" if conv_available() else "has no Conv2D / Pool2D yet"
-        raise ValueError(
-            f"{name} needs conv layers (Conv2D, Pool2D and elastic augmentation in the training "
-            f"loop): batscope.engine {have} and the training layer builds dense layers only. "
-            "Run mnist-multi or mnist-single meanwhile."
-        )
     config = copy.deepcopy(EXPERIMENTS[name]())
     config["version"] = 1
     config["run"]["experiment"] = name

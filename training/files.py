@@ -9,8 +9,8 @@ engine) and no weight is decompressed before its header matches the network.
 from __future__ import annotations
 
 import io
-import itertools
 import json
+import math
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -26,14 +26,35 @@ from .limits import (
     parse_json,
     validate_config,
 )
-from .state import MAX_LAYERS, LayerSpec, check_total_neurons, refuse_unknown
+from .state import (
+    IMAGE_SHAPE,
+    MAX_LAYERS,
+    LayerSpec,
+    check_total_neurons,
+    layer_neurons,
+    layer_weights,
+    refuse_unknown,
+)
 
 MODEL_MEMBERS = ("model.npz", "model.json")
 MODEL_FORMAT = "batscope-network"
-MODEL_FIELDS = {"format", "version", "n_inputs", "layers", "dtype", "seed"}
+MODEL_FIELDS = {"format", "version", "n_inputs", "input_shape", "layers", "dtype", "seed"}
 DTYPES = ("float32", "float64")
 #: an engine layer's fields (``Dense.to_dict``) -> LayerSpec fields
 LAYER_FIELDS = {"n": "size", "tau_s": "tau_s", "theta": "theta", "reset": "reset", "n_max": "n_max"}
+#: the engine's layer kinds (engine/layers.py) -> LayerSpec kind and its own fields
+ENGINE_KINDS = {
+    "dense": ("dense", LAYER_FIELDS),
+    "conv2d": (
+        "conv",
+        {
+            "channels": "channels",
+            "kernel_size": "kernel_size",
+            **{k: v for k, v in LAYER_FIELDS.items() if k != "n"},
+        },
+    ),
+    "pool2d": ("pool", {"size": "pool_size"}),
+}
 INIT_FIELDS = {"uniform": ("low", "high"), "normal": ("mean", "std")}
 MAX_INPUTS = 4096  # inputs of an uploaded model (the image tasks have 784)
 
@@ -65,9 +86,11 @@ def model_bytes(network: Network) -> bytes:
 def model_layer_specs(config, n_inputs: int | None = None) -> list[LayerSpec]:
     """The builder's LayerSpecs for a model's ``model.json``, checked against the schema.
 
-    Everything a network would allocate is checked here, before it is built: the number and
-    size of the layers, the input count (``n_inputs`` when given: the task's), the dtype and
-    the weights' total size.
+    Everything a network would allocate is checked here, before it is built: the number,
+    size and geometry of the layers (a conv or pool layer needs the file's ``input_shape``,
+    and in the app, whose image tasks are 28×28×1, that shape), the input count (``n_inputs``
+    when given: the task's), the dtype and the weights' total size. A file written before
+    conv layers existed (dense layers, no ``input_shape``) loads as it did.
     """
     if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
         raise ValueError(f"model.json: not a {MODEL_FORMAT} file")
@@ -80,16 +103,24 @@ def model_layer_specs(config, n_inputs: int | None = None) -> list[LayerSpec]:
             f"model.json.n_inputs: the model has {n_in} inputs but the task gives {n_inputs}: "
             "choose a matching task first"
         )
+    shape = _model_input_shape(config, n_in)
     if config.get("dtype", "float64") not in DTYPES:
         raise ValueError(f"model.json.dtype: must be one of {', '.join(DTYPES)}")
     layers = config.get("layers")
     if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYERS:
         raise ValueError(f"model.json.layers: must be a list of 1 to {MAX_LAYERS} layers")
     specs = [_layer_spec(x, f"model.json.layers[{i}]") for i, x in enumerate(layers)]
-    check_total_neurons([s.size for s in specs])
+    if n_inputs is not None and len(shape) == 3 and shape != IMAGE_SHAPE:
+        raise ValueError(
+            f"model.json.input_shape: the app's image tasks are {list(IMAGE_SHAPE)}, "
+            f"the model's is {list(shape)}"
+        )
+    try:
+        check_total_neurons(layer_neurons(specs, shape))
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("network.layers", "model.json.layers")) from None
     itemsize = np.dtype(config.get("dtype", "float64")).itemsize
-    sizes = [n_in, *(s.size for s in specs)]
-    weight_bytes = itemsize * sum(a * b for a, b in itertools.pairwise(sizes))
+    weight_bytes = itemsize * sum(layer_weights(specs, shape))
     if weight_bytes > MAX_WEIGHT_BYTES:
         raise ValueError(
             f"model.json: the weights would take {weight_bytes} bytes; at most "
@@ -98,22 +129,49 @@ def model_layer_specs(config, n_inputs: int | None = None) -> list[LayerSpec]:
     return specs
 
 
-def _layer_spec(d, where: str) -> LayerSpec:
-    """One engine layer dict (``Dense.to_dict``) as a LayerSpec, or ValueError naming it."""
-    if not isinstance(d, dict) or d.get("kind", "dense") != "dense":
-        raise ValueError(f"{where}: must be a dense layer object")
-    refuse_unknown(d, {"kind", "init", *LAYER_FIELDS}, where)
-    fields = {LAYER_FIELDS[k]: v for k, v in d.items() if k in LAYER_FIELDS}
-    init = d.get("init", {"kind": "uniform", "low": -1.0, "high": 1.0})
-    kind = init.get("kind") if isinstance(init, dict) else None
+def _model_input_shape(config: dict, n_in: int) -> tuple:
+    """``(n_in,)``, or the file's ``input_shape`` [H, W, C] holding ``n_in`` neurons."""
+    dims = config.get("input_shape")
+    if dims is None:
+        return (n_in,)
     if (
-        not isinstance(kind, str)
-        or kind not in INIT_FIELDS
-        or set(init) != {"kind", *INIT_FIELDS[kind]}
+        not isinstance(dims, list)
+        or len(dims) != 3
+        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in dims)
+        or math.prod(dims) != n_in
+    ):
+        raise ValueError(
+            f"model.json.input_shape: must be [H, W, C] of positive integers holding the "
+            f"{n_in} inputs"
+        )
+    return tuple(dims)
+
+
+def _layer_spec(d, where: str) -> LayerSpec:
+    """One engine layer dict (``Dense`` / ``Conv2D`` / ``Pool2D.to_dict``) as a LayerSpec, or
+    ValueError naming it."""
+    engine_kind = d.get("kind", "dense") if isinstance(d, dict) else None
+    if not isinstance(engine_kind, str) or engine_kind not in ENGINE_KINDS:
+        raise ValueError(f"{where}: must be a dense, conv2d or pool2d layer object")
+    kind, names = ENGINE_KINDS[engine_kind]
+    if kind == "pool":
+        refuse_unknown(d, {"kind", *names}, where)
+        return LayerSpec.from_dict(
+            {"kind": kind, **{names[k]: v for k, v in d.items() if k in names}}, where
+        )
+    refuse_unknown(d, {"kind", "init", *names}, where)
+    fields = {names[k]: v for k, v in d.items() if k in names}
+    init = d.get("init", {"kind": "uniform", "low": -1.0, "high": 1.0})
+    init_kind = init.get("kind") if isinstance(init, dict) else None
+    if (
+        not isinstance(init_kind, str)
+        or init_kind not in INIT_FIELDS
+        or set(init) != {"kind", *INIT_FIELDS[init_kind]}
     ):
         raise ValueError(f"{where}.init: must be a uniform (low, high) or normal (mean, std)")
-    fields["init"] = kind
-    fields.update({f"init_{k}": init[k] for k in INIT_FIELDS[kind]})
+    fields["kind"] = kind
+    fields["init"] = init_kind
+    fields.update({f"init_{k}": init[k] for k in INIT_FIELDS[init_kind]})
     return LayerSpec.from_dict(fields, where)
 
 

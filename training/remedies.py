@@ -86,7 +86,7 @@ def redraw_silent(network, probe, t_max: float, seed: int, to_backend=lambda b: 
 
 def rollback(trainer, best_arrays: dict[str, np.ndarray], best_meta: dict) -> float:
     """Back to the best checkpoint's weights and optimiser state; returns the new lr scale."""
-    n = len(trainer.network.layers)
+    n = len(trainer.network.weights)  # layers with weights (not pool)
     opt = dict(best_meta["optimizer"])
     opt.update({k[4:]: v for k, v in best_arrays.items() if k.startswith("opt.")})
     trainer.optimizer.load_state_dict(opt)

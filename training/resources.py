@@ -28,6 +28,7 @@ from batscope.engine.memory import (
     estimate_network_memory,
     estimate_sweep_memory,
     format_bytes,
+    layer_footprint,
     parse_bytes,
 )
 
@@ -207,13 +208,11 @@ MODEL_HINT = "load a smaller model"
 MODEL_COPIES = 4  # the weights read from the zip, the loaded network, its weights, the run's copy
 
 
-def _dense_layers(network: dict) -> list:
-    from batscope.engine.layers import Dense
+def _engine_layers(config: dict, n_inputs: int) -> tuple[tuple, list]:
+    """``(input shape, engine layers)`` of a run configuration (training/netbuild.py)."""
+    from batscope.training.netbuild import engine_layers, network_input_shape
 
-    return [
-        Dense(int(d["size"]), float(d["tau_s"]), float(d["theta"]), n_max=int(d["n_max"]))
-        for d in network["layers"]
-    ]
+    return network_input_shape(config, n_inputs), engine_layers(config["network"])
 
 
 @functools.cache
@@ -270,10 +269,10 @@ def training_estimate(config: dict) -> MemoryEstimate:
     tr = config["training"]
     dtype = tr.get("dtype", "float64")
     n_inputs, slots, n_data, batch, eval_batch = _task_inputs(tr)
-    layers = _dense_layers(config["network"])
+    shape, layers = _engine_layers(config, n_inputs)
     optimizer = "adam" if tr.get("optimizer", "adam") == "adam" else "sgd"
-    train = estimate_network_memory(n_inputs, layers, batch, dtype, slots, True, optimizer)
-    forward = estimate_network_memory(n_inputs, layers, eval_batch, dtype, slots, False)
+    train = estimate_network_memory(shape, layers, batch, dtype, slots, True, optimizer)
+    forward = estimate_network_memory(shape, layers, eval_batch, dtype, slots, False)
     peak = train if train.total >= forward.total else forward
     return _with_parts(peak, data=_data_bytes(n_data, n_inputs, slots, dtype))
 
@@ -284,10 +283,11 @@ def check_estimate(config: dict, batch: int) -> MemoryEstimate:
     session's network and the check's private copy)."""
     tr = config["training"]
     n_inputs, slots, n_data, _, _ = _task_inputs(tr)
-    layers = _dense_layers(config["network"])
-    est = estimate_network_memory(n_inputs, layers, batch, "float64", slots, True, "sgd")
-    sizes = [n_inputs] + [layer.n for layer in layers]
-    weights = 8 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    shape, layers = _engine_layers(config, n_inputs)
+    est = estimate_network_memory(shape, layers, batch, "float64", slots, True, "sgd")
+    weights = 8 * sum(
+        layer_footprint(x, s).weights for x, s in zip(layers, _shapes(shape, layers), strict=True)
+    )
     return _with_parts(
         est, data=_data_bytes(n_data, n_inputs, slots, "float64"), weights=2 * weights
     )
@@ -300,9 +300,19 @@ def sweep_estimate(configs, chunk_cells: int) -> MemoryEstimate:
     return max(estimates, key=lambda e: e.total)
 
 
-def model_estimate(n_inputs: int, sizes: list[int]) -> MemoryEstimate:
-    """Peak memory of loading a model of layer ``sizes`` fed by ``n_inputs`` (float64 weights,
-    ``MODEL_COPIES`` copies of them at once)."""
-    shapes = [n_inputs, *sizes]
-    weights = 8 * sum(a * b for a, b in zip(shapes[:-1], shapes[1:], strict=True))
+def _shapes(shape: tuple, layers) -> list[tuple]:
+    """Each layer's input shape."""
+    out = []
+    for layer in layers:
+        out.append(shape)
+        shape = layer.output_shape(shape)
+    return out
+
+
+def model_estimate(input_shape, specs) -> MemoryEstimate:
+    """Peak memory of loading a model of ``LayerSpec`` s ``specs`` fed by ``input_shape``
+    (float64 weights, ``MODEL_COPIES`` copies of them at once)."""
+    from batscope.training.state import layer_weights
+
+    weights = 8 * sum(layer_weights(specs, tuple(input_shape)))
     return MemoryEstimate(total=MODEL_COPIES * weights, parts={"weights": MODEL_COPIES * weights})

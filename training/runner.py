@@ -214,7 +214,7 @@ class RunSession:
         best = read_checkpoint(self.folder.checkpoints, "best")
         if best is not None:
             arrays, _ = best
-            n = len(trainer.network.layers)
+            n = len(trainer.network.weights)  # layers with weights (not pool)
             final = trainer.network.weights
             trainer.network.weights = [arrays[f"w{k}"] for k in range(n)]
             trainer.network.save(path / "best_model")

@@ -22,6 +22,8 @@ TOY_TASKS = ("convergence", "xor", "first", "patterns")
 IMAGE_TASKS = ("mnist", "fashion-mnist", "emnist")
 TASKS = TOY_TASKS + IMAGE_TASKS
 IMAGE_CLASSES = {"mnist": 10, "fashion-mnist": 10, "emnist": 47}
+IMAGE_SHAPE = (28, 28, 1)  # the image tasks' input (H, W, C); toy tasks are flat
+LAYER_KINDS = ("dense", "conv", "pool")
 CONFIG_VERSION = 1
 
 
@@ -39,7 +41,10 @@ def task_shape(task: str) -> tuple[int, int]:
 
 
 MAX_LAYERS = 8  # layers in a network (the paper's deepest is 784-400-400-10)
-MAX_NEURONS = 8192  # neurons summed over all layers
+MAX_NEURONS = 16384  # neurons summed over all layers (Net3 has 14 310)
+MAX_CHANNELS = 128  # conv output channels (Net3: 15, 40)
+MAX_KERNEL = 11  # conv kernel size k (k x k)
+MAX_POOL = 8  # pooling window size
 MAX_SWEEP_RUNS = 100_000  # convergence sweep: grid cells × repeats (paper Fig. 3: 16,900)
 
 
@@ -81,9 +86,16 @@ def _refuse_over(obj, event, total: int, limit: int, what: str) -> None:
 
 
 class LayerSpec(param.Parameterized):
-    """One fully connected LIF layer (method.md §1): N, τs, θ, Δθ, S and the weight init."""
+    """One LIF layer (method.md §1): ``kind`` "dense" (N neurons), "conv" (``channels`` of
+    ``kernel_size`` x ``kernel_size`` shared weights, valid, stride 1; method.md §8.1) or
+    "pool" (spike aggregation over ``pool_size`` x ``pool_size`` windows, no neurons of its
+    own: τs, θ, S and init do not apply; method.md §8.2); τs, θ, Δθ, S and the weight init."""
 
-    size = Count(10, bounds=(1, 4096), doc="Neurons N in the layer")
+    kind = param.Selector(default="dense", objects=list(LAYER_KINDS), doc="Layer type")
+    size = Count(10, bounds=(1, 4096), doc="Neurons N in the layer (dense)")
+    channels = Count(8, bounds=(1, MAX_CHANNELS), doc="Output channels (conv)")
+    kernel_size = Count(5, bounds=(1, MAX_KERNEL), doc="Kernel size k, k x k (conv)")
+    pool_size = Count(2, bounds=(1, MAX_POOL), doc="Window size, size x size, stride size (pool)")
     tau_s = _positive(0.13, (0, 100.0), (1e-3, 2.0), "Synaptic time constant τs [s] (τ = 2τs)")
     theta = _positive(1.0, (0, 1000.0), (0.01, 5.0), "Firing threshold θ")
     reset = Finite(
@@ -100,8 +112,7 @@ class LayerSpec(param.Parameterized):
     init_mean = Finite(0.0, bounds=(-100.0, 100.0), doc="Normal init: mean μ")
     init_std = Finite(1.0, bounds=(0, 100.0), doc="Normal init: standard deviation σ")
 
-    FIELDS = (
-        "size",
+    NEURON_FIELDS = (
         "tau_s",
         "theta",
         "reset",
@@ -112,10 +123,18 @@ class LayerSpec(param.Parameterized):
         "init_mean",
         "init_std",
     )
+    #: the fields each kind writes (a dense layer's dict is the one written before conv layers)
+    KIND_FIELDS = {
+        "dense": ("size", *NEURON_FIELDS),
+        "conv": ("kind", "channels", "kernel_size", *NEURON_FIELDS),
+        "pool": ("kind", "pool_size"),
+    }
+    FIELDS = ("kind", "size", "channels", "kernel_size", "pool_size", *NEURON_FIELDS)
 
     def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in self.FIELDS}
-        d["reset"] = self.theta if self.reset is None else self.reset
+        d = {k: getattr(self, k) for k in self.KIND_FIELDS[self.kind]}
+        if "reset" in d:
+            d["reset"] = self.theta if self.reset is None else self.reset
         return d
 
     @classmethod
@@ -123,9 +142,73 @@ class LayerSpec(param.Parameterized):
         """A LayerSpec from a dict; ``ValueError`` names ``where.<field>`` and the bound."""
         return cls(**_checked_fields(cls, d, where))
 
+    def output_shape(self, in_shape: tuple, where: str = "layer") -> tuple:
+        """The shape this layer makes of ``in_shape``; ``ValueError`` naming ``where`` and the
+        reason when the geometry is impossible."""
+        if self.kind == "dense":
+            return (self.size,)
+        name = f"{where} ({self.kind})"
+        if len(in_shape) != 3:
+            raise ValueError(
+                f"{name}: a {self.kind} layer needs an image input (H, W, C), not the flat "
+                f"{in_shape[0]} neurons of a dense layer or a flat task; conv and pool layers "
+                "come before dense ones"
+            )
+        h, w, c = in_shape
+        if self.kind == "conv":
+            k = self.kernel_size
+            if k > min(h, w):
+                raise ValueError(f"{name}: kernel size {k} is larger than its {h}×{w}×{c} input")
+            return (h - k + 1, w - k + 1, self.channels)
+        p = self.pool_size
+        if p > min(h, w):
+            raise ValueError(f"{name}: pooling {h}×{w}×{c} by {p} leaves nothing (size > input)")
+        return (h // p, w // p, c)
+
+
+def layer_shapes(layers, input_shape: tuple | None = None) -> list[tuple]:
+    """The input shape, then each layer's output shape; ``input_shape`` None: the image shape
+    when any layer is conv or pool, else a flat input (its size does not matter). ValueError
+    naming the layer and the reason for an impossible geometry."""
+    if input_shape is None:
+        input_shape = IMAGE_SHAPE if any(s.kind != "dense" for s in layers) else (1,)
+    shapes = [tuple(input_shape)]
+    for i, spec in enumerate(layers):
+        shapes.append(spec.output_shape(shapes[-1], f"network.layers[{i}]"))
+    return shapes
+
+
+def layer_neurons(layers, input_shape: tuple | None = None) -> list[int]:
+    """Neurons of each layer, counted from the shapes (:func:`layer_shapes`)."""
+    return [math.prod(s) for s in layer_shapes(layers, input_shape)[1:]]
+
+
+def layer_weights(layers, input_shape: tuple | None = None) -> list[int]:
+    """Weights of each layer: N × inputs (dense), C_out k² C_in (conv, shared), 0 (pool)."""
+    shapes = layer_shapes(layers, input_shape)
+    out = []
+    for spec, shape in zip(layers, shapes, strict=False):
+        if spec.kind == "dense":
+            out.append(spec.size * math.prod(shape))
+        elif spec.kind == "conv":
+            out.append(spec.channels * spec.kernel_size**2 * shape[2])
+        else:
+            out.append(0)
+    return out
+
+
+def check_layers(layers, input_shape: tuple | None = None) -> None:
+    """ValueError for an impossible geometry or more than :data:`MAX_NEURONS` neurons."""
+    check_total_neurons(layer_neurons(layers, input_shape))
+
+
+def input_shape_of(task: str) -> tuple:
+    """The input shape of a task: :data:`IMAGE_SHAPE` for an image task, ``(n,)`` for a toy."""
+    return IMAGE_SHAPE if task in IMAGE_TASKS else (task_shape(task)[0],)
+
 
 class NetworkSpec(param.Parameterized):
-    """An ordered list of layers; the input size comes from the task."""
+    """An ordered list of layers; the input comes from the task (images: 28×28×1)."""
 
     layers = param.List(
         default=[LayerSpec(size=2, tau_s=1.0, theta=1.0, n_max=10)],
@@ -134,11 +217,17 @@ class NetworkSpec(param.Parameterized):
         doc="Layers, input side first",
     )
     revision = param.Integer(0, doc="Bumped on any change to the layers or their fields")
+    flat_input = param.Boolean(
+        False,
+        doc="The task's input is flat (a toy task): an edit to a conv or pool layer is refused",
+    )
+
+    GEOMETRY = ("kind", "size", "channels", "kernel_size", "pool_size")
 
     def __init__(self, **params):
         if "layers" not in params:
             params["layers"] = [LayerSpec(size=2, tau_s=1.0, theta=1.0, n_max=10)]
-        check_total_neurons([s.size for s in params["layers"]])
+        check_layers(params["layers"])
         self._watched: set[int] = set()
         super().__init__(**params)
 
@@ -147,25 +236,41 @@ class NetworkSpec(param.Parameterized):
         for spec in self.layers:
             if id(spec) not in self._watched:
                 self._watched.add(id(spec))
-                spec.param.watch(self._bounded_size, "size")
+                spec.param.watch(self._bounded_geometry, list(self.GEOMETRY))
                 spec.param.watch(self._bump, list(LayerSpec.FIELDS))
         self._bump()
 
-    def _bounded_size(self, event):
-        """A layer grown past :data:`MAX_NEURONS` in total is put back (ValueError)."""
-        if any(s is event.obj for s in self.layers):
-            _refuse_over(event.obj, event, sum(self.sizes), MAX_NEURONS, "neurons in the network")
+    def _bounded_geometry(self, event):
+        """A change that makes an impossible geometry or more than :data:`MAX_NEURONS`
+        neurons is put back (ValueError naming the layer and the reason)."""
+        if not any(s is event.obj for s in self.layers):
+            return
+        try:
+            if self.flat_input and event.name == "kind" and event.new != "dense":
+                i = next(k for k, s in enumerate(self.layers) if s is event.obj)
+                raise ValueError(
+                    f"network.layers[{i}] ({event.new}): the task's input is flat; conv and "
+                    f"pool layers need an image task ({', '.join(IMAGE_TASKS)})"
+                )
+            check_layers(self.layers)
+        except ValueError as exc:
+            with param.parameterized.discard_events(event.obj):
+                setattr(event.obj, event.name, event.old)
+            raise ValueError(
+                f"{type(event.obj).__name__}.{event.name} = {event.new}: {exc}"
+            ) from None
 
     def _bump(self, *events):
         self.revision += 1
 
     def set_layers(self, layers: list[LayerSpec]) -> None:
-        """Replace the layers, checking their number and total size first (nothing changes)."""
+        """Replace the layers, checking their number, geometry and total size first (nothing
+        changes on error)."""
         if not 1 <= len(layers) <= MAX_LAYERS:
             raise ValueError(
                 f"network.layers: a network has 1 to {MAX_LAYERS} layers, not {len(layers)}"
             )
-        check_total_neurons([s.size for s in layers])
+        check_layers(layers)
         self.layers = list(layers)
 
     def add_layer(self, index: int | None = None, spec: LayerSpec | None = None) -> LayerSpec:
@@ -186,7 +291,7 @@ class NetworkSpec(param.Parameterized):
             raise ValueError("a network needs at least one layer")
         if not 0 <= index < len(self.layers):
             raise ValueError(f"index must be in [0, {len(self.layers)}), got {index}")
-        self.layers = [s for i, s in enumerate(self.layers) if i != index]
+        self.set_layers([s for i, s in enumerate(self.layers) if i != index])
 
     def move_layer(self, index: int, offset: int) -> None:
         """Move layer ``index`` by ``offset`` places (-1 = up, +1 = down); clipped at the ends."""
@@ -195,11 +300,22 @@ class NetworkSpec(param.Parameterized):
             raise ValueError(f"index must be in [0, {len(layers)}), got {index}")
         new = min(max(index + offset, 0), len(layers) - 1)
         layers.insert(new, layers.pop(index))
-        self.layers = layers
+        self.set_layers(layers)
+
+    @property
+    def has_image_layers(self) -> bool:
+        """True when a conv or pool layer needs an image input."""
+        return any(s.kind != "dense" for s in self.layers)
+
+    @property
+    def shapes(self) -> list[tuple]:
+        """The input shape (images: 28×28×1; flat: (1,) stands for any) and each layer's."""
+        return layer_shapes(self.layers)
 
     @property
     def sizes(self) -> list[int]:
-        return [s.size for s in self.layers]
+        """Neurons of each layer, counted from the shapes."""
+        return layer_neurons(self.layers)
 
     def to_dict(self) -> dict:
         return {"layers": [s.to_dict() for s in self.layers]}
@@ -374,7 +490,14 @@ def check_config(network: NetworkSpec, training: TrainingConfig) -> list[str]:
     msgs = []
     out = network.layers[-1]
     n_classes = task_shape(training.task)[1]
-    if out.size != n_classes:
+    if training.task not in IMAGE_TASKS and network.has_image_layers:
+        msgs.append(
+            f"Task '{training.task}' has a flat input: conv and pool layers need an image "
+            f"task ({', '.join(IMAGE_TASKS)})."
+        )
+    if out.kind != "dense":
+        msgs.append("The output layer must be a dense layer (one neuron per class).")
+    elif out.size != n_classes:
         msgs.append(
             f"The output layer has {out.size} neurons but task '{training.task}' has "
             f"{n_classes} classes: set the last layer's size to {n_classes}."
@@ -388,7 +511,7 @@ def check_config(network: NetworkSpec, training: TrainingConfig) -> list[str]:
         if training.y_false >= training.y_true:
             msgs.append(f"y_false ({training.y_false}) should be below y_true ({training.y_true}).")
     for i, spec in enumerate(network.layers):
-        if spec.init == "uniform" and spec.init_low > spec.init_high:
+        if spec.kind != "pool" and spec.init == "uniform" and spec.init_low > spec.init_high:
             msgs.append(
                 f"Layer {i + 1}: init_low ({spec.init_low}) must be <= init_high "
                 f"({spec.init_high})."
@@ -422,4 +545,9 @@ def scratch_config(d: dict) -> tuple[NetworkSpec, TrainingConfig]:
     scratch_net, scratch_cfg = NetworkSpec(), TrainingConfig()
     scratch_net.set_from_dict(d["network"])
     scratch_cfg.set_from_dict(d["training"])
+    if scratch_net.has_image_layers and scratch_cfg.task not in IMAGE_TASKS:
+        raise ValueError(
+            f"network.layers: conv and pool layers need an image task, not "
+            f"'{scratch_cfg.task}' (a flat input)"
+        )
     return scratch_net, scratch_cfg

@@ -21,14 +21,14 @@ from batscope.datasets.encoding import encode_ttfs
 from batscope.datasets.toy import list_toy_tasks, toy_task
 from batscope.engine.analysis import latency_curve, layer_sparsity
 from batscope.engine.backend import resolve_backend, to_numpy, xp_for
-from batscope.engine.init import Normal, Uniform
-from batscope.engine.layers import Dense
 from batscope.engine.losses import SpikeCountClass, TTFSCrossEntropy
 from batscope.engine.network import Network
 from batscope.engine.optim import SGD, Adam, LRSchedule
 from batscope.engine.spikes import SpikeTrains
 
+from .augmentation import elastic_batch
 from .evaluation import EVAL_BATCH, Evaluation, evaluate_split, mean_finite, take
+from .netbuild import engine_layers, network_input_shape
 from .telemetry import (
     ErrorFlow,
     LayerActivity,
@@ -56,10 +56,12 @@ class TaskData:
     n_classes: int
     t_enc: float
     full_batch: bool
+    train_images: np.ndarray | None = None  # the training split's images, for augmentation
 
 
-def load_task(training: dict, data_dir=None) -> TaskData:
-    """Inputs for ``training["task"]``: a toy task (full batch) or TTFS-encoded images.
+def load_task(training: dict, data_dir=None, keep_images: bool = False) -> TaskData:
+    """Inputs for ``training["task"]``: a toy task (full batch) or TTFS-encoded images (and,
+    with ``keep_images``, the training split's images, for augmentation).
 
     MNIST and Fashion-MNIST come from the embedded sample; EMNIST only from files the user
     already has (``datasets.load(..., download=False)`` raises ``FileNotFoundError`` naming them).
@@ -98,32 +100,18 @@ def load_task(training: dict, data_dir=None) -> TaskData:
         n_classes,
         t_enc,
         False,
+        np.asarray(x_tr[:n][tr_idx]) if keep_images else None,
     )
 
 
-def _initializer(layer: dict):
-    if layer.get("init", "uniform") == "normal":
-        return Normal(float(layer.get("init_mean", 0.0)), float(layer.get("init_std", 1.0)))
-    return Uniform(float(layer.get("init_low", -1.0)), float(layer.get("init_high", 1.0)))
-
-
 def build_network(config: dict, n_inputs: int) -> Network:
-    """The engine Network of a run configuration (weights drawn from ``training.seed``)."""
+    """The engine Network of a run configuration (weights drawn from ``training.seed``); an
+    image network with conv / pool layers is built on the task's (28, 28, 1) input."""
     tr = config["training"]
-    layers = [
-        Dense(
-            int(d["size"]),
-            float(d["tau_s"]),
-            float(d["theta"]),
-            reset=None if d.get("reset") is None else float(d["reset"]),
-            n_max=int(d["n_max"]),
-            init=_initializer(d),
-        )
-        for d in config["network"]["layers"]
-    ]
+    layers = engine_layers(config["network"])
     return Network(
-        n_inputs,
-        layers,
+        input_shape=network_input_shape(config, n_inputs),
+        layers=layers,
         backend=resolve_backend(tr.get("backend", "cpu")),
         dtype=tr.get("dtype", "float64"),
         seed=int(tr.get("seed", 0)),
@@ -144,9 +132,9 @@ class Trainer:
         tr = config["training"]
         self.data = data if data is not None else load_task(tr, data_dir)
         self.network = build_network(config, self.data.train.n_neurons)
-        if self.network.layers[-1].n != self.data.n_classes:
+        if self.network.sizes[-1] != self.data.n_classes:
             raise ValueError(
-                f"the output layer has {self.network.layers[-1].n} neurons but the "
+                f"the output layer has {self.network.sizes[-1]} neurons but the "
                 f"task has {self.data.n_classes} classes"
             )
         self.backend = resolve_backend(tr.get("backend", "cpu"))
@@ -166,6 +154,9 @@ class Trainer:
         n = self.data.train.batch_size
         self.batch_size = n if self.data.full_batch else min(int(tr["batch_size"]), n)
         self.n_batches = n_batches(n, self.batch_size)
+        self.augment = config.get("run", {}).get("augment")
+        if self.augment is not None and self.data.train_images is None:
+            raise ValueError(f"run.augment {self.augment!r} needs the training images")
         self._train = self.to_backend(self.data.train)
         self._train_labels = self.xp.asarray(self.data.train_labels)
         self.step_count = self.epoch = self.batch = 0
@@ -200,7 +191,7 @@ class Trainer:
             )
             self.optimizer.lr = self.schedule.lr(self.base_lr, self.epoch) * self.lr_scale
         idx = self.xp.asarray(self._order[self.batch])
-        inp, labels = take(self._train, idx), self._train_labels[idx]
+        inp, labels = self._batch_inputs(self._order[self.batch]), self._train_labels[idx]
         out = self.network.forward(inp, self.t_max)[-1]
         loss, errors = self.loss.loss_and_errors(out, labels)
         pred = self.loss.predict(out, self.predict_mode)
@@ -231,6 +222,16 @@ class Trainer:
             self.epoch += 1
             self.evaluate_epoch()
         return row
+
+    def _batch_inputs(self, order: np.ndarray) -> SpikeTrains:
+        """The training batch ``order``: encoded once, or distorted afresh this epoch."""
+        if self.augment is None:
+            return take(self._train, self.xp.asarray(order))
+        tr = self.config["training"]
+        x = elastic_batch(
+            self.data.train_images, order, self.seed, self.epoch, self.data.t_enc, tr["dtype"]
+        )
+        return self.to_backend(x)
 
     def evaluate_epoch(self) -> list[Evaluation]:
         """Evaluate the splits now (at an epoch end) and keep the evaluations.

@@ -1,22 +1,39 @@
 """NetworkBuilder: one card per layer with add / remove / move up / move down.
 
-Inputs are bound to the LayerSpec params through ``validated_input``: a value the spec refuses
-(N = 0, τs ≤ 0, θ ≤ 0, S = 0, ...) is not applied and the card says why. Under the cards, the
+Each card chooses its layer's kind: dense (N), conv (channels, kernel size) or pool (size), and
+shows the layer's output shape ("24×24×15 = 8640 neurons"). Inputs are bound to the LayerSpec
+params through ``validated_input``: a value the spec refuses (N = 0, τs ≤ 0, θ ≤ 0, S = 0, a
+kernel larger than its input, a conv after a dense layer, ...) is not applied and the card says
+why. Under the cards, the
 peak memory a run of these settings would take (``training.resources.training_estimate``, the same
 estimate Play is checked against) follows every change.
 """
 
 from __future__ import annotations
 
+import math
+
 import panel as pn
 from batscope.engine.memory import format_bytes
 from batscope.training.resources import RUN_HINT, SessionAccount, training_estimate
-from batscope.training.state import LayerSpec, NetworkSpec, TrainingConfig, run_config, task_shape
+from batscope.training.state import (
+    IMAGE_TASKS,
+    LayerSpec,
+    NetworkSpec,
+    TrainingConfig,
+    input_shape_of,
+    run_config,
+    task_shape,
+)
 
 from .base import error_alert, validated_input
 
 LABELS = {
+    "kind": "layer type",
     "size": "N (neurons)",
+    "channels": "channels",
+    "kernel_size": "kernel k (k×k)",
+    "pool_size": "pool size",
     "tau_s": "τs [s]",
     "theta": "θ (threshold)",
     "reset": "Δθ (reset, empty = θ)",
@@ -31,6 +48,26 @@ LABELS = {
 
 # training settings the memory estimate depends on
 MEMORY_FIELDS = ("task", "batch_size", "n_train", "dtype", "optimizer")
+# the inputs each kind of layer shows (the others are hidden on its card)
+KIND_INPUTS = {
+    "dense": {"kind", "size", *LayerSpec.NEURON_FIELDS},
+    "conv": {"kind", "channels", "kernel_size", *LayerSpec.NEURON_FIELDS},
+    "pool": {"kind", "pool_size"},
+}
+
+
+def shape_text(shape: tuple) -> str:
+    """``"24×24×15 = 8640 neurons"`` (an image shape) or ``"300 neurons"``."""
+    n = math.prod(shape)
+    if len(shape) == 1:
+        return f"{n} neurons"
+    return f"{'×'.join(str(s) for s in shape)} = {n} neurons"
+
+
+def shape_lines(network: NetworkSpec) -> list[str]:
+    """Each layer's output shape as Markdown (the shapes are always valid: the spec refuses
+    an impossible geometry)."""
+    return [f"**Output**: {shape_text(s)}" for s in network.shapes[1:]]
 
 
 def memory_text(network: NetworkSpec, training: TrainingConfig, budget: int) -> str:
@@ -77,6 +114,7 @@ class NetworkBuilder(pn.viewable.Viewer):
         network.param.watch(lambda *_: self._rebuild(), "layers")
         training.param.watch(lambda *_: self._describe_input(), "task")
         network.param.watch(lambda *_: self._estimate(), "revision")
+        network.param.watch(lambda *_: self._show_shapes(), "revision")
         training.param.watch(lambda *_: self._estimate(), list(MEMORY_FIELDS))
         self._describe_input()
         self._rebuild()
@@ -91,18 +129,31 @@ class NetworkBuilder(pn.viewable.Viewer):
         )
 
     def _describe_input(self):
-        n_in, n_cls = task_shape(self.training.task)
-        self._input.object = (
-            f"**Input**: {n_in} spike trains from task *{self.training.task}* "
-            f"({n_cls} classes: the last layer needs {n_cls} neurons)"
+        task = self.training.task
+        self.network.flat_input = task not in IMAGE_TASKS  # the cards refuse conv / pool
+        n_in, n_cls = task_shape(task)
+        image = (
+            f" ({shape_text(input_shape_of(task)).split(' =')[0]} for conv and pool layers)"
+            if task in IMAGE_TASKS
+            else " (flat: no conv or pool layers)"
         )
+        self._input.object = (
+            f"**Input**: {n_in} spike trains from task *{task}*{image}; "
+            f"{n_cls} classes: the last layer is dense with {n_cls} neurons"
+        )
+
+    def _show_shapes(self):
+        for pane, text in zip(self._shapes, shape_lines(self.network), strict=False):
+            pane.object = text
 
     def _rebuild(self):
         for obj, watcher in self._watchers:
             obj.param.unwatch(watcher)
         self._watchers.clear()
         layers = self.network.layers
+        self._shapes = []
         self._cards.objects = [self._card(i, spec, len(layers)) for i, spec in enumerate(layers)]
+        self._show_shapes()
 
     def set_hidden(self, fields, locked: bool) -> None:
         """Hide LayerSpec ``fields``; ``locked`` freezes the structure (no add/remove/move)."""
@@ -116,20 +167,22 @@ class NetworkBuilder(pn.viewable.Viewer):
             name: validated_input(spec, name, alert, LABELS[name], self._watchers)
             for name in LABELS
         }
-        for name, w in inputs.items():
+        for w in inputs.values():
             w.width = 120
-            w.visible = name not in self.hidden
-        inputs["size"].disabled = self.locked
+        for name in ("kind", "size", "channels", "kernel_size", "pool_size"):
+            inputs[name].disabled = self.locked
 
-        def show_init(kind):
-            uniform = kind == "uniform"
-            for name in ("init_low", "init_high"):
-                inputs[name].visible = uniform and name not in self.hidden
-            for name in ("init_mean", "init_std"):
-                inputs[name].visible = not uniform and name not in self.hidden
+        def show_inputs(*_):
+            shown = KIND_INPUTS[spec.kind] - self.hidden
+            shown -= {"init_mean", "init_std"} if spec.init == "uniform" else set()
+            shown -= {"init_low", "init_high"} if spec.init == "normal" else set()
+            for name, w in inputs.items():
+                w.visible = name in shown
 
-        show_init(spec.init)
-        self._watchers.append((spec, spec.param.watch(lambda e: show_init(e.new), "init")))
+        show_inputs()
+        self._watchers.append((spec, spec.param.watch(show_inputs, ["init", "kind"])))
+        shape = pn.pane.Markdown(margin=(0, 5), css_classes=["layer-shape"])
+        self._shapes.append(shape)
         up = pn.widgets.Button(
             label="↑", width=36, disabled=self.locked or i == 0, description="Move this layer up"
         )
@@ -155,6 +208,7 @@ class NetworkBuilder(pn.viewable.Viewer):
         return pn.Card(
             pn.Row(up, down, remove),
             grid,
+            shape,
             alert,
             title=f"Layer {i + 1} ({role})",
             collapsed=i < n_layers - 2,

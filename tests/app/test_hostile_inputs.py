@@ -50,7 +50,7 @@ def test_300_layer_url_is_refused_quickly_and_changes_nothing():
         ("?batch=100000", "batch_size.*at most 4096"),
         ("?epochs=1.5", "epochs.*not an integer"),
         ("?sizes=5000-2", "size.*at most 4096"),
-        ("?sizes=4096-4096-4096", f"at most {8192}"),
+        ("?sizes=4096-4096-4096-4096-4096", f"at most {16384}"),
         ("?sizes=2-x", "sizes must look like"),
         ("?task=cifar", "cifar"),
         ("?seed=7&t_max=-1", "t_max.*greater than 0"),
@@ -95,8 +95,8 @@ def test_read_query_ignores_unknown_keys_and_bounds_the_field_count():
 
 def test_set_sizes_checks_the_total_before_resizing():
     net = NetworkSpec()
-    with pytest.raises(ValueError, match="at most 8192"):
-        set_sizes(net, "4096-4096-2")
+    with pytest.raises(ValueError, match="at most 16384"):
+        set_sizes(net, "4096-4096-4096-4096-2")
     assert net.sizes == [2]
     set_sizes(net, "10-4096-4000")
     set_sizes(net, "4096-10-4000")  # shrink first: never over the total on the way

@@ -162,16 +162,17 @@ def test_layer_count_is_checked_before_any_layer_is_built(monkeypatch):
 def test_total_neurons_is_bounded_everywhere():
     d = _config()
     big = {**d["network"]["layers"][0], "size": 4096}
-    d["network"]["layers"] = [big, big, {**big, "size": 2}]
+    d["network"]["layers"] = [big, big, big, big, {**big, "size": 2}]
     with pytest.raises(ValueError, match=f"at most {MAX_NEURONS}"):
         validate_config(d)
-    net = NetworkSpec(layers=[LayerSpec(size=4096), LayerSpec(size=4000), LayerSpec(size=2)])
+    sizes = [4096, 4096, 4096, 4000, 2]
+    net = NetworkSpec(layers=[LayerSpec(size=n) for n in sizes])
     with pytest.raises(ValueError, match=f"at most {MAX_NEURONS}"):
         net.add_layer(0)
-    assert net.sizes == [4096, 4000, 2]
+    assert net.sizes == sizes
     with pytest.raises(ValueError, match=f"at most {MAX_NEURONS}"):
-        net.layers[2].size = 200  # a builder edit: refused and put back
-    assert net.sizes == [4096, 4000, 2]
+        net.layers[4].size = 200  # a builder edit: refused and put back
+    assert net.sizes == sizes
 
 
 def test_layer_count_bound_holds_for_the_builder():

@@ -10,7 +10,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from batscope.engine import Adam, Dense, Network, SpikeTrains, Uniform
+from batscope.engine import Adam, Conv2D, Dense, Network, Pool2D, SpikeTrains, Uniform
 from batscope.engine.convergence import SweepConfig, run_sweep
 from batscope.engine.memory import (
     LayerFootprint,
@@ -78,8 +78,13 @@ def _saturating(n, n_max):
 
 def _measured_training_peak(n_inputs, layers, batch, dtype, input_slots=1, steps=2):
     """Traced peak bytes of ``steps`` training steps after a warm-up step (compiled kernels,
-    Adam's moments created), with the inputs allocated beforehand."""
-    net = Network(n_inputs, layers, dtype=dtype, seed=0)
+    Adam's moments created), with the inputs allocated beforehand. ``n_inputs``: an int or an
+    input shape (H, W, C)."""
+    if isinstance(n_inputs, tuple):
+        net = Network(input_shape=n_inputs, layers=layers, dtype=dtype, seed=0)
+        n_inputs = net.n_inputs
+    else:
+        net = Network(n_inputs, layers, dtype=dtype, seed=0)
     opt = Adam(1e-3)
     rng = np.random.default_rng(0)
     inputs = [
@@ -107,7 +112,9 @@ def _measured_training_peak(n_inputs, layers, batch, dtype, input_slots=1, steps
     finally:
         tracemalloc.stop()
     saturation = [
-        float((o.counts == layer.n_max).mean()) for o, layer in zip(out, layers, strict=True)
+        float((o.counts == layer.n_max).mean())
+        for o, layer in zip(out, layers, strict=True)
+        if not isinstance(layer, Pool2D)
     ]
     return peak, saturation
 
@@ -126,6 +133,19 @@ def test_estimate_is_within_a_factor_of_two_of_the_measured_peak(
     peak, saturation = _measured_training_peak(n_inputs, layers, batch, dtype, input_slots)
     assert min(saturation) > 0.9  # the regime the estimate describes
     est = estimate_network_memory(n_inputs, layers, batch, dtype, input_slots=input_slots)
+    assert peak <= est.total <= 2 * peak, (peak, est.describe())
+
+
+def _saturating_conv(channels, k, n_max):
+    return Conv2D(channels, k, tau_s=0.05, theta=0.05, n_max=n_max, init=Uniform(0.5, 1.0))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_conv_pool_estimate_is_within_a_factor_of_two_of_the_measured_peak(dtype):
+    layers = [_saturating_conv(4, 3, 4), Pool2D(2), _saturating_conv(3, 2, 4), _saturating(6, 4)]
+    peak, saturation = _measured_training_peak((10, 10, 1), layers, 8, dtype)
+    assert min(saturation) > 0.9
+    est = estimate_network_memory((10, 10, 1), layers, 8, dtype)
     assert peak <= est.total <= 2 * peak, (peak, est.describe())
 
 
@@ -189,4 +209,14 @@ def test_estimate_refuses_bad_arguments():
 
 
 def test_layer_footprint_of_a_dense_layer():
-    assert layer_footprint(Dense(7, 0.1, 0.1, n_max=3), 5) == LayerFootprint(7, 3, 35)
+    fp = layer_footprint(Dense(7, 0.1, 0.1, n_max=3), 5)
+    assert isinstance(fp, LayerFootprint) and (fp.neurons, fp.slots, fp.weights) == (7, 3, 35)
+
+
+def test_layer_footprints_of_conv_and_pool_layers():
+    conv = layer_footprint(Conv2D(15, 5, 0.13, 0.04, n_max=1), (28, 28, 1))
+    assert (conv.neurons, conv.slots, conv.weights) == (24 * 24 * 15, 1, 15 * 25)
+    pool = layer_footprint(Pool2D(2), (24, 24, 15), in_slots=3)
+    assert (pool.neurons, pool.slots, pool.weights) == (12 * 12 * 15, 12, 0)
+    # the pool's buffers: times and source slots per slot, counts per neuron (float32)
+    assert pool.spikes == 12 * 12 * 15 * (12 * 8 + 4)

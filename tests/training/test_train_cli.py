@@ -13,9 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from batscope.app.cli import main
+from batscope.app.presets import load_preset
+from batscope.datasets import encode_ttfs, load_sample
 from batscope.engine.backend import to_numpy
 from batscope.engine.network import Network
+from batscope.training.augmentation import elastic_batch
 from batscope.training.checkpoint import read_checkpoint
+from batscope.training.experiments import experiment_config
 from batscope.training.files import config_bytes
 from batscope.training.runconfig import validate_run_config
 from batscope.training.runner import RunSession
@@ -157,9 +161,73 @@ def test_missing_data_refused_with_how_to_get_it(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "runs").exists()
 
 
-def test_net3_needs_conv_layers(tmp_path, capsys):
-    assert train("mnist-net3", "--out", tmp_path / "runs") == 2
-    assert "needs conv layers" in capsys.readouterr().err
+def test_net3_experiment_has_the_papers_settings():
+    cfg = validate_run_config(experiment_config("mnist-net3"))
+    layers = cfg["network"]["layers"]
+    assert [(d.get("kind", "dense"), d.get("theta"), d.get("n_max")) for d in layers] == [
+        ("conv", 0.04, 1), ("pool", None, None), ("conv", 0.8, 3), ("pool", None, None),
+        ("dense", 0.6, 10), ("dense", 0.3, 30),
+    ]  # fmt: skip
+    assert [d.get("channels") for d in layers[::2]] == [15, 40, None]
+    tr = cfg["training"]
+    assert (tr["batch_size"], tr["y_true"], tr["y_false"], tr["t_max"]) == (20, 30, 3, 0.2)
+    assert (tr["lr"], tr["lr_decay"], tr["lr_every"], tr["lr_floor"]) == (0.003, 0.5, 10, 1e-4)
+    assert cfg["run"]["augment"] == "elastic" and cfg["run"]["data"] == "full"
+    assert cfg["network"] == load_preset("mnist-net3").config["network"]
+
+
+def net3_config(tmp_path, name="net3", **training) -> Path:
+    """The mnist-net3 experiment on a few images of the embedded sample."""
+    cfg = experiment_config("mnist-net3")
+    cfg["run"] = {"data": "sample", "augment": "elastic"}
+    cfg["training"].update(n_train=40, epochs=1, **training)
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def test_net3_trains_on_a_few_augmented_batches(tmp_path, capsys):
+    assert train("--config", net3_config(tmp_path), "--out", tmp_path / "runs") == 0
+    run = tmp_path / "runs" / "net3" / "seed-0"
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["run"]["augment"] == "elastic"
+    assert len(rows(run / "steps.csv")) == 2  # 40 images in batches of 20
+    net = Network.load(run / "model")
+    assert [type(x).__name__ for x in net.layers] == [
+        "Conv2D", "Pool2D", "Conv2D", "Pool2D", "Dense", "Dense"
+    ]  # fmt: skip
+
+
+def test_elastic_batches_depend_on_seed_epoch_and_image_only():
+    images, _ = load_sample("mnist", split="train")
+    a = elastic_batch(images, [3, 7, 9], seed=0, epoch=2, t_enc=0.1, dtype="float32")
+    b = elastic_batch(images, [9, 3], seed=0, epoch=2, t_enc=0.1, dtype="float32")
+    np.testing.assert_array_equal(a.times[2], b.times[0])  # image 9, whatever its batch
+    c = elastic_batch(images, [9], seed=0, epoch=3, t_enc=0.1, dtype="float32")
+    plain = encode_ttfs(images[[9]], 0.1, dtype="float32")
+    assert not np.array_equal(a.times[2], c.times[0])  # a new distortion each epoch
+    assert not np.array_equal(c.times, plain.times)
+    assert a.times.shape == (3, 784, 1)
+
+
+def tiny_conv_config(tmp_path, name="conv", **training) -> Path:
+    """A small conv net (c4k5-p2-10) on the embedded sample with elastic augmentation."""
+    net = NetworkSpec(
+        layers=[
+            LayerSpec(kind="conv", channels=4, kernel_size=5, theta=0.1, n_max=2),
+            LayerSpec(kind="pool", pool_size=2),
+            LayerSpec(size=10, tau_s=0.13, theta=0.5, n_max=10),
+        ]
+    )
+    tr = TrainingConfig(
+        task="mnist", t_max=0.2, y_true=8, y_false=2, optimizer="adam", lr=0.003,
+        batch_size=10, epochs=6, n_train=200, val_fraction=0.2, seed=0, dtype="float32",
+    )  # fmt: skip
+    tr.param.update(**training)
+    cfg = {**run_config(net, tr), "run": {"data": "sample", "augment": "elastic"}}
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(cfg))
+    return path
 
 
 def test_seeds_give_one_folder_each(tmp_path):
@@ -176,14 +244,18 @@ def _cli(*args):
     return [sys.executable, "-c", code, "train", *map(str, args)]
 
 
-def test_resume_after_kill_9_equals_an_uninterrupted_run(tmp_path):
-    cfg = tiny_config(tmp_path, epochs=10, n_train=1000)
+@pytest.mark.parametrize("kind", ["dense", "conv, augmented"])
+def test_resume_after_kill_9_equals_an_uninterrupted_run(tmp_path, kind):
+    if kind == "dense":
+        cfg, name = tiny_config(tmp_path, epochs=10, n_train=1000), "tiny"
+    else:
+        cfg, name = tiny_conv_config(tmp_path), "conv"
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert (
         subprocess.run(_cli("--config", cfg, "--out", whole), capture_output=True).returncode == 0
     )
     proc = subprocess.Popen(_cli("--config", cfg, "--out", cut), stderr=subprocess.PIPE)
-    last = cut / "tiny" / "seed-0" / "checkpoints" / "last.json"
+    last = cut / name / "seed-0" / "checkpoints" / "last.json"
     deadline = time.monotonic() + 120
     while not last.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
@@ -191,13 +263,13 @@ def test_resume_after_kill_9_equals_an_uninterrupted_run(tmp_path):
     assert proc.poll() is None, "the run ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (cut / "tiny" / "seed-0" / "model.npz").exists()
+    assert not (cut / name / "seed-0" / "model.npz").exists()
     r = subprocess.run(
         _cli("--config", cfg, "--out", cut, "--resume"), capture_output=True, text=True
     )
     assert r.returncode == 0, r.stderr
     assert "resuming" in r.stderr
-    a, b = whole / "tiny" / "seed-0", cut / "tiny" / "seed-0"
+    a, b = whole / name / "seed-0", cut / name / "seed-0"
     with np.load(a / "model.npz") as za, np.load(b / "model.npz") as zb:
         assert sorted(za.files) == sorted(zb.files)
         for k in za.files:
