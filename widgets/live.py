@@ -18,6 +18,7 @@ from functools import wraps
 
 import numpy as np
 import panel as pn
+import param
 from bokeh.core.properties import value
 from bokeh.models import (
     BoxZoomTool,
@@ -185,11 +186,13 @@ def bokeh_pane(fig, **kw) -> pn.pane.Bokeh:
 
 
 def show(pane: pn.pane.Bokeh, on: bool) -> None:
-    """Show or hide a Bokeh pane. The figure's ``visible`` is set first: Panel copies the
-    figure's properties back onto the pane, so hiding only the pane could not be undone."""
+    """Show or hide a Bokeh pane. The figure's ``visible`` is what the page follows; the pane's
+    is kept in step without its watchers: on a rendered pane they copy every figure property
+    back onto the pane, and a served figure's stylesheets (Bokeh models) fail its validation."""
     if pane.visible != on or pane.object.visible != on:
         pane.object.visible = on
-        pane.visible = on
+        with param.parameterized.discard_events(pane):
+            pane.visible = on
 
 
 class LinePool:

@@ -228,7 +228,9 @@ class RasterView(PlotView):
         )
 
     def _show_channel(self, on: bool) -> None:
-        show(self._channel_fig_pane, on)
+        # Only the column is toggled: setting a rendered Bokeh pane's ``visible`` makes Panel
+        # copy the figure's properties back onto the pane, and a served figure's stylesheets
+        # (Bokeh models) fail the pane's validation.
         self._channel_pane.visible = on
 
     def _draw_channel(self, act) -> None:
