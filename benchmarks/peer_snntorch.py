@@ -4,14 +4,14 @@
 
 Both train the same 784-800-10 task in one process, one after the other, on the same real MNIST
 batches (``../shared/datasets/mnist``; the embedded sample if absent), TTFS-encoded as
-t = 0.1 (1 - x/255) s with zero pixels silent (method.md §9), batch 50, float32, Adam 3e-3 and
-the spike-count targets 15 (true class) / 3 (others). Each side gets one untimed warm-up batch.
+t = 0.1 (1 - x/255) s with zero pixels silent (docs/training.md §1), batch 50, float32, Adam 3e-3
+and the spike-count targets 15 (true class) / 3 (others). Each side gets one untimed warm-up batch.
 
-The peer is the clock-based equivalent: ``snn.Synaptic`` (current-based LIF, method.md §1)
+The peer is the clock-based equivalent: ``snn.Synaptic`` (current-based LIF, docs/model.md §2)
 stepped T = t_max / dt = 200 times, alpha = e^{-dt/τs}, beta = e^{-dt/τ}, τs = 0.13 s, τ = 2τs,
 subtractive reset, fast-sigmoid surrogate, BPTT through all 200 steps, MSE on spike counts.
 Its membrane is ``mem[k] = w (beta^{k+1} - alpha^{k+1}) / (beta - alpha)`` for one input of
-weight w, i.e. the exact PSP ``w τ (e^{-s/τ} - e^{-s/τs})`` (method.md §2) divided by
+weight w, i.e. the exact PSP ``w τ (e^{-s/τ} - e^{-s/τs})`` (docs/model.md §3) divided by
 ``c = τ (beta - alpha)`` (≈ dt); thresholds are θ / c, so batscope's U(-1, 1) weights give the
 same dynamics. The peer is not a batscope dependency: ``pip install torch snntorch`` locally.
 
@@ -35,7 +35,7 @@ from batscope.engine import bench
 
 TAU_S = 0.13
 TAU = 2 * TAU_S
-THETAS = (0.2, 1.3)  # paper thresholds, hidden and output (method.md §11)
+THETAS = (0.2, 1.3)  # paper thresholds, hidden and output (docs/training.md §3)
 T_MAX = 0.2
 DT = 1e-3
 N_STEPS = round(T_MAX / DT)
@@ -60,7 +60,8 @@ def load_images(n: int) -> tuple[np.ndarray, np.ndarray, str]:
 def encode_steps(images: np.ndarray) -> np.ndarray:
     """TTFS spikes on the clock grid: [T, B, 784] float32 0/1.
 
-    A spike at t ∈ (t_{n-1}, t_n] lands on step n = ceil(t / dt) (method.md §0); x = 0 is silent.
+    A spike at t ∈ (t_{n-1}, t_n] lands on step n = ceil(t / dt) (docs/model.md §1); x = 0 is
+    silent.
     """
     t = datasets.ttfs_times(images, t_enc=datasets.T_ENC)  # [B, 784], +inf where x == 0
     lit = np.isfinite(t)

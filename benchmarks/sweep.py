@@ -15,8 +15,8 @@ Three measurements, then a projection::
      cluster (8 a worker, ``batscope sweep``'s default).
    Each side is timed ``--rounds`` times, alternating, and the quickest kept. Throughput is runs
    per second; the goal is cluster ≥ 0.9 × in-process.
-3. **Per-run cost of every paper table** (method.md §11): samples/s of one training step and of
-   one forward pass of each experiment's network on 50-sample batches of the embedded sample
+3. **Per-run cost of every paper table** (docs/training.md §3): samples/s of one training step and
+   of one forward pass of each experiment's network on 50-sample batches of the embedded sample
    (EMNIST's 784-800-47 on MNIST images: same input statistics, its own output size), turned into
    the cost of one full run (epochs × (training set / train rate + val and test / forward rate)).
    The projection for a 5-seed reproduction is per-run cost × runs / workers (never less than the

@@ -1,4 +1,4 @@
-"""batscope.datasets: data for BATS experiments (method.md §9).
+"""batscope.datasets: data for BATS experiments (docs/training.md §1).
 
 Loaders for MNIST, Fashion-MNIST and EMNIST from their official files (cached, SHA-256 checked,
 offline-friendly), an embedded real sample, TTFS spike encoding, toy spatio-temporal tasks,

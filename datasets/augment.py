@@ -1,4 +1,5 @@
-"""Random elastic distortion, as used for the paper's convolutional MNIST runs (method.md §9).
+"""Random elastic distortion, as used for the paper's convolutional MNIST runs
+(docs/training.md §1).
 
 The reference calls ``elasticdeform.deform_random_grid(x, sigma=1.0, points=2, order=0)``: a
 ``points x points`` grid of control-point displacements drawn from N(0, sigma^2) pixels per axis,

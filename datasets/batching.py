@@ -1,4 +1,5 @@
-"""Seeded mini-batches and a validation split held out from the training set (method.md §9-10)."""
+"""Seeded mini-batches and a validation split held out from the training set
+(docs/training.md §1–§2)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def train_val_split(n: int, n_val: int, seed: int | None = None) -> tuple[np.nda
     """Split ``range(n)`` training indices into ``(train_idx, val_idx)``, both sorted.
 
     The validation part is taken from the training set, never from the test set. With
-    ``seed=None`` it is the last ``n_val`` samples (method.md §10); with a seed, a random
+    ``seed=None`` it is the last ``n_val`` samples (docs/training.md §2); with a seed, a random
     subset. The two parts are disjoint and together cover ``range(n)``.
     """
     if not (0 <= n_val < n):

@@ -1,4 +1,4 @@
-"""Time-to-first-spike (TTFS) pixel encoding (method.md §9).
+"""Time-to-first-spike (TTFS) pixel encoding (docs/training.md §1).
 
 Each pixel ``x`` in 0..255 emits one spike at ``t = t_enc * (1 - x / 255)`` seconds: 255 fires at
 0, dimmer pixels later, and ``x = 0`` never fires (``+inf``, count 0).

@@ -1,4 +1,4 @@
-"""Small spatio-temporal spike tasks, including the paper's convergence task (method.md §12).
+"""Small spatio-temporal spike tasks, including the paper's convergence task (docs/training.md §4).
 
 Every task is a :class:`ToyTask`: input ``SpikeTrains`` ``[P, N, K]`` (one row per pattern),
 integer labels, the number of classes, a suggested simulation length ``t_max`` (seconds) and a
@@ -64,7 +64,7 @@ def _convergence() -> ToyTask:
             "batch_size": 2,
             "n_slots_multi": 10,
             "n_slots_single": 1,
-            "source": "method.md §12",
+            "source": "docs/training.md §4",
         },
     )
 

@@ -1,7 +1,8 @@
 """Pure-NumPy summaries for snapshots: binned rasters, sparsity, latency and the error flow.
 
-Definitions follow method.md §13 (batscope's own, the paper defines none precisely) and §6.6 (the
-α·β error flow). Every function takes NumPy arrays (call ``to_numpy`` first) and never mutates them.
+Definitions follow docs/training.md §5 (batscope's own, the paper defines none precisely) and
+docs/backward.md §7 (the α·β error flow). Every function takes NumPy arrays (call ``to_numpy``
+first) and never mutates them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class LayerSparsity:
-    """Sparsity of one layer over an evaluation batch (method.md §13 definitions)."""
+    """Sparsity of one layer over an evaluation batch (docs/training.md §5 definitions)."""
 
     name: str
     spikes_per_sample: float
@@ -28,7 +29,7 @@ class LayerSparsity:
 
 @dataclass(frozen=True)
 class LatencyCurve:
-    """Accuracy against decision time (method.md §13), with the encoding window end."""
+    """Accuracy against decision time (docs/training.md §5), with the encoding window end."""
 
     t: np.ndarray
     accuracy: np.ndarray
@@ -70,7 +71,7 @@ def _trains(times, counts, batched: bool) -> tuple[np.ndarray, np.ndarray]:
 
 
 def emitted(times, counts) -> np.ndarray:
-    """Boolean mask of the slots holding an emitted, finite spike (slot k < n, method.md §0)."""
+    """Boolean mask of the slots holding an emitted, finite spike (slot k < n, docs/model.md §1)."""
     times = np.asarray(times)
     slot = np.arange(times.shape[-1])
     return (slot < np.asarray(counts)[..., None]) & np.isfinite(times)
@@ -113,7 +114,8 @@ def bin_raster(times, counts, t_max: float, n_bins: int, weights=None):
 
 
 def layer_sparsity(name: str, counts, n_max: int) -> LayerSparsity:
-    """Sparsity of one layer over a batch ``counts [B, N]`` (method.md §13, batscope's definitions).
+    """Sparsity of one layer over a batch ``counts [B, N]`` (docs/training.md §5, batscope's
+    definitions).
 
     spikes per sample = mean_b Σ_j n_bj; active fraction = mean_b of the fraction of neurons with
     n ≥ 1; dead fraction = fraction of neurons silent on every sample; saturated fraction = fraction
@@ -137,7 +139,8 @@ def layer_sparsity(name: str, counts, n_max: int) -> LayerSparsity:
 
 def _decide(score: np.ndarray, tie_mode: str) -> np.ndarray:
     """Argmax of ``score [B, N]`` (−inf = no candidate): reference = lowest index on ties;
-    strict = −1 on a tie; both −1 when no neuron qualifies (method.md §7.5, §13)."""
+    strict = −1 on a tie; both −1 when no neuron qualifies (docs/losses.md §6,
+    docs/training.md §5)."""
     best = score.max(axis=1)
     pred = np.argmax(score, axis=1)
     undecided = np.isneginf(best)
@@ -156,7 +159,8 @@ def latency_curve(
     tie_mode: str = "strict",
     label: str = "",
 ) -> LatencyCurve:
-    """Accuracy (fraction in [0, 1]) against the decision time T_d (method.md §13, paper Fig. 6).
+    """Accuracy (fraction in [0, 1]) against the decision time T_d (docs/training.md §5, paper
+    Fig. 6).
 
     At each T_d only output spikes with t ≤ T_d count. ``mode="count"``: argmax of the spike counts
     up to T_d; ``mode="ttfs"``: argmin of the first spike time if it is ≤ T_d. No spike yet means no
@@ -192,7 +196,8 @@ def latency_curve(
 
 
 def confidence(curve: LatencyCurve) -> np.ndarray:
-    """acc(T_d) / acc(T_sim), T_sim = the last grid point (method.md §13); NaN if acc(T_sim) = 0."""
+    """acc(T_d) / acc(T_sim), T_sim = the last grid point (docs/training.md §5); NaN if acc(T_sim) =
+    0."""
     acc = np.asarray(curve.accuracy, dtype=np.float64)
     final = acc[-1] if acc.size else 0.0
     return acc / final if final > 0 else np.full_like(acc, np.nan)
@@ -205,7 +210,7 @@ def first_time_at(t, values, level: float) -> float:
 
 
 class ErrorSums(NamedTuple):
-    """Per-neuron sums over the emitted spikes of one layer (method.md §6.6)."""
+    """Per-neuron sums over the emitted spikes of one layer (docs/backward.md §7)."""
 
     phi: np.ndarray  # Σ_k φ_k (signed)
     mu: np.ndarray  # Σ_k μ_k = Σ_k α_k β_k (signed)
@@ -230,7 +235,8 @@ def error_sums(phi, mu, counts) -> ErrorSums:
 
 
 def error_share(phi, mu, counts=None) -> float:
-    """Σ|μ| / (Σ|φ| + Σ|μ|): how much of the error flows through the reset path (method.md §6.6).
+    """Σ|μ| / (Σ|φ| + Σ|μ|): how much of the error flows through the reset path
+    (docs/backward.md §7).
 
     0 for single-spike neurons (μ = 0); NaN when there is no error at all. ``counts`` limits the
     sums to emitted slots (all slots when None).

@@ -1,5 +1,5 @@
-"""Throughput benchmark: 784-800-10 (method.md §11, FC multi-spike row) or the paper's
-convolutional Net3, 15C5-P2-40C5-P2-300-10 (method.md §8.2), on MNIST.
+"""Throughput benchmark: 784-800-10 (docs/training.md §3, FC multi-spike row) or the paper's
+convolutional Net3, 15C5-P2-40C5-P2-300-10 (docs/conv-pool.md §3), on MNIST.
 
 ``python -m batscope.engine.bench [--net dense|net3] [--backend cpu|gpu] [--batch B]
 [--samples N] [--dtype D] [--data-dir DIR] [--profile]`` prints one JSON object: forward and
@@ -61,7 +61,7 @@ def load_images(n: int, seed: int = 0, data_dir=None) -> tuple[np.ndarray, np.nd
 
 
 def encode(images: np.ndarray, dtype) -> SpikeTrains:
-    """TTFS: t = T_enc (1 - x/255), no spike for x = 0 (method.md §9)."""
+    """TTFS: t = T_enc (1 - x/255), no spike for x = 0 (docs/training.md §1)."""
     x = images.astype(np.float64)
     t = np.where(x > 0, T_ENC * (1.0 - x / 255.0), np.inf)[:, :, None].astype(dtype)
     return SpikeTrains(t, (x > 0).astype(np.int32))
@@ -89,7 +89,7 @@ def build_network(net: str, backend, dtype, seed) -> tuple[Network, float]:
 
 
 def _loss_errors(out: SpikeTrains, labels, y_true: float):
-    """SpikeCountClass(y_true, 3) surrogate errors y - n on emitted spikes (method.md §7.1)."""
+    """SpikeCountClass(y_true, 3) surrogate errors y - n on emitted spikes (docs/losses.md §2)."""
     from .losses import SpikeCountClass
 
     return SpikeCountClass(y_true, 3).errors(out, labels)

@@ -1,15 +1,15 @@
 """Clock-based (time-stepped) simulation of the same LIF layers, for precision comparisons.
 
-The exact engine finds each threshold crossing in closed form (method.md §3–§4). A clock-based
+The exact engine finds each threshold crossing in closed form (docs/forward.md §1–§5). A clock-based
 simulator, the usual alternative and the paper's motivation, advances the state on a grid of step
-``dt`` and can only see a crossing at a grid point. It integrates the model of method.md §1
+``dt`` and can only see a crossing at a grid point. It integrates the model of docs/model.md §2
 
     du/dt = −u/τ + g − Δθ·Σ_k δ(t − t_k),      dg/dt = −g/τs + Σ_i w_ji Σ_z δ(t − t_iz)
 
 with ``method="euler"`` (forward Euler, the textbook clock simulator: error O(dt) from both the
 integration and the grid) or ``method="exact"`` (the exact propagator over each step, as Brian2's
 ``method='exact'``: only the grid quantisation error O(dt) remains). In both, an input with
-t_in ∈ (t_{n−1}, t_n] is added to g at t_n (it has not acted at t_in, method.md §0), a spike is
+t_in ∈ (t_{n−1}, t_n] is added to g at t_n (it has not acted at t_in, docs/model.md §1), a spike is
 emitted at the first grid point with u ≥ θ, then u ← u − Δθ, and at most ``n_max`` spikes are kept.
 """
 
@@ -37,7 +37,7 @@ def _clock_layer(
     tau = 2.0 * tau_s
     times = np.full((n_batch, n_post, n_max), np.inf)
     counts = np.zeros((n_batch, n_post), dtype=np.int32)
-    q = math.exp(-dt / tau)  # exact propagator over one step (method.md §3.4), e^{−dt/τs} = q²
+    q = math.exp(-dt / tau)  # exact propagator over one step (docs/forward.md §4), e^{−dt/τs} = q²
     for b in range(n_batch):
         lo, hi = order_start[b], order_start[b + 1]
         for j in range(n_post):

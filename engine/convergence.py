@@ -1,4 +1,4 @@
-"""The convergence experiment of paper Fig. 3, batched through the engine (method.md §12).
+"""The convergence experiment of paper Fig. 3, batched through the engine (docs/training.md §4).
 
 Every (μ, σ, repeat) run is an independent 4 → 2 network. All runs of a chunk share the batch axis:
 weights ``W[R, 2, 4]`` and ``group[b] = b // 2`` map the two patterns of run r to its weights, so
@@ -25,7 +25,8 @@ from .kernels import get_kernels
 from .losses import PREDICT_MODES, SpikeCountClass, TTFSCrossEntropy
 from .spikes import SpikeTrains, resolve_dtype
 
-# The task (method.md §12): one spike per input; only the order of inputs 3 and 4 carries the class.
+# The task (docs/training.md §4): one spike per input; only the order of inputs 3 and 4 carries the
+# class.
 PATTERNS = np.array([[0.0, 0.0, 1.0, 2.0], [0.0, 0.0, 2.0, 1.0]])  # [pattern, input] seconds
 LABELS = np.array([0, 1])
 N_IN, N_OUT = 4, 2
@@ -41,7 +42,7 @@ VARIANTS = {
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """A Fig. 3 heatmap: the grid, the training set-up and the seed (method.md §11–12)."""
+    """A Fig. 3 heatmap: the grid, the training set-up and the seed (docs/training.md §3–§4)."""
 
     means: tuple = tuple(GRID.tolist())
     stds: tuple = tuple(GRID.tolist())
@@ -212,7 +213,7 @@ def _train(w0: np.ndarray, cfg: SweepConfig, record: bool = False) -> dict:
                 ("times", times),
             ):
                 hist[key].append(to_numpy(val).copy())
-        w = w - step * grad  # plain GD, λ = cfg.lr (method.md §10)
+        w = w - step * grad  # plain GD, λ = cfg.lr (docs/training.md §2)
     result = {"best": to_numpy(best), "first_full": to_numpy(first_full)}
     if record:
         hist["weights"].append(to_numpy(w).copy())

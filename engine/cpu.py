@@ -10,7 +10,7 @@ Numba's on-disk cache (``cache=True``) keys a kernel on its own file only, while
 inline the neuron core and the merge of other files: engine/kernel_cache.py keys every cached
 kernel of these files on all of them, so an edit of any one recompiles them all.
 
-Shapes (method.md §0): pre/post times ``[B, N, S]`` (+inf padded), counts ``[B, N]`` int32,
+Shapes (docs/model.md §1): pre/post times ``[B, N, S]`` (+inf padded), counts ``[B, N]`` int32,
 weights ``W[G, ...]`` with ``group[b]`` in ``[0, G)`` selecting the weights of sample ``b``.
 """
 
@@ -94,7 +94,7 @@ def checked_inputs(pre_times, pre_counts, group, n_pre: int, n_groups: int, dt):
 
 def checked_neuron(tau_s, theta, reset, n_max, t_max):
     """The neuron parameters validated: ``(tau, theta, reset, n_max, t_max)``."""
-    tau = 2.0 * _positive("tau_s", tau_s)  # tau = 2 tau_s (method.md §1)
+    tau = 2.0 * _positive("tau_s", tau_s)  # tau = 2 tau_s (docs/model.md §2)
     theta, reset, t_max = (
         _positive(k, v) for k, v in (("theta", theta), ("reset", reset), ("t_max", t_max))
     )
@@ -144,7 +144,7 @@ def _dense_prep(pre_times, pre_counts, W, group):
 
 
 def dense_forward(pre_times, pre_counts, W, group, tau_s, theta, reset, n_max, t_max, events=None):
-    """Exact spike times of a dense layer (method.md §4).
+    """Exact spike times of a dense layer (docs/forward.md §5).
 
     Returns ``(times [B, No, n_max] +inf padded, counts [B, No] int32, udot [B, No, n_max])``
     where ``udot`` is the membrane slope at each spike (0 in empty slots). ``events``
@@ -177,7 +177,7 @@ def dense_backward(
     need_pre,
     events=None,
 ):
-    """BATS backward of a dense layer (method.md §6.5).
+    """BATS backward of a dense layer (docs/backward.md §6).
 
     ``phi`` [B, No, S] is the inter-neuron error dL/dt of each post spike (never mutated; empty
     slots ignored). Returns ``(delta [B, No, S], grad [G, No, Ni] summed over the samples of each
@@ -223,7 +223,7 @@ def dense_backward(
 
 
 # --------------------------------------------------------------------------------------------
-# Conv2D (method.md §8.1)
+# Conv2D (docs/conv-pool.md §2)
 # --------------------------------------------------------------------------------------------
 def _conv_prep(pre_times, pre_counts, W, group, in_shape):
     W = _float_weights(W)
@@ -305,7 +305,7 @@ def conv_rows(W) -> np.ndarray:
 def conv_forward(
     pre_times, pre_counts, W, group, in_shape, tau_s, theta, reset, n_max, t_max, events=None
 ):
-    """Exact spike times of a conv layer (valid cross-correlation, stride 1; method.md §8.1).
+    """Exact spike times of a conv layer (valid cross-correlation, stride 1; docs/conv-pool.md §2).
 
     ``pre_times [B, H W C_in, K]`` in the channels-last order of ``in_shape = (H, W, C_in)``,
     ``W [G, C_out, k, k, C_in]``. Returns ``(times, counts, udot)`` for the
@@ -340,8 +340,8 @@ def conv_backward(
     need_pre,
     events=None,
 ):
-    """BATS backward of a conv layer (method.md §8.1, §6.5): ``(delta, grad [G, C_out, k, k,
-    C_in] summed over positions and the samples of each group, phi_pre or None)``."""
+    """BATS backward of a conv layer (docs/conv-pool.md §2, docs/backward.md §6): ``(delta, grad [G,
+    C_out, k, k, C_in] summed over positions and the samples of each group, phi_pre or None)``."""
     pre_times, pre_counts, W, group, in_shape, k = _conv_prep(
         pre_times, pre_counts, W, group, in_shape
     )
@@ -370,7 +370,7 @@ def conv_backward(
 
 
 # --------------------------------------------------------------------------------------------
-# Pool2D (method.md §8.2)
+# Pool2D (docs/conv-pool.md §3)
 # --------------------------------------------------------------------------------------------
 def pool_forward(pre_times, pre_counts, in_shape, size: int):
     """Spike-aggregation pooling: ``(times [B, N_out, size^2 K] , counts, source)`` where

@@ -1,9 +1,9 @@
-"""Convolution connectivity on the CPU: valid cross-correlation, stride 1 (method.md §8.1).
+"""Convolution connectivity on the CPU: valid cross-correlation, stride 1 (docs/conv-pool.md §2).
 
 Input (H, W, C_in), output (H - k + 1, W - k + 1, C_out), neurons flattened channels-last,
 row-major: pre (r, c, ci) is neuron (r W + c) C_in + ci. All C_out neurons of one output
 position share a receptive field, so they share one input list: the spikes of the field only,
-merged per (sample, position) with the stable key (t, i, slot) of method.md §4. The weights
+merged per (sample, position) with the stable key (t, i, slot) of docs/forward.md §5. The weights
 ``W[G, C_out, k, k, C_in]`` are read as rows ``w_rows[G, (p k + q) C_in + ci, C_out]``. The
 neuron maths is engine/cpu_neuron.py's.
 """
@@ -159,7 +159,7 @@ def conv_forward_kernel(ev_t, ev_q, ev_row, n_ev, w_rows, group, consts, out_t, 
         b = p // n_p
         pos = p - b * n_p
         if n_ev[b, pos] == 0:
-            continue  # no input: silent (method.md §4 note 8)
+            continue  # no input: silent (docs/forward.md §6.8)
         simulate_block(
             ev_t[b, pos], ev_q[b, pos], ev_row[b, pos], n_ev[b, pos], w_rows[group[b]], 0, n_c,
             consts, b, pos * n_c, out_t, out_c, out_ud,
@@ -171,7 +171,8 @@ def conv_backward_kernel(
     ev_t, ev_q, ev_row, ev_src, n_ev, post_t, post_c, delta, udot, w_rows, group, inv_tau,
     need_pre, parts, phi_pre,
 ):  # fmt: skip
-    """Shared-weight gradient and errors to presynaptic spikes (method.md §8.1, §6.3, §6.4).
+    """Shared-weight gradient and errors to presynaptic spikes (docs/conv-pool.md §2,
+    docs/backward.md §4, §5).
 
     Per sample (each owns ``parts[b]`` [R, C_out] and its rows of ``phi_pre``), per output
     position: bucket the C_out neurons' spikes by the number of field inputs before them, then

@@ -1,4 +1,5 @@
-"""Dense connectivity on the CPU: every input event reaches every post neuron (method.md §4, §6).
+"""Dense connectivity on the CPU: every input event reaches every post neuron (docs/forward.md §5,
+docs/backward.md).
 
 Weights ``W[G, No, Ni]`` with ``group[b]`` in ``[0, G)`` selecting the weights of sample ``b``;
 the kernels read them transposed, ``wt[G, Ni, No]``, so a weight row is contiguous over post
@@ -95,7 +96,8 @@ def dense_gradient_kernel(
     ev_t, ev_i, ev_q, head, item, top, post_t, delta, udot, order, gstart, inv_tau, n_chunk,
     block, parts,
 ):  # fmt: skip
-    """dL/dw_ji = -sum_k r_k sum_{z: t_iz < t_k} eps(t_k - t_iz)  (paper Eq. 12-13, §6.3).
+    """dL/dw_ji = -sum_k r_k sum_{z: t_iz < t_k} eps(t_k - t_iz)  (paper Eq. 12-13,
+    docs/backward.md §4).
 
     Per (group, chunk of its samples, block of post neurons) and sample, sweep the inputs
     backwards keeping per neuron S1 = sum_{k: t_k > t_n} r_k e^{-(t_k - t_n)/tau} and S2 (the
@@ -144,7 +146,8 @@ def dense_gradient_kernel(
 def dense_presynaptic_kernel(
     ev_t, ev_i, ev_s, ev_q, head, item, top, post_t, delta, udot, wt, group, inv_tau, phi_pre
 ):
-    """phi_iz = sum_j w_ji sum_{k: t_jk > t_iz} r_jk eps'(t_jk - t_iz)  (paper Eq. 18-19, §6.4).
+    """phi_iz = sum_j w_ji sum_{k: t_jk > t_iz} r_jk eps'(t_jk - t_iz)  (paper Eq. 18-19,
+    docs/backward.md §5).
 
     eps'(s) = 2e^{-2s/tau} - e^{-s/tau}, so the inner sum is 2 S2 - S1 with the suffix sums of
     :func:`dense_gradient_kernel`. Parallel over samples: each sample owns its rows of

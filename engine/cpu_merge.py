@@ -1,8 +1,8 @@
-"""Input merging on the CPU: one time-sorted event list per sample (method.md §4).
+"""Input merging on the CPU: one time-sorted event list per sample (docs/forward.md §5).
 
 The stable key is (t, i, slot): trains are collected in (i, slot) order and sorted stably by
 time. Each event also carries the decay ``q = e^{-(t_n - t_{n-1})/tau}`` from the previous
-event, shared by every post neuron that sees the same list (method.md §3.4).
+event, shared by every post neuron that sees the same list (docs/forward.md §4).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def _merge_kernel(pre_times, pre_bits, pre_counts, n_ev, inv_tau, ev_t, ev_i, ev
     memory viewed as unsigned integers; for t >= 0 they order like the values once the sign bit
     is cleared, which maps -0.0 to 0.0). Trains are collected in (i, slot) order, so stability
     gives the key (t, i, slot). ``ev_q[b, n] = exp(-(t_n - t_{n-1})/tau)`` (1 for n = 0) is the
-    decay between consecutive inputs, shared by every post neuron (method.md §3.4).
+    decay between consecutive inputs, shared by every post neuron (docs/forward.md §4).
     """
     n_b, n_i = pre_counts.shape
     n_bytes = pre_bits.itemsize

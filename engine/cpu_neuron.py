@@ -1,4 +1,4 @@
-"""The LIF neuron core on the CPU, shared by every layer type (method.md §3-§6).
+"""The LIF neuron core on the CPU, shared by every layer type (docs/forward.md, docs/backward.md).
 
 A layer type decides which input events reach a neuron and with which weight row; everything
 here depends only on a neuron's time-sorted input list: the closed-form spike time with the stop
@@ -7,7 +7,7 @@ recursion of the backward pass and the suffix sums of r_k ε(t_k - t_n) that bot
 gradient and the errors to presynaptic spikes are made of. engine/cuda/dense.cuh does the same
 arithmetic, operation by operation.
 
-Precision: the state (g, u) is carried in the re-centred form of method.md §3.4 (every exponent
+Precision: the state (g, u) is carried in the re-centred form of docs/forward.md §4 (every exponent
 <= 0) in the arrays' dtype; each neuron's last event time t_r is float64, and a candidate that
 passes the pre-test is solved in float64 from the dtype's state (``next_spikes``).
 """
@@ -59,7 +59,7 @@ def below(x: float, dt: np.dtype) -> float:
 def forward_constants(dt, tau_s, theta, reset, t_max) -> NeuronConstants:
     """The forward's constants, shared with engine.gpu so both backends round alike."""
     dt = np.dtype(dt)
-    tau = 2.0 * float(tau_s)  # tau = 2 tau_s (method.md §1)
+    tau = 2.0 * float(tau_s)  # tau = 2 tau_s (docs/model.md §2)
     c = float(theta) / tau
     m = _margin(dt, t_max, tau)
     consts = (tau, c, 4.0 * c, theta, float(theta) - float(reset))
@@ -69,7 +69,8 @@ def forward_constants(dt, tau_s, theta, reset, t_max) -> NeuronConstants:
 
 
 # --------------------------------------------------------------------------------------------
-# Forward: spike times (method.md §4) in the re-centred state (g, u) at t_r (§3.4).
+# Forward: spike times (docs/forward.md §5) in the re-centred state (g, u) at t_r
+# (docs/forward.md §4).
 # --------------------------------------------------------------------------------------------
 @njit(**JIT_INLINE)
 def may_spike_before_next(g, u, qn, inv_tau, four_c, lo, hi):
@@ -77,7 +78,7 @@ def may_spike_before_next(g, u, qn, inv_tau, four_c, lo, hi):
     y = e^{(t - t_r)/tau} = 2A'/(B' + x') may satisfy y > 1 (E3, E4) and y qn <= 1 (E6), with
     A' = g, B' = g + u/tau; ``lo``/``hi`` widen the bounds by rounding."""
     zero = inv_tau - inv_tau
-    bp = g + u * inv_tau  # B' = g + u/tau, A' = g   (§3.4)
+    bp = g + u * inv_tau  # B' = g + u/tau, A' = g   (docs/forward.md §4)
     d = bp * bp - four_c * g  # D = B'^2 - 4 A' c   (paper Eq. 9)
     den = bp + math.sqrt(d if d > zero else zero)
     g2 = g + g
@@ -86,28 +87,28 @@ def may_spike_before_next(g, u, qn, inv_tau, four_c, lo, hi):
 
 @njit(**JIT_INLINE)
 def next_spikes(b, j, t_r, nxt, qn, g, u, k, consts, out_t, out_ud):
-    """Spikes of one neuron in (t_r, nxt] from the state (g, u) at t_r (method.md §4).
+    """Spikes of one neuron in (t_r, nxt] from the state (g, u) at t_r (docs/forward.md §5).
 
-    Accept-only-if tests (E1)-(E7); each spike stores t_k and u_dot_k = g(t_k) - c (§3.3/§5).
-    ``qn = e^{-(nxt - t_r)/tau}`` is the decay the next input's advance will use. Returns
-    ``(g, u, k, qn)`` with ``qn`` for the last spike.
+    Accept-only-if tests (E1)-(E7); each spike stores t_k and u_dot_k = g(t_k) - c
+    (docs/forward.md §3, §7). ``qn = e^{-(nxt - t_r)/tau}`` is the decay the next input's advance
+    will use. Returns ``(g, u, k, qn)`` with ``qn`` for the last spike.
 
     Precision: the state (g, u) and the pre-test are in the arrays' dtype, bit-identical to
     ``advance_block``; a candidate that passes it (about one per spike) is solved in float64
     from that state, with the dtype's constants: D = B'^2 - 4A'c cancels near a tangency
-    (§14.4), so the time is as exact as the state, not as the dtype's root.
+    (docs/implementation.md §1), so the time is as exact as the state, not as the dtype's root.
 
-    Rounding consistency (§4 note 4: no interval starts above threshold): a candidate outside
-    (t_r, nxt] is rejected only if the advance to nxt, computed exactly as the next input will
-    compute it, leaves u < theta. Otherwise the crossing lies in (t_r, nxt] up to rounding, and
+    Rounding consistency (docs/forward.md §6.4: no interval starts above threshold): a candidate
+    outside (t_r, nxt] is rejected only if the advance to nxt, computed exactly as the next input
+    will compute it, leaves u < theta. Otherwise the crossing lies in (t_r, nxt] up to rounding, and
     its time is clamped into the interval: to nxt (E6 failed by rounding) or to t_r (E4 failed:
     y rounded to <= 1). Rejecting it would start the next interval at u >= theta, where the
     upward root lies in the past (y <= 1), and the neuron would lose this and every later
     spike. A spike clamped to nxt coincides with that input, which is then not part of its A
-    and B (§4 note 1): consistent with the backward's strict comparisons (§6.3, §6.4). One
-    clamped to t_r follows the input at t_r within rounding; the strict comparisons then drop
-    that input's w eps'(0+)/u_dot = w/u_dot from phi_pre (the one-sided derivative at the kink,
-    §6.4), while the weight gradient is exact as eps(0) = 0.
+    and B (docs/forward.md §6.1): consistent with the backward's strict comparisons
+    (docs/backward.md §4, §5). One clamped to t_r follows the input at t_r within rounding; the
+    strict comparisons then drop that input's w eps'(0+)/u_dot = w/u_dot from phi_pre (the one-sided
+    derivative at the kink, docs/backward.md §5), while the weight gradient is exact as eps(0) = 0.
     """
     tau, c, four_c, theta, u_reset, t_max, lo, hi = consts
     one = tau / tau
@@ -143,7 +144,7 @@ def next_spikes(b, j, t_r, nxt, qn, g, u, k, consts, out_t, out_ud):
             break
         gd = gd * (qs * qs)  # g(t_k)
         out_t[b, j, k] = t
-        out_ud[b, j, k] = gd - np.float64(c)  # u_dot_k = g(t_k) - theta/tau   (§3.3)
+        out_ud[b, j, k] = gd - np.float64(c)  # u_dot_k = g(t_k) - theta/tau   (docs/forward.md §3)
         g = type(tau)(gd)
         u = u_reset  # u <- theta - reset
         t_r = t
@@ -156,14 +157,15 @@ def next_spikes(b, j, t_r, nxt, qn, g, u, k, consts, out_t, out_ud):
 def advance_block(u, g, w, live, flag, q, qq, consts, qn):
     """Advance the block's (g, u) from t_{n-1} to t_n, add the input, flag candidates (SIMD loop).
 
-    §3.4: u <- u q + tau g (q - q^2), g <- g q^2 + w. The flag is ``may_spike_before_next`` for
-    neurons whose buffer is not full. Returns the number of flagged neurons.
+    docs/forward.md §4: u <- u q + tau g (q - q^2), g <- g q^2 + w. The flag is
+    ``may_spike_before_next`` for neurons whose buffer is not full. Returns the number of flagged
+    neurons.
     """
     tau, _, four_c, _, _, _, lo, hi = consts
     inv_tau = (tau / tau) / tau
     n_flag = 0
     for jj in range(u.shape[0]):
-        uj = u[jj] * q + tau * g[jj] * (q - qq)  # §3.4 advance
+        uj = u[jj] * q + tau * g[jj] * (q - qq)  # docs/forward.md §4 advance
         gj = g[jj] * qq + w[jj]  # input of weight w
         u[jj] = uj
         g[jj] = gj
@@ -176,7 +178,8 @@ def advance_block(u, g, w, live, flag, q, qq, consts, qn):
 
 @njit(**JIT_INLINE)
 def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, out_c, out_ud):
-    """The event loop of method.md §4 for ``nj`` neurons that share one input list (§3.4).
+    """The event loop of docs/forward.md §5 for ``nj`` neurons that share one input list
+    (docs/forward.md §4).
 
     Inputs ``ev_t[:m]`` (sorted), their decays ``ev_q`` and weight rows: input n reaches neuron
     jj with weight ``w_rows[ev_row[n], c0 + jj]``; the neuron's outputs go to
@@ -208,7 +211,7 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
     n_sp = 0
     for n in range(m):
         t_n = ev_t[n]
-        if t_n > t_max:  # §4 note 6: later inputs can only give rejected candidates
+        if t_n > t_max:  # docs/forward.md §6.6: later inputs can only give rejected candidates
             break
         q = ev_q[n]  # e^{-(t_n - t_{n-1})/tau}
         qq = q * q  # e^{-(t_n - t_{n-1})/tau_s}
@@ -261,11 +264,12 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
 
 
 # --------------------------------------------------------------------------------------------
-# Backward (method.md §6): the α·β recursion and the suffix sums of r_k ε(t_k - t_n).
+# Backward (docs/backward.md): the α·β recursion and the suffix sums of r_k ε(t_k - t_n).
 # --------------------------------------------------------------------------------------------
 @njit(**JIT_PARALLEL)
 def total_errors_kernel(post_t, post_c, udot, phi, inv_tau, reset_tau, delta):
-    """delta_k = phi_k + (reset/tau) * beta_hat_k, the α·β recursion (paper Eq. 20-24, §6.2).
+    """delta_k = phi_k + (reset/tau) * beta_hat_k, the α·β recursion (paper Eq. 20-24,
+    docs/backward.md §3).
 
     beta_hat_k = e^{-(t_{k+1}-t_k)/tau} (beta_hat_{k+1} + r_{k+1}) with r_k = delta_k / u_dot_k,
     overflow-free; mu_k = alpha_k beta_k = (reset/tau) beta_hat_k.
@@ -326,8 +330,8 @@ def add_later_spikes(lo, hi, item, n_s, t_n, j0, nj, post_t, delta, udot, b, inv
 
 @njit(**JIT_SERIAL)
 def accumulate_weight_gradient(row, s1, s2, tau, q, qq):
-    """row -= tau (S1 - S2) = sum_k r_k eps(t_k - t_n) (paper Eq. 12-13, §6.3); then decay the
-    sums to the previous input: S1 *= q, S2 *= q^2 (SIMD loop)."""
+    """row -= tau (S1 - S2) = sum_k r_k eps(t_k - t_n) (paper Eq. 12-13, docs/backward.md §4); then
+    decay the sums to the previous input: S1 *= q, S2 *= q^2 (SIMD loop)."""
     for jj in range(s1.shape[0]):
         a = s1[jj]
         c = s2[jj]
@@ -339,7 +343,8 @@ def accumulate_weight_gradient(row, s1, s2, tau, q, qq):
 @njit(**JIT_INLINE)
 def presynaptic_error_sum(w, s1, s2):
     """sum_j w_j (2 S2_j - S1_j) = sum_j w_j sum_k r_jk eps'(t_jk - t_n) (paper Eq. 18-19,
-    §6.4), eps'(s) = 2e^{-2s/tau} - e^{-s/tau}, with 4 fixed partial sums (deterministic)."""
+    docs/backward.md §5), eps'(s) = 2e^{-2s/tau} - e^{-s/tau}, with 4 fixed partial sums
+    (deterministic)."""
     n = s1.shape[0]
     zero = s1.dtype.type(0)
     a0 = zero

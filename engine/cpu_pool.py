@@ -1,4 +1,4 @@
-"""Spike-aggregation pooling on the CPU: k x k windows, stride k (method.md §8.2).
+"""Spike-aggregation pooling on the CPU: k x k windows, stride k (docs/conv-pool.md §3).
 
 The train of output (r, c, ch) is the time-sorted union of the trains of its window in channel
 ch (ties in window order), so its buffer is k^2 K_in; each output slot records its source

@@ -9,23 +9,24 @@ Design note.
   code the GPU runs is checked against engine/cpu.py on any machine; the numerics (float32 and
   float64 variants, no fast-math intrinsics, no FMA contraction) are explicit and the same on
   both sides.
-- The arithmetic mirrors engine/cpu.py step by step: the re-centred state (method.md §3.4, every
+- The arithmetic mirrors engine/cpu.py step by step: the re-centred state (docs/forward.md §4, every
   exponent <= 0), accept-only-if tests (E1)-(E7), the same constants (cpu.forward_constants,
   so importing this module loads Numba, a core dependency), and in float32 the same float64
   bookkeeping of event times and float64 root of the rare candidates that pass the float32
   pre-test (see dense.cuh "Precision"; the per-input path is float32).
 - Layout: a flat 1-D grid with a grid-stride loop over a 64-bit index; no batch-size limit and no
-  gridDim.y/z caps (method.md §14.11). Forward: one thread per (sample, post neuron), adjacent
-  threads = adjacent post neurons of one sample, so they read the same merged input list
+  gridDim.y/z caps (docs/implementation.md §5). Forward: one thread per (sample, post neuron),
+  adjacent threads = adjacent post neurons of one sample, so they read the same merged input list
   (broadcast) and adjacent weights of the transposed W. Backward: delta and the suffix sums of
   r_k = delta_k/u_dot_k per (sample, post neuron); grad[g, j, i] by one thread per (g, j, i)
   looping over the samples of group g; phi_pre by one thread per (sample, pre neuron) looping
   over the post neurons. Every output element has a single owner thread and a fixed summation
   order: results are bitwise deterministic, with no atomics and no [B, No, Ni] or
-  [B, Ni, Ki, No] temporaries (method.md §14.8-9).
-- Input merge (method.md §4): one stable per-sample argsort of the flattened [B, Ni*Ki] times on
-  the device gives the key (t, i, slot); +inf slots sort last and the forward stops at each
-  sample's spike count, summed on the device. No host sync anywhere in a layer (§14.12).
+  [B, Ni, Ki, No] temporaries (docs/implementation.md §4).
+- Input merge (docs/forward.md §5): one stable per-sample argsort of the flattened [B, Ni*Ki] times
+  on the device gives the key (t, i, slot); +inf slots sort last and the forward stops at each
+  sample's spike count, summed on the device. No host sync anywhere in a layer
+  (docs/implementation.md §5).
 
 - backend's GPU detection runs :func:`smoke_test` (compile + one closed-form spike), so
   ``backend="auto"`` falls back to the CPU when the kernels cannot be built or run.
@@ -127,7 +128,7 @@ def smoke_test(xp=None, launch=None) -> None:
     tau = 2 * tau_s
     x = math.sqrt(w * w - 4 * w * theta / tau)  # A = B = w at t = 0
     t_k = tau * math.log(2 * w / (w + x))
-    expect = (1, t_k, x * math.exp(-t_k / tau))  # u_dot_k = x e^{-t_k/tau} (method.md §3.3)
+    expect = (1, t_k, x * math.exp(-t_k / tau))  # u_dot_k = x e^{-t_k/tau} (docs/forward.md §3)
     for dt in _SUFFIX:
         t, c, ud = forward_with(
             cp, launch, cp.zeros((1, 1, 1), dt), cp.ones((1, 1), np.int32),
@@ -181,13 +182,14 @@ def forward_with(xp, launch, pre_times, pre_counts, W, group, tau_s, theta, rese
     n_o, n_s = W.shape[1], int(n_max)
     if n_s < 1:
         raise ValueError(f"n_max must be >= 1, got {n_max}")
-    tau = 2.0 * float(tau_s)  # tau = 2 tau_s (method.md §1)
+    tau = 2.0 * float(tau_s)  # tau = 2 tau_s (docs/model.md §2)
     # the CPU's constants, so both backends round alike
     tau_t, c, four_c, theta_t, u_reset, t_lim, lo, hi = forward_constants(
         dt, tau_s, theta, reset, t_max
     )
     length = n_i * k_i
-    # Merge (method.md §4): a stable argsort of the (i, slot)-ordered times is the key (t, i, slot).
+    # Merge (docs/forward.md §5): a stable argsort of the (i, slot)-ordered times is the key (t, i,
+    # slot).
     order = _argsort_stable(xp, pre_times.reshape(n_b, length))
     ev_t = xp.empty((n_b, length), dtype=dt)
     ev_i = xp.empty((n_b, length), dtype=np.int32)
@@ -230,8 +232,8 @@ def _post(xp, post_times, post_counts, udot, phi, n_b, n_o, dt):
 
 
 def _deltas(xp, launch, post_times, post_counts, udot, phi, dt, tau, reset):
-    """§6.2: delta (the α·β recursion), and the suffix sums p1, p2 of r_k = delta_k/u_dot_k at
-    each t_k, shared by every layer type's gradient and presynaptic errors."""
+    """docs/backward.md §3: delta (the α·β recursion), and the suffix sums p1, p2 of r_k =
+    delta_k/u_dot_k at each t_k, shared by every layer type's gradient and presynaptic errors."""
     n_b, n_o, n_s = post_times.shape
     delta = xp.empty_like(post_times)
     p1 = xp.empty_like(post_times)
@@ -268,7 +270,8 @@ def backward_with(
     inv_tau = dt.type(1.0 / tau)
     delta, p1, p2 = _deltas(xp, launch, post_times, post_counts, udot, phi, dt, tau, reset)
 
-    # §6.3: grad[g] summed over the samples of group g (a CSR of samples by group, ascending b).
+    # docs/backward.md §4: grad[g] summed over the samples of group g (a CSR of samples by group,
+    # ascending b).
     order = _argsort_stable(xp, group).astype(np.int64)
     gstart = xp.searchsorted(group[order], xp.arange(n_g + 1, dtype=np.int32)).astype(np.int64)
     grad = xp.empty_like(W)
@@ -280,7 +283,7 @@ def backward_with(
     # fmt: on
 
     phi_pre = None
-    if need_pre:  # §6.4, with the pre-update W
+    if need_pre:  # docs/backward.md §5, with the pre-update W
         phi_pre = xp.empty_like(pre_times)
         # fmt: off
         launch("phi_pre", dt, n_b * n_i, pre_times, pre_counts, W, group, post_times, post_counts,
@@ -396,7 +399,8 @@ def conv_backward_with(
            order, gstart, *geo_args, grad)
     # fmt: on
     phi_pre = None
-    if need_pre:  # §6.4 through every output whose field holds the spike, pre-update W
+    # docs/backward.md §5 through every output whose field holds the spike, pre-update W
+    if need_pre:
         phi_pre = xp.empty_like(pre_times)
         # fmt: off
         launch("conv_phi_pre", dt, n_b * n_i, pre_times, pre_counts, W, group, post_times,
@@ -454,7 +458,7 @@ def pool_backward_with(xp, launch, phi, counts, source, pre_shape):
 # Public API (the same as engine.cpu)
 # --------------------------------------------------------------------------------------------
 def dense_forward(pre_times, pre_counts, W, group, tau_s, theta, reset, n_max, t_max):
-    """Exact spike times of a dense layer (method.md §4) on the GPU.
+    """Exact spike times of a dense layer (docs/forward.md §5) on the GPU.
 
     Returns CuPy arrays ``(times [B, No, n_max] +inf padded, counts [B, No] int32,
     udot [B, No, n_max])``, ``udot`` the membrane slope at each spike (0 in empty slots).
@@ -478,7 +482,7 @@ def dense_forward(pre_times, pre_counts, W, group, tau_s, theta, reset, n_max, t
 def dense_backward(
     pre_times, pre_counts, W, group, post_times, post_counts, udot, phi, tau_s, reset, need_pre
 ):
-    """BATS backward of a dense layer (method.md §6.5) on the GPU.
+    """BATS backward of a dense layer (docs/backward.md §6) on the GPU.
 
     ``phi`` [B, No, S] is dL/dt of each post spike (never mutated; empty slots ignored). Returns
     ``(delta [B, No, S], grad [G, No, Ni] summed over the samples of each group,
@@ -502,7 +506,7 @@ def dense_backward(
 
 
 def conv_forward(pre_times, pre_counts, W, group, in_shape, tau_s, theta, reset, n_max, t_max):
-    """Exact spike times of a conv layer (method.md §8.1) on the GPU; as engine.cpu's."""
+    """Exact spike times of a conv layer (docs/conv-pool.md §2) on the GPU; as engine.cpu's."""
     return conv_forward_with(
         xp_for("gpu"), cuda_launch, pre_times, pre_counts, W, group, in_shape, tau_s, theta,
         reset, n_max, t_max,
@@ -513,7 +517,8 @@ def conv_backward(
     pre_times, pre_counts, W, group, in_shape, post_times, post_counts, udot, phi, tau_s, reset,
     need_pre,
 ):  # fmt: skip
-    """BATS backward of a conv layer (method.md §8.1, §6.5) on the GPU; as engine.cpu's."""
+    """BATS backward of a conv layer (docs/conv-pool.md §2, docs/backward.md §6) on the GPU; as
+    engine.cpu's."""
     return conv_backward_with(
         xp_for("gpu"), cuda_launch, pre_times, pre_counts, W, group, in_shape, post_times,
         post_counts, udot, phi, tau_s, reset, need_pre,
@@ -521,12 +526,12 @@ def conv_backward(
 
 
 def pool_forward(pre_times, pre_counts, in_shape, size):
-    """Spike-aggregation pooling (method.md §8.2) on the GPU; as engine.cpu's."""
+    """Spike-aggregation pooling (docs/conv-pool.md §3) on the GPU; as engine.cpu's."""
     return pool_forward_with(xp_for("gpu"), cuda_launch, pre_times, pre_counts, in_shape, size)
 
 
 def pool_backward(phi, counts, source, pre_shape):
-    """Pooling errors routed to their sources (method.md §8.2) on the GPU; as engine.cpu's."""
+    """Pooling errors routed to their sources (docs/conv-pool.md §3) on the GPU; as engine.cpu's."""
     return pool_backward_with(xp_for("gpu"), cuda_launch, phi, counts, source, pre_shape)
 
 

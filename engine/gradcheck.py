@@ -1,16 +1,16 @@
-"""Gradient check: the exact BATS gradient against central finite differences (method.md §6.7).
+"""Gradient check: the exact BATS gradient against central finite differences (docs/backward.md §8).
 
 For a few chosen weights w of a network and one batch, compare ∂L/∂w from ``Network.backward`` with
 (L(w + ε) − L(w − ε)) / 2ε, in float64 on the CPU, on a private copy of the network. The map
 w ↦ L is only piecewise smooth: a perturbation that changes any spike count (a spike appears,
 disappears or is truncated) crosses a kink, so it is skipped and the reason is recorded.
 
-Which function is checked (method.md §7.4):
+Which function is checked (docs/losses.md §5):
 - TTFS cross-entropy and spike-time losses give a true gradient: the loss itself is checked.
-- Spike-count losses give a surrogate (∂n/∂t := −1, method.md §7.1), not a gradient: their finite
+- Spike-count losses give a surrogate (∂n/∂t := −1, docs/losses.md §2), not a gradient: their finite
   difference is 0 wherever the counts do not change. The check then uses the linear probe
-  L = Σ r_jk·t_jk with fixed random r (method.md §6.7), which tests the same backward pass, and the
-  surrogate value is reported beside it, labelled as such.
+  L = Σ r_jk·t_jk with fixed random r (docs/backward.md §8), which tests the same backward pass, and
+  the surrogate value is reported beside it, labelled as such.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class WeightCheck:
     exact: float  # ∂L/∂w of the checked function (loss or probe), from the backward pass
     fd: float  # central finite difference; nan when skipped
     abs_error: float  # |exact − fd|; nan when skipped
-    scaled_error: float  # |exact − fd| / max(1, |exact|) (method.md §6.7); nan when skipped
+    scaled_error: float  # |exact − fd| / max(1, |exact|) (docs/backward.md §8); nan when skipped
     surrogate: float  # the spike-count surrogate ∂L/∂w (nan for an exact loss)
     skipped: str  # "" or why the finite difference was not used
 
@@ -76,7 +76,7 @@ def float64_copy(network):
 
 
 def _probe_weights(outs: list[SpikeTrains], seed: int) -> np.ndarray:
-    """Random r_jk ~ N(0, 1) on the emitted output slots, 0 elsewhere (method.md §6.7)."""
+    """Random r_jk ~ N(0, 1) on the emitted output slots, 0 elsewhere (docs/backward.md §8)."""
     out = outs[-1]
     r = np.random.default_rng(seed).standard_normal(out.times.shape)
     return np.where(np.isfinite(out.times), r, 0.0)

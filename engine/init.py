@@ -1,4 +1,4 @@
-"""Weight initialisers: U(low, high) and N(mean, std^2) (method.md §11, §12)."""
+"""Weight initialisers: U(low, high) and N(mean, std^2) (docs/training.md §3, §4)."""
 
 from __future__ import annotations
 

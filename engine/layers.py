@@ -1,4 +1,4 @@
-"""Layer types: ``Dense``, ``Conv2D`` and ``Pool2D`` (method.md §1, §8).
+"""Layer types: ``Dense``, ``Conv2D`` and ``Pool2D`` (docs/model.md §2, docs/conv-pool.md).
 
 A layer type owns its connectivity: the shape it produces from its input shape, its weight
 shape, and which kernels of a backend module (engine.cpu or engine.gpu) compute its forward
@@ -43,7 +43,7 @@ def _image(shape, what: str) -> tuple[int, int, int]:
 
 
 def conv_output_shape(in_shape, channels: int, kernel_size: int) -> tuple[int, int, int]:
-    """(H - k + 1, W - k + 1, channels) of a valid, stride-1 convolution (method.md §8.1)."""
+    """(H - k + 1, W - k + 1, channels) of a valid, stride-1 convolution (docs/conv-pool.md §2)."""
     h, w, _ = _image(in_shape, "Conv2D")
     if kernel_size > h or kernel_size > w:
         raise ValueError(f"Conv2D kernel_size {kernel_size} exceeds its {h}x{w} input")
@@ -51,7 +51,7 @@ def conv_output_shape(in_shape, channels: int, kernel_size: int) -> tuple[int, i
 
 
 def pool_output_shape(in_shape, size: int) -> tuple[int, int, int]:
-    """(H // size, W // size, C) of size x size, stride-size pooling (method.md §8.2)."""
+    """(H // size, W // size, C) of size x size, stride-size pooling (docs/conv-pool.md §3)."""
     h, w, c = _image(in_shape, "Pool2D")
     if size > h or size > w:
         raise ValueError(f"Pool2D size {size} exceeds its {h}x{w} input")
@@ -126,7 +126,7 @@ class Dense(NeuronLayer):
         return (self.n, math.prod(in_shape))
 
     def forward(self, kernels, pre: SpikeTrains, w, group, t_max, in_shape):
-        """Spike times of the layer (method.md §4): ``(SpikeTrains, LayerPass)``."""
+        """Spike times of the layer (docs/forward.md §5): ``(SpikeTrains, LayerPass)``."""
         events = self._merge(kernels, "merge_inputs", pre, self.tau)
         t, c, ud = kernels.dense_forward(
             pre.times, pre.counts, w[None], group, self.tau_s, self.theta, self.reset,
@@ -135,7 +135,7 @@ class Dense(NeuronLayer):
         return SpikeTrains(t, c), LayerPass(ud, events)
 
     def backward(self, kernels, pre, w, group, post, kept: LayerPass, phi, need_pre, in_shape):
-        """``(delta, dL/dW summed over the batch, phi_pre or None)`` (method.md §6.5)."""
+        """``(delta, dL/dW summed over the batch, phi_pre or None)`` (docs/backward.md §6)."""
         delta, grad, phi_pre = kernels.dense_backward(
             pre.times, pre.counts, w[None], group, post.times, post.counts, kept.udot, phi,
             self.tau_s, self.reset, need_pre, **kept.events,
@@ -170,7 +170,7 @@ class Dense(NeuronLayer):
 
 
 class Conv2D(NeuronLayer):
-    """Convolutional LIF layer (method.md §8.1): valid cross-correlation, stride 1, no bias,
+    """Convolutional LIF layer (docs/conv-pool.md §2): valid cross-correlation, stride 1, no bias,
     ``channels`` output channels of ``kernel_size`` x ``kernel_size`` shared weights, shape
     ``(channels, k, k, C_in)``. Input (H, W, C_in) -> output (H - k + 1, W - k + 1, channels)."""
 
@@ -189,7 +189,8 @@ class Conv2D(NeuronLayer):
         return (self.channels, k, k, _image(in_shape, "Conv2D")[2])
 
     def forward(self, kernels, pre: SpikeTrains, w, group, t_max, in_shape):
-        """Spike times (method.md §4 on each neuron's receptive field, §8.1)."""
+        """Spike times (docs/forward.md §5 on each neuron's receptive field,
+        docs/conv-pool.md §2)."""
         events = self._merge(
             kernels, "merge_receptive_fields", pre, in_shape, self.kernel_size, self.tau
         )
@@ -255,9 +256,9 @@ class Conv2D(NeuronLayer):
 
 
 class Pool2D:
-    """Spike-aggregation pooling (method.md §8.2): ``size`` x ``size`` windows, stride ``size``;
-    each output's train is the union of its window's trains (buffer size^2 K_in). No weights;
-    errors go unchanged to their source spikes; a dropped odd edge gets zero error."""
+    """Spike-aggregation pooling (docs/conv-pool.md §3): ``size`` x ``size`` windows, stride
+    ``size``; each output's train is the union of its window's trains (buffer size^2 K_in). No
+    weights; errors go unchanged to their source spikes; a dropped odd edge gets zero error."""
 
     kind = "pool2d"
     has_weights = False

@@ -1,12 +1,13 @@
-"""Output losses: loss values, errors φ = ∂L/∂t per output slot, and predictions (method.md §7).
+"""Output losses: loss values, errors φ = ∂L/∂t per output slot, and predictions
+(docs/losses.md §1).
 
 Every loss is backend-agnostic (NumPy or CuPy, taken from ``out.times``) and pure: inputs are never
 mutated. Errors have the shape ``[B, N, S]`` of ``out.times``, its array module and dtype, and are 0
 in empty slots. ``exact`` says whether the errors are the true gradient of ``loss`` (TTFS
-cross-entropy, spike time) or a surrogate (spike counts, method.md §7.1).
+cross-entropy, spike time) or a surrogate (spike counts, docs/losses.md §2).
 
-Prediction modes (method.md §7.5): ``"reference"`` breaks ties and silence by the lowest index, as
-the reference code does (an all-silent output predicts class 0, the 50 % floor of paper Fig. 3);
+Prediction modes (docs/losses.md §6): ``"reference"`` breaks ties and silence by the lowest index,
+as the reference code does (an all-silent output predicts class 0, the 50 % floor of paper Fig. 3);
 ``"strict"`` returns −1 for a tie or silence, so it is never counted as correct.
 """
 
@@ -102,7 +103,7 @@ def _select(score, mode: str):
 
 
 def predict_count(out: SpikeTrains, mode: str = "reference"):
-    """argmax_j n_j (method.md §7); a zero count never wins in strict mode."""
+    """argmax_j n_j (docs/losses.md §1); a zero count never wins in strict mode."""
     _check_out(out)
     _check_mode(mode)
     counts = out.counts.astype(out.dtype)
@@ -162,7 +163,8 @@ class Loss:
 
 
 def _count_loss_errors(out: SpikeTrains, y):
-    """½ Σ_j (y_j − n_j)² and the surrogate φ_jk = y_j − n_j on emitted spikes (method.md §7.1)."""
+    """½ Σ_j (y_j − n_j)² and the surrogate φ_jk = y_j − n_j on emitted spikes
+    (docs/losses.md §2)."""
     xp = out.xp
     diff = y - out.counts.astype(out.dtype)  # paper Eq. 17: "∂L/∂n = y − n" (really −∂L/∂n)
     loss = 0.5 * (diff * diff).sum(axis=1)
@@ -175,7 +177,7 @@ class SpikeCount(Loss):
 
     Surrogate gradient (``exact = False``): n is piecewise constant in the spike times; BATS sets
     ∂n_j/∂t_jk := −1, so every emitted spike of neuron j gets φ = y_j − n_j (paper Eq. 17, whose
-    "∂L/∂n = y − n" is really −∂L/∂n, method.md §7.1). A silent neuron receives no error.
+    "∂L/∂n = y − n" is really −∂L/∂n, docs/losses.md §2). A silent neuron receives no error.
     """
 
     exact = False
@@ -212,8 +214,8 @@ class SpikeCount(Loss):
 class SpikeCountClass(Loss):
     """Spike-count classification: y_j = y_true for the label neuron, y_false for the others.
 
-    L = ½ Σ_j (y_j − n_j)²; surrogate errors φ_jk = y_j − n_j on every emitted spike (method.md
-    §7.1, paper Eq. 17 sign note): ``exact = False``. Predicts argmax_j n_j.
+    L = ½ Σ_j (y_j − n_j)²; surrogate errors φ_jk = y_j − n_j on every emitted spike (docs/losses.md
+    §2, paper Eq. 17 sign note): ``exact = False``. Predicts argmax_j n_j.
     """
 
     exact = False
@@ -250,7 +252,7 @@ class SpikeCountClass(Loss):
 
 
 class TTFSCrossEntropy(Loss):
-    """Softmax cross-entropy on first-spike times, s_j = −t_j0/τ_L (method.md §7.2).
+    """Softmax cross-entropy on first-spike times, s_j = −t_j0/τ_L (docs/losses.md §3).
 
     L = LSE_j(s_j) − s_label, computed as (t_label − t_min)/τ_L + log Σ_j e^{−(t_j0 − t_min)/τ_L},
     so no exponent is ever positive and very late spikes cannot overflow. Exact gradient
@@ -307,7 +309,7 @@ class TTFSCrossEntropy(Loss):
 
 
 class SpikeTime(Loss):
-    """L = ½ Σ_{(j,k)∈K} (t_jk − y_jk)² with target times y of shape [B, N, S] (method.md §7.3).
+    """L = ½ Σ_{(j,k)∈K} (t_jk − y_jk)² with target times y of shape [B, N, S] (docs/losses.md §4).
 
     +inf in ``targets`` means "no target for this slot". K holds the slots with a finite target
     and an emitted spike; a missing spike (finite target, k ≥ n_j) gets no error and is counted

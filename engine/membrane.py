@@ -1,4 +1,4 @@
-"""Exact membrane potential u(t) from stored spikes (SRM form, method.md §2).
+"""Exact membrane potential u(t) from stored spikes (SRM form, docs/model.md §3).
 
 u(t) = sum_i w_ji sum_z eps(t - t_iz) - sum_k eta(t - t_k), with
 eps(s) = Theta(s) tau (e^{-s/tau} - e^{-2s/tau}), eta(s) = Theta(s) reset e^{-s/tau}, tau = 2 tau_s.

@@ -1,9 +1,10 @@
 """Network: a stack of layers (Dense, Conv2D, Pool2D) with the exact forward pass and BATS
 gradients.
 
-The forward pass is the event loop of method.md §4, the backward pass §6.5 layer by layer in
-reverse. Shapes flow from the input through every layer (engine/layers.py); each layer type
-computes its own connectivity. Arrays live on the network's backend (NumPy or CuPy) in its dtype.
+The forward pass is the event loop of docs/forward.md §5, the backward pass docs/backward.md §6
+layer by layer in reverse. Shapes flow from the input through every layer (engine/layers.py); each
+layer type computes its own connectivity. Arrays live on the network's backend (NumPy or CuPy) in
+its dtype.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from .spikes import SpikeTrains, check_trains, resolve_dtype
 
 FORMAT = "batscope-network"
 VERSION = 1  # conv / pool layers and input_shape are additions: older files load unchanged
-# A crossing is "grazing" when u_dot < GRAZING_REL * theta/tau; gradients scale as 1/u_dot (§14.3).
+# A crossing is "grazing" when u_dot < GRAZING_REL * theta/tau; gradients scale as 1/u_dot
+# (docs/implementation.md §3).
 GRAZING_REL = 1e-3
 
 
 class ErrorComponents:
-    """Per-spike errors of one layer, each ``[B, N, S]`` (method.md §6.6), 0 in empty slots.
+    """Per-spike errors of one layer, each ``[B, N, S]`` (docs/backward.md §7), 0 in empty slots.
 
     ``phi``: inter-neuron error (from the loss or the next layer); ``mu = alpha * beta``: error
     through the neuron's own later spikes (reset path); ``delta = phi + mu``: total dL/dt_k.

@@ -12,7 +12,7 @@ layer that reads an image-like (H, W, C) layer. The optional package ``nir`` (ex
 
 Matching the dynamics
 ---------------------
-batscope's neuron (method.md §1), with the weight ``w`` in potential per second::
+batscope's neuron (docs/model.md §2), with the weight ``w`` in potential per second::
 
     du/dt = -u/τ + g,           dg/dt = -g/τs + Σ_i w_i Σ_z δ(t - t_iz),      τ = 2τs,
     spike when u reaches θ, then u <- u - Δθ.
@@ -33,7 +33,7 @@ jump by ``w_in·W/τ_syn``, and between spikes ``I`` decays with τ_syn. Take ``
 
 batscope exports ``w_in = 1`` and ``r = τ_syn·τ_mem`` (so ``I = g/τs``): the ``Linear`` weights
 are batscope's own weights unchanged, and the post-synaptic potential of one spike is batscope's
-kernel ``ε(s) = τ(e^{-s/τ} - e^{-2s/τ})`` times ``w`` (method.md §2). On import any
+kernel ``ε(s) = τ(e^{-s/τ} - e^{-2s/τ})`` times ``w`` (docs/model.md §3). On import any
 ``(r, w_in)`` pair is accepted: row ``j`` of the ``Linear`` weight is multiplied by
 ``r_j·w_in_j/(τ_syn·τ_mem)`` (a conv layer shares its weights, so there ``r·w_in`` must be the
 same for all its neurons).
@@ -55,14 +55,14 @@ NIR follows PyTorch: an image-like tensor is **channels-first** ``(C, H, W)``, a
   image-like layer (a conv layer's ``CubaLIF`` parameters have shape ``(C_out, H', W')``);
 * a ``Conv2d`` node holds batscope's weight ``[C_out, k, k, C_in]`` transposed to NIR's
   ``(C_out, C_in, kH, kW)``, with ``input_shape = (H, W)``, stride 1, no padding, dilation 1,
-  one group and a zero bias: batscope's valid, stride-1 cross-correlation (method.md §8.1),
+  one group and a zero bias: batscope's valid, stride-1 cross-correlation (docs/conv-pool.md §2),
   which is also what ``Conv2d`` computes;
 * a ``Dense`` layer after an image-like layer reads batscope's channels-last order, the
   ``Linear`` after NIR's ``Flatten`` reads the channels-first one: its weight is batscope's with
   the columns permuted, ``W_nir[:, i] = w[:, channels_first_order(shape)[i]]``.
 
-Spike-aggregation pooling (method.md §8.2) becomes ``SumPool2d`` with kernel = stride = size and
-no padding (an odd edge row or column is dropped, as in batscope). Why a *sum* is exact: a spike
+Spike-aggregation pooling (docs/conv-pool.md §3) becomes ``SumPool2d`` with kernel = stride = size
+and no padding (an odd edge row or column is dropped, as in batscope). Why a *sum* is exact: a spike
 train is a sum of Dirac impulses, ``S_i(t) = Σ_z δ(t - t_iz)``, so the sum over a window,
 ``Σ_{i∈window} S_i(t) = Σ_{i∈window} Σ_z δ(t - t_iz)``, is the train with one impulse per spike
 of every neuron of the window: the union of the window's trains, coincident spikes counted with

@@ -130,7 +130,7 @@ def simulate_nir(graph, inp: SpikeTrains, t_max: float, dt: float) -> list[Spike
         np.add.at(x, (b_idx[lo:hi], i_idx[lo:hi]), 1.0)
         return x.reshape(batch, *in_shape)
 
-    # inputs at t = 0 act from the first step (the exact engine's strict Θ, method.md §0): they
+    # inputs at t = 0 act from the first step (the exact engine's strict Θ, docs/model.md §1): they
     # reach the first neuron layer's current before any propagation
     x = arrivals(0, bounds[1])
     for st in stages:

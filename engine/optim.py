@@ -1,4 +1,4 @@
-"""Optimisers, learning-rate schedule and gradient clipping (method.md §10).
+"""Optimisers, learning-rate schedule and gradient clipping (docs/training.md §2).
 
 Optimisers update a list of weight arrays (NumPy or CuPy) in place from gradients already averaged
 by the caller. ``state_dict()`` holds only strings, numbers and NumPy arrays, so a checkpoint is an
@@ -55,7 +55,7 @@ class _LearningRate:
 
 
 class SGD(_LearningRate):
-    """Plain gradient descent: ΔW = −λ·G (method.md §10)."""
+    """Plain gradient descent: ΔW = −λ·G (docs/training.md §2)."""
 
     def __init__(self, lr: float):
         self.lr = lr
@@ -77,7 +77,7 @@ class SGD(_LearningRate):
 
 
 class Adam(_LearningRate):
-    """Adam with bias correction (method.md §10):
+    """Adam with bias correction (docs/training.md §2):
 
     m ← β1·m + (1−β1)·G;  v ← β2·v + (1−β2)·G²;  t ← t + 1;
     m̂ = m/(1−β1^t);  v̂ = v/(1−β2^t);  ΔW = −λ·m̂/(√v̂ + ε).
@@ -166,7 +166,8 @@ class Adam(_LearningRate):
 
 
 class LRSchedule:
-    """Step decay (method.md §10): at epoch e > 0 with e mod ``every`` = 0, λ ← max(γ·λ, λ_min).
+    """Step decay (docs/training.md §2): at epoch e > 0 with e mod ``every`` = 0, λ ← max(γ·λ,
+    λ_min).
 
     :meth:`lr` is the closed form of that recursion, a pure function of (base_lr, epoch):
     λ_e = base_lr if e < every, else max(base_lr·γ^⌊e/every⌋, λ_min) (exact for 0 < γ ≤ 1).
@@ -196,7 +197,8 @@ class LRSchedule:
 
 
 def clip_grad_norm(grads: list, max_norm: float) -> tuple[list, float]:
-    """Scale all gradients together so their global L2 norm is at most ``max_norm`` (§14.3).
+    """Scale all gradients together so their global L2 norm is at most ``max_norm``
+    (docs/implementation.md §3).
 
     Returns ``(new list of arrays, norm before clipping)``; the inputs are not modified. A
     non-finite norm leaves the gradients unscaled (the caller sees it in the returned norm)."""

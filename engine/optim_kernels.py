@@ -1,4 +1,4 @@
-"""Fused, parallel CPU update for Adam (method.md §10): one pass over each weight array.
+"""Fused, parallel CPU update for Adam (docs/training.md §2): one pass over each weight array.
 
 The NumPy expression allocates six temporaries of the weight's size per step; for 784 x 800
 weights that was about 10 % of a training step on two cores. Scalars arrive already cast to the

@@ -1,4 +1,4 @@
-"""SpikeTrains: padded, sorted spike times of a batch of neurons (method.md §0)."""
+"""SpikeTrains: padded, sorted spike times of a batch of neurons (docs/model.md §1)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The Fashion-MNIST preset (784-400-400-10, θ 0.13 / 0.45 / 0.7, S 5 / 5 / 20, τs 0.13 s, T_sim 0.2 s)
 is built once per seed and run on the first ``--images`` training images (TTFS, T_enc 0.1 s). Two
-initialisations, both i.i.d. U(−1, 1) in float32 with no fan-in scaling (method.md §11):
+initialisations, both i.i.d. U(−1, 1) in float32 with no fan-in scaling (docs/training.md §3):
 
 - ``batscope``: ``Network(seed=s)`` (NumPy ``default_rng(s)``, layer by layer);
 - ``reference``: the authors' script draws each layer in turn from CuPy's global generator,

@@ -1,4 +1,5 @@
-"""Elastic augmentation of training batches, as in the paper's conv MNIST runs (method.md §9).
+"""Elastic augmentation of training batches, as in the paper's conv MNIST runs
+(docs/training.md §1).
 
 Each training image is distorted afresh every epoch (datasets/augment.py ``elastic_distort``,
 σ = 1 pixel, a 2×2 control grid) and then TTFS-encoded. The distortion of image ``i`` in epoch
@@ -14,7 +15,7 @@ from batscope.datasets.augment import elastic_distort
 from batscope.datasets.encoding import encode_ttfs
 
 AUGMENTATIONS = ("elastic",)
-ELASTIC_SIGMA = 1.0  # control-point displacement σ [pixels] (method.md §9)
+ELASTIC_SIGMA = 1.0  # control-point displacement σ [pixels] (docs/training.md §1)
 ELASTIC_POINTS = 2  # control grid points per axis
 
 

@@ -1,4 +1,5 @@
-"""Checkpoints of a Trainer: weights, optimiser state, λ, epoch, RNG state, config (method.md §10).
+"""Checkpoints of a Trainer: weights, optimiser state, λ, epoch, RNG state, config
+(docs/training.md §2).
 
 Pickle-free: the arrays go to ``<name>-e<epoch>.npz`` (loaded with ``allow_pickle=False``) and
 everything else to ``<name>.json``, which names its npz. Both are written atomically and the JSON

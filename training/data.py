@@ -2,7 +2,7 @@
 
 A full dataset comes from ``batscope.datasets.load`` (local files in ``data_dir`` or the cache,
 or a checked download when asked for); the validation split is the last ``n_val`` training
-samples (method.md §10: model selection on validation, never on test).
+samples (docs/training.md §2: model selection on validation, never on test).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Computed for every evaluation whether or not a view shows it, so a run's record 
 app's sparsity and latency history and the command line's collapse alerts read the same numbers.
 Health (batscope's, beyond the paper): output neurons silent on every sample (their class can
 never be predicted), samples on which the whole output layer is silent (no error reaches the
-network through them, method.md §7.2) and hidden neurons silent on every sample (dead).
+network through them, docs/losses.md §3) and hidden neurons silent on every sample (dead).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from batscope.engine.spikes import SpikeTrains
 
 from .telemetry import MetricRow
 
-EVAL_BATCH = 100  # test batch of the paper's FC experiments (method.md §9)
+EVAL_BATCH = 100  # test batch of the paper's FC experiments (docs/training.md §1)
 LATENCY_POINTS = 101
 
 
@@ -54,7 +54,7 @@ def take(x: SpikeTrains, sl) -> SpikeTrains:
 
 
 def mean_finite(x: np.ndarray) -> float:
-    """Mean of the finite losses (TTFS gives +inf for a silent label, method.md §7.2)."""
+    """Mean of the finite losses (TTFS gives +inf for a silent label, docs/losses.md §3)."""
     x = x[np.isfinite(x)]
     return float(x.mean()) if x.size else math.nan
 

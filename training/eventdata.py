@@ -8,7 +8,7 @@ published validation split selects the model and the test split is reported.
 downloaded and no checksum is pinned, so the files are used only with ``run.verify = false``,
 i.e. ``--no-verify``). The dataset publishes train and test only, so ``training.val_fraction``
 of the training samples, drawn with the fixed seed ``SHD_VAL_SEED`` (the same held-out set for
-every run seed), are held out for model selection (method.md §10: never select on test).
+every run seed), are held out for model selection (docs/training.md §2: never select on test).
 """
 
 from __future__ import annotations

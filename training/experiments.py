@@ -1,4 +1,5 @@
-"""The paper's experiments as run configurations, with its hyper-parameters (method.md §11–§12).
+"""The paper's experiments as run configurations, with its hyper-parameters
+(docs/training.md §3–§4).
 
 A run configuration is the app's (``{"version", "network", "training"}``, see ``state.run_config``)
 plus a ``"run"`` object the command line adds: which data (``"sample"``: the embedded sample the app
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 import copy
 
-VAL_FULL = 5000  # validation samples held out from the end of a full training set (method.md §10)
+# validation samples held out from the end of a full training set (docs/training.md §2)
+VAL_FULL = 5000
 
 
 def _dense(size, theta, n_max, low=-1.0, high=1.0, tau_s=0.13):
@@ -21,7 +23,7 @@ def _neuron(theta, n_max, low=-1.0, high=1.0, tau_s=0.13):
     return {
         "tau_s": tau_s,
         "theta": theta,
-        "reset": theta,  # Δθ = θ in every layer (method.md §11)
+        "reset": theta,  # Δθ = θ in every layer (docs/training.md §3)
         "n_max": n_max,
         "init": "uniform",
         "init_low": low,
@@ -89,7 +91,8 @@ def _convergence(variant: str) -> dict:
 
 
 def _net3() -> dict:
-    """Net3, 15C5-P2-40C5-P2-300-10 on 28×28×1 with elastic augmentation (method.md §8.2, §11)."""
+    """Net3, 15C5-P2-40C5-P2-300-10 on 28×28×1 with elastic augmentation (docs/conv-pool.md §3,
+    docs/training.md §3)."""
     conv1 = {"kind": "conv", "channels": 15, "kernel_size": 5, **_neuron(0.04, 1)}
     conv2 = {"kind": "conv", "channels": 40, "kernel_size": 5, **_neuron(0.8, 3)}
     pool = {"kind": "pool", "pool_size": 2}
@@ -163,7 +166,7 @@ def _shd() -> dict:
     """700-128-20 multi-spike on SHD: batscope's untuned default, not a published recipe.
 
     τs = 10 ms (membrane 20 ms), so one input spike of weight w peaks at w·τ/4 = 0.005·w
-    (method.md §1); θ = 0.05 in both layers, at most 30 spikes per neuron, hidden weights
+    (docs/model.md §2); θ = 0.05 in both layers, at most 30 spikes per neuron, hidden weights
     N(0.5, 0.5), output N(1, 1): a few tens of input spikes within a membrane time constant, as in
     SHD, reach the threshold at initialisation. Spike-count loss (15 / 3), T_sim = 1.5 s; Adam
     10⁻³, batch 32, 30 epochs, float32; 10 % of the training samples held out for selection.
@@ -210,13 +213,13 @@ EXPERIMENTS = {
     "shd": lambda: _shd(),
 }
 TITLES = {
-    "mnist-multi": "MNIST 784-800-10, multi-spike (paper §11)",
+    "mnist-multi": "MNIST 784-800-10, multi-spike (the paper's settings)",
     "mnist-single": "MNIST 784-800-10, single-spike TTFS (reference script: 30 epochs, λ 0.002)",
-    "mnist-net3": "MNIST SCNN Net3 with elastic augmentation (paper §11)",
-    "fashion": "Fashion-MNIST 784-400-400-10 (paper §11)",
-    "emnist": "EMNIST balanced 784-800-47 (paper §11)",
-    "convergence-multi": "Convergence task, multi-spike, μ = 1.0, σ = 0.4 (paper §12)",
-    "convergence-single": "Convergence task, single-spike TTFS, μ = 1.0, σ = 0.4 (paper §12)",
+    "mnist-net3": "MNIST SCNN Net3 with elastic augmentation (the paper's settings)",
+    "fashion": "Fashion-MNIST 784-400-400-10 (the paper's settings)",
+    "emnist": "EMNIST balanced 784-800-47 (the paper's settings)",
+    "convergence-multi": "Convergence task, multi-spike, μ = 1.0, σ = 0.4 (paper)",
+    "convergence-single": "Convergence task, single-spike TTFS, μ = 1.0, σ = 0.4 (paper)",
     "yin-yang-single": "Yin-Yang 5-120-3, single-spike TTFS (batscope's recipe)",
     "yin-yang-multi": "Yin-Yang 5-120-3, multi-spike spike count (batscope's recipe)",
     "shd": "SHD 700-128-20, multi-spike spike count (batscope's untuned default; local files)",

@@ -1,11 +1,11 @@
 """The paper's figures from trained runs, as standalone HTML (Bokeh, resources inline) and PNG.
 
 - Fig. 3: convergence maps, best training accuracy (mean over runs) over the (μ, σ) grid of the
-  initial weights, single- and multi-spike (method.md §12): from sweep heatmaps, else from
+  initial weights, single- and multi-spike (docs/training.md §4): from sweep heatmaps, else from
   convergence runs with different (μ, σ);
 - Fig. 4: active hidden neurons and spikes per inference, single- against multi-spike;
 - Fig. 5: spikes per sample in each layer over the epochs;
-- Fig. 6: accuracy and confidence against decision time, with T_enc marked (method.md §13).
+- Fig. 6: accuracy and confidence against decision time, with T_enc marked (docs/training.md §5).
 
 Figures 4–6 read the test evaluations of each run (``evaluations.jsonl``), averaged over the seeds
 of an experiment. The HTML files carry BokehJS inline, so they open with no network; the PNGs are

@@ -1,8 +1,8 @@
 """Alerts for runs that stop learning: silent outputs, silent samples, dead layers, collapse.
 
 Beyond the paper (batscope's own checks, issue 11): a silent output neuron's class can never be
-predicted, and a sample on which every output is silent gives no error at all (method.md §7.2), so
-a run whose outputs fall silent cannot recover by itself. The thresholds below decide when a run
+predicted, and a sample on which every output is silent gives no error at all (docs/losses.md §3),
+so a run whose outputs fall silent cannot recover by itself. The thresholds below decide when a run
 has *collapsed*; the alerts say what happened and what to try.
 """
 

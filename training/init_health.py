@@ -2,7 +2,8 @@
 
 Beyond the paper (issue 11, item 6): with the Fashion-MNIST preset (784-400-400-10, U(−1, 1),
 θ = 0.13 / 0.45 / 0.7) some seeds start with output neurons that fire on no training image. A
-silent output receives no error under the spike-count loss (method.md §7), so it may never learn.
+silent output receives no error under the spike-count loss (docs/losses.md §1), so it may never
+learn.
 """
 
 from __future__ import annotations

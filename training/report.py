@@ -1,11 +1,11 @@
 """``batscope report RUNS… [--out DIR]``: the paper's table and figures from trained runs.
 
-Per experiment, over its seeds (mean ± sample std, method.md §13 reports the mean ± std of 5 runs):
-the final epoch's test accuracy, the test accuracy at the epoch chosen on the validation split (the
-training split when the run had none), and, labelled as the authors' protocol, the best test
-accuracy over the epochs (their scripts keep the model with the best test accuracy, which would hide
-a collapse), beside the paper's value. Writes ``report.md`` and the figures (``figures.py``) into
-``--out``; a figure without the data it needs is skipped with a line saying why.
+Per experiment, over its seeds (mean ± sample std, docs/training.md §5 reports the mean ± std of 5
+runs): the final epoch's test accuracy, the test accuracy at the epoch chosen on the validation
+split (the training split when the run had none), and, labelled as the authors' protocol, the best
+test accuracy over the epochs (their scripts keep the model with the best test accuracy, which would
+hide a collapse), beside the paper's value. Writes ``report.md`` and the figures (``figures.py``)
+into ``--out``; a figure without the data it needs is skipped with a line saying why.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from batscope.engine.io import atomic_write_bytes
 from .figures import write_figures
 from .runrecords import Records, RunRecord, find_records
 
-# method.md §13: test accuracy, mean ± std over 5 runs
+# docs/training.md §5: test accuracy, mean ± std over 5 runs
 PAPER = {
     "mnist-multi": (98.88, 0.02),
     "mnist-single": (97.83, 0.08),
@@ -126,8 +126,8 @@ def report_markdown(records: Records, figures: list[str]) -> str:
     out = ["# batscope report", ""]
     if table:
         out += [
-            "Test accuracy in %, mean ± sample std over seeds (one seed: no ±). Paper: method.md "
-            "§13 (mean ± std over 5 runs, 100 epochs unless stated there). "
+            "Test accuracy in %, mean ± sample std over seeds (one seed: no ±). Paper: its "
+            "reported mean ± std over 5 runs, 100 epochs unless stated (docs/training.md §5). "
             f"*{PROTOCOL}*: the best test accuracy over the epochs, as the authors' scripts keep "
             "the model with the best test accuracy; it hides a collapse and is optimistic. "
             "*unofficial split*: trained and tested on a Fashion-MNIST split other than the "

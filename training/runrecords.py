@@ -5,9 +5,9 @@ A sweep's ``summary.csv`` (``batscope sweep``: one row per run, with ``run``, ``
 like any other.
 A *run folder* holds ``config.json`` and ``metrics.csv`` (see ``training.runfolder``); a *heatmap
 folder* (a convergence sweep, paper Fig. 3) holds ``config.json`` and ``heatmap.csv`` in the
-reference's format (``Mean,Std,Accuracy``, accuracy in percent, method.md §12). The paths given
-may be such folders or folders of them, at any depth. Nothing here raises on a bad folder: each
-problem becomes a line saying which path and why, and the folder is left out.
+reference's format (``Mean,Std,Accuracy``, accuracy in percent, docs/training.md §4). The paths
+given may be such folders or folders of them, at any depth. Nothing here raises on a bad folder:
+each problem becomes a line saying which path and why, and the folder is left out.
 """
 
 from __future__ import annotations

@@ -86,10 +86,10 @@ def _refuse_over(obj, event, total: int, limit: int, what: str) -> None:
 
 
 class LayerSpec(param.Parameterized):
-    """One LIF layer (method.md §1): ``kind`` "dense" (N neurons), "conv" (``channels`` of
-    ``kernel_size`` x ``kernel_size`` shared weights, valid, stride 1; method.md §8.1) or
+    """One LIF layer (docs/model.md §2): ``kind`` "dense" (N neurons), "conv" (``channels`` of
+    ``kernel_size`` x ``kernel_size`` shared weights, valid, stride 1; docs/conv-pool.md §2) or
     "pool" (spike aggregation over ``pool_size`` x ``pool_size`` windows, no neurons of its
-    own: τs, θ, S and init do not apply; method.md §8.2); τs, θ, Δθ, S and the weight init."""
+    own: τs, θ, S and init do not apply; docs/conv-pool.md §3); τs, θ, Δθ, S and the weight init."""
 
     kind = param.Selector(default="dense", objects=list(LAYER_KINDS), doc="Layer type")
     size = Count(10, bounds=(1, 4096), doc="Neurons N in the layer (dense)")
@@ -333,7 +333,7 @@ class NetworkSpec(param.Parameterized):
 
 
 class TrainingConfig(param.Parameterized):
-    """Task, loss, optimiser, schedule and run settings (method.md §7, §10)."""
+    """Task, loss, optimiser, schedule and run settings (docs/losses.md §1, docs/training.md §2)."""
 
     task = param.Selector(default="convergence", objects=list(TASKS), doc="Task / dataset")
     t_max = _positive(10.0, (0, 1000.0), (0.05, 20.0), "Simulation end T_sim [s]")
@@ -404,7 +404,7 @@ class TrainingConfig(param.Parameterized):
 
 
 class SweepConfig(param.Parameterized):
-    """The convergence sweep grid (method.md §12), at most :data:`MAX_SWEEP_RUNS` runs."""
+    """The convergence sweep grid (docs/training.md §4), at most :data:`MAX_SWEEP_RUNS` runs."""
 
     variant = param.Selector(default="multi", objects=["multi", "single"])
     mu_max = Finite(2.4, bounds=(0, 10))

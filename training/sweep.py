@@ -1,4 +1,4 @@
-"""The convergence sweep (paper Fig. 3, method.md §12) on a background thread (no Panel).
+"""The convergence sweep (paper Fig. 3, docs/training.md §4) on a background thread (no Panel).
 
 :class:`SweepController` runs ``engine.convergence.run_sweep`` for the single-spike and multi-spike
 variants, chunk by chunk, on one daemon thread. Finished cells are queued by the worker and handed
@@ -56,7 +56,7 @@ class SweepCells:
 
 
 def grid_axis(maximum: float, step: float) -> np.ndarray:
-    """0, step, 2·step, … ≤ maximum (method.md §12: ``arange(0, 2.5, 0.2)`` for 2.4 / 0.2)."""
+    """0, step, 2·step, … ≤ maximum (docs/training.md §4: ``arange(0, 2.5, 0.2)`` for 2.4 / 0.2)."""
     n = int(np.floor(maximum / step + 1e-9)) + 1
     return np.round(np.arange(n) * step, 10)
 

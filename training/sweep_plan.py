@@ -1,8 +1,8 @@
 """A sweep's plan: a grid of run-configuration values × seeds, every cell validated up front.
 
 A cell is one training run (``batscope train``'s run configuration with one value per swept field
-and one seed) or, for the convergence experiments, one Fig. 3 heatmap (method.md §12) whose grid
-is trained in chunks. Each cell's folder is named by a hash of its configuration, so the same
+and one seed) or, for the convergence experiments, one Fig. 3 heatmap (docs/training.md §4) whose
+grid is trained in chunks. Each cell's folder is named by a hash of its configuration, so the same
 command finds the same folders again: finished cells are skipped, interrupted ones resumed.
 
 ``--set FIELD=V1,V2`` names a dotted path of the validated run configuration
@@ -29,7 +29,7 @@ from .sweep import grid_axis
 
 HEATMAP_EXPERIMENTS = {"convergence-multi": "multi", "convergence-single": "single"}
 # fields a heatmap cell may sweep: its grid (``sweep.*``) and the training set-up the engine's
-# batched sweep reads; its network is fixed by the task (method.md §12)
+# batched sweep reads; its network is fixed by the task (docs/training.md §4)
 HEATMAP_TRAINING = ("epochs", "lr", "predict", "backend", "dtype")
 HEATMAP_GRID = ("mu_max", "sigma_max", "step", "repeats")
 MAX_CELLS = 10_000

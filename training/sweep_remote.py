@@ -1,4 +1,4 @@
-"""The app's convergence sweep (paper Fig. 3) computed on a Dask cluster (method.md §12).
+"""The app's convergence sweep (paper Fig. 3) computed on a Dask cluster (docs/training.md §4).
 
 When ``BATSCOPE_DASK_SCHEDULER`` names a scheduler, :func:`runner_from_env` gives the app's
 :class:`~.sweep.SweepController` a :class:`ClusterSweepRunner` in place of

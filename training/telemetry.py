@@ -43,7 +43,7 @@ class LayerActivity:
 
 @dataclass(frozen=True)
 class ErrorFlow:
-    """Per-spike errors of one trainable layer for the displayed sample (method.md §6.6)."""
+    """Per-spike errors of one trainable layer for the displayed sample (docs/backward.md §7)."""
 
     layer: int  # index into Snapshot.activity (1 = first trainable layer)
     phi: np.ndarray  # [N, K] inter-neuron error

@@ -1,9 +1,9 @@
-"""The training loop (method.md §10) and the snapshots the app displays (no Panel here).
+"""The training loop (docs/training.md §2) and the snapshots the app displays (no Panel here).
 
 A :class:`Trainer` is built from a JSON-able run configuration (``{"network": {"layers": [...]},
 "training": {...}}``, the dict ``batscope.training.state.run_config`` writes). :meth:`Trainer.step`
 runs exactly one mini-batch — forward → predict, loss and errors → backward → mean gradient →
-optimiser step (method.md §10) — and returns its :class:`MetricRow`; evaluation rows for the
+optimiser step (docs/training.md §2) — and returns its :class:`MetricRow`; evaluation rows for the
 validation and test sets are added at epoch ends. :meth:`Trainer.snapshot` converts everything a
 view needs to NumPy once.
 """
@@ -181,7 +181,7 @@ class Trainer:
         return min(1.0, (self.epoch * self.n_batches + self.batch) / (self.epochs * self.n_batches))
 
     def step(self) -> MetricRow:
-        """Train on exactly one batch (method.md §10 step); evaluate at the epoch's end."""
+        """Train on exactly one batch (docs/training.md §2 step); evaluate at the epoch's end."""
         if self.finished:
             raise RuntimeError("training is finished; reset to train again")
         t0 = time.perf_counter()
@@ -379,7 +379,8 @@ class Trainer:
         )
 
     def _population(self):
-        """Sparsity of every layer and the latency curve over one evaluation batch (§13)."""
+        """Sparsity of every layer and the latency curve over one evaluation batch
+        (docs/training.md §5)."""
         x, y = self.display_set()
         sl = slice(0, min(EVAL_BATCH, x.batch_size))
         outs = self.network.forward(self.to_backend(take(x, sl)), self.t_max)

@@ -1,4 +1,5 @@
-"""Convergence heatmaps of paper Fig. 3 (method.md §12, app-architecture.md §8) with a drill-down.
+"""Convergence heatmaps of paper Fig. 3 (docs/training.md §4, app-architecture.md §8) with a
+drill-down.
 
 Two ``hv.Image`` maps side by side, single-spike (TTFS) and multi-spike (spike count), on one fixed
 colour scale: cells centre on the (μ, σ) grid values, not-yet-computed cells are NaN (light grey)
@@ -28,7 +29,8 @@ TITLES = {
     "single": "Single-spike: TTFS cross-entropy, S = 1",
     "multi": "Multi-spike: spike-count loss, S = 10",
 }
-CLIM = {"reference": (50.0, 100.0), "strict": (0.0, 100.0)}  # 50 %: chance floor (§12, §7.5)
+# 50 %: chance floor (docs/training.md §4, docs/losses.md §6)
+CLIM = {"reference": (50.0, 100.0), "strict": (0.0, 100.0)}
 MU = hv.Dimension("mu", label="μ (weight mean)")
 SIGMA = hv.Dimension("sigma", label="σ (weight std)")
 ACC = hv.Dimension("accuracy", label="best accuracy", unit="%", range=(0, 100))

@@ -3,8 +3,8 @@
 The input spikes of a small pattern are draggable points (``hv.streams.PointDraw`` on ``hv.Points``
 with kdims t, neuron): drag a point to move a spike, click on empty space to add one, select and
 press Backspace/Delete to remove one. After every edit the network runs forward on the edited
-pattern (exact event-based simulation, method.md §4) and the output spikes, the output membrane
-traces u(t) (method.md §2, §3.4) and the predictions are redrawn.
+pattern (exact event-based simulation, docs/forward.md §5) and the output spikes, the output
+membrane traces u(t) (docs/model.md §3, docs/forward.md §4) and the predictions are redrawn.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The α·β error flow of one layer for the displayed sample (method.md §6.6).
+"""The α·β error flow of one layer for the displayed sample (docs/backward.md §7).
 
 For each spike k: φ_k, the inter-neuron error (from the loss or the next layer); μ_k = α_k·β_k, the
-intra-neuron error through the neuron's own later spikes (the reset path, method.md §6.2); and the
-total δ_k = φ_k + μ_k = dL/dt_k. The share Σ|μ| / (Σ|φ| + Σ|μ|) says how much the reset path
+intra-neuron error through the neuron's own later spikes (the reset path, docs/backward.md §3); and
+the total δ_k = φ_k + μ_k = dL/dt_k. The share Σ|μ| / (Σ|φ| + Σ|μ|) says how much the reset path
 matters; it is 0 for single-spike neurons.
 
 A pooling layer has no neurons: the view says so instead of drawing its routed errors.

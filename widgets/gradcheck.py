@@ -1,8 +1,9 @@
-"""Gradient check view: exact BATS gradients beside central finite differences (method.md §6.7).
+"""Gradient check view: exact BATS gradients beside central finite differences
+(docs/backward.md §8).
 
 On *Run check*, a float64 copy of the session's network is run on the displayed sample(s) and, for
 a few weights, ``engine.gradcheck`` compares ∂L/∂w from the backward pass with (L(w+ε) − L(w−ε))/2ε.
-For a spike-count loss (a surrogate, method.md §7.1) the check uses a time-based linear probe and
+For a spike-count loss (a surrogate, docs/losses.md §2) the check uses a time-based linear probe and
 says so; the surrogate values are listed beside it.
 """
 
@@ -181,7 +182,7 @@ class GradCheckView(PlotView):
         )
         button = pn.widgets.Button.from_param(self.param.check, color="primary")
         self._layout = pn.Column(
-            pn.pane.Markdown("### Gradient check: exact vs finite differences (method.md §6.7)"),
+            pn.pane.Markdown("### Gradient check: exact vs finite differences"),
             pn.Row(
                 pn.Column(widgets, button, width=260),
                 pn.pane.HoloViews(self.plot, linked_axes=False),

@@ -1,4 +1,4 @@
-"""Classification latency (paper Figs. 6–7) with batscope's definition (method.md §13).
+"""Classification latency (paper Figs. 6–7) with batscope's definition (docs/training.md §5).
 
 acc(T_d) predicts from the output spikes with t ≤ T_d only; "confidence" is acc(T_d)/acc(T_sim).
 The dashed line marks the end of the encoding window T_enc: the paper's claim is that the

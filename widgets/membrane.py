@@ -1,8 +1,9 @@
 """Membrane potential u(t) of the selected neurons, with θ, the reset level and the spikes.
 
-The engine evaluates u(t) in closed form from the stored spikes (method.md §2, §3.4), so the trace
-is exact: it reaches θ at each spike time and drops by Δθ there (u ← u − Δθ, method.md §1). Long
-traces are shortened by min/max decimation, which keeps the crossings and the reset drops.
+The engine evaluates u(t) in closed form from the stored spikes (docs/model.md §3,
+docs/forward.md §4), so the trace is exact: it reaches θ at each spike time and drops by Δθ there (u
+← u − Δθ, docs/model.md §2). Long traces are shortened by min/max decimation, which keeps the
+crossings and the reset drops.
 
 The view draws with Bokeh sources fed on each update (see ``widgets/live.py``): a fixed pool of
 :data:`MAX_SELECTED` line renderers, one per selected neuron.

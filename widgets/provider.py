@@ -20,7 +20,7 @@ from batscope.training.trainer import TaskData, build_loss, build_network, load_
 
 
 def default_training() -> dict:
-    """The default training settings: the convergence task (method.md §12)."""
+    """The default training settings: the convergence task (docs/training.md §4)."""
     return TrainingConfig().to_dict()
 
 

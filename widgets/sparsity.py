@@ -1,4 +1,4 @@
-"""Sparsity of the network (paper Figs. 4–5) with batscope's definitions (method.md §13).
+"""Sparsity of the network (paper Figs. 4–5) with batscope's definitions (docs/training.md §5).
 
 Per layer: spikes per sample; the fractions of active (n ≥ 1), dead (silent on every sample of the
 evaluation batch) and saturated (n = n_max) neurons; a histogram of spikes per neuron; and the

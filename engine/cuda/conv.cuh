@@ -1,4 +1,4 @@
-// Per-thread bodies of the conv-layer kernels (method.md §8.1): valid cross-correlation,
+// Per-thread bodies of the conv-layer kernels (docs/conv-pool.md §2): valid cross-correlation,
 // stride 1. Input (H, W, Ci), output (Ho, Wo, Co) = (H - k + 1, W - k + 1, Co), neurons
 // flattened channels-last, row-major: pre (r, c, ci) is (r W + c) Ci + ci. The neuron maths is
 // neuron.cuh's; the input lists and their order are engine/cpu_conv.py's.
@@ -75,10 +75,10 @@ BS_HD void conv_forward_thread(idx_t idx, const T* ft, const int* frow, const T*
                                   hi, out_t + idx * n_max, out_ud + idx * n_max);
 }
 
-// Shared-weight gradient (method.md §8.1, §6.3), idx = (g*Co + co)*R + row, row = (p k + q) Ci
-// + ci: dL/dW[g, co, p, q, ci] = -sum_b sum_pos sum_z tau (s1 - s2)(t_iz) over the samples of
-// group g (ascending b), every output position pos = (r, c) and the spikes z of its presynaptic
-// neuron i = ((r + p) W + c + q) Ci + ci. One owner thread, fixed order: deterministic.
+// Shared-weight gradient (docs/conv-pool.md §2, docs/backward.md §4), idx = (g*Co + co)*R + row,
+// row = (p k + q) Ci + ci: dL/dW[g, co, p, q, ci] = -sum_b sum_pos sum_z tau (s1 - s2)(t_iz) over
+// the samples of group g (ascending b), every output position pos = (r, c) and the spikes z of its
+// presynaptic neuron i = ((r + p) W + c + q) Ci + ci. One owner thread, fixed order: deterministic.
 template <typename T>
 BS_HD void conv_grad_thread(idx_t idx, const T* pre_t, const int* pre_c, const T* post_t,
                             const int* post_c, const T* p1, const T* p2, const idx_t* order,
@@ -124,8 +124,8 @@ BS_HD void conv_grad_thread(idx_t idx, const T* pre_t, const int* pre_c, const T
     grad[idx] = acc;
 }
 
-// Errors to presynaptic spikes (method.md §8.1, §6.4), idx = b*Ni + i, pre i = (r, c, ci):
-// phi_iz = sum over every output (r - p, c - q, co) inside the grid of
+// Errors to presynaptic spikes (docs/conv-pool.md §2, docs/backward.md §5), idx = b*Ni + i, pre i =
+// (r, c, ci): phi_iz = sum over every output (r - p, c - q, co) inside the grid of
 // W[g, co, p, q, ci] (2 s2 - s1) at t_iz, in ascending (p, q, co). Empty slots get 0.
 template <typename T>
 BS_HD void conv_phi_pre_thread(idx_t idx, const T* pre_t, const int* pre_c, const T* w,

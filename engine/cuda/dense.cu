@@ -1,6 +1,6 @@
 // __global__ wrappers of the dense-layer kernels: a flat 1-D grid with a grid-stride loop over
-// the 64-bit thread index (no batch-size limit, no gridDim.y/z caps; method.md §14.11), each
-// step calling the per-thread body from dense.cuh. One extern "C" entry per kernel and dtype,
+// the 64-bit thread index (no batch-size limit, no gridDim.y/z caps; docs/implementation.md §5),
+// each step calling the per-thread body from dense.cuh. One extern "C" entry per kernel and dtype,
 // so CuPy's RawModule finds them by plain name: bs_<kernel>_f32 / bs_<kernel>_f64.
 #include "dense.cuh"
 #include "launch.cuh"

@@ -1,9 +1,11 @@
-// Per-thread bodies of the dense-layer kernels (method.md §4, §6): every input reaches every
-// post neuron. The neuron maths is neuron.cuh's; the arithmetic mirrors engine/cpu_dense.py.
+// Per-thread bodies of the dense-layer kernels (docs/forward.md §5, docs/backward.md): every input
+// reaches every post neuron. The neuron maths is neuron.cuh's; the arithmetic mirrors
+// engine/cpu_dense.py.
 //
-// Layouts (method.md §0), all C-contiguous, flat indices in 64 bits:
+// Layouts (docs/model.md §1), all C-contiguous, flat indices in 64 bits:
 //   pre_t [B, Ni, Ki], pre_c [B, Ni]    input trains (+inf padded) and counts
-//   ev_t, ev_q [B, L], ev_i [B, L]      merged inputs of each sample, L = Ni*Ki (§4)
+//   ev_t, ev_q [B, L], ev_i [B, L]      merged inputs of each sample, L = Ni*Ki
+//                                       (docs/forward.md §5)
 //   wt [G, Ni, No]                      W transposed, so threads j, j+1 read adjacent weights
 //   w  [G, No, Ni]                      W as given (phi_pre reads w[g, j, i] for adjacent i)
 //   post_t, udot, delta, p1, p2 [B, No, S], post_c [B, No]
@@ -13,10 +15,11 @@
 
 namespace bs {
 
-// Merge (method.md §4): order[b, :] is the stable argsort of pre_t[b] flattened over (i, slot),
-// i.e. the key (t, i, slot). One thread per (b, n): the n-th input of sample b, its neuron and
-// the decay ev_q = e^{-(t_n - t_{n-1})/tau} from the previous input (1 for n = 0; the §3.4
-// advance). Entries past the sample's last spike are +inf and never read by the forward.
+// Merge (docs/forward.md §5): order[b, :] is the stable argsort of pre_t[b] flattened over (i,
+// slot), i.e. the key (t, i, slot). One thread per (b, n): the n-th input of sample b, its neuron
+// and the decay ev_q = e^{-(t_n - t_{n-1})/tau} from the previous input (1 for n = 0; the
+// docs/forward.md §4 advance). Entries past the sample's last spike are +inf and never read by the
+// forward.
 template <typename T>
 BS_HD void merge_thread(idx_t idx, const T* pre_t, const idx_t* order, idx_t n_in, idx_t k_in,
                         T inv_tau, T* ev_t, int* ev_i, T* ev_q) {
@@ -51,7 +54,7 @@ BS_HD void forward_thread(idx_t idx, const T* ev_t, const int* ev_i, const T* ev
                                   out_t + idx * n_max, out_ud + idx * n_max);
 }
 
-// Weight gradient (method.md §6.3, paper Eq. 12-13), idx = (g*No + j)*Ni + i:
+// Weight gradient (docs/backward.md §4, paper Eq. 12-13), idx = (g*No + j)*Ni + i:
 //   dL/dw_ji = -sum_b sum_z tau (s1 - s2)(t_iz) = -sum_b sum_k r_k sum_{z: t_iz < t_k} eps(t_k - t_iz)
 // summed over the samples of group g in ascending b (order/gstart: a CSR of samples by group).
 // Each output element has one owner thread and a fixed summation order: deterministic.
@@ -87,7 +90,7 @@ BS_HD void grad_thread(idx_t idx, const T* pre_t, const int* pre_c, const T* pos
     grad[idx] = acc;
 }
 
-// Error to the previous layer (method.md §6.4, paper Eq. 18-19), idx = b*Ni + i:
+// Error to the previous layer (docs/backward.md §5, paper Eq. 18-19), idx = b*Ni + i:
 //   phi_iz = sum_j w_ji sum_{k: t_jk > t_iz} r_jk eps'(t_jk - t_iz) = sum_j w_ji (2 s2 - s1),
 // eps'(s) = 2e^{-2s/tau} - e^{-s/tau}; summed over j in ascending order inside the thread (no
 // [B, Ni, Ki, No] temporary). Empty pre slots get 0.

@@ -1,5 +1,5 @@
 // The launch pattern of every batscope kernel: a flat 1-D grid with a grid-stride loop over the
-// 64-bit thread index (no batch-size limit, no gridDim.y/z caps; method.md §14.11).
+// 64-bit thread index (no batch-size limit, no gridDim.y/z caps; docs/implementation.md §5).
 #pragma once
 
 #define BS_GRID_STRIDE(i, n)                                                             \

@@ -1,6 +1,7 @@
-// The LIF neuron core of the CUDA kernels, shared by every layer type (method.md §3.4, §4, §6):
-// the spike-time solver with its stop conditions, the α·β recursion and the suffix sums of the
-// backward pass. A layer type (dense.cuh, conv.cuh) only decides which inputs reach a neuron.
+// The LIF neuron core of the CUDA kernels, shared by every layer type (docs/forward.md §4, §5,
+// docs/backward.md): the spike-time solver with its stop conditions, the α·β recursion and the
+// suffix sums of the backward pass. A layer type (dense.cuh, conv.cuh) only decides which inputs
+// reach a neuron.
 //
 // Every function is __host__ __device__: the __global__ wrappers (*.cu) call them from a
 // grid-stride loop on the GPU, and the test harness (tests/engine/cuda_host_harness.cpp) loops
@@ -47,9 +48,9 @@ BS_HD double bs_inf<double>() {
 #endif
 }
 
-// Spike times of one neuron (method.md §4), shared by every layer type: the exact event loop
+// Spike times of one neuron (docs/forward.md §5), shared by every layer type: the exact event loop
 // over its time-sorted inputs et[0..m) (decays eq, weight w[ei[n] * w_stride]), with the
-// re-centred state (g, u) at the last event t_r (§3.4) so every exponent is <= 0, and
+// re-centred state (g, u) at the last event t_r (docs/forward.md §4) so every exponent is <= 0, and
 // accept-only-if tests (E1)-(E7) so a NaN candidate is rejected, never stored. Operation by
 // operation the same as engine/cpu_neuron.py (advance_block, next_spikes; constants from
 // cpu_neuron.forward_constants). Writes the spikes to ot/ou (empty slots +inf / 0), returns n.
@@ -60,21 +61,22 @@ BS_HD double bs_inf<double>() {
 // so the float32 rounding of an absolute time (~1e-6 s at t = 10 s) neither accumulates along
 // a chain of spikes nor decides (E4)-(E6). A candidate that passes the pre-test (y within
 // rounding of (t_r, next]: about one per emitted spike, not one per input) is solved in float64
-// from the T state with T's constants: D = B'^2 - 4A'c cancels near a tangency (§14.4), so the
-// spike time is as exact as the state rather than as a float32 root. On GPUs with slow FP64
-// this costs about one sqrt/div/log per spike.
+// from the T state with T's constants: D = B'^2 - 4A'c cancels near a tangency
+// (docs/implementation.md §1), so the spike time is as exact as the state rather than as a float32
+// root. On GPUs with slow FP64 this costs about one sqrt/div/log per spike.
 //
-// Rounding consistency (§4 note 4: no interval may start above threshold). A candidate outside
-// (t_r, next] is rejected only if the advance to `next`, computed exactly as the next input
+// Rounding consistency (docs/forward.md §6.4: no interval may start above threshold). A candidate
+// outside (t_r, next] is rejected only if the advance to `next`, computed exactly as the next input
 // computes it, leaves u < theta. Otherwise the crossing lies in (t_r, next] up to rounding and
 // its time is clamped into the interval: to `next` when (E6) failed by rounding, to t_r when
 // (E4) did (y rounded to <= 1). Rejecting it would start the next interval at u >= theta with
 // the upward root in the past, and the neuron would lose this and every later spike. A spike
-// clamped to `next` coincides with that input, which is not part of its A and B (§4 note 1),
-// as the backward's strict comparisons assume; one clamped to t_r follows the input at t_r
-// within rounding, and the strict comparisons drop that input's w eps'(0+)/u_dot from phi_pre
-// (the one-sided derivative at the kink, §6.4; eps(0) = 0 keeps the weight gradient exact).
-// t_max is the largest T <= T_sim (cpu.below), so a stored spike never exceeds T_sim.
+// clamped to `next` coincides with that input, which is not part of its A and B
+// (docs/forward.md §6.1), as the backward's strict comparisons assume; one clamped to t_r follows
+// the input at t_r within rounding, and the strict comparisons drop that input's w eps'(0+)/u_dot
+// from phi_pre (the one-sided derivative at the kink, docs/backward.md §5; eps(0) = 0 keeps the
+// weight gradient exact). t_max is the largest T <= T_sim (cpu.below), so a stored spike never
+// exceeds T_sim.
 template <typename T>
 BS_HD int neuron_spikes(const T* et, const int* ei, const T* eq, int m, const T* w,
                         idx_t w_stride, int n_max, T tau, T c, T four_c, T theta, T u_reset,
@@ -91,10 +93,10 @@ BS_HD int neuron_spikes(const T* et, const int* ei, const T* eq, int m, const T*
     int n_spk = 0;
     for (int n = 0; n < m && n_spk < n_max; ++n) {
         const T t_n = et[n];
-        if (t_n > t_end) break;  // §4.6: later inputs only give rejected candidates
+        if (t_n > t_end) break;  // docs/forward.md §6.6: later inputs only give rejected candidates
         const T q = qn;
         const T qq = q * q;                    // e^{-(t_n - t_r)/tau_s}
-        u = u * q + tau * g * (q - qq);        // §3.4 advance
+        u = u * q + tau * g * (q - qq);        // docs/forward.md §4 advance
         g = g * qq + w[(idx_t)ei[n] * w_stride];  // input of weight w at t_r
         double t_r = (double)t_n;
         const bool last = n + 1 == m;
@@ -131,7 +133,7 @@ BS_HD int neuron_spikes(const T* et, const int* ei, const T* eq, int m, const T*
             if (!(t <= t_max)) break;  // (E5)
             gd = gd * (qs * qs);       // g(t_k)
             ot[n_spk] = (T)t;
-            ou[n_spk] = (T)(gd - (double)c);  // u_dot_k = g(t_k) - theta/tau   (§3.3)
+            ou[n_spk] = (T)(gd - (double)c);  // u_dot_k = g(t_k) - theta/tau   (docs/forward.md §3)
             g = (T)gd;
             u = u_reset;  // u <- theta - reset
             t_r = t;
@@ -139,16 +141,17 @@ BS_HD int neuron_spikes(const T* et, const int* ei, const T* eq, int m, const T*
             qn = bs_exp((T)(t_r - (double)nxt) * inv_tau);  // 0 when next = +inf
         }
     }
-    for (int k = n_spk; k < n_max; ++k) {  // empty slots: t = +inf, u_dot = 0 (§5)
+    for (int k = n_spk; k < n_max; ++k) {  // empty slots: t = +inf, u_dot = 0 (docs/forward.md §7)
         ot[k] = bs_inf<T>();
         ou[k] = zero;
     }
     return n_spk;
 }
 
-// Delta (method.md §6.2), idx = b*No + j: delta_k = phi_k + (reset/tau) beta_hat_k with the
+// Delta (docs/backward.md §3), idx = b*No + j: delta_k = phi_k + (reset/tau) beta_hat_k with the
 // overflow-free recursion beta_hat_k = e^{-(t_{k+1}-t_k)/tau} (beta_hat_{k+1} + r_{k+1}),
-// r_k = delta_k / u_dot_k (paper Eq. 20-24). Also the suffix sums at t_k used by §6.3/§6.4:
+// r_k = delta_k / u_dot_k (paper Eq. 20-24). Also the suffix sums at t_k used by
+// docs/backward.md §4, §5:
 //   p1_k = sum_{z>=k} r_z e^{-(t_z - t_k)/tau} = beta_hat_k + r_k,
 //   p2_k = sum_{z>=k} r_z e^{-2(t_z - t_k)/tau}.
 // Empty slots get 0. phi is only read, never written.
@@ -183,7 +186,7 @@ BS_HD void delta_thread(idx_t idx, const T* post_t, const int* post_c, const T* 
     }
 }
 
-// The suffix sums of post train (b, j) at time t (method.md §6.3/§6.4):
+// The suffix sums of post train (b, j) at time t (docs/backward.md §4, §5):
 //   s1 = sum_{k: t_k > t} r_k e^{-(t_k - t)/tau},  s2 = the same with 2/tau.
 // `kk` is the first spike after the previous (earlier or equal) query time; returns false when
 // no post spike lies after t. Every exponent is <= 0.

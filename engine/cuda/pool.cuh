@@ -1,6 +1,6 @@
-// Per-thread bodies of spike-aggregation pooling (method.md §8.2): size x size windows, stride
-// size, input (H, W, C) -> output (H / size, W / size, C), channels-last. The output train is
-// the time-sorted union of the window's trains (ties in window order, as engine/cpu_pool.py),
+// Per-thread bodies of spike-aggregation pooling (docs/conv-pool.md §3): size x size windows,
+// stride size, input (H, W, C) -> output (H / size, W / size, C), channels-last. The output train
+// is the time-sorted union of the window's trains (ties in window order, as engine/cpu_pool.py),
 // buffer size^2 Ki, and each slot records its source presynaptic slot i Ki + z (-1 if empty).
 #pragma once
 

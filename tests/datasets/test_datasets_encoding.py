@@ -1,4 +1,4 @@
-"""TTFS encoding: the exact formula, silent zeros, shapes and dtypes (method.md §9)."""
+"""TTFS encoding: the exact formula, silent zeros, shapes and dtypes (docs/training.md §1)."""
 
 import numpy as np
 import pytest

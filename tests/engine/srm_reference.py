@@ -1,8 +1,8 @@
 """Independent reference for engine tests: the SRM potential with resets, solved numerically.
 
-u(t) = sum_i w_i sum_z eps(t - t_iz) - sum_k reset e^{-(t - t_k)/tau}   (method.md §2),
+u(t) = sum_i w_i sum_z eps(t - t_iz) - sum_k reset e^{-(t - t_k)/tau}   (docs/model.md §3),
 spikes found one by one by a fine bracket scan of u - theta followed by ``scipy.optimize.brentq``.
-No use of the closed-form spike time (method.md §3) or of engine code.
+No use of the closed-form spike time (docs/forward.md §1–§4) or of engine code.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def reference_spikes(in_times, in_w, tau_s, theta, reset, t_max, n_max, h=2e-4, 
 def direct_delta(times, udot, phi, tau, reset):
     """delta_k = phi_k + sum_{z>k} (reset/tau) e^{-(t_z - t_k)/tau} / u_dot_z * delta_z.
 
-    The direct O(n^2) sum of paper Eq. 20 / method.md §6.2, evaluated backwards.
+    The direct O(n^2) sum of paper Eq. 20 / docs/backward.md §3, evaluated backwards.
     """
     n = len(times)
     delta = np.zeros(n)

@@ -16,7 +16,8 @@ def _single_input():
 
 
 def _exact_first_spike(w, theta, tau_s):
-    """One input of weight w at t = 0: the root of A z² − B z + c = 0 with A = B = w (§3.2)."""
+    """One input of weight w at t = 0: the root of A z² − B z + c = 0 with A = B = w
+    (docs/forward.md §2)."""
     tau, c = 2 * tau_s, theta / (2 * tau_s)
     x = math.sqrt(w * w - 4 * w * c)
     return tau * math.log(2 * w / (w + x))

@@ -1,9 +1,9 @@
-"""Conv2D: exact forward and backward (method.md §8.1).
+"""Conv2D: exact forward and backward (docs/conv-pool.md §2).
 
 Forward spike times equal two independent evaluations: a dense layer with the equivalent masked
 weight matrix (the conv layer's receptive-field input lists must give the same neurons), and the
 project's root-finder (srm_reference). Gradients of small conv / pool / dense nets equal central
-finite differences of the linear probe L = sum r t (method.md §6.7 protocol, float64).
+finite differences of the linear probe L = sum r t (docs/backward.md §8 protocol, float64).
 """
 
 import json

@@ -1,4 +1,4 @@
-"""The batched Fig. 3 convergence sweep (method.md §12)."""
+"""The batched Fig. 3 convergence sweep (docs/training.md §4)."""
 
 import numpy as np
 import pytest

@@ -61,8 +61,8 @@ def test_nvcc_compiles_every_cu(arch, tmp_path):
 
 
 def test_float32_kernels_keep_fp64_to_forward_bookkeeping(tmp_path):
-    """One precision policy (method.md §14.2): the float32 kernels compute in float32. The only
-    FP64 is in the forward, in registers: the event-time bookkeeping and the root of the rare
+    """One precision policy (docs/implementation.md §2): the float32 kernels compute in float32. The
+    only FP64 is in the forward, in registers: the event-time bookkeeping and the root of the rare
     candidates that pass the float32 pre-test (dense.cuh, "Precision"); no FP64 array traffic."""
     nvcc = shutil.which("nvcc")
     if nvcc is None:
@@ -169,7 +169,7 @@ def _network(case, dtype, seed):
     n_b, n_i, k_i, n_o, n_g, tau_s, theta, reset, n_max, t_max, wm, ws, quantum = CASES[case]
     rng = np.random.default_rng(seed)
     pre_t, pre_c = _inputs(rng, n_b, n_i, k_i, dtype, quantum=quantum)
-    pre_t[0], pre_c[0] = np.inf, 0  # a silent sample (method.md §4.8)
+    pre_t[0], pre_c[0] = np.inf, 0  # a silent sample (docs/forward.md §6.8)
     W = rng.normal(wm, ws, size=(n_g, n_o, n_i)).astype(dtype)
     group = rng.integers(0, n_g, size=n_b).astype(np.int32)
     return pre_t, pre_c, W, group, dict(tau_s=tau_s, theta=theta, reset=reset), n_max, t_max
@@ -261,7 +261,7 @@ def _same_forward(out, ref):
 def test_host_build_keeps_the_reported_lost_spikes(host_launch):
     """tests/gpu's grid_stride case, float32, seed 7: the host build lost every spike after a
     crossing that coincided with an input in these samples (sample 723, neuron 213: 1 spike,
-    float64: 4; method.md §4 note 4)."""
+    float64: 4; docs/forward.md §6.4)."""
     rng = np.random.default_rng(7)
     t64, counts = _inputs(rng, 5000, 20, 2, np.float64)
     w64 = rng.normal(0.6, 0.8, size=(1, 300, 20))
@@ -345,7 +345,7 @@ def test_network_on_the_gpu_drivers_matches_cpu(host_launch):
 
 
 # ---------------------------------------------------------------------------------------------
-# Conv2D and Pool2D (method.md §8): the host build against engine.cpu
+# Conv2D and Pool2D (docs/conv-pool.md): the host build against engine.cpu
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_host_build_conv_and_pool_match_cpu(dtype, host_launch):

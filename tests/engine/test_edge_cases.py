@@ -1,4 +1,5 @@
-"""Edge cases of the exact forward/backward (method.md §4.1-8, §14.1)."""
+"""Edge cases of the exact forward/backward (docs/forward.md §6.1–§6.8,
+docs/implementation.md §1)."""
 
 import numpy as np
 import pytest
@@ -83,7 +84,8 @@ def test_negative_weight_delays_the_spike():
 
 
 def test_simultaneous_inputs_act_together():
-    """Coincident inputs are integrated together (method.md §4.2): same as one summed input."""
+    """Coincident inputs are integrated together (docs/forward.md §6.2): same as one summed
+    input."""
     times = np.array([[[0.05], [0.05], [0.05]]])
     counts = np.ones((1, 3), np.int32)
     t3, c3, _ = _forward(times, counts, [[[1.0, 1.5, 2.0]]])
@@ -192,7 +194,7 @@ def test_forward_is_deterministic_and_stats_consistent():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_merge_order_is_time_then_neuron_then_slot(dtype):
-    """Stable deterministic key (t, i, slot) (method.md §4), -0.0 sorts as 0.0."""
+    """Stable deterministic key (t, i, slot) (docs/forward.md §5), -0.0 sorts as 0.0."""
     times = np.array(
         [[[0.2, 0.5, np.inf], [-0.0, 0.2, 0.2], [0.1, 0.2, np.inf], [0.0, np.inf, np.inf]]],
         dtype=dtype,

@@ -1,6 +1,6 @@
 """float32 forward vs float64: no lost spikes when a crossing coincides with an input.
 
-Regression for a float32 bug (method.md §4 note 4, "no interval starts above threshold"): a
+Regression for a float32 bug (docs/forward.md §6.4, "no interval starts above threshold"): a
 candidate spike one rounding after the next input was rejected by (E6); once that input was
 integrated the membrane sat at u >= theta, the re-centred root rounded to y <= 1, (E4) rejected
 it, and the neuron lost that spike and every later one. engine.cpu (and engine/cuda/dense.cuh)
@@ -162,8 +162,8 @@ def _layer(times, counts, w, params, dtype):
 
 def same_order(times, w, spikes_a, spikes_b):
     """[B, Ni, Ki] mask: for every spike of a post neuron the input reaches (w != 0), the input
-    lies strictly before it in both results or in neither (the backward's rule, method.md §6.3,
-    §6.4: an input counts for a spike only if strictly earlier)."""
+    lies strictly before it in both results or in neither (the backward's rule, docs/backward.md §4,
+    §5: an input counts for a spike only if strictly earlier)."""
     n_b, n_i, k_i = times.shape
     reach = np.repeat(np.repeat(w[0].T != 0, k_i, axis=0), spikes_a.shape[2], axis=1)
     ok = np.isfinite(times)

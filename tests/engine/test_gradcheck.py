@@ -11,7 +11,7 @@ from batscope.engine.spikes import SpikeTrains
 
 
 def _net(sizes=(5, 3), dtype="float64"):
-    """method.md §6.7: τs = 0.1, θ = 0.1, Δθ = 0.2, W ~ N(0.8, 0.6²), S = 20."""
+    """docs/backward.md §8: τs = 0.1, θ = 0.1, Δθ = 0.2, W ~ N(0.8, 0.6²), S = 20."""
     layers = [Dense(n, 0.1, 0.1, 0.2, n_max=20, init=Normal(0.8, 0.6)) for n in sizes]
     return Network(6, layers, dtype=dtype, seed=3)
 

@@ -1,4 +1,4 @@
-"""Exact BATS gradients vs central finite differences of a linear probe (method.md §6.7).
+"""Exact BATS gradients vs central finite differences of a linear probe (docs/backward.md §8).
 
 L = sum_jk r_jk t_jk with fixed random r, so phi = r is fed to ``backward`` directly. Every weight
 and every input time is perturbed by +-1e-7; a perturbation that changes any spike count is
@@ -87,7 +87,7 @@ def _check(net, times, t_max, seed=0):
     ids=["2L-reset0.2", "2L-reset=theta", "3L-mixed-signs", "2L-saturated"],
 )
 def test_fd_weights_and_input_times(sizes, reset, init, n_max):
-    """method.md §6.7 set-up: 6 inputs, tau_s = 0.1, theta = 0.1, T_sim = 1."""
+    """docs/backward.md §8 set-up: 6 inputs, tau_s = 0.1, theta = 0.1, T_sim = 1."""
     layers = [Dense(n, 0.1, 0.1, reset, n_max=n_max, init=init) for n in sizes]
     net = Network(6, layers, seed=3)
     times = _inputs(6)

@@ -23,7 +23,7 @@ def test_initializers_draw_the_documented_distributions():
     assert u.dtype == np.float32 and u.min() >= 0 and u.max() <= 1
     assert abs(u.mean() - 0.5) < 0.01
     n = Normal(2.0, 0.0).init(rng, (3, 3))
-    assert (n == 2.0).all()  # sigma = 0: every weight equals mu (method.md §12)
+    assert (n == 2.0).all()  # sigma = 0: every weight equals mu (docs/training.md §4)
 
 
 def test_network_seeding_and_shapes():
@@ -59,7 +59,7 @@ def test_forward_state_and_error_components():
     assert len(comps) == 2 and all(isinstance(c, ErrorComponents) for c in comps)
     for c in comps:
         np.testing.assert_allclose(c.delta, c.phi + c.mu, atol=1e-12)
-    # phi of layer 0 is what layer 1 sends back (method.md §6.4)
+    # phi of layer 0 is what layer 1 sends back (docs/backward.md §5)
     assert np.abs(comps[0].phi).max() > 0
     # a new forward clears the backward products
     net.forward(SpikeTrains.from_arrays(times), 1.0)

@@ -1,5 +1,5 @@
-"""Learning on the paper's 4-input, 2-pattern task (paper Fig. 3, method.md §12) through the public
-Network + loss + optimiser API.
+"""Learning on the paper's 4-input, 2-pattern task (paper Fig. 3, docs/training.md §4) through the
+public Network + loss + optimiser API.
 
 Protocol: one 4 → 2 layer, τs = 1 s, θ = Δθ = 1, S = n_max = 10, T_sim = 10 s, SpikeCountClass
 (10 / 0), plain SGD λ = 0.1 on the mean gradient over both patterns (full batch), 50 epochs.

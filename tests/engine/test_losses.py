@@ -1,4 +1,4 @@
-"""Losses (method.md §7): values, errors, silent cases, predictions, purity, validation."""
+"""Losses (docs/losses.md §1): values, errors, silent cases, predictions, purity, validation."""
 
 import copy
 import warnings

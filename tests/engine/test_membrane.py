@@ -1,4 +1,4 @@
-"""Exact membrane potential u(t) from the stored spikes (method.md §2)."""
+"""Exact membrane potential u(t) from the stored spikes (docs/model.md §3)."""
 
 import numpy as np
 from batscope.engine import Dense, Network, Normal, SpikeTrains

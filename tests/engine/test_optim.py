@@ -1,4 +1,4 @@
-"""Optimisers, LR schedule and clipping (method.md §10)."""
+"""Optimisers, LR schedule and clipping (docs/training.md §2)."""
 
 import json
 import math
@@ -9,7 +9,7 @@ from batscope.engine.optim import SGD, Adam, LRSchedule, clip_grad_norm
 
 
 def adam_by_hand(w, grads, lr, b1=0.9, b2=0.999, eps=1e-8):
-    """Scalar-by-scalar Adam (method.md §10), in Python floats."""
+    """Scalar-by-scalar Adam (docs/training.md §2), in Python floats."""
     w = [float(x) for x in w]
     m = [0.0] * len(w)
     v = [0.0] * len(w)

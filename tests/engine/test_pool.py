@@ -1,4 +1,4 @@
-"""Pool2D: spike aggregation, k x k windows, stride k (method.md §8.2).
+"""Pool2D: spike aggregation, k x k windows, stride k (docs/conv-pool.md §3).
 
 The output train is the sorted union of the window's trains (buffer k^2 K), each slot records
 its source, errors go back unchanged to their sources, and inputs of a dropped odd edge (or of

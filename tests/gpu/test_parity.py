@@ -133,7 +133,7 @@ def test_gpu_results_are_bitwise_deterministic(cp):
 
 
 # ---------------------------------------------------------------------------------------------
-# float32 where rounding decides (method.md §4 note 4; tests/engine/test_float32_robust.py)
+# float32 where rounding decides (docs/forward.md §6.4; tests/engine/test_float32_robust.py)
 # ---------------------------------------------------------------------------------------------
 def _robust():
     """tests/engine/test_float32_robust.py: its inputs, coincident probes and ambiguity mask."""
@@ -251,10 +251,10 @@ def test_mnist_network_float64_gradients_match_cpu():
 
 
 # ---------------------------------------------------------------------------------------------
-# Finite differences on the GPU, float64 (method.md §6.7)
+# Finite differences on the GPU, float64 (docs/backward.md §8)
 # ---------------------------------------------------------------------------------------------
 def _probe_value(net, x, r, t_max):
-    """The linear probe L = sum r_jk t_jk (method.md §6.7) and every layer's counts."""
+    """The linear probe L = sum r_jk t_jk (docs/backward.md §8) and every layer's counts."""
     t = to_numpy(net.forward(x, t_max)[-1].times)
     value = float((r * np.where(np.isfinite(t), t, 0.0)).sum())
     return value, [to_numpy(o.counts) for o in net.outputs]
@@ -431,7 +431,7 @@ def test_memory_helpers(cp):
 
 
 def test_convergence_sweep_groups_match_cpu():
-    """The batched Fig. 3 sweep: G = runs weight sets in one call (method.md §12)."""
+    """The batched Fig. 3 sweep: G = runs weight sets in one call (docs/training.md §4)."""
     from batscope.engine.convergence import SweepConfig, run_sweep
 
     kw = dict(means=(0.5, 1.5, 3.0), stds=(0.5, 2.0), repeats=16, epochs=15, seed=2)
@@ -442,7 +442,7 @@ def test_convergence_sweep_groups_match_cpu():
 
 
 # ---------------------------------------------------------------------------------------------
-# Conv2D and Pool2D (method.md §8)
+# Conv2D and Pool2D (docs/conv-pool.md)
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("batch", [6, 3000])  # 3000: more (sample, neuron) threads than a grid

@@ -109,7 +109,7 @@ def test_table_mean_std_over_seeds_and_protocol_labels(runs, tmp_path, capsys):
     assert header[5] == PROTOCOL and "authors' protocol" in PROTOCOL
     row = table_row(text, "fashion")
     assert row[1] == "unofficial split"  # --no-verify Fashion files: not the official split
-    assert row[2] == "90.19 ± 0.12"  # method.md §13
+    assert row[2] == "90.19 ± 0.12"  # docs/training.md §5
     assert row[3] == pm([0.82, 0.60, 0.87])  # final epoch
     assert row[4] == pm([0.85, 0.60, 0.88])  # epoch chosen on validation
     assert row[5] == pm([0.85, 0.90, 0.88])  # best test epoch

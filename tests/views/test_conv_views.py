@@ -172,7 +172,7 @@ def test_membrane_of_conv_neurons_and_refusal_of_pool_neurons(trainer):
     view.update([snap])
     for i in range(3):
         np.testing.assert_array_equal(view.trace_sources[i].data["u"], snap.membrane.u[i])
-    # the trace is exact: u(t) of a conv neuron reaches θ at each of its spikes (method.md §2)
+    # the trace is exact: u(t) of a conv neuron reaches θ at each of its spikes (docs/model.md §3)
     net, conv = trainer.network, trainer.network.layers[0]
     t_spk, who = view.spike_source.data["t"], view.spike_source.data["neuron"]
     assert len(t_spk) == sum(int(snap.activity[1].counts[j]) for j in neurons) > 0
