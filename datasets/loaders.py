@@ -24,19 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import ENV_VAR, cache_dir
 from .download import DownloadError, Opener
 from .download import download as _download
 from .idx import GZIP_MAGIC, parse_idx
 from .registry import DatasetSpec, FileSpec, check_split, get_spec, other_dataset
+from .shd import load_shd
 from .verify import ChecksumError, archive_ok, check_bytes
-
-ENV_VAR = "BATSCOPE_DATA"
-
-
-def cache_dir() -> Path:
-    """The cache root: ``$BATSCOPE_DATA`` or ``~/.cache/batscope`` (read at every call)."""
-    value = os.environ.get(ENV_VAR)
-    return Path(value).expanduser() if value else Path.home() / ".cache" / "batscope"
+from .yinyang import load_yinyang
 
 
 def _folders(spec: DatasetSpec, data_dir) -> list[Path]:
@@ -196,12 +191,8 @@ def load(
     """
     other = other_dataset(name)
     if other == "yin-yang":
-        from .yinyang import load_yinyang
-
         return load_yinyang(split)
     if other == "shd":
-        from .shd import load_shd
-
         return load_shd(split, data_dir=data_dir, verify=verify)
     spec = get_spec(name)
     check_split(split)

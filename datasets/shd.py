@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 from batscope.engine.spikes import SpikeTrains
 
+from .cache import cache_dir
 from .idx import GZIP_MAGIC
-from .loaders import cache_dir
 from .verify import UnverifiedDataWarning, UnverifiedFileError
 
 N_CHANNELS = 700
