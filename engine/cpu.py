@@ -35,6 +35,7 @@ from .cpu_dense import (
 from .cpu_merge import Events, checked_events, merge_inputs, time_bits
 from .cpu_neuron import NeuronConstants, below, forward_constants, total_errors
 from .cpu_pool import pool_backward_kernel, pool_forward_kernel
+from .entry_checks import checked_post, checked_pre
 from .kernel_cache import stamp_with_sources
 from .spikes import check_counts
 from .threads import select_threading_layer
@@ -73,25 +74,6 @@ def _float_weights(W) -> np.ndarray:
     return W
 
 
-def checked_inputs(pre_times, pre_counts, group, n_pre: int, n_groups: int, dt):
-    """Pre trains and groups as contiguous arrays of the right dtypes, shapes checked."""
-    check_counts(pre_times, pre_counts, "pre_")  # before the int32 cast, which would wrap
-    pre_times = np.ascontiguousarray(pre_times, dtype=dt)
-    pre_counts = np.ascontiguousarray(pre_counts, dtype=np.int32)
-    group = np.ascontiguousarray(group, dtype=np.int32)
-    if pre_times.ndim != 3 or pre_times.shape[1] != n_pre:
-        raise ValueError(
-            f"pre_times has shape {pre_times.shape}, expected [B, {n_pre}, K] to match W"
-        )
-    if pre_counts.shape != pre_times.shape[:2]:
-        raise ValueError(f"pre_counts has shape {pre_counts.shape}, expected {pre_times.shape[:2]}")
-    if group.shape != (pre_times.shape[0],):
-        raise ValueError(f"group must have shape ({pre_times.shape[0]},), got {group.shape}")
-    if group.size and (group.min() < 0 or group.max() >= n_groups):
-        raise ValueError(f"group values must lie in [0, {n_groups})")
-    return pre_times, pre_counts, group
-
-
 def checked_neuron(tau_s, theta, reset, n_max, t_max):
     """The neuron parameters validated: ``(tau, theta, reset, n_max, t_max)``."""
     tau = 2.0 * _positive("tau_s", tau_s)  # tau = 2 tau_s (docs/model.md §2)
@@ -101,24 +83,6 @@ def checked_neuron(tau_s, theta, reset, n_max, t_max):
     if int(n_max) != n_max or n_max < 1:
         raise ValueError(f"n_max must be an integer >= 1, got {n_max}")
     return tau, theta, reset, int(n_max), t_max
-
-
-def checked_post(post_times, post_counts, udot, phi, n_b: int, n_o: int, dt):
-    """Post trains, slopes and errors of a backward call, shapes checked."""
-    check_counts(post_times, post_counts, "post_")
-    post_times = np.ascontiguousarray(post_times, dtype=dt)
-    post_counts = np.ascontiguousarray(post_counts, dtype=np.int32)
-    udot = np.ascontiguousarray(udot, dtype=dt)
-    phi = np.ascontiguousarray(phi, dtype=dt)
-    if post_times.ndim != 3 or post_times.shape[:2] != (n_b, n_o):
-        raise ValueError(f"post_times has shape {post_times.shape}, expected [{n_b}, {n_o}, S]")
-    if post_counts.shape != (n_b, n_o):
-        raise ValueError(f"post_counts has shape {post_counts.shape}, expected {(n_b, n_o)}")
-    if udot.shape != post_times.shape:
-        raise ValueError(f"udot has shape {udot.shape}, expected {post_times.shape}")
-    if phi.shape != post_times.shape:
-        raise ValueError(f"phi has shape {phi.shape}, expected {post_times.shape}")
-    return post_times, post_counts, udot, phi
 
 
 def empty_outputs(n_b: int, n_o: int, n_max: int, dt):
@@ -137,8 +101,8 @@ def _dense_prep(pre_times, pre_counts, W, group):
     W = _float_weights(W)
     if W.ndim != 3:
         raise ValueError(f"W must have shape [G, n_post, n_pre], got {W.shape}")
-    pre_times, pre_counts, group = checked_inputs(
-        pre_times, pre_counts, group, W.shape[2], W.shape[0], W.dtype
+    pre_times, pre_counts, group = checked_pre(
+        np, pre_times, pre_counts, group, W.shape[2], W.shape[0], W.dtype, group_values=True
     )
     return pre_times, pre_counts, W, group, W.dtype
 
@@ -186,7 +150,7 @@ def dense_backward(
     pre_times, pre_counts, W, group, dt = _dense_prep(pre_times, pre_counts, W, group)
     n_b, n_o = pre_times.shape[0], W.shape[1]
     post_times, post_counts, udot, phi = checked_post(
-        post_times, post_counts, udot, phi, n_b, n_o, dt
+        np, post_times, post_counts, udot, phi, n_b, n_o, dt
     )
     tau = 2.0 * _positive("tau_s", tau_s)
     reset = _positive("reset", reset)
@@ -235,8 +199,8 @@ def _conv_prep(pre_times, pre_counts, W, group, in_shape):
         raise ValueError(f"W has {W.shape[4]} input channels, in_shape has {c_in}")
     if k > h_in or k > w_in:
         raise ValueError(f"kernel size {k} exceeds the input {h_in}x{w_in}")
-    pre_times, pre_counts, group = checked_inputs(
-        pre_times, pre_counts, group, h_in * w_in * c_in, W.shape[0], W.dtype
+    pre_times, pre_counts, group = checked_pre(
+        np, pre_times, pre_counts, group, h_in * w_in * c_in, W.shape[0], W.dtype, group_values=True
     )
     return pre_times, pre_counts, W, group, (h_in, w_in, c_in), k
 
@@ -349,7 +313,7 @@ def conv_backward(
     n_b = pre_times.shape[0]
     n_o = (in_shape[0] - k + 1) * (in_shape[1] - k + 1) * W.shape[1]
     post_times, post_counts, udot, phi = checked_post(
-        post_times, post_counts, udot, phi, n_b, n_o, dt
+        np, post_times, post_counts, udot, phi, n_b, n_o, dt
     )
     tau = 2.0 * _positive("tau_s", tau_s)
     reset = _positive("reset", reset)

@@ -48,6 +48,7 @@ import numpy as np
 
 from .backend import xp_for
 from .cpu import forward_constants
+from .entry_checks import checked_post, checked_pre
 from .spikes import bounded_counts
 
 CUDA_DIR = Path(__file__).resolve().parent / "cuda"
@@ -155,23 +156,11 @@ def _prep(xp, pre_times, pre_counts, W, group, n_pre=None):
         raise TypeError(f"W must be float32 or float64, got {dt}")
     if W.ndim != 3:
         raise ValueError(f"W must have shape [G, n_post, n_pre], got {W.shape}")
-    host_group = isinstance(group, np.ndarray)
-    pre_counts = bounded_counts(pre_times, pre_counts, "pre_")  # the kernels index by them
-    pre_times = xp.ascontiguousarray(xp.asarray(pre_times), dtype=dt)
-    pre_counts = xp.ascontiguousarray(xp.asarray(pre_counts), dtype=np.int32)
-    group = xp.ascontiguousarray(xp.asarray(group), dtype=np.int32)
     n_pre = W.shape[2] if n_pre is None else n_pre
-    if pre_times.ndim != 3 or pre_times.shape[1] != n_pre:
-        raise ValueError(
-            f"pre_times has shape {pre_times.shape}, expected [B, {n_pre}, K] to match W"
-        )
-    if pre_counts.shape != pre_times.shape[:2]:
-        raise ValueError(f"pre_counts has shape {pre_counts.shape}, expected {pre_times.shape[:2]}")
-    if group.shape != (pre_times.shape[0],):
-        raise ValueError(f"group must have shape ({pre_times.shape[0]},), got {group.shape}")
-    # Values are checked only when they come from the host: on the device it costs a sync.
-    if host_group and group.size and (int(group.min()) < 0 or int(group.max()) >= W.shape[0]):
-        raise ValueError(f"group values must lie in [0, {W.shape[0]})")
+    # Group values are checked only when they come from the host: on the device it costs a sync.
+    pre_times, pre_counts, group = checked_pre(
+        xp, pre_times, pre_counts, group, n_pre, W.shape[0], dt, isinstance(group, np.ndarray)
+    )
     return pre_times, pre_counts, W, group, dt
 
 
@@ -213,24 +202,6 @@ def forward_with(xp, launch, pre_times, pre_counts, W, group, tau_s, theta, rese
     return out_t, out_c, out_ud
 
 
-def _post(xp, post_times, post_counts, udot, phi, n_b, n_o, dt):
-    """Post trains, slopes and errors of a backward call, shapes checked."""
-    post_counts = bounded_counts(post_times, post_counts, "post_")
-    post_times = xp.ascontiguousarray(xp.asarray(post_times), dtype=dt)
-    post_counts = xp.ascontiguousarray(xp.asarray(post_counts), dtype=np.int32)
-    udot = xp.ascontiguousarray(xp.asarray(udot), dtype=dt)
-    phi = xp.ascontiguousarray(xp.asarray(phi), dtype=dt)
-    if post_times.ndim != 3 or post_times.shape[:2] != (n_b, n_o):
-        raise ValueError(f"post_times has shape {post_times.shape}, expected [{n_b}, {n_o}, S]")
-    if post_counts.shape != (n_b, n_o):
-        raise ValueError(f"post_counts has shape {post_counts.shape}, expected {(n_b, n_o)}")
-    if udot.shape != post_times.shape:
-        raise ValueError(f"udot has shape {udot.shape}, expected {post_times.shape}")
-    if phi.shape != post_times.shape:
-        raise ValueError(f"phi has shape {phi.shape}, expected {post_times.shape}")
-    return post_times, post_counts, udot, phi
-
-
 def _deltas(xp, launch, post_times, post_counts, udot, phi, dt, tau, reset):
     """docs/backward.md §3: delta (the α·β recursion), and the suffix sums p1, p2 of r_k =
     delta_k/u_dot_k at each t_k, shared by every layer type's gradient and presynaptic errors."""
@@ -264,7 +235,9 @@ def backward_with(
     pre_times, pre_counts, W, group, dt = _prep(xp, pre_times, pre_counts, W, group)
     n_b, n_i, k_i = pre_times.shape
     n_g, n_o = W.shape[0], W.shape[1]
-    post_times, post_counts, udot, phi = _post(xp, post_times, post_counts, udot, phi, n_b, n_o, dt)
+    post_times, post_counts, udot, phi = checked_post(
+        xp, post_times, post_counts, udot, phi, n_b, n_o, dt
+    )
     n_s = post_times.shape[2]
     tau = 2.0 * float(tau_s)
     inv_tau = dt.type(1.0 / tau)
@@ -383,7 +356,9 @@ def conv_backward_with(
     n_b, n_i, k_i = pre_times.shape
     n_o = (h_in - k + 1) * (w_in - k + 1) * c_out
     n_g = W.shape[0]
-    post_times, post_counts, udot, phi = _post(xp, post_times, post_counts, udot, phi, n_b, n_o, dt)
+    post_times, post_counts, udot, phi = checked_post(
+        xp, post_times, post_counts, udot, phi, n_b, n_o, dt
+    )
     n_s = post_times.shape[2]
     tau = 2.0 * float(tau_s)
     inv_tau = dt.type(1.0 / tau)
