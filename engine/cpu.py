@@ -85,6 +85,23 @@ def checked_neuron(tau_s, theta, reset, n_max, t_max):
     return tau, theta, reset, int(n_max), t_max
 
 
+def _post_errors(post_times, post_counts, udot, phi, n_b: int, n_o: int, dt, tau_s, reset):
+    """The checked post arrays of a backward call, ``tau = 2 tau_s`` and the total errors delta
+    (docs/backward.md §3): ``(post_times, post_counts, udot, tau, delta)``."""
+    post_times, post_counts, udot, phi = checked_post(
+        np, post_times, post_counts, udot, phi, n_b, n_o, dt
+    )
+    tau = 2.0 * _positive("tau_s", tau_s)
+    reset = _positive("reset", reset)
+    return (
+        post_times,
+        post_counts,
+        udot,
+        tau,
+        total_errors(post_times, post_counts, udot, phi, tau, reset),
+    )
+
+
 def empty_outputs(n_b: int, n_o: int, n_max: int, dt):
     """``(times +inf, counts 0, udot 0)`` for ``n_o`` neurons with ``n_max`` slots."""
     return (
@@ -149,13 +166,10 @@ def dense_backward(
     """
     pre_times, pre_counts, W, group, dt = _dense_prep(pre_times, pre_counts, W, group)
     n_b, n_o = pre_times.shape[0], W.shape[1]
-    post_times, post_counts, udot, phi = checked_post(
-        np, post_times, post_counts, udot, phi, n_b, n_o, dt
+    post_times, post_counts, udot, tau, delta = _post_errors(
+        post_times, post_counts, udot, phi, n_b, n_o, dt, tau_s, reset
     )
-    tau = 2.0 * _positive("tau_s", tau_s)
-    reset = _positive("reset", reset)
     inv_tau = dt.type(1.0 / tau)
-    delta = total_errors(post_times, post_counts, udot, phi, tau, reset)
 
     ev = checked_events(events, pre_times, pre_counts, tau)
     head, item, top = bucket_spikes(ev, post_times, post_counts)
@@ -312,12 +326,9 @@ def conv_backward(
     dt = W.dtype
     n_b = pre_times.shape[0]
     n_o = (in_shape[0] - k + 1) * (in_shape[1] - k + 1) * W.shape[1]
-    post_times, post_counts, udot, phi = checked_post(
-        np, post_times, post_counts, udot, phi, n_b, n_o, dt
+    post_times, post_counts, udot, tau, delta = _post_errors(
+        post_times, post_counts, udot, phi, n_b, n_o, dt, tau_s, reset
     )
-    tau = 2.0 * _positive("tau_s", tau_s)
-    reset = _positive("reset", reset)
-    delta = total_errors(post_times, post_counts, udot, phi, tau, reset)
     ev = _field_events(events, pre_times, pre_counts, in_shape, k, tau)
     rows = conv_rows(W)
     parts = np.zeros((n_b, rows.shape[1], rows.shape[2]), dtype=dt)

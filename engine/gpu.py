@@ -216,6 +216,25 @@ def _deltas(xp, launch, post_times, post_counts, udot, phi, dt, tau, reset):
     return delta, p1, p2
 
 
+def _post_deltas(xp, launch, post_times, post_counts, udot, phi, n_b, n_o, dt, tau_s, reset):
+    """The checked post arrays of a backward call and their :func:`_deltas`: ``(post_times,
+    post_counts, delta, p1, p2, 1/tau)`` with ``tau = 2 tau_s``."""
+    post_times, post_counts, udot, phi = checked_post(
+        xp, post_times, post_counts, udot, phi, n_b, n_o, dt
+    )
+    tau = 2.0 * float(tau_s)
+    delta, p1, p2 = _deltas(xp, launch, post_times, post_counts, udot, phi, dt, tau, reset)
+    return post_times, post_counts, delta, p1, p2, dt.type(1.0 / tau)
+
+
+def _group_csr(xp, group, n_g):
+    """The samples grouped by weight group, a CSR in ascending b: ``(order, gstart)``, the
+    samples of group g are ``order[gstart[g]:gstart[g + 1]]`` (int64)."""
+    order = _argsort_stable(xp, group).astype(np.int64)
+    gstart = xp.searchsorted(group[order], xp.arange(n_g + 1, dtype=np.int32)).astype(np.int64)
+    return order, gstart
+
+
 def backward_with(
     xp,
     launch,
@@ -235,18 +254,14 @@ def backward_with(
     pre_times, pre_counts, W, group, dt = _prep(xp, pre_times, pre_counts, W, group)
     n_b, n_i, k_i = pre_times.shape
     n_g, n_o = W.shape[0], W.shape[1]
-    post_times, post_counts, udot, phi = checked_post(
-        xp, post_times, post_counts, udot, phi, n_b, n_o, dt
+    post_times, post_counts, delta, p1, p2, inv_tau = _post_deltas(
+        xp, launch, post_times, post_counts, udot, phi, n_b, n_o, dt, tau_s, reset
     )
     n_s = post_times.shape[2]
-    tau = 2.0 * float(tau_s)
-    inv_tau = dt.type(1.0 / tau)
-    delta, p1, p2 = _deltas(xp, launch, post_times, post_counts, udot, phi, dt, tau, reset)
 
     # docs/backward.md §4: grad[g] summed over the samples of group g (a CSR of samples by group,
     # ascending b).
-    order = _argsort_stable(xp, group).astype(np.int64)
-    gstart = xp.searchsorted(group[order], xp.arange(n_g + 1, dtype=np.int32)).astype(np.int64)
+    order, gstart = _group_csr(xp, group, n_g)
     grad = xp.empty_like(W)
     _sample_memory(xp)
     # fmt: off
@@ -356,15 +371,11 @@ def conv_backward_with(
     n_b, n_i, k_i = pre_times.shape
     n_o = (h_in - k + 1) * (w_in - k + 1) * c_out
     n_g = W.shape[0]
-    post_times, post_counts, udot, phi = checked_post(
-        xp, post_times, post_counts, udot, phi, n_b, n_o, dt
+    post_times, post_counts, delta, p1, p2, inv_tau = _post_deltas(
+        xp, launch, post_times, post_counts, udot, phi, n_b, n_o, dt, tau_s, reset
     )
     n_s = post_times.shape[2]
-    tau = 2.0 * float(tau_s)
-    inv_tau = dt.type(1.0 / tau)
-    delta, p1, p2 = _deltas(xp, launch, post_times, post_counts, udot, phi, dt, tau, reset)
-    order = _argsort_stable(xp, group).astype(np.int64)
-    gstart = xp.searchsorted(group[order], xp.arange(n_g + 1, dtype=np.int32)).astype(np.int64)
+    order, gstart = _group_csr(xp, group, n_g)
     grad = xp.empty_like(W)
     _sample_memory(xp)
     geo_args = (np.int32(h_in), np.int32(w_in), np.int32(c_in), np.int32(k), np.int32(c_out),
