@@ -15,10 +15,10 @@ import json
 import sys
 from pathlib import Path
 
+from .cli_args import add_epochs_and_data_dir, add_run_parser, read_config_file
 from .data import DataMissing
-from .experiments import EXPERIMENTS, TITLES, experiment_config
+from .experiments import TITLES, experiment_config
 from .health import collapsed
-from .limits import parse_json
 from .remedies import REMEDIES
 from .runconfig import validate_run_config
 from .runfolder import RunFolderError
@@ -29,19 +29,16 @@ REFUSED, COLLAPSED = 2, 3
 
 def add_train_parser(sub) -> argparse.ArgumentParser:
     """Register ``train`` on an ``add_subparsers`` object; returns its parser."""
-    p = sub.add_parser(
+    p = add_run_parser(
+        sub,
         "train",
-        help="train a paper experiment or a saved configuration into run folders",
-        description=__doc__.split("\n\n")[0],
+        "train a paper experiment or a saved configuration into run folders",
+        __doc__.split("\n\n")[0],
     )
-    what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("name", nargs="?", choices=list(EXPERIMENTS), help="paper experiment")
-    what.add_argument("--config", type=Path, help="a run configuration saved from the app (JSON)")
-    p.add_argument("--epochs", type=int, help="epochs (default: the experiment's)")
+    add_epochs_and_data_dir(p)
     p.add_argument("--seeds", type=int, nargs="+", help="one run per seed (default: the config's)")
     p.add_argument("--backend", choices=["cpu", "gpu"], help="compute backend")
     p.add_argument("--dtype", choices=["float32", "float64"], help="precision")
-    p.add_argument("--data-dir", type=Path, help="folder holding the dataset's official files")
     p.add_argument("--data", choices=["sample", "full"], help="embedded sample or full dataset")
     p.add_argument(
         "--download", action="store_true", help="download a missing dataset once (checked)"
@@ -66,11 +63,7 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
 
 def _base_config(args) -> tuple[str, dict]:
     if args.config is not None:
-        try:
-            data = args.config.read_bytes()
-        except OSError as exc:
-            raise ValueError(f"--config {args.config}: {exc.strerror or exc}") from None
-        d = parse_json(data, f"--config {args.config.name}")
+        d = read_config_file(args.config)
         if d.get("format") == "batscope-preset":  # a preset file holds its config inside
             d = d.get("config")
         return args.config.stem, d

@@ -14,8 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .experiments import EXPERIMENTS
-from .limits import parse_json
+from .cli_args import add_epochs_and_data_dir, add_run_parser, read_config_file
 from .sweep_cluster import run_plan
 from .sweep_plan import CHUNKS_PER_WORKER, parse_seeds, parse_set, plan_sweep
 
@@ -24,14 +23,12 @@ REFUSED, FAILED, INTERRUPTED = 2, 1, 130
 
 def add_sweep_parser(sub) -> argparse.ArgumentParser:
     """Register ``sweep`` on an ``add_subparsers`` object; returns its parser."""
-    p = sub.add_parser(
+    p = add_run_parser(
+        sub,
         "sweep",
-        help="a grid of configurations × seeds as training runs on Dask",
-        description=__doc__.split("\n\n")[0],
+        "a grid of configurations × seeds as training runs on Dask",
+        __doc__.split("\n\n")[0],
     )
-    what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("name", nargs="?", choices=list(EXPERIMENTS), help="paper experiment")
-    what.add_argument("--config", type=Path, help="a run configuration saved from the app (JSON)")
     p.add_argument("--out", type=Path, required=True, help="results location (a shared path)")
     p.add_argument("--seeds", type=parse_seeds, help="e.g. 0-4 or 0,3,7 (default: the config's)")
     p.add_argument(
@@ -43,8 +40,7 @@ def add_sweep_parser(sub) -> argparse.ArgumentParser:
         metavar="FIELD=V1,V2",
         help="sweep a dotted configuration field, e.g. training.lr=0.001,0.003 (repeatable)",
     )
-    p.add_argument("--epochs", type=int, help="epochs (default: the experiment's)")
-    p.add_argument("--data-dir", type=Path, help="folder holding the dataset's official files")
+    add_epochs_and_data_dir(p)
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, help="local worker processes (default: the cores)")
     where.add_argument("--scheduler", help="address of an existing Dask scheduler")
@@ -61,11 +57,7 @@ def add_sweep_parser(sub) -> argparse.ArgumentParser:
 def _plan(args):
     config = None
     if args.config is not None:
-        try:
-            data = args.config.read_bytes()
-        except OSError as exc:
-            raise ValueError(f"--config {args.config}: {exc.strerror or exc}") from None
-        config = parse_json(data, f"--config {args.config.name}")
+        config = read_config_file(args.config)
     fields = [f for f, _ in args.grid]
     if len(set(fields)) != len(fields):
         raise ValueError(f"--set: each field once, got {fields}")
