@@ -114,6 +114,30 @@ class SweepResult:
     runs_done: int = 0
     elapsed_s: float = 0.0
 
+    @classmethod
+    def empty(cls, cfg: SweepConfig) -> SweepResult:
+        """The result of a sweep of ``cfg`` before any cell ran."""
+        n_std, n_mean = cfg.shape
+        return cls(
+            config=cfg,
+            accuracy=np.full((n_std, n_mean), np.nan),
+            best=np.full((n_std, n_mean, cfg.repeats), np.nan),
+            first_full=np.full((n_std, n_mean, cfg.repeats), -1, dtype=np.int64),
+            done=np.zeros((n_std, n_mean), dtype=bool),
+        )
+
+    def record(self, cells, best, first_full, elapsed_s: float) -> np.ndarray:
+        """Store the runs of ``cells`` [n, 2] of (σ index, μ index) as :func:`train_cells` returns
+        them; returns the accuracy of those cells (a copy, for a sweep's ``callback``)."""
+        s_idx, m_idx = cells[:, 0], cells[:, 1]
+        self.best[s_idx, m_idx] = best
+        self.first_full[s_idx, m_idx] = first_full
+        self.accuracy[s_idx, m_idx] = best.mean(axis=1)
+        self.done[s_idx, m_idx] = True
+        self.runs_done += best.size
+        self.elapsed_s = elapsed_s
+        return self.accuracy[s_idx, m_idx].copy()
+
     @property
     def complete(self) -> bool:
         return bool(self.done.all())
@@ -262,27 +286,15 @@ def run_sweep(
         chunk_cells = n_cells
     if isinstance(chunk_cells, bool) or not isinstance(chunk_cells, int) or chunk_cells < 1:
         raise ValueError(f"chunk_cells must be an integer >= 1, got {chunk_cells!r}")
-    res = SweepResult(
-        config=cfg,
-        accuracy=np.full((n_std, n_mean), np.nan),
-        best=np.full((n_std, n_mean, cfg.repeats), np.nan),
-        first_full=np.full((n_std, n_mean, cfg.repeats), -1, dtype=np.int64),
-        done=np.zeros((n_std, n_mean), dtype=bool),
-    )
+    res = SweepResult.empty(cfg)
     start = time.perf_counter()
     for cells in grid_chunks(cfg, chunk_cells):
         if should_stop is not None and should_stop():
             break
         best, first_full = train_cells(cfg, cells)
-        s_idx, m_idx = cells[:, 0], cells[:, 1]
-        res.best[s_idx, m_idx] = best
-        res.first_full[s_idx, m_idx] = first_full
-        res.accuracy[s_idx, m_idx] = best.mean(axis=1)
-        res.done[s_idx, m_idx] = True
-        res.runs_done += best.size
-        res.elapsed_s = time.perf_counter() - start
+        accuracy = res.record(cells, best, first_full, time.perf_counter() - start)
         if callback is not None:
-            callback(cells, res.accuracy[s_idx, m_idx].copy())
+            callback(cells, accuracy)
     return res
 
 

@@ -37,13 +37,7 @@ class ClusterSweepRunner:
         from distributed import Client, as_completed
 
         n_std, n_mean = cfg.shape
-        res = convergence.SweepResult(
-            config=cfg,
-            accuracy=np.full((n_std, n_mean), np.nan),
-            best=np.full((n_std, n_mean, cfg.repeats), np.nan),
-            first_full=np.full((n_std, n_mean, cfg.repeats), -1, dtype=np.int64),
-            done=np.zeros((n_std, n_mean), dtype=bool),
-        )
+        res = convergence.SweepResult.empty(cfg)
         start = time.perf_counter()
         with Client(self.address, set_as_default=False) as client:
             self.dashboard_link = client.dashboard_link
@@ -60,15 +54,9 @@ class ClusterSweepRunner:
                         break
                     best, first_full = fut.result()
                     cells = futures[fut]
-                    s_idx, m_idx = cells[:, 0], cells[:, 1]
-                    res.best[s_idx, m_idx] = best
-                    res.first_full[s_idx, m_idx] = first_full
-                    res.accuracy[s_idx, m_idx] = best.mean(axis=1)
-                    res.done[s_idx, m_idx] = True
-                    res.runs_done += best.size
-                    res.elapsed_s = time.perf_counter() - start
+                    accuracy = res.record(cells, best, first_full, time.perf_counter() - start)
                     if callback is not None:
-                        callback(cells, res.accuracy[s_idx, m_idx].copy())
+                        callback(cells, accuracy)
             finally:
                 if pending:  # stopped, or an error: nothing keeps running for this sweep
                     client.cancel(list(pending), force=True)
