@@ -8,8 +8,6 @@ import zipfile
 
 import numpy as np
 import pytest
-from batscope.app.presets import apply_preset, load_preset
-from batscope.training.controller import TrainingController
 from batscope.training.files import (
     config_bytes,
     metrics_csv,
@@ -17,22 +15,10 @@ from batscope.training.files import (
     parse_config,
     read_model,
 )
-from batscope.training.state import NetworkSpec, TrainingConfig, ViewConfig, run_config
+from batscope.training.state import run_config
 from batscope.training.telemetry import MetricRow
-from batscope.training.trainer import Trainer
 
 pn = pytest.importorskip("panel")
-
-
-@pytest.fixture
-def export():
-    from batscope.widgets.export import ExportView
-
-    net, cfg = NetworkSpec(), TrainingConfig()
-    apply_preset(load_preset("convergence"), net, cfg)
-    ctrl = TrainingController(net, cfg, ViewConfig(), Trainer)
-    yield ExportView(ctrl, ctrl.view)
-    ctrl.shutdown()
 
 
 def _zip(members: dict) -> bytes:

@@ -15,8 +15,7 @@ from batscope.app.urlstate import UrlState, read_query, set_sizes
 from batscope.engine.network import Network
 from batscope.training.files import model_bytes, read_model
 from batscope.training.limits import MAX_QUERY_CHARS, MAX_WEIGHT_BYTES
-from batscope.training.state import MAX_LAYERS, NetworkSpec, TrainingConfig, ViewConfig, run_config
-from batscope.training.trainer import Trainer
+from batscope.training.state import MAX_LAYERS, NetworkSpec, TrainingConfig, run_config
 
 pn = pytest.importorskip("panel")
 XSS = '<img src=x onerror="window.__xss = 1">'
@@ -104,18 +103,6 @@ def test_set_sizes_checks_the_total_before_resizing():
 
 
 # -- uploads -------------------------------------------------------------------------------------
-@pytest.fixture
-def export():
-    from batscope.training.controller import TrainingController
-    from batscope.widgets.export import ExportView
-
-    net, cfg = NetworkSpec(), TrainingConfig()
-    apply_preset(load_preset("convergence"), net, cfg)
-    ctrl = TrainingController(net, cfg, ViewConfig(), Trainer)
-    yield ExportView(ctrl, ctrl.view)
-    ctrl.shutdown()
-
-
 def _zip(members: dict) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
