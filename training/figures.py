@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -223,13 +224,23 @@ def write_html(layout, path: Path, title: str) -> None:
 
 
 def write_png(html: list[Path], chromium: str = CHROMIUM) -> str | None:
-    """Screenshot each HTML file beside it as PNG; the reason when it cannot (else None)."""
+    """Screenshot each HTML file beside it as PNG; the reason when it cannot (else None).
+
+    The browser is driven from a thread of its own: Playwright's sync API refuses to run where an
+    asyncio loop is already running (a notebook, or a caller that drives a browser itself).
+    """
     if not Path(chromium).exists():
         return f"no Chromium at {chromium} (install it or set CHROMIUM_PATH)"
     try:
         from playwright.sync_api import sync_playwright  # optional: the test extra installs it
     except ImportError:
         return "Playwright is not installed (python -m pip install -e '.[test]')"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(_screenshots, sync_playwright, html, chromium).result()
+    return None
+
+
+def _screenshots(sync_playwright, html: list[Path], chromium: str) -> None:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         try:
@@ -245,7 +256,6 @@ def write_png(html: list[Path], chromium: str = CHROMIUM) -> str | None:
                 atomic_write_bytes(path.with_suffix(".png"), png)
         finally:
             browser.close()
-    return None
 
 
 def write_figures(records: Records, out: Path, png: bool = True) -> list[str]:

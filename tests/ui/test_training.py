@@ -150,6 +150,8 @@ def test_url_sets_seed_and_learning_rate(served, guarded):
     n = len(served.apps)
     page = open_app(guarded, served.url + "?seed=7&lr=0.001")
     app = newest_app(served, n)
+    # the "Run" card starts collapsed and draws its inputs when first opened
+    page.locator(".card-header").filter(has_text=re.compile(r"^\W*Run\s*$")).first.click()
     assert page.locator(".input-seed input").first.input_value() == "7"
     assert float(page.locator(".input-lr input").first.input_value()) == 0.001
     assert (app.training.seed, app.training.lr) == (7, 0.001)
