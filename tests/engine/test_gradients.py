@@ -8,72 +8,15 @@ skipped (the map is only piecewise smooth). |analytic - FD| <= 1e-6 max(1, |g|) 
 import numpy as np
 import pytest
 from batscope.engine import Dense, Network, Normal, SpikeTrains
+from fd_probe import fd_check
 from srm_reference import direct_delta
 
-EPS = 1e-7
 TOL = 1e-6
 
 
 def _inputs(n_in, batch=2, per_input=4, seed=1, t_hi=0.5):
     rng = np.random.default_rng(seed)
     return np.sort(rng.uniform(0.0, t_hi, (batch, n_in, per_input)), axis=2)
-
-
-def _probe(net, times, t_max, r):
-    outs = net.forward(SpikeTrains.from_arrays(times), t_max)
-    t = np.where(np.isfinite(outs[-1].times), outs[-1].times, 0.0)
-    return float((r * t).sum()), [o.counts.copy() for o in outs]
-
-
-def _check(net, times, t_max, seed=0):
-    outs = net.forward(SpikeTrains.from_arrays(times), t_max)
-    counts0 = [o.counts.copy() for o in outs]
-    r = np.random.default_rng(seed).normal(size=outs[-1].times.shape)
-    grads = net.backward(r, input_errors=True)
-    g_in = net.input_errors.copy()
-    comps = net.error_components
-
-    def fd(apply):
-        vals = []
-        for sign in (1, -1):
-            args = apply(sign)
-            val, counts = _probe(net, args, t_max, r)
-            if any((a != b).any() for a, b in zip(counts, counts0, strict=True)):
-                return None
-            vals.append(val)
-        return (vals[0] - vals[1]) / (2 * EPS)
-
-    worst, n_w, n_skip = 0.0, 0, 0
-    for k, w in enumerate(net.weights):
-        for j in range(w.shape[0]):
-            for i in range(w.shape[1]):
-                w0 = w[j, i]
-
-                def apply(sign, w=w, j=j, i=i, w0=w0):
-                    w[j, i] = w0 + sign * EPS
-                    return times
-
-                est = fd(apply)
-                w[j, i] = w0
-                if est is None:
-                    n_skip += 1
-                    continue
-                n_w += 1
-                worst = max(worst, abs(est - grads[k][j, i]) / max(1.0, abs(grads[k][j, i])))
-    worst_t, n_t = 0.0, 0
-    for idx in np.ndindex(*times.shape):
-
-        def apply(sign, idx=idx):
-            t = times.copy()
-            t[idx] += sign * EPS
-            return t
-
-        est = fd(apply)
-        if est is None:
-            continue
-        n_t += 1
-        worst_t = max(worst_t, abs(est - g_in[idx]) / max(1.0, abs(g_in[idx])))
-    return worst, n_w, n_skip, worst_t, n_t, grads, comps
 
 
 @pytest.mark.parametrize(
@@ -91,7 +34,7 @@ def test_fd_weights_and_input_times(sizes, reset, init, n_max):
     layers = [Dense(n, 0.1, 0.1, reset, n_max=n_max, init=init) for n in sizes]
     net = Network(6, layers, seed=3)
     times = _inputs(6)
-    worst, n_w, n_skip, worst_t, n_t, grads, comps = _check(net, times, 1.0)
+    worst, n_w, n_skip, worst_t, n_t, grads, comps = fd_check(net, times, 1.0)
     n_weights = sum(w.size for w in net.weights)
     assert n_w >= 0.8 * n_weights, (n_w, n_skip)
     assert n_t >= 0.8 * times.size
