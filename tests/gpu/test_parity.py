@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from batscope.engine import cpu, gpu
 from batscope.engine.backend import resolve_backend, to_numpy, xp_for
+from batscope.engine.bench import build_network
 from batscope.engine.init import Normal
 from batscope.engine.layers import Dense
 from batscope.engine.losses import SpikeCountClass, SpikeTime, TTFSCrossEntropy
@@ -480,20 +481,6 @@ def test_conv_and_pool_kernels_match_cpu(dtype, batch, cp):
     )
 
 
-def _net3(backend, dtype):
-    from batscope.engine import Conv2D, Pool2D
-
-    layers = [
-        Conv2D(15, 5, 0.13, 0.04, n_max=1),
-        Pool2D(2),
-        Conv2D(40, 5, 0.13, 0.8, n_max=3),
-        Pool2D(2),
-        Dense(300, 0.13, 0.6, n_max=10),
-        Dense(10, 0.13, 0.3, n_max=30),
-    ]
-    return Network(input_shape=(28, 28, 1), layers=layers, backend=backend, dtype=dtype, seed=3)
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_net3_mnist_batch_matches_cpu(dtype):
     """The paper's Net3 on real MNIST: every layer's spikes, then the gradients and input
@@ -503,7 +490,7 @@ def test_net3_mnist_batch_matches_cpu(dtype):
     images, labels = _mnist(20)
     inp = encode_ttfs(images, dtype=np.dtype(dtype).name)
     tol = TOL[dtype]
-    nets = {b: _net3(b, np.dtype(dtype).name) for b in ("cpu", "gpu")}
+    nets = {b: build_network("net3", b, np.dtype(dtype).name, seed=3)[0] for b in ("cpu", "gpu")}
     outs = {b: n.forward(inp, 0.2) for b, n in nets.items()}
     upstream_same = np.ones(len(labels), dtype=bool)
     for k, (oc, og) in enumerate(zip(outs["cpu"], outs["gpu"], strict=True)):
