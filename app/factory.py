@@ -25,7 +25,7 @@ from batscope.training.state import (
 from batscope.training.sweep import SweepController
 from batscope.training.sweep_remote import runner_from_env
 from batscope.training.trainer import Trainer
-from batscope.widgets.base import error_alert
+from batscope.widgets.base import error_alert, show_visible
 from batscope.widgets.builder import NetworkBuilder
 from batscope.widgets.code import CodeView
 from batscope.widgets.controls import ControlsView
@@ -93,13 +93,14 @@ class TrainingForm(pn.viewable.Viewer):
         }
         for w in self.inputs.values():
             w.sizing_mode = "stretch_width"
+        # each group's grid holds its visible inputs only (see show_visible)
+        self._grids = {
+            group: pn.GridBox(ncols=2, sizing_mode="stretch_width") for group in TRAINING_GROUPS
+        }
         training.param.watch(lambda *_: self._relevance(), ["loss", "task"])
         self._relevance()
         cards = []
-        for group, names in TRAINING_GROUPS.items():
-            grid = pn.GridBox(
-                *[self.inputs[n] for n in names], ncols=2, sizing_mode="stretch_width"
-            )
+        for group, grid in self._grids.items():
             card = pn.Card(
                 title=group,
                 collapsed=group != "Optimiser",
@@ -126,6 +127,8 @@ class TrainingForm(pn.viewable.Viewer):
         }
         for name, w in self.inputs.items():
             w.visible = relevant.get(name, True) and name not in self.hidden
+        for group, names in TRAINING_GROUPS.items():
+            show_visible(self._grids[group], [self.inputs[n] for n in names])
 
     def set_hidden(self, hidden, locked: bool) -> None:
         self.hidden = {h for h in hidden if not h.startswith("layer.")}
@@ -234,6 +237,8 @@ class BatscopeApp(pn.viewable.Viewer):
         self.training = TrainingConfig()
         self.view_config = ViewConfig()
         self.urlstate = UrlState(self.network, self.training)
+        # the preset's setup before any widget exists: the builder's cards are built once
+        apply_preset(load_preset(self.preset), self.network, self.training)
         self.account = SessionAccount()  # the session's share of the memory budget
         self.controller = TrainingController(
             self.network, self.training, self.view_config, trainer_factory, account=self.account
@@ -285,8 +290,10 @@ class BatscopeApp(pn.viewable.Viewer):
         self.preset_info = pn.pane.Markdown(
             sizing_mode="stretch_width", css_classes=["preset-info"]
         )
+        self.urlstate._applied = self.preset
+        self.urlstate.preset = self.preset
         self.urlstate.param.watch(self._on_url_preset, "preset")
-        self._apply_preset(self.preset)
+        self._show_preset(self.preset)
         self.template = self._template()
 
     def view(self, name: str):
@@ -304,12 +311,6 @@ class BatscopeApp(pn.viewable.Viewer):
         if event.new in self.param.preset.objects:
             self.preset = event.new
             self._show_preset(event.new)
-
-    def _apply_preset(self, name: str) -> None:
-        apply_preset(load_preset(name), self.network, self.training)
-        self.urlstate._applied = name
-        self.urlstate.preset = name
-        self._show_preset(name)
 
     def _show_preset(self, name: str) -> None:
         p = load_preset(name)
@@ -403,7 +404,13 @@ class BatscopeApp(pn.viewable.Viewer):
         self.urlstate.sync(location)
 
     def servable(self, title=None, location=True, area="main", target=None):
-        return self.template.servable(title=title)
+        doc = pn.state.curdoc
+        if doc is None:
+            return self.template.servable(title=title)
+        # Bokeh walks every model of the document again for each root the template adds:
+        # frozen, it walks them once, at the end
+        with doc.models.freeze():
+            return self.template.servable(title=title)
 
     def __panel__(self):
         return self.template

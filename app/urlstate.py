@@ -198,6 +198,8 @@ class UrlState(param.Parameterized):
     def apply_query(self, query: dict) -> None:
         """Apply a query dict (``{"sizes": "800-10", "lr": "0.003"}``) all or nothing."""
         query = {k: str(v) for k, v in query.items() if k in URL_KEYS}
+        if not query:  # nothing to apply (a plain link): the setup stays, its cards too
+            return
         config = query_config(query, self.network, self.training)
         self._busy = True
         try:

@@ -124,6 +124,14 @@ def validated_input(
     return widget
 
 
+def show_visible(grid, widgets) -> None:
+    """Put only the visible ``widgets`` in ``grid``, in their order: a hidden input has no
+    Bokeh models until it is shown (every model costs the server at each session's opening)."""
+    shown = [w for w in widgets if w.visible]
+    if shown != grid.objects:
+        grid.objects = shown
+
+
 def error_alert() -> pn.pane.Alert:
     """A hidden danger alert that :func:`validated_input` fills when it refuses a value."""
     return pn.pane.Alert("", alert_type="danger", visible=False, margin=(2, 5))

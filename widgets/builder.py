@@ -26,7 +26,7 @@ from batscope.training.state import (
     task_shape,
 )
 
-from .base import error_alert, validated_input
+from .base import error_alert, show_visible, validated_input
 
 LABELS = {
     "kind": "layer type",
@@ -157,6 +157,8 @@ class NetworkBuilder(pn.viewable.Viewer):
 
     def set_hidden(self, fields, locked: bool) -> None:
         """Hide LayerSpec ``fields``; ``locked`` freezes the structure (no add/remove/move)."""
+        if set(fields) == self.hidden and locked == self.locked:
+            return  # the cards already show this: rebuilding them costs a session's opening
         self.hidden, self.locked = set(fields), locked
         self._add.disabled = locked
         self._rebuild()
@@ -172,12 +174,15 @@ class NetworkBuilder(pn.viewable.Viewer):
         for name in ("kind", "size", "channels", "kernel_size", "pool_size"):
             inputs[name].disabled = self.locked
 
+        grid = pn.GridBox(ncols=2, sizing_mode="stretch_width")
+
         def show_inputs(*_):
             shown = KIND_INPUTS[spec.kind] - self.hidden
             shown -= {"init_mean", "init_std"} if spec.init == "uniform" else set()
             shown -= {"init_low", "init_high"} if spec.init == "normal" else set()
             for name, w in inputs.items():
                 w.visible = name in shown
+            show_visible(grid, inputs.values())
 
         show_inputs()
         self._watchers.append((spec, spec.param.watch(show_inputs, ["init", "kind"])))
@@ -204,7 +209,6 @@ class NetworkBuilder(pn.viewable.Viewer):
         down.on_click(lambda _: self.network.move_layer(i, +1))
         remove.on_click(lambda _: self.network.remove_layer(i))
         role = "output" if i == n_layers - 1 else "hidden"
-        grid = pn.GridBox(*inputs.values(), ncols=2, sizing_mode="stretch_width")
         return pn.Card(
             pn.Row(up, down, remove),
             grid,

@@ -140,6 +140,9 @@ class RasterView(PlotView):
             sizing_mode="stretch_width",
             visible=False,
         )
+        # the binned and channel figures join the page when first shown: a session opens
+        # with one figure's Bokeh models, not three (each costs the server at every opening)
+        self._plots = pn.Column(self._exact_pane, sizing_mode="stretch_width")
         self._show("exact")
         self.view_config.param.watch(
             locked_safe(self._redraw), ["layer", "raster_mode", "sample_index"]
@@ -150,9 +153,7 @@ class RasterView(PlotView):
                 pn.widgets.Checkbox.from_param(self.param.add_to_selection, label="add on click"),
             ),
             self.info,
-            self._exact_pane,
-            self._binned_pane,
-            self._channel_pane,
+            self._plots,
             sizing_mode="stretch_width",
         )
 
@@ -183,11 +184,19 @@ class RasterView(PlotView):
         """The displayed layer index, clamped to the layers present."""
         return int(np.clip(self.view_config.layer, 0, max(len(self._activity) - 1, 0)))
 
+    def _place(self, pane) -> None:
+        """Put ``pane`` on the page (in its place under the others) if it is not there yet."""
+        if pane not in self._plots.objects:
+            order = (self._exact_pane, self._binned_pane, self._channel_pane)
+            self._plots.objects = [p for p in order if p is pane or p in self._plots.objects]
+
     def _show(self, mode: str) -> None:
         """Show the figure of ``mode``, hide the other."""
         self.mode = mode
         show(self._exact_pane, mode == "exact")
         show(self._binned_pane, mode == "binned")
+        if mode == "binned":
+            self._place(self._binned_pane)
 
     def _redraw(self, *_):
         if not self._activity:
@@ -232,6 +241,8 @@ class RasterView(PlotView):
         # copy the figure's properties back onto the pane, and a served figure's stylesheets
         # (Bokeh models) fail the pane's validation.
         self._channel_pane.visible = on
+        if on:
+            self._place(self._channel_pane)
 
     def _draw_channel(self, act) -> None:
         """The chosen channel of an (H, W, C) layer as an image; hidden for a flat layer."""
