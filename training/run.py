@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from batscope.engine.slots import TRAINING_SLOTS, SlotPool, SlotTicket, slot_grace_s
 
+from .priority import lower_thread_priority
 from .telemetry import Outbox, Snapshot
 
 
@@ -167,6 +168,7 @@ class TrainingRun:
                 on_end()
 
     def _main(self) -> None:
+        lower_thread_priority()  # the server's pages go first (training/priority.py)
         try:
             while self._after is not None and not self._after.done.wait(0.05):
                 if self.stop.is_set():

@@ -30,6 +30,7 @@ from batscope.engine.backend import available_backends
 from batscope.engine.slots import TRAINING_SLOTS, SlotTicket
 from batscope.training.state import SweepConfig
 
+from .priority import lower_thread_priority
 from .resources import SWEEP_HINT, Reservation, SessionAccount, sweep_estimate
 
 VARIANTS = ("single", "multi")
@@ -314,6 +315,7 @@ class SweepController(param.Parameterized):
 
     # ---- worker -----------------------------------------------------------------------------
     def _main(self, job: _SweepJob) -> None:
+        lower_thread_priority()  # the server's pages go first (training/priority.py)
         try:
             while job.after is not None and not job.after.done.wait(0.05):
                 if job.stop.is_set():

@@ -7,9 +7,19 @@ from batscope.training.state import LayerSpec, NetworkSpec, TrainingConfig
 from batscope.widgets.builder import NetworkBuilder, shape_text
 
 
-def _widgets(card, label_prefix):
+def _shown(card) -> list:
+    """The inputs on a card's grid (a hidden input is left out of it, not only hidden)."""
     grid = next(o for o in card.objects if isinstance(o, pn.GridBox))
-    return next(w for w in grid.objects if str(w.name).startswith(label_prefix))
+    assert all(w.visible for w in grid.objects)
+    return grid.objects
+
+
+def _widgets(card, label_prefix):
+    return next(w for w in _shown(card) if str(w.name).startswith(label_prefix))
+
+
+def _hidden(card, label_prefix) -> bool:
+    return not any(str(w.name).startswith(label_prefix) for w in _shown(card))
 
 
 def _texts(builder, css):
@@ -36,13 +46,13 @@ def test_a_conv_and_a_pool_layer_are_built_through_the_widgets():
     first = builder._cards.objects[0]
     _widgets(first, "layer type").value = "conv"
     assert net.layers[0].kind == "conv"
-    assert _widgets(first, "channels").visible and not _widgets(first, "N (neurons)").visible
+    assert _widgets(first, "channels").visible and _hidden(first, "N (neurons)")
     _widgets(first, "channels").value = 6
     _widgets(first, "kernel k").value = 3
     builder._add.clicks += 1  # a copy of the conv, before the output
     second = builder._cards.objects[1]
     _widgets(second, "layer type").value = "pool"
-    assert not _widgets(second, "θ").visible and _widgets(second, "pool size").visible
+    assert _hidden(second, "θ") and _widgets(second, "pool size").visible
     assert [s.kind for s in net.layers] == ["conv", "pool", "dense"]
     shapes = _texts(builder, "layer-shape")
     assert shapes == [
