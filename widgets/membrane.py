@@ -79,7 +79,10 @@ class MembraneView(PlotView):
         self.info = LiveText(EMPTY_TEXT)
         self.view_config.param.watch(locked_safe(self._note_selection), ["layer", "neurons"])
         self._window = self._membrane = None
-        self._layout = pn.Column(self.info, bokeh_pane(fig), sizing_mode="stretch_width")
+        # the figure joins the page with the first trace: until then the text says there is
+        # none, and a session opens without its ~150 Bokeh models (each costs every opening)
+        self._plot = bokeh_pane(fig)
+        self._layout = pn.Column(self.info, sizing_mode="stretch_width")
 
     # -- updates ------------------------------------------------------------------------------
     def update(self, batch):
@@ -93,6 +96,8 @@ class MembraneView(PlotView):
             self._window = None
             self.info.object = m.refused
             return
+        if self._plot not in self._layout.objects:
+            self._layout.append(self._plot)
         t, u = decimate_minmax(np.asarray(m.t), np.asarray(m.u, dtype=np.float64), MAX_POINTS)
         window = [int(n) for n in np.asarray(m.neurons)]
         neurons = window[:MAX_SELECTED]  # the pool's size; the text input allows more
