@@ -11,6 +11,7 @@ names, and prints the URL to share.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 import subprocess
@@ -125,6 +126,16 @@ def serve_command(
     return cmd
 
 
+def serve_env(dev: bool = False, environ=None) -> dict:
+    """The server's environment. Bokeh checks every new session's document model by model
+    (about 40 ms of the event loop per opening): a development aid, kept for ``--dev`` and
+    whenever ``BOKEH_VALIDATE_DOC`` is set."""
+    env = dict(os.environ if environ is None else environ)
+    if not dev:
+        env.setdefault("BOKEH_VALIDATE_DOC", "false")
+    return env
+
+
 def _open_when_listening(proc, url: str, port: int, timeout: float = 300.0) -> None:
     """Open ``url`` in a browser once something accepts on ``port`` (the server warms first)."""
     end = time.monotonic() + timeout
@@ -187,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.share:
         url = share_url(port)
         print(f"batscope: share this link with the room: {url}", flush=True)
-    proc = subprocess.Popen(cmd)
+    proc = subprocess.Popen(cmd, env=serve_env(args.dev))
     # `batscope serve` stands for the server: a stop asked of it is passed on (an orphaned
     # server would keep the port and its sessions)
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum))

@@ -67,11 +67,12 @@ def test_an_explicit_address_is_an_allowed_origin_and_extra_origins_are_kept():
 
 def test_share_prints_the_link_to_share(monkeypatch, capsys):
     monkeypatch.setattr(cli, "lan_address", lambda: "192.168.1.23")
-    started = []
+    started, envs = [], []
 
     class Proc:
-        def __init__(self, cmd):
+        def __init__(self, cmd, env=None):
             started.append(cmd)
+            envs.append(env)
 
         def wait(self, timeout=None):
             return 0
@@ -80,6 +81,14 @@ def test_share_prints_the_link_to_share(monkeypatch, capsys):
     assert cli.main(["serve", "--share", "--port", "5007", "--no-warm"]) == 0
     assert "share this link with the room: http://192.168.1.23:5007/main" in capsys.readouterr().out
     assert _values(started[0], "--address") == ["0.0.0.0"]
+    assert envs[0]["BOKEH_VALIDATE_DOC"] == "false"  # unless the user set it, or --dev
+
+
+def test_document_checks_stay_for_dev_and_when_asked_for():
+    assert cli.serve_env(dev=False, environ={})["BOKEH_VALIDATE_DOC"] == "false"
+    assert "BOKEH_VALIDATE_DOC" not in cli.serve_env(dev=True, environ={})
+    asked = {"BOKEH_VALIDATE_DOC": "true"}
+    assert cli.serve_env(dev=False, environ=asked)["BOKEH_VALIDATE_DOC"] == "true"
 
 
 @pytest.mark.parametrize("argv", [["serve", "--port", "x"], ["nope"]])
