@@ -6,6 +6,7 @@ then only ``update(batch)`` / ``reset()`` them (app-architecture.md §2).
 
 from __future__ import annotations
 
+import weakref
 from functools import partial
 
 import panel as pn
@@ -21,10 +22,16 @@ def _follow_svg(fig, event) -> None:
 
 
 def svg_hook(view_config: ViewConfig):
-    """A HoloViews ``hooks`` entry: the Bokeh figure renders as SVG while export mode is on."""
+    """A HoloViews ``hooks`` entry: the Bokeh figure renders as SVG while export mode is on.
+
+    HoloViews keeps the options it last looked up (hooks included) in a process-wide cache:
+    the hook holds the session's ViewConfig weakly, or a closed session would live on there.
+    """
+    ref = weakref.ref(view_config)
 
     def hook(plot, element):
-        plot.state.output_backend = "svg" if view_config.svg_export else "canvas"
+        config = ref()
+        plot.state.output_backend = "svg" if config is not None and config.svg_export else "canvas"
 
     return hook
 
