@@ -72,6 +72,43 @@ def test_hidden_view_gets_the_rows_it_missed_when_first_shown():
         app.sweep.shutdown()
 
 
+def test_opening_builds_the_cards_once_and_leaves_hidden_parts_out_of_the_document(monkeypatch):
+    """What keeps an opening cheap: every model costs the server at each session's opening."""
+    from batscope.app.factory import create_app
+    from batscope.widgets.builder import NetworkBuilder
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    hv.extension("bokeh")
+    rebuilds = []
+    rebuild = NetworkBuilder._rebuild
+    monkeypatch.setattr(
+        NetworkBuilder, "_rebuild", lambda self: (rebuilds.append(1), rebuild(self))[1]
+    )
+    doc = Document()
+    with set_curdoc(doc):
+        app = create_app()
+        app.template.server_doc(doc)
+    try:
+        assert len(rebuilds) == 1  # the preset is applied before the cards are built
+        in_doc = {m.id for m in doc.models}
+        raster, membrane = app.views["raster"], app.views["membrane"]
+        assert raster.exact_fig.id in in_doc
+        # figures nobody sees yet: the binned raster, the channel image, an empty membrane plot
+        for fig in (raster.binned_fig, raster.channel_fig, membrane.fig):
+            assert fig.id not in in_doc
+        hidden = [w for w in app.form.inputs.values() if not w.visible]
+        assert hidden and all(not w._models for w in hidden)  # no Bokeh model for them
+        assert all(w.visible for w in _grid_inputs(app.builder.__panel__()))
+    finally:
+        app.controller.shutdown()
+        app.sweep.shutdown()
+
+
+def _grid_inputs(layout) -> list:
+    return [w for grid in layout.select(pn.GridBox) for w in grid.objects]
+
+
 def _training_threads():
     return [t for t in threading.enumerate() if t.name == "batscope-training" and t.is_alive()]
 
@@ -127,6 +164,9 @@ def test_closed_sessions_are_collected_and_their_threads_stopped(monkeypatch):
         first = participants[0]
         await first.click("Step ›", first.find(css_class="run-status"))  # a paused run
         await first.show_tab(first.find("Tabs", css_class="main-tabs"), 1)
+        # a HoloViews tab: HoloViews' process-wide options cache must not keep the session
+        second = participants[1]
+        await second.show_tab(second.find("Tabs", css_class="main-tabs"), 4)
         assert len(_training_threads()) >= 1
         for p in participants:
             assert p.errors == []
