@@ -11,6 +11,7 @@ memory (RSS) before, during and after. Every loop is bounded; the run stops by i
 
     python benchmarks/room.py                      # 30 participants: 27 websocket + 3 Chromium
     python benchmarks/room.py --participants 4 --browsers 1 --seconds 20 --after 75
+    python benchmarks/room.py --open-cost 8         # server CPU seconds per page opened
 
 Prints one JSON object (see benchmarks/README.md).
 """
@@ -624,6 +625,32 @@ async def benchmark(args) -> dict:
     return result
 
 
+async def open_cost(server: Server, n: int) -> dict:
+    """The server's CPU seconds per page opened: ``n`` participants one after another (after
+    one untimed), each opening its page, letting its onload work finish, then leaving."""
+    cpu = []
+    for i in range(n + 1):
+        p, c0 = WsParticipant(server.url, timeout=120.0), server.cpu_s()
+        try:
+            await p.open()
+            await asyncio.sleep(1.0)  # the page's document_ready work
+            if i:
+                cpu.append(server.cpu_s() - c0)
+        finally:
+            await p.close()
+        await asyncio.sleep(0.5)
+    return {"opens": n, "server_cpu_s_per_open": _percentiles(cpu), "load": _load()}
+
+
+async def _open_cost_run(args) -> dict:
+    server = Server(args.port or free_port(), warm=not args.no_warm)
+    try:
+        server.wait_ready()
+        return await open_cost(server, args.open_cost)
+    finally:
+        server.stop()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--participants", type=int, default=30, help="everyone, browsers included")
@@ -637,7 +664,17 @@ def main(argv=None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-warm", action="store_true", help="serve without --setup warm-up")
+    parser.add_argument(
+        "--open-cost",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of a room: the server's CPU seconds per page, N pages one after another",
+    )
     args = parser.parse_args(argv)
+    if args.open_cost:
+        print(json.dumps(asyncio.run(_open_cost_run(args)), indent=1))
+        return 0
     if not 1 <= args.trainers <= args.participants or not 0 <= args.browsers <= args.participants:
         parser.error("need 1 <= trainers <= participants and 0 <= browsers <= participants")
     result = asyncio.run(benchmark(args))

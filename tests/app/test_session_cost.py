@@ -197,6 +197,8 @@ def test_room_client_drives_a_served_app():
         assert len(record.ready) == 2
         assert record.latency.get("play") and len(record.all_latencies()) >= 3
         assert samples and all(rss > 0 for _, rss in samples)
+        cost = asyncio.run(room.open_cost(server, 1))["server_cpu_s_per_open"]
+        assert cost["n"] == 1 and cost["p50"] > 0
     finally:
         server.stop()
     errors, _closed = server.errors()
