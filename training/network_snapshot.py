@@ -35,10 +35,20 @@ def last_input_time(inputs: SpikeTrains, t_max: float) -> float:
     return float(finite.max()) if finite.size and finite.max() > 0 else float(t_max)
 
 
-def _check_sample(inputs: SpikeTrains, labels: np.ndarray, sample_index) -> int:
+def checked_labels(inputs: SpikeTrains, labels) -> np.ndarray:
+    """``labels`` as a NumPy array of one integer class index per input sample, or ValueError."""
+    labels = np.asarray(to_numpy(labels))
     n = inputs.batch_size
     if labels.shape != (n,) or labels.dtype.kind not in "iu":
-        raise ValueError(f"labels must be {n} integer class indices (one per input sample)")
+        raise ValueError(
+            f"labels must be {n} integer class indices (one per input sample), "
+            f"got shape {labels.shape} of {labels.dtype}"
+        )
+    return labels
+
+
+def _check_sample(inputs: SpikeTrains, sample_index) -> int:
+    n = inputs.batch_size
     if isinstance(sample_index, bool) or not isinstance(sample_index, int | np.integer):
         raise TypeError(f"sample_index must be an integer, got {type(sample_index).__name__}")
     if not 0 <= sample_index < n:
@@ -109,8 +119,8 @@ def sample_snapshot(
     last forward is then this sample's). ``fields`` are the Snapshot's other fields (step, epoch,
     sparsity, latency, ...); the counters default to a finished single step.
     """
-    labels = np.asarray(to_numpy(labels))
-    i = _check_sample(inputs, labels, sample_index)
+    labels = checked_labels(inputs, labels)
+    i = _check_sample(inputs, sample_index)
     net = network
     inp = SpikeTrains(inputs.times[i : i + 1], inputs.counts[i : i + 1])
     outs = net.forward(inp, t_max)
@@ -153,7 +163,7 @@ def population_statistics(
     latency = latency_curve(
         to_numpy(outs[-1].times),
         counts[-1],
-        np.asarray(to_numpy(labels)),
+        checked_labels(inputs, labels),
         np.linspace(0.0, t_max, LATENCY_POINTS),
         mode=mode,
         t_enc=t_enc,
