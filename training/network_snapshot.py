@@ -138,7 +138,7 @@ def sample_snapshot(
         label=int(labels[i]),
         prediction=pred,
         t_max=float(t_max),
-        activity=tuple(_activity(net, inp, outs)),
+        activity=tuple(_activity(net, net.inputs, outs)),  # the input as the network read it
         errors=flows,
         membrane=_membrane(net, t_max, layer, neurons),
     )

@@ -146,3 +146,14 @@ def test_the_views_render_as_one_panel_of_tabs(views):
         "Latency",
     ]
     assert tabs.get_root(Document()) is not None
+
+
+def test_the_input_raster_shows_the_times_the_network_read(data):
+    """A float32 network rounds float64 input times: the raster shows the rounded ones."""
+    x, y = data
+    net = Network(n_inputs=20, layers=[Dense(3, tau_s=0.05, theta=0.2)], dtype="float32", seed=0)
+    views = NetworkViews(net, x, y % 3, TTFSCrossEntropy(0.05), t_max=T_MAX, layer=0)
+    shown = views.snapshot.activity[0].times
+    assert shown.dtype == np.float32
+    np.testing.assert_array_equal(shown, x.times[0].astype(np.float32))
+    assert views.raster.layer_select.value == 0
