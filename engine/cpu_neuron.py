@@ -153,17 +153,18 @@ def next_spikes(b, j, t_r, nxt, qn, g, u, k, consts, out_t, out_ud):
     return g, u, k, qn
 
 
-@njit(**JIT_SERIAL)
+@njit(**JIT_INLINE)
 def advance_block(u, g, w, live, flag, q, qq, consts, qn):
     """Advance the block's (g, u) from t_{n-1} to t_n, add the input, flag candidates (SIMD loop).
 
     docs/forward.md §4: u <- u q + tau g (q - q^2), g <- g q^2 + w. The flag is
-    ``may_spike_before_next`` for neurons whose buffer is not full. Returns the number of flagged
-    neurons.
+    ``may_spike_before_next`` for neurons whose buffer is not full. Returns whether any neuron is
+    flagged (an OR, not a count: a widening integer sum keeps the loop from vectorising well).
+    Inlined into the event loop, where it runs once per input.
     """
     tau, _, four_c, _, _, _, lo, hi = consts
     inv_tau = (tau / tau) / tau
-    n_flag = 0
+    any_flag = False
     for jj in range(u.shape[0]):
         uj = u[jj] * q + tau * g[jj] * (q - qq)  # docs/forward.md §4 advance
         gj = g[jj] * qq + w[jj]  # input of weight w
@@ -172,8 +173,8 @@ def advance_block(u, g, w, live, flag, q, qq, consts, qn):
         f = may_spike_before_next(gj, uj, qn, inv_tau, four_c, lo, hi)
         f = f & (live[jj] != 0)
         flag[jj] = f
-        n_flag += f
-    return n_flag
+        any_flag |= f
+    return any_flag
 
 
 @njit(**JIT_INLINE)
@@ -222,7 +223,7 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
         else:
             nxt = np.inf
             qn = zero
-        n_flag = advance_block(u, g, w_rows[i, c0 : c0 + nj], live, flag, q, qq, consts, qn)
+        any_flag = advance_block(u, g, w_rows[i, c0 : c0 + nj], live, flag, q, qq, consts, qn)
         for a in range(n_sp):  # redo the neurons that spiked since t_{n-1}
             jj = sp_j[a]
             qj = sp_q[a]  # e^{-(t_n - t_k)/tau}, computed by next_spikes
@@ -233,10 +234,10 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
             g[jj] = gj
             f = may_spike_before_next(gj, uj, qn, inv_tau, four_c, lo, hi)
             f = f & (live[jj] != 0)
-            n_flag += np.int64(f) - np.int64(flag[jj])
             flag[jj] = f
+            any_flag |= f  # a flag cleared here leaves any_flag set: the scan below skips it
         n_sp = 0
-        if n_flag == 0:
+        if not any_flag:
             continue
         for w8 in range(nw):
             if words[w8] == 0:
@@ -360,6 +361,38 @@ def presynaptic_error_sum(w, s1, s2):
     for j in range(n4, n):
         a0 += w[j] * (s2[j] + s2[j] - s1[j])
     return (a0 + a1) + (a2 + a3)
+
+
+@njit(**JIT_INLINE)
+def gradient_and_presynaptic_error(w, row, s1, s2, tau, q, qq, prod, lanes):
+    """:func:`accumulate_weight_gradient` on ``row`` and the error sum_j w_j (2 S2_j - S1_j) of
+    :func:`presynaptic_error_sum`, in one pass over the neurons (SIMD), then S1, S2 decayed.
+
+    The sum adds the products ``prod`` in 8 fixed lanes (neuron j into lane j mod 8, in
+    increasing j), then the lanes pairwise, then the neurons past the last multiple of 8: a fixed
+    order (deterministic), as the 4 partial sums of :func:`presynaptic_error_sum`, but one that
+    vectorises without reassociation (no fastmath). ``prod`` [n] and ``lanes`` [8] are scratch.
+    """
+    n = s1.shape[0]
+    for j in range(n):
+        a = s1[j]
+        c = s2[j]
+        prod[j] = w[j] * (c + c - a)
+        row[j] -= tau * (a - c)
+        s1[j] = a * q
+        s2[j] = c * qq
+    n8 = n - n % 8
+    for lane in range(8):
+        lanes[lane] = prod[lane] if lane < n8 else tau - tau
+    for j in range(8, n8, 8):
+        for lane in range(8):
+            lanes[lane] += prod[j + lane]
+    e = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + (
+        (lanes[4] + lanes[5]) + (lanes[6] + lanes[7])
+    )
+    for j in range(n8, n):
+        e += prod[j]
+    return e
 
 
 @njit(**JIT_SERIAL)
