@@ -22,7 +22,13 @@ import numba
 import numpy as np
 
 from . import cpu_conv, cpu_dense, cpu_merge, cpu_neuron, cpu_pool
-from .cpu_conv import FieldEvents, conv_backward_kernel, conv_forward_kernel, field_counts
+from .cpu_conv import (
+    FieldEvents,
+    conv_backward_kernel,
+    conv_forward_kernel,
+    field_counts,
+    lists_out_of_range,
+)
 from .cpu_conv import merge_receptive_fields as conv_fields
 from .cpu_dense import (
     FORWARD_BLOCK,
@@ -268,11 +274,7 @@ def _field_events_fit(ev: FieldEvents, pre_times, pre_counts) -> bool:
     field_counts(pre_counts, h_in, w_in, c_in, k, counts)
     if not np.array_equal(ev.n, counts) or ev.n.max(initial=0) > ev.t.shape[2]:
         return False
-    used = np.arange(ev.t.shape[2]) < ev.n[..., None]
-    rows, src = ev.row[used], ev.src[used]
-    return rows.size == 0 or bool(
-        rows.min() >= 0 and rows.max() < k * k * c_in and src.min() >= 0 and src.max() < n_i * k_i
-    )
+    return lists_out_of_range(ev.n, ev.row, ev.src, k * k * c_in, n_i * k_i) == 0
 
 
 def conv_rows(W) -> np.ndarray:

@@ -62,6 +62,24 @@ def field_counts(pre_counts, h_in, w_in, c_in, k, n_ev):
 
 
 @njit(**JIT_PARALLEL)
+def lists_out_of_range(n_ev, ev_row, ev_src, n_rows, n_slots):
+    """Number of lists (b, pos) with a weight row outside [0, n_rows) or a presynaptic slot
+    outside [0, n_slots) in their first ``n_ev[b, pos]`` entries (``n_ev`` <= the lists' length)."""
+    n_b, n_p = n_ev.shape
+    bad = 0
+    for p in prange(n_b * n_p):
+        b = p // n_p
+        pos = p - b * n_p
+        ok = True
+        for a in range(n_ev[b, pos]):
+            row = ev_row[b, pos, a]
+            src = ev_src[b, pos, a]
+            ok &= (row >= 0) & (row < n_rows) & (src >= 0) & (src < n_slots)
+        bad += not ok
+    return bad
+
+
+@njit(**JIT_PARALLEL)
 def _field_merge_kernel(
     pre_times, pre_bits, pre_counts, h_in, w_in, c_in, k, n_ev, inv_tau, ev_t, ev_q, ev_row, ev_src
 ):
