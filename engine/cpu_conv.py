@@ -210,7 +210,7 @@ def conv_backward_kernel(
         s1 = np.zeros(n_c, dtype=w_rows.dtype)
         s2 = np.zeros(n_c, dtype=w_rows.dtype)
         prod = np.empty(n_c, dtype=w_rows.dtype)
-        lanes = np.empty(8, dtype=w_rows.dtype)
+        lanes = np.empty(4, dtype=w_rows.dtype)
         for pos in range(n_p):
             m = n_ev[b, pos]
             if m == 0:

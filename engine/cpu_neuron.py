@@ -342,64 +342,51 @@ def accumulate_weight_gradient(row, s1, s2, tau, q, qq):
 
 
 @njit(**JIT_INLINE)
-def presynaptic_error_sum(w, s1, s2):
-    """sum_j w_j (2 S2_j - S1_j) = sum_j w_j sum_k r_jk eps'(t_jk - t_n) (paper Eq. 18-19,
-    docs/backward.md §5), eps'(s) = 2e^{-2s/tau} - e^{-s/tau}, with 4 fixed partial sums
-    (deterministic)."""
-    n = s1.shape[0]
-    zero = s1.dtype.type(0)
-    a0 = zero
-    a1 = zero
-    a2 = zero
-    a3 = zero
+def presynaptic_error_sum(prod, lanes):
+    """sum_j prod_j, with prod_j = w_j (2 S2_j - S1_j) = w_j sum_k r_jk eps'(t_jk - t_n) (paper
+    Eq. 18-19, docs/backward.md §5), eps'(s) = 2e^{-2s/tau} - e^{-s/tau}.
+
+    A fixed order (deterministic): 4 partial sums, neuron j into lane j mod 4 in increasing j,
+    the neurons past the last multiple of 4 into lane 0, then (lane 0 + lane 1) + (lane 2 +
+    lane 3). The lanes are added as one small vector (``lanes`` [4], scratch), which SIMD
+    executes without reassociating anything (no fastmath)."""
+    n = prod.shape[0]
     n4 = n - n % 4
+    for lane in range(4):
+        lanes[lane] = 0
     for j in range(0, n4, 4):
-        a0 += w[j] * (s2[j] + s2[j] - s1[j])
-        a1 += w[j + 1] * (s2[j + 1] + s2[j + 1] - s1[j + 1])
-        a2 += w[j + 2] * (s2[j + 2] + s2[j + 2] - s1[j + 2])
-        a3 += w[j + 3] * (s2[j + 3] + s2[j + 3] - s1[j + 3])
+        for lane in range(4):
+            lanes[lane] += prod[j + lane]
+    a0 = lanes[0]
     for j in range(n4, n):
-        a0 += w[j] * (s2[j] + s2[j] - s1[j])
-    return (a0 + a1) + (a2 + a3)
+        a0 += prod[j]
+    return (a0 + lanes[1]) + (lanes[2] + lanes[3])
+
+
+@njit(**JIT_INLINE)
+def presynaptic_error(w, s1, s2, q, qq, prod, lanes):
+    """:func:`presynaptic_error_sum` of ``prod_j = w_j (2 S2_j - S1_j)``, formed in one SIMD pass
+    that also decays the sums to the previous input: S1 *= q, S2 *= q^2. ``prod`` [n] and
+    ``lanes`` [4] are scratch."""
+    for j in range(s1.shape[0]):
+        a = s1[j]
+        c = s2[j]
+        prod[j] = w[j] * (c + c - a)
+        s1[j] = a * q
+        s2[j] = c * qq
+    return presynaptic_error_sum(prod, lanes)
 
 
 @njit(**JIT_INLINE)
 def gradient_and_presynaptic_error(w, row, s1, s2, tau, q, qq, prod, lanes):
-    """:func:`accumulate_weight_gradient` on ``row`` and the error sum_j w_j (2 S2_j - S1_j) of
-    :func:`presynaptic_error_sum`, in one pass over the neurons (SIMD), then S1, S2 decayed.
-
-    The sum adds the products ``prod`` in 8 fixed lanes (neuron j into lane j mod 8, in
-    increasing j), then the lanes pairwise, then the neurons past the last multiple of 8: a fixed
-    order (deterministic), as the 4 partial sums of :func:`presynaptic_error_sum`, but one that
-    vectorises without reassociation (no fastmath). ``prod`` [n] and ``lanes`` [8] are scratch.
-    """
-    n = s1.shape[0]
-    for j in range(n):
+    """:func:`accumulate_weight_gradient` on ``row`` and :func:`presynaptic_error` in one pass
+    over the neurons (SIMD): row -= tau (S1 - S2), the error sum_j w_j (2 S2_j - S1_j) returned,
+    S1, S2 decayed. ``prod`` [n] and ``lanes`` [4] are scratch."""
+    for j in range(s1.shape[0]):
         a = s1[j]
         c = s2[j]
         prod[j] = w[j] * (c + c - a)
         row[j] -= tau * (a - c)
         s1[j] = a * q
         s2[j] = c * qq
-    n8 = n - n % 8
-    for lane in range(8):
-        lanes[lane] = prod[lane] if lane < n8 else tau - tau
-    for j in range(8, n8, 8):
-        for lane in range(8):
-            lanes[lane] += prod[j + lane]
-    e = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + (
-        (lanes[4] + lanes[5]) + (lanes[6] + lanes[7])
-    )
-    for j in range(n8, n):
-        e += prod[j]
-    return e
-
-
-@njit(**JIT_SERIAL)
-def presynaptic_error(w, s1, s2, q, qq):
-    """:func:`presynaptic_error_sum`, then the sums decayed to the previous input."""
-    e = presynaptic_error_sum(w, s1, s2)
-    for j in range(s1.shape[0]):
-        s1[j] *= q
-        s2[j] *= qq
-    return e
+    return presynaptic_error_sum(prod, lanes)
