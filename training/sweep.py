@@ -11,7 +11,10 @@ Before a sweep starts, its peak memory (``training.resources.sweep_estimate``) i
 session's account; a sweep that does not fit is refused with the broker's message. A new Run
 never waits on the session's loop: the old sweep is told to stop and the new worker waits for it
 to end before it queues for a slot. Each worker gives back its slot and its reservation when it
-ends, however it ends, so a chunk that outlasts any timeout cannot leak either.
+ends, however it ends, so a chunk that outlasts any timeout cannot leak either. With a
+``training.sweep_remote.ClusterChoice`` set to "use cluster", a sweep's chunks run on the server's
+Dask cluster (the choice is read when the sweep starts); the slot and the reservation are held
+all the same.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from batscope.engine.slots import TRAINING_SLOTS, SlotTicket
 from batscope.training.state import SweepConfig
 
 from .resources import SWEEP_HINT, Reservation, SessionAccount, sweep_estimate
+from .sweep_remote import ClusterChoice, dashboard_href
 
 VARIANTS = ("single", "multi")
 
@@ -61,12 +65,14 @@ def grid_axis(maximum: float, step: float) -> np.ndarray:
     return np.round(np.arange(n) * step, 10)
 
 
-class _SweepJob:
-    """One started sweep: its worker, stop flag, slot ticket and memory reservation."""
+class SweepJob:
+    """One started sweep: its worker, stop flag, slot ticket and memory reservation (also the
+    sweep panel's, ``training.grid_sweep``)."""
 
-    def __init__(self, sweep_id: int, settings: dict, reservation: Reservation, after):
+    def __init__(self, sweep_id: int, settings, reservation: Reservation, after):
         self.sweep_id, self.settings, self.reservation = sweep_id, settings, reservation
-        self.after: _SweepJob | None = after  # a sweep being stopped: wait for it to end
+        self.runner: Callable | None = None  # the Fig. 3 runner chosen at start (None: in process)
+        self.after: SweepJob | None = after  # a sweep being stopped: wait for it to end
         self.stop = threading.Event()
         self.done = threading.Event()
         self.ticket: SlotTicket | None = None
@@ -103,7 +109,8 @@ class SweepController(param.Parameterized):
 
     ``config`` is an ``training.state.SweepConfig`` (grid, repeats, epochs, seed, tie mode);
     ``variants`` says which heatmaps to compute. ``runner`` is ``engine.convergence.run_sweep`` by
-    default (tests may inject a fake with the same signature).
+    default (tests may inject a fake with the same signature); without one, ``cluster`` (a
+    ``ClusterChoice``) may send each sweep to the server's Dask cluster.
     """
 
     run = param.Event(doc="Start a sweep with the current settings")
@@ -131,16 +138,18 @@ class SweepController(param.Parameterized):
         config: SweepConfig | None = None,
         runner: Callable | None = None,
         account: SessionAccount | None = None,
+        cluster: ClusterChoice | None = None,
         **params,
     ):
         super().__init__(**params)
         self.param.backend.objects = available_backends()
         self.config = config if config is not None else SweepConfig()
         self.account = account if account is not None else SessionAccount()
+        self.cluster = cluster
         self._runner = runner
         self._queue: deque[SweepCells] = deque()
         self._lock = threading.Lock()
-        self._job: _SweepJob | None = None
+        self._job: SweepJob | None = None
         self._error = ""
         self._phase = "idle"
         self._done = 0
@@ -182,7 +191,10 @@ class SweepController(param.Parameterized):
             old.stop.set()
         self.sweep_id += 1
         self.settings = settings
-        job = _SweepJob(self.sweep_id, settings, reservation, old if old and old.alive else None)
+        job = SweepJob(self.sweep_id, settings, reservation, old if old and old.alive else None)
+        job.runner = self._runner
+        if job.runner is None and self.cluster is not None:
+            job.runner = self.cluster.convergence_runner()
         if job.after is None:
             job.ticket = TRAINING_SLOTS.ticket()
         with self._lock:
@@ -261,11 +273,11 @@ class SweepController(param.Parameterized):
         return not job.alive
 
     @staticmethod
-    def _position(job: _SweepJob | None) -> int:
+    def _position(job: SweepJob | None) -> int:
         ticket = job.ticket if job is not None else None
         return ticket.position if ticket is not None else 0
 
-    def _queue_text(self, job: _SweepJob | None) -> str:
+    def _queue_text(self, job: SweepJob | None) -> str:
         place = self._position(job)
         return f"Place {place} in the queue for a training slot." if place else ""
 
@@ -308,12 +320,13 @@ class SweepController(param.Parameterized):
 
     @property
     def dashboard_link(self) -> str:
-        """The Dask dashboard of the cluster the sweeps run on (``training.sweep_remote``), once
-        a sweep has reached it; "" when they run in this process."""
-        return getattr(self._runner, "dashboard_link", "")
+        """The Dask dashboard of the cluster the last sweep runs on (``training.sweep_remote``),
+        once it has reached it; "" when it runs in this process."""
+        job = self._job
+        return dashboard_href(getattr(job.runner, "dashboard_link", "")) if job else ""
 
     # ---- worker -----------------------------------------------------------------------------
-    def _main(self, job: _SweepJob) -> None:
+    def _main(self, job: SweepJob) -> None:
         try:
             while job.after is not None and not job.after.done.wait(0.05):
                 if job.stop.is_set():
@@ -348,13 +361,13 @@ class SweepController(param.Parameterized):
             job.release()
             job.done.set()
 
-    def _set_phase(self, job: _SweepJob, phase: str) -> None:
+    def _set_phase(self, job: SweepJob, phase: str) -> None:
         with self._lock:
             if self._job is job:
                 self._phase = phase
 
-    def _run_variant(self, variant: str, job: _SweepJob) -> None:
-        runner = self._runner or convergence.run_sweep
+    def _run_variant(self, variant: str, job: SweepJob) -> None:
+        runner = job.runner or convergence.run_sweep
         s, sweep_id = job.settings, job.sweep_id
         cfg = _engine_config(variant, s)
         mu, sigma, repeats, predict = s["mu"], s["sigma"], s["repeats"], s["predict"]
