@@ -5,12 +5,14 @@
 
 By default the server listens on this machine only (127.0.0.1). ``--share`` serves a room: it
 listens on every interface, allows the page's websocket from the machine's LAN address and
-names, and prints the URL to share.
+names, and prints the URL to share. ``--dask-scheduler ADDRESS`` lets participants run their sweeps
+on that Dask cluster (it sets ``BATSCOPE_DASK_SCHEDULER`` for the server).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 import subprocess
@@ -22,6 +24,7 @@ from pathlib import Path
 from batscope.training.cli import add_train_parser, train_command
 from batscope.training.report import add_report_parser, report_command
 from batscope.training.sweep_cli import add_sweep_parser, sweep_command
+from batscope.training.sweep_remote import SCHEDULER_ENV
 
 from .nir_command import add_export_nir_parser, export_nir_command
 
@@ -125,6 +128,15 @@ def serve_command(
     return cmd
 
 
+def use_dask_scheduler(address: str) -> None:
+    """``--dask-scheduler``: the server (a child of this process) gets
+    ``BATSCOPE_DASK_SCHEDULER``."""
+    address = address.strip()
+    if not address or any(c.isspace() for c in address):
+        raise ValueError(f"--dask-scheduler: {address!r} is not a scheduler address")
+    os.environ[SCHEDULER_ENV] = address
+
+
 def _open_when_listening(proc, url: str, port: int, timeout: float = 300.0) -> None:
     """Open ``url`` in a browser once something accepts on ``port`` (the server warms first)."""
     end = time.monotonic() + timeout
@@ -159,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument("--dev", action="store_true", help="reload on code changes")
     serve.add_argument(
+        "--dask-scheduler",
+        metavar="ADDRESS",
+        help="a Dask scheduler (tcp://host:8786) participants may run their sweeps on",
+    )
+    serve.add_argument(
         "--no-warm", action="store_true", help="skip compiling the kernels at start-up"
     )
     add_train_parser(sub)
@@ -174,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         return sweep_command(args)
     if args.command == "export-nir":
         return export_nir_command(args)
+    if args.dask_scheduler is not None:
+        try:
+            use_dask_scheduler(args.dask_scheduler)
+        except ValueError as exc:
+            parser.error(str(exc))
     cmd = serve_command(
         args.port,
         args.show,

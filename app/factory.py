@@ -12,6 +12,7 @@ from pathlib import Path
 import panel as pn
 import param
 from batscope.training.controller import TrainingController
+from batscope.training.grid_sweep import GridSweepController
 from batscope.training.limits import escape
 from batscope.training.resources import SessionAccount
 from batscope.training.state import (
@@ -23,7 +24,7 @@ from batscope.training.state import (
     check_config,
 )
 from batscope.training.sweep import SweepController
-from batscope.training.sweep_remote import runner_from_env
+from batscope.training.sweep_remote import ClusterChoice
 from batscope.training.trainer import Trainer
 from batscope.widgets.base import error_alert
 from batscope.widgets.builder import NetworkBuilder
@@ -34,6 +35,7 @@ from batscope.widgets.editor import PatternEditorView
 from batscope.widgets.errorflow import ErrorFlowView
 from batscope.widgets.export import ExportView
 from batscope.widgets.gradcheck import GradCheckView
+from batscope.widgets.grid_sweep import GridSweepView
 from batscope.widgets.latency import LatencyView
 from batscope.widgets.membrane import MembraneView
 from batscope.widgets.metrics import MetricsView
@@ -208,6 +210,7 @@ TABS = {  # each tab's title and the views it shows, built when the tab is first
     "Activity": ("raster", "membrane"),
     "Learning": ("metrics", "errorflow", "weights"),
     "Convergence": ("convergence",),
+    "Sweeps": ("sweeps",),
     "Sparsity & latency": ("sparsity", "latency"),
     "Toy editor": ("editor",),
     "Gradient check": ("gradcheck",),
@@ -238,8 +241,12 @@ class BatscopeApp(pn.viewable.Viewer):
         self.controller = TrainingController(
             self.network, self.training, self.view_config, trainer_factory, account=self.account
         )
-        # on the Dask cluster named by BATSCOPE_DASK_SCHEDULER, if any
-        self.sweep = SweepController(SweepConfig(), runner=runner_from_env(), account=self.account)
+        # sweeps may run on the server's Dask cluster (BATSCOPE_DASK_SCHEDULER), if it has one
+        self.cluster = ClusterChoice()
+        self.sweep = SweepController(SweepConfig(), account=self.account, cluster=self.cluster)
+        self.grid_sweep = GridSweepController(
+            self.network, self.training, account=self.account, cluster=self.cluster
+        )
         vc = self.view_config
         providers = {
             "network_provider": self.controller.current_network,
@@ -254,6 +261,7 @@ class BatscopeApp(pn.viewable.Viewer):
             "sparsity": partial(SparsityView, vc),
             "latency": partial(LatencyView, vc),
             "convergence": partial(ConvergenceView, self.sweep, vc),
+            "sweeps": partial(GridSweepView, self.grid_sweep, vc),
             "editor": partial(PatternEditorView, vc, **providers),
             "gradcheck": partial(
                 GradCheckView, vc, reserve=self.controller.reserve_check, **providers
@@ -268,12 +276,13 @@ class BatscopeApp(pn.viewable.Viewer):
         self.form = TrainingForm(self.training)
         self.gates = {
             name: ViewGate(partial(self.view, name), partial(self._shown, TAB_OF[name]))
-            for name in (*TRAINING_VIEWS, "convergence")
+            for name in (*TRAINING_VIEWS, "convergence", "sweeps")
         }
         self.session = LiveSession(
             [
                 (self.controller, [self.gates[n] for n in TRAINING_VIEWS]),
                 (self.sweep, [self.gates["convergence"]]),
+                (self.grid_sweep, [self.gates["sweeps"]]),
             ],
             period_ms=period_ms,
         )

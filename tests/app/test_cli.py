@@ -1,9 +1,11 @@
 """`batscope serve` builds the documented `panel serve` command line: this machine only by
 default, the room with one flag, and websocket origins that match the address served."""
 
+import os
+
 import pytest
 from batscope.app import cli
-from batscope.app.cli import serve_command, websocket_origins
+from batscope.app.cli import serve_command, use_dask_scheduler, websocket_origins
 
 
 def _values(cmd, flag):
@@ -86,3 +88,22 @@ def test_share_prints_the_link_to_share(monkeypatch, capsys):
 def test_bad_arguments_are_refused(argv):
     with pytest.raises(SystemExit):
         cli.main(argv)
+
+
+def test_dask_scheduler_flag_names_the_servers_cluster(monkeypatch):
+    monkeypatch.setenv("BATSCOPE_DASK_SCHEDULER", "")  # restored after the test
+    seen = []
+
+    class Proc:
+        def __init__(self, cmd):
+            seen.append(os.environ["BATSCOPE_DASK_SCHEDULER"])
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Proc)
+    assert cli.main(["serve", "--port", "5007", "--dask-scheduler", " tcp://head:8786 "]) == 0
+    assert seen == ["tcp://head:8786"]  # the server's environment names it
+    for bad in ("", "tcp://a b:1"):
+        with pytest.raises(ValueError, match="--dask-scheduler"):
+            use_dask_scheduler(bad)
