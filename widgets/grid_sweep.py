@@ -134,8 +134,8 @@ class GridSweepView(PlotView):
     # ---- results ----------------------------------------------------------------------------
     def _grid(self, plan) -> dict:
         """The heatmap's data: every (x, y) cell of ``plan`` with the mean accuracy so far."""
-        if plan is None or not plan.cells:
-            return {"x": [], "y": [], "accuracy": [], "runs": []}
+        if plan is None:  # one grey cell: the axes are categorical from the start
+            return {"x": ["no sweep yet"], "y": [""], "accuracy": [np.nan], "runs": [0]}
         by_y = len(plan.fields) > 1
         cells: dict[tuple[str, str], list] = {}
         for cell in plan.cells:

@@ -202,3 +202,15 @@ def test_a_second_sweep_beyond_the_session_budget_is_refused(cluster):
         for _ in range(held):
             TRAINING_SLOTS.release()
     assert account.used == 0
+
+
+def test_the_convergence_sweep_runs_here_when_use_cluster_is_off():
+    choice = ClusterChoice(address="tcp://127.0.0.1:9")  # a scheduler nobody needs to reach
+    choice.use_cluster = False
+    fig3 = SweepController(
+        SweepConfig(mu_max=0.2, sigma_max=0.2, repeats=2, epochs=3), cluster=choice
+    )
+    fig3.variants = ["multi"]
+    fig3.start()
+    poll_until(fig3)
+    assert fig3.status == "finished" and fig3.cells_done == 4 and fig3.dashboard_link == ""
