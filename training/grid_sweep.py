@@ -74,7 +74,9 @@ def sweep_fields(layers: list[dict]) -> list[str]:
     dicts: a pool layer has no neuron fields, a conv layer no size)."""
     fields = [f"training.{f}" for f in TRAINING_FIELDS]
     for i, layer in enumerate(layers):
-        fields += [f"network.layers.{i}.{f}" for f in LAYER_FIELDS if f in layer]
+        last = i == len(layers) - 1  # its size is the task's class count
+        names = [f for f in LAYER_FIELDS if f in layer and not (last and f == "size")]
+        fields += [f"network.layers.{i}.{f}" for f in names]
     return fields
 
 
@@ -342,7 +344,12 @@ class GridSweepController(param.Parameterized):
         if address is None:
             run_plan_here(plan, on_record=ended, should_stop=job.stop.is_set)
             return
-        client = open_scheduler(address)
+        try:
+            client = open_scheduler(address)
+        except OSError:  # the address is the server's: not quoted to the participant
+            raise RuntimeError(
+                "the server's Dask cluster does not answer: turn off 'use cluster' to run here"
+            ) from None
         try:
             self._set(job, _link=dashboard_href(client.dashboard_link))
             run_plan(plan, client, on_record=ended, should_stop=job.stop.is_set)

@@ -76,6 +76,7 @@ def test_the_offered_fields_follow_the_layers():
     net.set_layers([LayerSpec(size=4), LayerSpec(size=2)])
     assert "network.layers.1.theta" in ctrl.param.x_field.objects
     assert "network.layers.0.size" in ctrl.param.x_field.objects
+    assert "network.layers.1.size" not in ctrl.param.x_field.objects  # the task's classes
     ctrl.x_field, ctrl.y_field = "network.layers.1.theta", "network.layers.1.n_max"
     net.set_layers([LayerSpec(size=2)])
     assert ctrl.x_field == "training.lr" and ctrl.y_field == NONE
@@ -214,3 +215,14 @@ def test_the_convergence_sweep_runs_here_when_use_cluster_is_off():
     fig3.start()
     poll_until(fig3)
     assert fig3.status == "finished" and fig3.cells_done == 4 and fig3.dashboard_link == ""
+
+
+def test_an_unreachable_cluster_is_an_error_that_gives_everything_back():
+    pytest.importorskip("distributed")
+    ctrl = GridSweepController(*setup(), cluster=ClusterChoice(address="tcp://127.0.0.1:9"))
+    ctrl.start()
+    assert ctrl.on_cluster
+    poll_until(ctrl, timeout=60)
+    assert ctrl.status == "error" and "does not answer" in ctrl.message
+    assert "127.0.0.1:9" not in ctrl.message  # the server's address stays on the server
+    assert ctrl.account.used == 0 and not ctrl.alive
