@@ -175,9 +175,9 @@ def _line_of(text: str, message: str) -> int:
     start = max(_step_line(text, int(m.group(1))), 0) if m else 0
     keys = [k for k in re.findall(r"[A-Za-z_]\w*", path) if k not in ("steps", "lesson")]
     lines = text.splitlines()
-    if keys:
+    for key in reversed(keys):  # a dotted key ("training.lr") is found by either part
         for i in range(start, len(lines)):
-            if f'"{keys[-1]}"' in lines[i]:
+            if f'"{key}"' in lines[i] or f'"{key}.' in lines[i] or f'.{key}"' in lines[i]:
                 return i + 1
     return start + 1
 
