@@ -234,16 +234,25 @@ class EditorGoal:
         )
 
     def text(self) -> str:
-        parts = [f"in the toy editor, output neuron {self.neuron} fires"]
-        if self.count_min == self.count_max and self.count_min is not None:
-            parts.append(f"exactly {self.count_min} time(s)")
-        else:
-            parts.append(Bound("spikes", self.count_min, self.count_max).text())
+        lo, hi = self.count_min, self.count_max
+        fires = "stays silent" if hi == 0 else f"fires {_range(lo, hi, 'time(s)')}"
+        text = f"in the toy editor, output neuron {self.neuron} {fires}"
         if self.inputs_min is not None or self.inputs_max is not None:
-            parts.append("with " + Bound("input spikes", self.inputs_min, self.inputs_max).text())
+            text += f" with {_range(self.inputs_min, self.inputs_max, 'input spike(s)')}"
         if self.n_max_min is not None or self.n_max_max is not None:
-            parts.append("and " + Bound("S", self.n_max_min, self.n_max_max).text())
-        return " ".join(parts)
+            text += f" and a buffer S of {_range(self.n_max_min, self.n_max_max, '')}".rstrip()
+        return text
+
+
+def _range(lo, hi, unit: str) -> str:
+    """ "exactly 2 time(s)", "at least 1 input spike(s)", "4 to 5 …", "at most 1"."""
+    if lo is not None and lo == hi:
+        text = f"exactly {lo}"
+    elif lo is not None and hi is not None:
+        text = f"{lo} to {hi}"
+    else:
+        text = f"at least {lo}" if lo is not None else f"at most {hi}"
+    return f"{text} {unit}"
 
 
 @dataclass(frozen=True)
