@@ -153,6 +153,7 @@ class LessonDriver:
         app, p = self.app, self.progress
         lesson = self.lessons.get(p.lesson)
         if lesson is None:  # no lesson (or one this server does not offer): explore freely
+            self._show_controls(None)
             self._show_tabs(())
             app.urlstate.lesson = ""
             return
@@ -164,18 +165,21 @@ class LessonDriver:
         if step.preset and not self._from_url:
             app.use_preset(step.preset)
             app.controller.param.trigger("reset")  # a fresh run for the step's setup
-        if step.controls is not None:
-            hidden = CONTROLS - set(step.controls)
-            locked = load_preset(app.preset).locked
-            app.form.set_hidden(hidden, locked)
-            app.builder.set_hidden(
-                {h.split(".", 1)[1] for h in hidden if h.startswith("layer.")}, locked
-            )
+        self._show_controls(step.controls)
         self._show_tabs(step.tabs)
         self.gradcheck = self.precision = None
         self.tabs_seen = {self.tab_ids[app.tabs.active]} if hasattr(app, "tabs") else set()
         app.urlstate.param.update(lesson=p.lesson, step=p.step + 1)
         self.evaluate()
+
+    def _show_controls(self, controls) -> None:
+        """Show only ``controls`` in the sidebar (None: those the selected preset shows)."""
+        preset = load_preset(self.app.preset)
+        hidden = set(preset.hidden) if controls is None else CONTROLS - set(controls)
+        self.app.form.set_hidden(hidden, preset.locked)
+        self.app.builder.set_hidden(
+            {h.split(".", 1)[1] for h in hidden if h.startswith("layer.")}, preset.locked
+        )
 
     def _show_tabs(self, ids) -> None:
         tabs = getattr(self.app, "tabs", None)

@@ -65,6 +65,7 @@ def test_a_broadcast_move_is_followed(app):
     assert "Step 3 of 3" in app.lesson.bar.header.object
     app.progress.move_to("", 0)
     assert app.tabs.stylesheets == [] and not app.lesson.bar._steps.visible
+    assert app.form.inputs["loss"].visible  # the preset's own controls again
 
 
 def test_hints_are_revealed_on_request_and_text_is_not_raw_html():
