@@ -54,14 +54,8 @@ class LessonBar(pn.viewable.Viewer):
         self.next.on_click(lambda _: self._go(+1))
         self.hint.on_click(self._more_hint)
         progress.param.watch(self._render, ["lesson", "step", "goal_met", "hints_shown"])
-        self._steps = pn.Column(
-            self.header,
-            self.text,
-            self.goal,
-            self.hints,
-            pn.Row(self.back, self.hint, self.next),
-            sizing_mode="stretch_width",
-        )
+        # filled when a lesson is first picked: a session without one builds none of it
+        self._steps = pn.Column(sizing_mode="stretch_width")
         self._layout = pn.Card(
             self.select,
             self._steps,
@@ -97,6 +91,14 @@ class LessonBar(pn.viewable.Viewer):
         self._steps.visible = lesson is not None
         if lesson is None:
             return
+        if not self._steps.objects:
+            self._steps.objects = [
+                self.header,
+                self.text,
+                self.goal,
+                self.hints,
+                pn.Row(self.back, self.hint, self.next),
+            ]
         step = lesson.steps[min(p.step, len(lesson.steps) - 1)]
         self.header.object = f"**Step {p.step + 1} of {len(lesson.steps)}: {step.title}**"
         self.text.object = render_markdown(step.text)
