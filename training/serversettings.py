@@ -17,7 +17,7 @@ from pathlib import Path
 
 from batscope.datasets import cache_dir, files_present, get_spec
 
-from .trainer import IMAGE_TASKS
+from .trainer import IMAGE_TASKS, Trainer
 
 DATA_DIR_ENV = "BATSCOPE_DATA_DIR"
 DOWNLOAD_ENV = "BATSCOPE_ALLOW_DOWNLOAD"
@@ -57,3 +57,9 @@ def full_data_refusal(task: str) -> str:
         f"there (python -m batscope.datasets fetch {name}), or start it with "
         "batscope serve --data-dir FOLDER or --allow-download. The embedded sample is used."
     )
+
+
+def server_trainer(config: dict) -> Trainer:
+    """The app's Trainer: full datasets from the server's data folder or the cache, downloaded
+    (and checked) only when the server allows it."""
+    return Trainer(config, data_dir=data_dir(), download=download_allowed())

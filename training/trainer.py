@@ -35,6 +35,7 @@ from .telemetry import (
     MembraneWindow,
     MetricRow,
     Snapshot,
+    sparsity_rows,
 )
 
 IMAGE_TASKS = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "emnist": "emnist-balanced"}
@@ -380,6 +381,9 @@ class Trainer:
             latency=latency,
             weights=tuple(to_numpy(w) for w in net.weights) if heavy else None,
             evaluations=evaluations,
+            sparsity_rows=sparsity_rows(
+                sparsity, self.step_count, self.epoch + self.batch / max(self.n_batches, 1)
+            ),
             extra={"progress": self.progress, "lr": self.optimizer.lr, "t_enc": self.data.t_enc},
         )
 
