@@ -3,8 +3,10 @@
 ``batscope serve`` sets them in the server's environment (``--data-dir``, ``--allow-download``,
 ``--runs``); they are read at every call, never from a browser:
 
-- ``BATSCOPE_DATA_DIR``: a folder of official dataset files, searched before the cache
-  (``$BATSCOPE_DATA``, datasets/cache.py);
+- ``BATSCOPE_DATA_DIR``: a folder of official dataset files, one subfolder per dataset
+  (``mnist/``, ``fashion-mnist/``, ``emnist/``), searched before the cache (``$BATSCOPE_DATA``,
+  datasets/cache.py); files lying in the folder itself are taken for any MNIST-format dataset
+  and left to the hash check when loaded;
 - ``BATSCOPE_ALLOW_DOWNLOAD=1``: a session may download a full dataset missing from both (checked
   against the pinned hashes, datasets/loaders.py); off by default;
 - ``BATSCOPE_RUNS_DIR``: the run folders participants may open (training/runlibrary.py).
