@@ -362,11 +362,10 @@ class BatscopeApp(pn.viewable.Viewer):
             pn.Card(self.builder, title="Network", sizing_mode="stretch_width", margin=(5, 0)),
             pn.Card(self.form, title="Training", sizing_mode="stretch_width", margin=(5, 0)),
         ]
-        if runs_dir() is not None:  # batscope serve --runs DIR
-            self.runs = RunPicker(self.controller, runs_dir())
-            sidebar.append(
-                pn.Card(self.runs, title="Open a run folder", sizing_mode="stretch_width")
-            )
+        if runs_dir() is not None:  # batscope serve --runs DIR; listed when first opened
+            runs = pn.Card(title="Open a run folder", collapsed=True, sizing_mode="stretch_width")
+            runs.param.watch(partial(self._list_runs, runs), "collapsed")
+            sidebar.append(runs)
         self.view_controls = ViewControls(self.view_config, self.network)
         self._tab_bodies = [pn.Column(sizing_mode="stretch_width") for _ in TABS]
         tabs = pn.Tabs(
@@ -389,6 +388,11 @@ class BatscopeApp(pn.viewable.Viewer):
         if CSS.is_file():
             template.config.raw_css.append(CSS.read_text())
         return template
+
+    def _list_runs(self, card, event) -> None:
+        if not event.new and not card.objects:
+            self.runs = RunPicker(self.controller, runs_dir())
+            card.objects = [self.runs]
 
     def _fill_tab(self, index: int) -> None:
         """Build the views of tab ``index`` into its (so far empty) body, once."""

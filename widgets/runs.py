@@ -24,11 +24,11 @@ class RunPicker(pn.viewable.Viewer):
         super().__init__(**params)
         self.controller, self.root = controller, root
         self.select = pn.widgets.Select(
-            name="run", options=[], sizing_mode="stretch_width", css_classes=["run-select"]
+            label="run", options=[], sizing_mode="stretch_width", css_classes=["run-select"]
         )
-        self.refresh = pn.widgets.Button(name="↻ Refresh", width=90)
+        self.refresh = pn.widgets.Button(label="↻ Refresh", width=90)
         self.open = pn.widgets.Button(
-            name="Open", button_type="primary", width=90, css_classes=["run-open"]
+            label="Open", color="primary", width=90, css_classes=["run-open"]
         )
         self.alert = error_alert()
         self.note = pn.pane.Markdown("", css_classes=["run-note"], sizing_mode="stretch_width")
@@ -47,6 +47,8 @@ class RunPicker(pn.viewable.Viewer):
         """Rebuild the list from the runs folder."""
         names = list_runs(self.root)
         self.select.options = names
+        if self.select.value not in names:
+            self.select.value = names[0] if names else None
         self.open.disabled = not names
         self.note.object = "" if names else NONE_TEXT
 
