@@ -170,7 +170,16 @@ class TrainingController(param.Parameterized):
         configuration ``config``: its weights become the session's, its record (curves, sparsity
         history, latency) goes to the views as one snapshot, and a paused run publishes the
         model's snapshots for any sample through the live path (training/run.py). Play or Step
-        then trains a new run from its weights. False (with a message) if it cannot start."""
+        then trains a new run from its weights. False (with a message) if it does not fit the
+        memory budget: checked first, so a refused run changes nothing."""
+        try:
+            with self.account.reserve(
+                training_estimate(config), "this run", RUN_HINT, replaces=self._reservation
+            ):
+                pass
+        except BudgetRefused as exc:
+            self._set(message=str(exc))
+            return False
         apply_run_config(config, self.network, self.training)
         self.load_weights(opened.weights)
         if not self._launch(paused=True):

@@ -144,3 +144,17 @@ def test_the_controller_explores_a_run_through_the_live_path(runs):
         assert ctrl.history[: len(opened.rows)] == list(opened.rows)
     finally:
         ctrl.shutdown()
+
+
+def test_a_run_over_the_memory_budget_changes_nothing(runs):
+    from batscope.training.resources import MemoryBroker, SessionAccount
+
+    opened = open_run(runs, NAME)
+    account = SessionAccount(MemoryBroker(10**6, 10**6))  # far below a 784-30-10 run on MNIST
+    net, tr = NetworkSpec(), TrainingConfig()
+    before = (net.to_dict(), tr.to_dict())
+    ctrl = TrainingController(net, tr, ViewConfig(), Trainer, account=account)
+    assert not ctrl.open_record(opened, opened.config)
+    assert "This run needs" in ctrl.message and ctrl.status == "idle" and ctrl.run is None
+    assert (net.to_dict(), tr.to_dict()) == before and ctrl.initial_weights is None
+    assert ctrl.opened == "" and account.used == 0
