@@ -36,7 +36,7 @@ from .trainer import build_network
 REQUIRED = ("config.json", "metrics.csv", "model.json", "model.npz")
 MAX_DEPTH = 3  # run folders are found this deep below the runs folder (experiment/seed/...)
 MAX_RUNS = 500  # names listed (sorted); a larger folder is cut with a note
-MAX_RECORD_BYTES = 16 * 2**20  # metrics.csv or evaluations.jsonl of one run
+MAX_RECORD_BYTES = 64 * 2**20  # metrics.csv or evaluations.jsonl of one run
 
 
 class RunOpenError(ValueError):
@@ -73,7 +73,6 @@ class OpenedRun:
 
     name: str
     config: dict  # the app's run configuration (version, network, training)
-    full_data: bool  # trained on the full dataset (the app may show the embedded sample)
     weights: list[np.ndarray]
     rows: tuple[MetricRow, ...]  # every evaluation and epoch row of metrics.csv
     sparsity_rows: tuple[SparsityRow, ...]  # per layer, from each test (else val) evaluation
@@ -81,10 +80,18 @@ class OpenedRun:
     epochs: int  # the last epoch recorded
 
 
-def _text(path: Path) -> str:
+def _check_size(path: Path) -> None:
     try:
-        if path.stat().st_size > MAX_RECORD_BYTES:
-            raise RunOpenError(f"{path.name}: larger than {MAX_RECORD_BYTES} bytes")
+        size = path.stat().st_size
+    except OSError as exc:
+        raise RunOpenError(f"{path.name}: unreadable ({exc.strerror or exc})") from None
+    if size > MAX_RECORD_BYTES:
+        raise RunOpenError(f"{path.name}: larger than {MAX_RECORD_BYTES} bytes")
+
+
+def _text(path: Path) -> str:
+    _check_size(path)
+    try:
         return path.read_text("utf-8")
     except OSError as exc:
         raise RunOpenError(f"{path.name}: unreadable ({exc.strerror or exc})") from None
@@ -102,8 +109,9 @@ def _number(value, where: str) -> float:
     return x
 
 
-def _app_config(path: Path) -> tuple[dict, bool]:
-    """``(the app's run configuration, trained on the full dataset)`` of ``config.json``."""
+def _app_config(path: Path) -> dict:
+    """The app's run configuration of ``config.json`` (``training.data`` "full" for a run on
+    the full dataset)."""
     try:
         d = parse_json(_text(path / "config.json"), "config.json")
         config = validate_run_config(d)
@@ -114,16 +122,15 @@ def _app_config(path: Path) -> tuple[dict, bool]:
         raise RunOpenError(
             f"config.json: task {escape(task)!r} is not one the app shows ({', '.join(TASKS)})"
         )
-    full = config["run"].get("data") == "full"
     training = dict(config["training"])
-    if full and task in IMAGE_TASKS:
+    if config["run"].get("data") == "full" and task in IMAGE_TASKS:
         training["data"] = "full"
     app = {"version": CONFIG_VERSION, "network": config["network"], "training": training}
     try:
         scratch_config(app)
     except ValueError as exc:
         raise RunOpenError(f"config.json: {exc}") from None
-    return app, full
+    return app
 
 
 def _metric_rows(path: Path) -> tuple[tuple[MetricRow, ...], dict[tuple[int, str], int]]:
@@ -162,8 +169,11 @@ def _fraction(d: dict, key: str, where: str) -> float:
 
 def _record(path: Path, steps: dict) -> tuple[tuple[SparsityRow, ...], LatencyCurve | None]:
     """Sparsity rows of every test (else validation) evaluation, and the last latency curve."""
+    file = path / "evaluations.jsonl"
+    if file.exists():
+        _check_size(file)  # refused when too large, before it is read
     try:
-        evals = read_evaluations(path / "evaluations.jsonl")
+        evals = read_evaluations(file)
     except RecordError as exc:
         raise RunOpenError(str(exc).replace(str(path) + "/", "")) from None
     split = "test" if any(e["split"] == "test" for e in evals) else "val"
@@ -211,7 +221,7 @@ def open_run(root, name: str, reserve=None) -> OpenedRun:
     if not isinstance(name, str) or name not in list_runs(root):
         raise RunOpenError(f"run {escape(name)!r}: not one of this server's runs")
     path = Path(root) / name
-    config, full = _app_config(path)
+    config = _app_config(path)
     n_inputs = task_shape(config["training"]["task"])[0]
     guard = reserve(n_inputs, scratch_config(config)[0].layers) if reserve else nullcontext()
     with guard:
@@ -225,7 +235,6 @@ def open_run(root, name: str, reserve=None) -> OpenedRun:
     return OpenedRun(
         name,
         config,
-        full,
         weights,
         rows,
         sparsity,

@@ -122,3 +122,26 @@ def test_serve_passes_the_settings_to_the_server(tmp_path):
         "BATSCOPE_ALLOW_DOWNLOAD": "1",
     }
     assert server_env(base={}) == {}  # nothing is allowed unless asked
+
+
+def test_the_app_downloads_only_when_the_server_allows_it(nowhere, monkeypatch):
+    from batscope.training import trainer
+
+    calls = []
+
+    def load(name, split, data_dir=None, download=True, **kw):
+        calls.append((name, split, data_dir, download))
+        raise FileNotFoundError(f"{name} {split} split not found")
+
+    monkeypatch.setattr(trainer.datasets, "load", load)
+    net = NetworkSpec()
+    net.set_from_dict({"layers": [{"size": 10}]})
+    config = run_config(net, TrainingConfig(task="mnist", data="full"))
+    monkeypatch.setenv("BATSCOPE_DATA_DIR", str(nowhere / "data"))
+    with pytest.raises(FileNotFoundError, match="not found"):
+        serversettings.server_trainer(config)
+    assert calls == [("mnist", "train", nowhere / "data", False)]
+    monkeypatch.setenv("BATSCOPE_ALLOW_DOWNLOAD", "1")
+    with pytest.raises(FileNotFoundError):
+        serversettings.server_trainer(config)
+    assert calls[-1] == ("mnist", "train", nowhere / "data", True)

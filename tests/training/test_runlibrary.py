@@ -57,7 +57,7 @@ def test_a_real_run_is_read_whole(runs):
     cfg = opened.config
     assert set(cfg) == {"version", "network", "training"} and cfg["training"]["task"] == "mnist"
     assert [w.shape for w in opened.weights] == [(30, 784), (10, 30)]
-    assert opened.epochs == 1 and not opened.full_data
+    assert opened.epochs == 1 and "data" not in cfg["training"]  # trained on the sample
     splits = {(r.epoch, r.split) for r in opened.rows}
     assert {(0, "val"), (0, "test"), (1, "val"), (1, "test"), (1, "train")} <= splits
     layers = [r.layer for r in opened.sparsity_rows]
