@@ -64,12 +64,11 @@ class LessonDriver:
             _, i_mu, i_sigma, _ = conv.drill
             selected = sweep.cell(i_mu, i_sigma)
         return LessonSnapshot(
-            config=run_config(app.network, app.training),
             run_config=run.config,
             best_accuracy=dict(run.best_accuracy),
             epochs_done=run.epochs_done,
             reset_share=run.reset_share,
-            latency=run.latency,
+            latency_at_t_enc=run.latency_at_t_enc,
             sweep={v: dict(c) for v, c in sweep.cells.items()},
             sweep_complete=sweep.complete(),
             selected_cell=selected,
@@ -126,7 +125,6 @@ class LessonDriver:
                 "dt": float(view.dt),
                 "count_mismatch": int(c.count_mismatch),
                 "max_abs_error": float(c.max_abs_error) if c.matched else math.nan,
-                "matched": int(c.matched),
             }
         self.evaluate()
 
@@ -194,10 +192,8 @@ class LessonDriver:
 
 def _editor_state(view) -> dict:
     out = view.result[-1]
-    first = out.times[0, :, 0]
     return {
         "counts": [int(c) for c in out.counts[0]],
-        "first": [float(t) for t in first],
         "inputs": int(view.pattern_t.size),
         "n_max": int(view.network.layers[-1].n_max),
     }

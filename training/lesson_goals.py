@@ -1,8 +1,8 @@
 """A lesson step's goal: typed goal kinds checked against a plain snapshot of the session
 (no Panel).
 
-The app gathers what it already knows into a :class:`LessonSnapshot` (the current and the last
-run's configuration, the run's metrics, the convergence sweep's cells, the toy editor's output,
+The app gathers what it already knows into a :class:`LessonSnapshot` (the configuration the last
+run was started with, the run's metrics, the convergence sweep's cells, the toy editor's output,
 the gradient check's and the precision comparison's results, the tabs looked at) and each goal
 reads only that snapshot, so every goal can be tested without a browser and without the app.
 Goal files are untrusted: :func:`goal_from_dict` refuses an unknown kind, field or value naming
@@ -25,18 +25,17 @@ VARIANTS = ("single", "multi")
 class LessonSnapshot:
     """What the goals of a step may look at (plain values; ``None``: not done yet)."""
 
-    config: dict = field(default_factory=dict)  # the current run configuration
     run_config: dict | None = None  # the configuration of the last run started
     best_accuracy: dict = field(default_factory=dict)  # split -> best accuracy of that run, %
     epochs_done: int = 0  # epochs the last run completed
     reset_share: float = math.nan  # Σ|μ| / (Σ|φ| + Σ|μ|) of the latest error flow
-    latency: dict | None = None  # {"t_enc", "at_t_enc", "final"}: accuracy (%) at T_d
+    latency_at_t_enc: float = math.nan  # accuracy (%) at the end of the encoding window
     sweep: dict = field(default_factory=dict)  # variant -> {(μ, σ): accuracy %}
     sweep_complete: frozenset = frozenset()  # variants whose grid is complete
     selected_cell: tuple | None = None  # (μ, σ) of the drilled-into convergence cell
-    editor: dict | None = None  # {"counts", "first", "inputs", "n_max"} of the toy editor
+    editor: dict | None = None  # {"counts", "inputs", "n_max"} of the toy editor
     gradcheck: dict | None = None  # {"passed", "compared", "nonzero"} of the last check
-    precision: dict | None = None  # {"dt", "count_mismatch", "max_abs_error", "matched"}
+    precision: dict | None = None  # {"dt", "count_mismatch", "max_abs_error"}
     tabs_seen: frozenset = frozenset()  # tab ids shown during this step
 
 
@@ -165,7 +164,7 @@ class LatencyGoal:
     kind = "latency"
 
     def met(self, s: LessonSnapshot) -> bool:
-        return s.latency is not None and _between(s.latency["at_t_enc"], self.at_least, None)
+        return _between(s.latency_at_t_enc, self.at_least, None)
 
     def text(self) -> str:
         return f"reach {self.at_least:g} % accuracy by the end of the encoding window"

@@ -38,7 +38,7 @@ class RunRecord(param.Parameterized):
         self.best_accuracy: dict[str, float] = {}
         self.epochs_done = 0
         self.reset_share = math.nan
-        self.latency: dict | None = None
+        self.latency_at_t_enc = math.nan  # accuracy (%) at the end of the encoding window
 
     def start(self, config: dict) -> None:
         """A run with ``config`` was launched: forget the previous run's numbers."""
@@ -60,11 +60,7 @@ class RunRecord(param.Parameterized):
             if snap.latency is not None and len(snap.latency.t):
                 lat = snap.latency
                 i = min(int(np.searchsorted(lat.t, lat.t_enc, side="right")) - 1, len(lat.t) - 1)
-                self.latency = {
-                    "t_enc": float(lat.t_enc),
-                    "at_t_enc": 100.0 * float(lat.accuracy[max(i, 0)]),
-                    "final": 100.0 * float(lat.accuracy[-1]),
-                }
+                self.latency_at_t_enc = 100.0 * float(lat.accuracy[max(i, 0)])
         if batch:
             self.revision += 1
 

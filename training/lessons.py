@@ -220,7 +220,8 @@ def load_lesson_dir(folder, presets=(), tabs=()) -> tuple[list[Lesson], list[Les
     lessons, errors, seen = [], [], set()
     files = sorted(folder.glob("*.json"))
     if len(files) > MAX_LESSONS:
-        errors.append(LessonError(str(folder), 0, f"more than {MAX_LESSONS} lessons: first read"))
+        reason = f"more than {MAX_LESSONS} lessons: only the first {MAX_LESSONS} are read"
+        errors.append(LessonError(str(folder), 0, reason))
         files = files[:MAX_LESSONS]
     for f in files:
         try:

@@ -142,7 +142,7 @@ def test_lesson_5_sparsity_latency(app):
     next_step(app)
     assert not app.progress.goal_met  # the step's preset starts a fresh run
     train(app)
-    assert app.lesson.run_record.latency["at_t_enc"] >= 20 and app.progress.goal_met
+    assert app.lesson.run_record.latency_at_t_enc >= 20 and app.progress.goal_met
 
 
 def test_lesson_6_precision(app):

@@ -128,7 +128,7 @@ def test_goals_read_only_the_snapshot():
     assert not cell.met(LessonSnapshot(sweep=sweep))
     assert cell.met(LessonSnapshot(sweep=sweep, selected_cell=(1.6, 0.0)))
     prec = PrecisionGoal(mismatch_max=0, error_max=1e-3)
-    ok = {"dt": 1e-3, "count_mismatch": 0, "max_abs_error": 5e-4, "matched": 4}
+    ok = {"dt": 1e-3, "count_mismatch": 0, "max_abs_error": 5e-4}
     assert prec.met(LessonSnapshot(precision=ok))
     assert not prec.met(LessonSnapshot(precision={**ok, "max_abs_error": math.nan}))
 
@@ -155,3 +155,23 @@ def test_every_shipped_lesson_loads():
         "sparsity-latency",
         "precision",
     ]
+
+
+def test_the_run_record_keeps_best_accuracy_epochs_and_the_reset_share():
+    import numpy as np
+    from batscope.training.lesson_records import RunRecord, reset_share
+    from batscope.training.telemetry import ErrorFlow, MetricRow, Snapshot
+
+    flow = ErrorFlow(1, np.array([[1.0, 1.0]]), np.array([[2.0, np.inf]]), np.zeros((1, 2)))
+    assert reset_share([flow]) == pytest.approx(0.5)  # |μ| = 2 of |φ| + |μ| = 4; inf ignored
+    rec = RunRecord()
+    rec.start({"training": {"lr": 0.1}})
+    rows = (MetricRow(0, 0, "train", 1.0, 0.5), MetricRow(1, 1, "val", 1.0, 0.75))
+    rec.update([Snapshot(step=2, epoch=1, batch=0, n_batches=1, epochs=3, rows=rows)])
+    rec.update([Snapshot(2, 2, 0, 1, 3, rows=(MetricRow(2, 1, "train", 1.0, 0.25),))])
+    assert rec.best_accuracy == {"train": 50.0, "val": 75.0} and rec.epochs_done == 2
+    rec.update([Snapshot(2, 2, 0, 1, 3, errors=(flow,))])
+    assert rec.reset_share == pytest.approx(0.5) and rec.config == {"training": {"lr": 0.1}}
+    revision = rec.revision
+    rec.reset()
+    assert rec.best_accuracy == {} and rec.config is None and rec.revision == revision + 1
