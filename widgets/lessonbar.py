@@ -21,6 +21,15 @@ def render_markdown(text: str) -> str:
     return _MARKDOWN.render(text)
 
 
+def _options(lessons: dict) -> dict:
+    """Select options title -> id; a title used twice (a teacher's copy) is told by its id."""
+    titles = [lesson.title for lesson in lessons.values()]
+    return {
+        (lesson.title if titles.count(lesson.title) == 1 else f"{lesson.title} ({key})"): key
+        for key, lesson in lessons.items()
+    }
+
+
 class LessonBar(pn.viewable.Viewer):
     """Lesson picker, step header, text, goal, hints and Back / Hint / Next for one session.
 
@@ -33,7 +42,7 @@ class LessonBar(pn.viewable.Viewer):
         self.progress, self.lessons = progress, lessons
         self.select = pn.widgets.Select(
             name="Lesson",
-            options={NONE: "", **{lesson.title: key for key, lesson in lessons.items()}},
+            options={NONE: "", **_options(lessons)},
             value=progress.lesson if progress.lesson in lessons else "",
             sizing_mode="stretch_width",
             css_classes=["lesson-select"],

@@ -88,8 +88,10 @@ def test_hints_are_revealed_on_request_and_text_is_not_raw_html():
         ],
     }
     lesson = parse_lesson(json.dumps(d), tabs=("editor",))
+    copy = parse_lesson(json.dumps({**d, "id": "t2"}), tabs=("editor",))
     progress = LessonProgress()
-    bar = LessonBar(progress, {"t": lesson})
+    bar = LessonBar(progress, {"t": lesson, "t2": copy})
+    assert list(bar.select.options)[1:] == ["T (t)", "T (t2)"]  # both can be picked
     progress.move_to("t", 0)
     html = bar.text.object
     assert "<strong>bold</strong>" in html and "<script>" not in html and "&lt;script&gt;" in html
