@@ -23,9 +23,12 @@ from pathlib import Path
 
 from batscope.training.cli import add_train_parser, train_command
 from batscope.training.report import add_report_parser, report_command
+from batscope.training.serversettings import DATA_DIR_ENV, DOWNLOAD_ENV, RUNS_DIR_ENV
 from batscope.training.sweep_cli import add_sweep_parser, sweep_command
 from batscope.training.sweep_remote import SCHEDULER_ENV
 
+from .lesson_catalog import ENV as LESSONS_ENV
+from .lesson_catalog import read_lessons
 from .nir_command import add_export_nir_parser, export_nir_command
 
 HERE = Path(__file__).resolve().parent
@@ -83,6 +86,17 @@ def websocket_origins(
     return list(dict.fromkeys(origins))
 
 
+def server_env(data_dir=None, allow_download: bool = False, runs=None, base=None) -> dict:
+    """The server's environment: what sessions may use (training/serversettings.py)."""
+    env = dict(os.environ if base is None else base)
+    for name, value in ((DATA_DIR_ENV, data_dir), (RUNS_DIR_ENV, runs)):
+        if value is not None:
+            env[name] = str(Path(value).expanduser().resolve())
+    if allow_download:
+        env[DOWNLOAD_ENV] = "1"
+    return env
+
+
 def share_url(port: int) -> str:
     return f"http://{lan_address()}:{port}/main"
 
@@ -128,13 +142,12 @@ def serve_command(
     return cmd
 
 
-def use_dask_scheduler(address: str) -> None:
-    """``--dask-scheduler``: the server (a child of this process) gets
-    ``BATSCOPE_DASK_SCHEDULER``."""
-    address = address.strip()
+def dask_scheduler_address(text: str) -> str:
+    """``--dask-scheduler``: the address the server gets as ``BATSCOPE_DASK_SCHEDULER``."""
+    address = text.strip()
     if not address or any(c.isspace() for c in address):
-        raise ValueError(f"--dask-scheduler: {address!r} is not a scheduler address")
-    os.environ[SCHEDULER_ENV] = address
+        raise ValueError(f"--dask-scheduler: {text!r} is not a scheduler address")
+    return address
 
 
 def _open_when_listening(proc, url: str, port: int, timeout: float = 300.0) -> None:
@@ -169,7 +182,24 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="another host[:port] whose pages may connect (repeatable), e.g. behind a proxy",
     )
+    serve.add_argument(
+        "--lessons",
+        metavar="DIR",
+        default=None,
+        help="add the lessons (*.json) of DIR to the shipped ones; a bad file stops the server",
+    )
     serve.add_argument("--dev", action="store_true", help="reload on code changes")
+    serve.add_argument(
+        "--data-dir", default=None, help="folder of official dataset files sessions may train on"
+    )
+    serve.add_argument(
+        "--allow-download",
+        action="store_true",
+        help="let sessions download a full dataset (checked against pinned hashes); off by default",
+    )
+    serve.add_argument(
+        "--runs", default=None, help="folder of run folders (batscope train --out) to open"
+    )
     serve.add_argument(
         "--dask-scheduler",
         metavar="ADDRESS",
@@ -191,9 +221,18 @@ def main(argv: list[str] | None = None) -> int:
         return sweep_command(args)
     if args.command == "export-nir":
         return export_nir_command(args)
+    env = server_env(args.data_dir, args.allow_download, args.runs)
+    if args.lessons:  # checked here, before the server starts (docs/lessons.md §4)
+        lessons, errors = read_lessons(args.lessons)
+        for exc in errors:
+            print(f"batscope: lesson refused: {exc}", file=sys.stderr)
+        if errors:
+            return 2
+        env[LESSONS_ENV] = str(Path(args.lessons).resolve())
+        print(f"batscope: {len(lessons)} lessons offered", flush=True)
     if args.dask_scheduler is not None:
         try:
-            use_dask_scheduler(args.dask_scheduler)
+            env[SCHEDULER_ENV] = dask_scheduler_address(args.dask_scheduler)
         except ValueError as exc:
             parser.error(str(exc))
     cmd = serve_command(
@@ -209,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.share:
         url = share_url(port)
         print(f"batscope: share this link with the room: {url}", flush=True)
-    proc = subprocess.Popen(cmd)
+    proc = subprocess.Popen(cmd, env=env)
     # `batscope serve` stands for the server: a stop asked of it is passed on (an orphaned
     # server would keep the port and its sessions)
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum))

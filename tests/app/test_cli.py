@@ -1,11 +1,9 @@
 """`batscope serve` builds the documented `panel serve` command line: this machine only by
 default, the room with one flag, and websocket origins that match the address served."""
 
-import os
-
 import pytest
 from batscope.app import cli
-from batscope.app.cli import serve_command, use_dask_scheduler, websocket_origins
+from batscope.app.cli import dask_scheduler_address, serve_command, websocket_origins
 
 
 def _values(cmd, flag):
@@ -72,7 +70,7 @@ def test_share_prints_the_link_to_share(monkeypatch, capsys):
     started = []
 
     class Proc:
-        def __init__(self, cmd):
+        def __init__(self, cmd, env=None):
             started.append(cmd)
 
         def wait(self, timeout=None):
@@ -84,6 +82,27 @@ def test_share_prints_the_link_to_share(monkeypatch, capsys):
     assert _values(started[0], "--address") == ["0.0.0.0"]
 
 
+def test_serve_gives_the_server_its_data_and_runs_folders(monkeypatch, tmp_path):
+    envs = []
+
+    class Proc:
+        def __init__(self, cmd, env=None):
+            envs.append(env)
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Proc)
+    monkeypatch.delenv("BATSCOPE_ALLOW_DOWNLOAD", raising=False)
+    argv = ["serve", "--no-warm", "--runs", str(tmp_path), "--data-dir", str(tmp_path / "d")]
+    assert cli.main(argv) == 0
+    assert envs[0]["BATSCOPE_RUNS_DIR"] == str(tmp_path.resolve())
+    assert envs[0]["BATSCOPE_DATA_DIR"] == str((tmp_path / "d").resolve())
+    assert "BATSCOPE_ALLOW_DOWNLOAD" not in envs[0]  # off unless asked
+    assert cli.main(["serve", "--no-warm", "--allow-download"]) == 0
+    assert envs[1]["BATSCOPE_ALLOW_DOWNLOAD"] == "1"
+
+
 @pytest.mark.parametrize("argv", [["serve", "--port", "x"], ["nope"]])
 def test_bad_arguments_are_refused(argv):
     with pytest.raises(SystemExit):
@@ -91,19 +110,24 @@ def test_bad_arguments_are_refused(argv):
 
 
 def test_dask_scheduler_flag_names_the_servers_cluster(monkeypatch):
-    monkeypatch.setenv("BATSCOPE_DASK_SCHEDULER", "")  # restored after the test
-    seen = []
+    envs = []
 
     class Proc:
-        def __init__(self, cmd):
-            seen.append(os.environ["BATSCOPE_DASK_SCHEDULER"])
+        def __init__(self, cmd, env=None):
+            envs.append(env)
 
-        def wait(self):
+        def wait(self, timeout=None):
             return 0
 
     monkeypatch.setattr(cli.subprocess, "Popen", Proc)
-    assert cli.main(["serve", "--port", "5007", "--dask-scheduler", " tcp://head:8786 "]) == 0
-    assert seen == ["tcp://head:8786"]  # the server's environment names it
+    monkeypatch.delenv("BATSCOPE_DASK_SCHEDULER", raising=False)
+    argv = ["serve", "--no-warm", "--dask-scheduler", " tcp://head:8786 "]
+    assert cli.main(argv) == 0
+    assert envs[0]["BATSCOPE_DASK_SCHEDULER"] == "tcp://head:8786"  # the server's setting
+    assert cli.main(["serve", "--no-warm"]) == 0
+    assert "BATSCOPE_DASK_SCHEDULER" not in envs[1]
     for bad in ("", "tcp://a b:1"):
         with pytest.raises(ValueError, match="--dask-scheduler"):
-            use_dask_scheduler(bad)
+            dask_scheduler_address(bad)
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--no-warm", "--dask-scheduler", " "])
