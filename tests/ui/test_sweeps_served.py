@@ -40,7 +40,7 @@ def test_a_sweep_from_the_panel_runs_on_the_cluster(
     set_input(page, "epochs", 100)  # a second or so a run: the cells fill one by one
     wait_until(lambda: app.training.epochs == 100)
     open_tab(page, "Sweeps")
-    page.locator(".grid-sweep-status").first.wait_for(timeout=30_000)
+    page.locator(".grid-sweep-status p").first.wait_for(timeout=30_000)
     toggle = page.locator(".use-cluster input").first
     assert toggle.is_checked() and toggle.is_enabled()  # the server names a cluster
     set_input(page, "x_values", "0.05, 0.1")
@@ -82,10 +82,11 @@ def test_use_cluster_is_off_and_explained_without_a_scheduler(served, guarded, m
     page = open_app(guarded, served.url)
     app = newest_app(served, n)
     open_tab(page, "Sweeps")
-    page.locator(".grid-sweep-status").first.wait_for(timeout=30_000)
+    page.locator(".grid-sweep-status p").first.wait_for(timeout=30_000)
     toggle = page.locator(".use-cluster input").first
     assert not toggle.is_checked() and not toggle.is_enabled()
-    note = page.locator(".cluster-note p").first.inner_text()
+    notes = page.locator(".cluster-note p")  # drawn a moment after the tab
+    note = wait_until(lambda: " ".join(notes.all_inner_texts()), timeout=30)
     assert "No Dask cluster is configured" in note and "--dask-scheduler" in note
     assert not app.cluster.on_cluster
     assert guarded.errors == []
