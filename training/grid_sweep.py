@@ -57,6 +57,7 @@ TRAINING_FIELDS = (
     "dtype",
 )
 LAYER_FIELDS = ("theta", "tau_s", "n_max", "init_mean", "init_std", "init_low", "init_high", "size")
+CANCELLING = "Cancelling: a run already started ends first (on a worker it cannot be interrupted)."
 STATUSES = ("idle", "queued", "running", "finished", "stopped", "error")
 
 _busy_lock = threading.Lock()
@@ -280,6 +281,10 @@ class GridSweepController(param.Parameterized):
             updates["status"] = phase
         if link != self.dashboard_link:
             updates["dashboard_link"] = link
+        if job is not None and job.stop.is_set() and phase == "running":
+            updates["message"] = CANCELLING
+        elif self.message == CANCELLING:
+            updates["message"] = ""
         if error:
             updates["message"] = error
         with param.edit_constant(self):

@@ -13,11 +13,11 @@ and the task resumes its run folder from the last checkpoint; a task that kills 
 repeatedly ends as ``KilledWorker``, recorded like any failing cell. Ctrl-C cancels every
 pending task before the client and the cluster are closed; what finished stays in
 ``summary.csv``, and the same command resumes the rest. ``should_stop`` (the app's Cancel) does the
-same without an exception; a run already started on a worker ends there (Dask does not interrupt a
-running task) and its folder is found finished next time. The results location must be a path
-every worker and the client can reach (one machine, or a shared file system); two sweeps writing
-the same cells at the same time are not supported. Workers of an existing cluster
-(``--scheduler``) keep their own thread settings.
+same without an exception, and returns once the runs already started on workers have ended there
+(Dask does not interrupt a running task): their folders are found finished next time. The
+results location must be a path every worker and the client can reach (one machine, or a shared
+file system); two sweeps writing the same cells at the same time are not supported. Workers of
+an existing cluster (``--scheduler``) keep their own thread settings.
 """
 
 from __future__ import annotations
@@ -238,6 +238,19 @@ def run_plan_here(
     return records
 
 
+def _executing(dask_worker) -> list:
+    """The keys a worker is still computing, cancelled ones included (run on each worker)."""
+    busy = ("executing", "long-running", "cancelled", "resumed")
+    return [ts.key for ts in dask_worker.state.tasks.values() if ts.state in busy]
+
+
+def wait_until_ended(client, keys: set) -> None:
+    """Return once no worker computes any of ``keys``: Dask does not interrupt a running task,
+    and the same cell started again meanwhile would write its folder twice at once."""
+    while keys and keys.intersection(k for ks in client.run(_executing).values() for k in ks):
+        time.sleep(STOP_POLL_S * 4)
+
+
 def _ended(futures: dict, should_stop: Callable[[], bool] | None, client):
     """Each future of ``futures`` as it ends; when ``should_stop()`` turns true the others are
     cancelled and the iteration ends."""
@@ -249,7 +262,9 @@ def _ended(futures: dict, should_stop: Callable[[], bool] | None, client):
         return
     while not ready.is_empty():
         if should_stop():
-            client.cancel([f for f in futures if not f.done()], force=True)
+            pending = [f for f in futures if not f.done()]
+            client.cancel(pending, force=True)
+            wait_until_ended(client, {f.key for f in pending})
             return
         batch = ready.next_batch(block=False)
         if not batch:

@@ -226,3 +226,17 @@ def test_an_unreachable_cluster_is_an_error_that_gives_everything_back():
     assert ctrl.status == "error" and "does not answer" in ctrl.message
     assert "127.0.0.1:9" not in ctrl.message  # the server's address stays on the server
     assert ctrl.account.used == 0 and not ctrl.alive
+
+
+def test_cancelling_is_said_until_the_sweep_has_stopped():
+    ctrl = GridSweepController(*setup(epochs=100_000), cluster=HERE)
+    ctrl.param.update(x_values="0.1", seeds="0")
+    ctrl.start()
+    poll_until(ctrl, done=("running",))
+    ctrl.request_stop()
+    ctrl.poll()
+    assert ctrl.status in ("running", "stopped")
+    if ctrl.status == "running":
+        assert ctrl.message.startswith("Cancelling")
+    poll_until(ctrl)
+    assert ctrl.status == "stopped" and ctrl.message == ""

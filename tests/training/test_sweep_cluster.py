@@ -17,6 +17,7 @@ from batscope.engine.convergence import SweepConfig, run_sweep
 from batscope.training.state import SweepConfig as GridConfig
 from batscope.training.sweep import SweepController
 from batscope.training.sweep_cluster import (
+    _executing,
     chunk_size,
     close_client,
     open_client,
@@ -341,3 +342,23 @@ def test_the_app_sweep_runs_on_the_scheduler_named_by_the_environment(client, mo
         np.testing.assert_array_equal(
             batch.accuracy, 100.0 * ref.accuracy[batch.sigma_index, batch.mu_index]
         )
+
+
+def test_should_stop_cancels_the_rest_and_waits_for_the_runs_on_workers(client, tmp_path):
+    """The app's Cancel: no record for a cancelled run, nothing left computing on a worker when
+    run_plan returns (a restart would write the same folder twice), and the rest resumes."""
+    plan = plan_sweep(config=tiny(epochs=2), out=tmp_path, seeds=[0, 1, 2, 3, 4, 5])
+    ended = []
+    records = run_plan(
+        plan, client, on_record=lambda key, rec: ended.append(key), should_stop=lambda: ended
+    )
+    assert 1 <= len(records) < 6 and {r["status"] for r in records.values()} == {"trained"}
+    keys = {f"run-{c.key}" for c in plan.cells}
+    computing = {k for ks in client.run(_executing).values() for k in ks}
+    assert not keys & computing
+    assert len(rows(tmp_path / "summary.csv")) == len(records)
+    again = run_plan(plan, client)
+    assert len(again) == 6 and {r["status"] for r in again.values()} <= {"trained", "done"}
+    for cell in plan.cells:
+        pairs = [(r["epoch"], r["split"]) for r in rows(tmp_path / cell.key / "metrics.csv")]
+        assert len(pairs) == len(set(pairs))  # every epoch once
