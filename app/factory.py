@@ -12,6 +12,7 @@ from pathlib import Path
 import panel as pn
 import param
 from batscope.training.controller import TrainingController
+from batscope.training.lesson_progress import LessonProgress
 from batscope.training.limits import escape
 from batscope.training.resources import SessionAccount
 from batscope.training.state import (
@@ -233,6 +234,7 @@ class BatscopeApp(pn.viewable.Viewer):
         self.network = NetworkSpec()
         self.training = TrainingConfig()
         self.view_config = ViewConfig()
+        self.progress = LessonProgress()  # the place in a lesson (the step bar, the room)
         self.urlstate = UrlState(self.network, self.training)
         self.account = SessionAccount()  # the session's share of the memory budget
         self.controller = TrainingController(

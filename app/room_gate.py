@@ -1,0 +1,70 @@
+"""The instructor page's gate, in front of the page: HTTP 403 without the room's token.
+
+``batscope serve --room`` passes ``--plugins batscope.app.room_gate`` to ``panel serve``, which
+imports this module in the server process before it starts (a Panel plugin must declare
+``ROUTES``: the gate adds none). Importing it installs, for this server's room:
+
+- Panel's ``authorize_callback`` (checked on every page request before a session is made): a
+  request for ``/instructor`` whose ``token`` argument is not the room's answers 403 and builds
+  nothing; every other page passes. The instructor script checks the token again
+  (``instructor_page.instructor_app``), for a session opened over the websocket directly.
+- A filter on Tornado's request log that blanks the token in logged URLs: it is never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import panel as pn
+
+from .room import Room, server_room
+
+ROUTES: list = []
+INSTRUCTOR_PATH = "/instructor"
+_TOKEN_IN_URL = re.compile(r"(token=)[^&\s#]*")
+
+
+def token_argument(session_args: dict) -> bytes:
+    """The ``token`` query argument of a request (its first value), or b''."""
+    values = session_args.get("token") or [b""]
+    return values[0]
+
+
+def instructor_authorizer(room: Room):
+    """The ``authorize_callback`` for ``room``: pages other than the instructor's pass; the
+    instructor's needs the room's token."""
+
+    def authorize(user_info, path: str) -> bool:
+        if not path.rstrip("/").endswith(INSTRUCTOR_PATH):
+            return True
+        return room.admits(token_argument(pn.state.session_args))
+
+    return authorize
+
+
+class RedactToken(logging.Filter):
+    """Blanks ``token=...`` in a log record's message and arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = _TOKEN_IN_URL.sub(r"\1…", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_URL.sub(r"\1…", a) if isinstance(a, str) else a for a in record.args
+            )
+        return True
+
+
+def install(room: Room) -> RedactToken:
+    """Gate the instructor page of this process's server behind ``room``'s token and keep the
+    token out of the request log; returns the log filter installed."""
+    pn.config.authorize_callback = instructor_authorizer(room)
+    redact = RedactToken()
+    logging.getLogger("tornado.access").addFilter(redact)
+    return redact
+
+
+_room = server_room()
+if _room is not None:
+    install(_room)
