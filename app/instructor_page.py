@@ -65,13 +65,21 @@ class InstructorPage(pn.viewable.Viewer):
         self.table = pn.pane.HTML(css_classes=["room-participants"], sizing_mode="stretch_width")
         self.feedback = pn.pane.Markdown(css_classes=["room-feedback"])
         presets = {load_preset(n).title: n for n in list_presets()}
-        self.preset = pn.widgets.Select(label="Preset", options=presets, width=260)
+        self.preset = pn.widgets.Select(
+            label="Preset", options=presets, width=260, css_classes=["room-preset"]
+        )
         self.preset_all = pn.widgets.Button(label="Load it for everyone", color="primary")
-        self.lesson = pn.widgets.TextInput(label="Lesson (id)", width=180)
-        self.step = pn.widgets.IntInput(label="step", value=1, start=1, end=MAX_STEPS, width=90)
+        self.lesson = pn.widgets.TextInput(
+            label="Lesson (id)", width=180, css_classes=["room-lesson"]
+        )
+        self.step = pn.widgets.IntInput(
+            label="step", value=1, start=1, end=MAX_STEPS, width=90, css_classes=["room-step"]
+        )
         self.move_all = pn.widgets.Button(label="Move everyone there", color="primary")
         self.pause_all = pn.widgets.Button(label="❚❚ Pause all trainings", color="warning")
-        self.watch = pn.widgets.Select(label="On the projector", options=[""], width=260)
+        self.watch = pn.widgets.Select(
+            label="On the projector", options=[""], width=260, css_classes=["room-watch"]
+        )
         self.mirror = ParticipantMirror()
         self.preset_all.on_click(self._on_preset_all)
         self.move_all.on_click(self._on_move_all)

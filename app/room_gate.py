@@ -8,7 +8,8 @@ imports this module in the server process before it starts (a Panel plugin must 
   request for ``/instructor`` whose ``token`` argument is not the room's answers 403 and builds
   nothing; every other page passes. The instructor script checks the token again
   (``instructor_page.instructor_app``), for a session opened over the websocket directly.
-- A filter on Tornado's request log that blanks the token in logged URLs: it is never logged.
+- A log-record factory that blanks the token wherever a log message would carry it (Tornado's
+  request log, Panel's debug events): it is never logged.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .room import Room, server_room
 
 ROUTES: list = []
 INSTRUCTOR_PATH = "/instructor"
-_TOKEN_IN_URL = re.compile(r"(token=)[^&\s#]*")
+_TOKEN_IN_URL = re.compile(r"(token=)[^&\s#'\"]*")
 
 
 def token_argument(session_args: dict) -> bytes:
@@ -43,26 +44,35 @@ def instructor_authorizer(room: Room):
     return authorize
 
 
-class RedactToken(logging.Filter):
-    """Blanks ``token=...`` in a log record's message and arguments."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = _TOKEN_IN_URL.sub(r"\1…", record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                _TOKEN_IN_URL.sub(r"\1…", a) if isinstance(a, str) else a for a in record.args
-            )
-        return True
+def redact(text: str) -> str:
+    """``text`` with the value of every ``token=`` blanked."""
+    return _TOKEN_IN_URL.sub(r"\1…", text)
 
 
-def install(room: Room) -> RedactToken:
+def redacting(factory):
+    """A log-record factory that makes records with ``factory`` and blanks any ``token=``
+    value in their message (the request log's URLs, Panel's debug events with the page's URL)."""
+
+    def make(*args, **kwargs) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        try:
+            text = record.getMessage()
+        except (TypeError, ValueError):  # a malformed call: left to logging to report
+            return record
+        if "token=" in text:
+            record.msg, record.args = redact(text), None
+        return record
+
+    return make
+
+
+def install(room: Room):
     """Gate the instructor page of this process's server behind ``room``'s token and keep the
-    token out of the request log; returns the log filter installed."""
+    token out of every log; returns the log-record factory that was in place before."""
     pn.config.authorize_callback = instructor_authorizer(room)
-    redact = RedactToken()
-    logging.getLogger("tornado.access").addFilter(redact)
-    return redact
+    previous = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(redacting(previous))
+    return previous
 
 
 _room = server_room()
