@@ -173,3 +173,16 @@ def test_a_participant_who_left_gets_no_broadcast(room):
     room.leave(a)
     assert room.pause_all() == 1
     assert doc_a.pending == [] and len(doc_b.pending) == 1
+
+
+def test_the_room_keeps_nothing_of_a_participant_who_left(room):
+    import gc
+    import weakref
+
+    app, doc = FakeApp(), Document()
+    member = room.join(app, doc.schedule)
+    gone = weakref.ref(app), weakref.ref(doc)
+    room.leave(member)
+    del app, doc, member
+    gc.collect()
+    assert [ref() for ref in gone] == [None, None]
