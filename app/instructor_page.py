@@ -23,6 +23,11 @@ from .room_mirror import ParticipantMirror
 
 PERIOD_MS = 1000
 LESSON_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+TABLE_CSS = (
+    ".room-table { border-collapse: collapse; }"
+    ".room-table th, .room-table td { padding: 3px 12px; text-align: left; }"
+    ".room-table tr:nth-child(even) { background: #f3f5f7; }"
+)
 COLUMNS = ("name", "lesson", "step", "goal", "preset", "run", "epoch", "train acc")
 REFUSED = (
     "### This page needs the instructor's link\n\n"
@@ -63,7 +68,9 @@ class InstructorPage(pn.viewable.Viewer):
         super().__init__(**params)
         self.room = room
         self.count = pn.pane.Markdown(css_classes=["room-count"])
-        self.table = pn.pane.HTML(css_classes=["room-participants"], sizing_mode="stretch_width")
+        self.table = pn.pane.HTML(
+            css_classes=["room-participants"], sizing_mode="stretch_width", stylesheets=[TABLE_CSS]
+        )
         self.feedback = pn.pane.Markdown(css_classes=["room-feedback"])
         presets = {load_preset(n).title: n for n in list_presets()}
         self.preset = pn.widgets.Select(
