@@ -13,9 +13,15 @@ from .augmentation import AUGMENTATIONS
 from .eventdata import EVENT_TASKS
 from .limits import validate_config
 from .remedies import REMEDIES
-from .state import IMAGE_TASKS, check_config, check_total_neurons, scratch_config, task_shape
+from .state import (
+    DATA_CHOICES,
+    IMAGE_TASKS,
+    check_config,
+    check_total_neurons,
+    scratch_config,
+    task_shape,
+)
 
-DATA = ("sample", "full")
 RUN_FIELDS = ("data", "n_val", "experiment", "remedies", "verify", "augment")
 STAND_IN = "convergence"  # the app's task an event dataset's config is checked as
 
@@ -29,8 +35,8 @@ def _run_part(d) -> dict:
     if unknown:
         raise ValueError(f"run: unknown field(s) {sorted(unknown)}")
     run = {"data": d.get("data", "sample")}
-    if run["data"] not in DATA:
-        raise ValueError(f"run.data must be one of {DATA}, got {run['data']!r}")
+    if run["data"] not in DATA_CHOICES:
+        raise ValueError(f"run.data must be one of {DATA_CHOICES}, got {run['data']!r}")
     if "n_val" in d:
         n_val = d["n_val"]
         if isinstance(n_val, bool) or not isinstance(n_val, int) or n_val < 0:
@@ -68,6 +74,8 @@ def validate_run_config(d) -> dict:
             f"{', '.join(available_backends())})"
         )
     config = _checked(d)
+    if config["training"].pop("data", "sample") == "full":  # the app's choice (state.py)
+        run["data"] = "full"
     task = config["training"]["task"]
     if "augment" in run and task not in IMAGE_TASKS:
         raise ValueError(f"run.augment distorts images: task {task!r} has none")

@@ -113,6 +113,27 @@ def test_room_serves_the_instructor_page_behind_its_gate(monkeypatch, capsys):
     assert "--plugins" not in serve_command(share=True)
 
 
+def test_serve_gives_the_server_its_data_and_runs_folders(monkeypatch, tmp_path):
+    envs = []
+
+    class Proc:
+        def __init__(self, cmd, env=None):
+            envs.append(env)
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Proc)
+    monkeypatch.delenv("BATSCOPE_ALLOW_DOWNLOAD", raising=False)
+    argv = ["serve", "--no-warm", "--runs", str(tmp_path), "--data-dir", str(tmp_path / "d")]
+    assert cli.main(argv) == 0
+    assert envs[0]["BATSCOPE_RUNS_DIR"] == str(tmp_path.resolve())
+    assert envs[0]["BATSCOPE_DATA_DIR"] == str((tmp_path / "d").resolve())
+    assert "BATSCOPE_ALLOW_DOWNLOAD" not in envs[0]  # off unless asked
+    assert cli.main(["serve", "--no-warm", "--allow-download"]) == 0
+    assert envs[1]["BATSCOPE_ALLOW_DOWNLOAD"] == "1"
+
+
 @pytest.mark.parametrize("argv", [["serve", "--port", "x"], ["nope"]])
 def test_bad_arguments_are_refused(argv):
     with pytest.raises(SystemExit):
