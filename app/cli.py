@@ -243,7 +243,6 @@ def main(argv: list[str] | None = None) -> int:
         room=args.room,
     )
     port = int(cmd[cmd.index("--port") + 1])
-    env = server_env(args.data_dir, args.allow_download, args.runs)
     if args.room:
         token = new_token()
         env[TOKEN_ENV] = token

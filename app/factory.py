@@ -249,7 +249,6 @@ class BatscopeApp(pn.viewable.Viewer):
         self.network = NetworkSpec()
         self.training = TrainingConfig()
         self.view_config = ViewConfig()
-        self.progress = LessonProgress()  # the place in a lesson (the step bar, the room)
         self.urlstate = UrlState(self.network, self.training)
         self.account = SessionAccount()  # the session's share of the memory budget
         self.controller = TrainingController(

@@ -11,18 +11,18 @@ document. Everything a participant controls (lesson ids, status messages) is esc
 from __future__ import annotations
 
 import html
-import re
 
 import panel as pn
-from batscope.training.lesson_progress import MAX_STEPS
+from batscope.training.limits import escape
 
+from .lesson_catalog import catalog
 from .presets import list_presets, load_preset
 from .room import Room
 from .room_gate import token_argument
 from .room_mirror import ParticipantMirror
 
 PERIOD_MS = 1000
-LESSON_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+NO_LESSON = "— none: explore freely —"
 TABLE_CSS = (
     ".room-table { border-collapse: collapse; }"
     ".room-table th, .room-table td { padding: 3px 12px; text-align: left; }"
@@ -64,9 +64,12 @@ def room_table_html(rows: list[dict]) -> str:
 class InstructorPage(pn.viewable.Viewer):
     """The room's table, the broadcast controls and the projector's read-only copy."""
 
-    def __init__(self, room: Room, period_ms: int = PERIOD_MS, **params):
+    def __init__(
+        self, room: Room, lessons: dict | None = None, period_ms: int = PERIOD_MS, **params
+    ):
         super().__init__(**params)
         self.room = room
+        self.lessons = catalog() if lessons is None else lessons  # id -> Lesson
         self.count = pn.pane.Markdown(css_classes=["room-count"])
         self.table = pn.pane.HTML(
             css_classes=["room-participants"], sizing_mode="stretch_width", stylesheets=[TABLE_CSS]
@@ -77,11 +80,14 @@ class InstructorPage(pn.viewable.Viewer):
             label="Preset", options=presets, width=260, css_classes=["room-preset"]
         )
         self.preset_all = pn.widgets.Button(label="Load it for everyone", color="primary")
-        self.lesson = pn.widgets.TextInput(
-            label="Lesson (id)", width=180, css_classes=["room-lesson"]
+        self.lesson = pn.widgets.Select(
+            label="Lesson",
+            options={NO_LESSON: "", **{f"{v.title} ({k})": k for k, v in self.lessons.items()}},
+            width=360,
+            css_classes=["room-lesson"],
         )
         self.step = pn.widgets.IntInput(
-            label="step", value=1, start=1, end=MAX_STEPS, width=90, css_classes=["room-step"]
+            label="step", value=1, start=1, end=1, width=90, css_classes=["room-step"]
         )
         self.move_all = pn.widgets.Button(label="Move everyone there", color="primary")
         self.pause_all = pn.widgets.Button(label="❚❚ Pause all trainings", color="warning")
@@ -93,6 +99,7 @@ class InstructorPage(pn.viewable.Viewer):
         self.move_all.on_click(self._on_move_all)
         self.pause_all.on_click(self._on_pause_all)
         self.watch.param.watch(self._on_watch, "value")
+        self.lesson.param.watch(self._on_lesson, "value")
         self._layout = pn.Column(
             pn.pane.Markdown("## The room"),
             self.count,
@@ -140,16 +147,20 @@ class InstructorPage(pn.viewable.Viewer):
         n = self.room.preset_all(name)
         self.feedback.object = f"Preset *{load_preset(name).title}* sent to {n} participant(s)."
 
+    def _on_lesson(self, event) -> None:
+        lesson = self.lessons.get(event.new)
+        self.step.end = len(lesson.steps) if lesson is not None else 1
+        self.step.value = 1
+
     def _on_move_all(self, event) -> None:
-        lesson = self.lesson.value.strip()
-        if not LESSON_ID.fullmatch(lesson):
-            self.feedback.object = (
-                "**Lesson (id)**: give the lesson's id (lower-case letters, digits, - and _, "
-                "at most 64 characters)."
-            )
+        lesson_id, step = self.lesson.value, self.step.value
+        lesson = self.lessons.get(lesson_id)
+        if lesson_id and (lesson is None or not 1 <= step <= len(lesson.steps)):
+            self.feedback.object = "**step**: choose a step of the lesson (from 1)."
             return
-        n = self.room.move_all(lesson, self.step.value - 1)
-        self.feedback.object = f"Moved {n} participant(s) to step {self.step.value} of {lesson}."
+        n = self.room.move_all(lesson_id, step - 1 if lesson_id else 0)
+        where = f"step {step} of {lesson.title}" if lesson_id else "free exploration"
+        self.feedback.object = f"Moved {n} participant(s) to {escape(where)}."
 
     def _on_pause_all(self, event) -> None:
         n = self.room.pause_all()

@@ -113,19 +113,33 @@ def test_buttons_broadcast_through_each_document(room):
     page = make_page(room)
     page.preset.value = "mnist-multi"
     page.preset_all.clicks += 1
-    page.lesson.value = "Bad id!"
-    page.move_all.clicks += 1
-    assert "Lesson (id)" in page.feedback.object
-    page.lesson.value, page.step.value = "spike-time", 3
+    page.lesson.value = "convergence"
+    assert page.step.end == len(page.lessons["convergence"].steps) == 3
+    page.step.value = 3
     page.move_all.clicks += 1
     page.pause_all.clicks += 1
-    assert [len(d.pending) for d in docs] == [3, 3]  # preset, move, pause: nothing refused ran
+    assert [len(d.pending) for d in docs] == [3, 3]  # preset, move, pause
     assert all(a.preset == "convergence" and a.controller.status == "running" for a in apps)
     for doc in docs:
         doc.tick()
     for app in apps:
         assert app.preset == "mnist-multi" and app.controller.status == "paused"
-        assert (app.progress.lesson, app.progress.step) == ("spike-time", 2)
+        assert (app.progress.lesson, app.progress.step) == ("convergence", 2)
+    page.lesson.value = ""  # back to free exploration
+    page.move_all.clicks += 1
+    for doc in docs:
+        doc.tick()
+    assert all(a.progress.lesson == "" for a in apps)
+
+
+def test_a_step_outside_the_lesson_is_refused(room):
+    doc = Document()
+    room.join(FakeApp(), doc.schedule)
+    page = make_page(room)
+    page.lesson.value = "convergence"
+    page.step.param.update(end=10, value=4)  # past the lesson's 3 steps
+    page.move_all.clicks += 1
+    assert "**step**" in page.feedback.object and doc.pending == []
 
 
 def test_a_participant_who_leaves_leaves_the_table(room):

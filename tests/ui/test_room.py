@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from urllib.parse import urlparse
@@ -19,6 +20,8 @@ from urllib.parse import urlparse
 import pytest
 
 pytest.importorskip("playwright")
+
+from batscope.app.lesson_catalog import catalog  # noqa: E402
 
 from .conftest import click, free_port, open_app, status, wait_http_ok, wait_until  # noqa: E402
 
@@ -140,14 +143,27 @@ def test_instructor_broadcasts_reach_two_participant_tabs(room_served, guarded, 
         wait_until(lambda i=info: "single-spike TTFS" in i.inner_text())
     assert app_a.training.loss == "ttfs_ce"
 
-    # a lesson step for everyone: each participant's progress record moves
-    teacher.locator(".room-lesson input").fill("spike-time")
-    teacher.locator(".room-step input").fill("3")
-    teacher.locator(".room-step input").press("Enter")
+    # a lesson step for everyone: each participant's step bar follows
+    title = catalog()["convergence"].title
+    teacher.locator(".room-lesson select").select_option(label=f"{title} (convergence)")
+    instructor = s.instructor_pages[-1]
+    wait_until(lambda: instructor.step.end == 3)  # the step's bound follows the lesson
+    box = teacher.locator(".room-step input")
+
+    def step_two():  # typed again until the page's new bound has reached the browser
+        box.fill("2")
+        box.press("Enter")
+        time.sleep(0.3)
+        return instructor.step.value == 2
+
+    wait_until(step_two, 15, 0.2)
     click(teacher, "Move everyone there")
-    wait_until(lambda: all(x.progress.to_dict()["step"] == 2 for x in (app_a, app_b)))
-    assert app_a.progress.lesson == app_b.progress.lesson == "spike-time"
-    wait_until(lambda: table_text(teacher).count("spike-time") == 2, 10)
+    wait_until(lambda: all(x.progress.to_dict()["step"] == 1 for x in (app_a, app_b)))
+    assert app_a.progress.lesson == app_b.progress.lesson == "convergence"
+    for page in (a, b):
+        bar = page.locator(".lesson-step p").first
+        wait_until(lambda s=bar: s.inner_text().startswith("Step 2 of 3"))
+    wait_until(lambda: table_text(teacher).count("convergence\t2\t") == 2, 10)
 
     # one participant on the projector, read-only: their run, not their controls
     teacher.locator(".room-watch select").select_option(name_a)
