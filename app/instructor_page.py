@@ -17,8 +17,7 @@ from batscope.training.limits import escape
 
 from .lesson_catalog import catalog
 from .presets import list_presets, load_preset
-from .room import Room
-from .room_gate import token_argument
+from .room import Room, token_argument
 from .room_mirror import ParticipantMirror
 
 PERIOD_MS = 1000

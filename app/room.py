@@ -44,6 +44,12 @@ def token_matches(given, secret: str) -> bool:
     return hmac.compare_digest(given, secret.encode("utf-8"))
 
 
+def token_argument(session_args: dict) -> bytes:
+    """The ``token`` query argument of a request (its first value), or b''."""
+    values = session_args.get("token") or [b""]
+    return values[0]
+
+
 class Member:
     """One participant as the room sees them: a generated name, read access to their app
     (``progress``, ``controller``, ``preset``) and the way to run code on their document."""

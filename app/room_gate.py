@@ -19,17 +19,11 @@ import re
 
 import panel as pn
 
-from .room import Room, server_room
+from .room import Room, server_room, token_argument
 
 ROUTES: list = []
 INSTRUCTOR_PATH = "/instructor"
 _TOKEN_IN_URL = re.compile(r"(token=)[^&\s#'\"]*")
-
-
-def token_argument(session_args: dict) -> bytes:
-    """The ``token`` query argument of a request (its first value), or b''."""
-    values = session_args.get("token") or [b""]
-    return values[0]
 
 
 def instructor_authorizer(room: Room):
