@@ -20,6 +20,7 @@ from batscope.training.run import TrainingRun
 from batscope.training.telemetry import MetricRow, Snapshot
 from batscope.training.trainer import build_network
 
+from .eventdata import missing_data
 from .resources import (
     CHECK_HINT,
     MODEL_HINT,
@@ -204,6 +205,8 @@ class TrainingController(param.Parameterized):
         """Start a fresh run from the current config; False (with a message) if it is invalid
         or does not fit the memory budget."""
         problems = check_config(self.network, self.training)
+        missing = missing_data(self.training.task)  # SHD: the files in the data folder
+        problems += [missing] if missing else []
         if problems:
             self._set(status="idle", message=" ".join(problems))
             return False
