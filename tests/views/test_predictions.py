@@ -10,7 +10,6 @@ from batscope.engine.backend import to_numpy
 from batscope.training.trainer import Trainer
 from batscope.widgets.predictions import EMPTY_TEXT, WRONG, PredictionMapView
 
-
 STEPS = 300
 
 
