@@ -62,9 +62,13 @@ def test_yin_yang_scatter_appears_and_follows_the_training(served, guarded):
     # the outputs first all fire S times (a tie: class 0); the map separates as it learns
     wait_until(lambda: len(set(view.source.data["prediction"])) > 1, timeout=120)
     assert view.step > first
-    page.get_by_text(re.compile("test points predicted right")).first.wait_for(timeout=20_000)
+    info = page.get_by_text(re.compile("test points predicted right")).first
+    info.wait_for(timeout=20_000)
     assert view.pane.visible and view.fig.visible
     click(page, "❚❚ Pause")
+    info.scroll_into_view_if_needed()
+    info.hover()
+    page.mouse.wheel(0, 350)  # the scatter below its line into the screenshot
     page.wait_for_timeout(1500)  # the figure has painted
     shot(page, "yin-yang-scatter")
     assert guarded.errors == []
