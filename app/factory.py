@@ -341,7 +341,7 @@ class BatscopeApp(pn.viewable.Viewer):
     def _check(self) -> None:
         msgs = check_config(self.network, self.training)
         missing = missing_data(self.training.task)  # SHD needs the files in the data folder
-        msgs += [escape(missing)] if missing else []
+        msgs += [escape(missing, 1000)] if missing else []
         self.check.object = "\n".join(f"- {m}" for m in msgs)
         self.check.visible = bool(msgs)
 

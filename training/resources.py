@@ -263,7 +263,10 @@ def _event_inputs(training: dict) -> tuple[int, int, int, int, int]:
     if training["task"] == "yin-yang":
         n_train, n_data, slots = SPLIT_SIZES["train"], sum(SPLIT_SIZES.values()), 1
     else:
-        (n_file, k_train), (n_test, k_test) = shd_extent("train"), shd_extent("test")
+        try:
+            (n_file, k_train), (n_test, k_test) = shd_extent("train"), shd_extent("test")
+        except (FileNotFoundError, ImportError) as exc:  # no estimate: the sidebar says why
+            raise ValueError(str(exc)) from None
         n_train, slots = min(int(training.get("n_train", n_file)), n_file), max(k_train, k_test)
         n_data = n_file + n_train + n_test  # the split as read, its kept part, the test split
     batch = min(int(training["batch_size"]), n_train)
