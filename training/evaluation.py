@@ -17,6 +17,7 @@ from batscope.engine.analysis import LatencyCurve, LayerSparsity, latency_curve,
 from batscope.engine.backend import to_numpy
 from batscope.engine.spikes import SpikeTrains
 
+from .network_snapshot import decoding_mode
 from .telemetry import MetricRow
 
 EVAL_BATCH = 100  # test batch of the paper's FC experiments (docs/training.md §1)
@@ -101,7 +102,7 @@ def evaluate_split(
         layer_sparsity(n, c, m) for n, c, m in zip(names, counts_all, n_max, strict=True)
     )
     out_counts = counts_all[-1]
-    mode = "ttfs" if type(loss).__name__ == "TTFSCrossEntropy" else "count"
+    mode = decoding_mode(loss)
     latency = latency_curve(
         np.concatenate(out_times),
         out_counts,
