@@ -68,8 +68,7 @@ class PredictionMapView(PlotView):
                 return
 
     def _draw(self, pm) -> None:
-        names = np.asarray(pm.class_names or [str(c) for c in range(pm.labels.max() + 1)])
-        palette = np.asarray(Category10_10)
+        names, palette = np.asarray(pm.class_names), np.asarray(Category10_10)
         pred, label = np.asarray(pm.predictions), np.asarray(pm.labels)
         wrong = pred != label
         feed(
@@ -77,8 +76,8 @@ class PredictionMapView(PlotView):
             {
                 "x": np.asarray(pm.xy[:, 0], float),
                 "y": np.asarray(pm.xy[:, 1], float),
-                "label": names[label % len(names)].astype(object),
-                "prediction": names[pred % len(names)].astype(object),
+                "label": names[label].astype(object),
+                "prediction": names[pred].astype(object),
                 "fill": palette[pred % len(palette)].astype(object),
                 "outline": np.where(wrong, WRONG, "white").astype(object),
             },
