@@ -70,8 +70,11 @@ def load_task(training: dict, data_dir=None, keep_images: bool = False) -> TaskD
     """
     task = training["task"]
     if task in EVENT_TASKS:
-        from .eventdata import load_event_data  # it builds on TaskData, defined here
+        from .eventdata import load_event_data, missing_data  # they build on TaskData (here)
 
+        missing = missing_data(task, data_dir)
+        if missing:  # as for EMNIST: the message names the files and where they go
+            raise FileNotFoundError(missing)
         # the app reads SHD from the server's data folder: no checksum is pinned to verify
         return load_event_data({"training": training, "run": {"verify": False}}, data_dir)
     if task in list_toy_tasks():
