@@ -11,6 +11,7 @@ names, and prints the URL to share.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from batscope.training.cli import add_train_parser, train_command
 from batscope.training.report import add_report_parser, report_command
+from batscope.training.serversettings import DATA_DIR_ENV, DOWNLOAD_ENV, RUNS_DIR_ENV
 from batscope.training.sweep_cli import add_sweep_parser, sweep_command
 
 from .nir_command import add_export_nir_parser, export_nir_command
@@ -78,6 +80,17 @@ def websocket_origins(
         hosts += [lan_address(), socket.gethostname(), socket.getfqdn()]
     origins = [f"{h}:{port}" for h in hosts] + list(extra)
     return list(dict.fromkeys(origins))
+
+
+def server_env(data_dir=None, allow_download: bool = False, runs=None, base=None) -> dict:
+    """The server's environment: what sessions may use (training/serversettings.py)."""
+    env = dict(os.environ if base is None else base)
+    for name, value in ((DATA_DIR_ENV, data_dir), (RUNS_DIR_ENV, runs)):
+        if value is not None:
+            env[name] = str(Path(value).expanduser().resolve())
+    if allow_download:
+        env[DOWNLOAD_ENV] = "1"
+    return env
 
 
 def share_url(port: int) -> str:
@@ -159,6 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument("--dev", action="store_true", help="reload on code changes")
     serve.add_argument(
+        "--data-dir", default=None, help="folder of official dataset files sessions may train on"
+    )
+    serve.add_argument(
+        "--allow-download",
+        action="store_true",
+        help="let sessions download a full dataset (checked against pinned hashes); off by default",
+    )
+    serve.add_argument(
+        "--runs", default=None, help="folder of run folders (batscope train --out) to open"
+    )
+    serve.add_argument(
         "--no-warm", action="store_true", help="skip compiling the kernels at start-up"
     )
     add_train_parser(sub)
@@ -187,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.share:
         url = share_url(port)
         print(f"batscope: share this link with the room: {url}", flush=True)
-    proc = subprocess.Popen(cmd)
+    proc = subprocess.Popen(cmd, env=server_env(args.data_dir, args.allow_download, args.runs))
     # `batscope serve` stands for the server: a stop asked of it is passed on (an orphaned
     # server would keep the port and its sessions)
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum))

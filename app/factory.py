@@ -15,6 +15,12 @@ from batscope.training.controller import TrainingController
 from batscope.training.eventdata import missing_data
 from batscope.training.limits import escape
 from batscope.training.resources import SessionAccount
+from batscope.training.serversettings import (
+    data_dir,
+    full_data_refusal,
+    runs_dir,
+    server_trainer,
+)
 from batscope.training.state import (
     EVENT_TASKS,
     IMAGE_TASKS,
@@ -27,7 +33,6 @@ from batscope.training.state import (
 )
 from batscope.training.sweep import SweepController
 from batscope.training.sweep_remote import runner_from_env
-from batscope.training.trainer import Trainer
 from batscope.widgets.base import error_alert
 from batscope.widgets.builder import NetworkBuilder
 from batscope.widgets.code import CodeView
@@ -43,6 +48,7 @@ from batscope.widgets.metrics import MetricsView
 from batscope.widgets.precision import PrecisionView
 from batscope.widgets.predictions import PredictionMapView
 from batscope.widgets.raster import MAX_SELECTED, RasterView
+from batscope.widgets.runs import RunPicker
 from batscope.widgets.sparsity import SparsityView
 from batscope.widgets.weights import WeightsView
 
@@ -52,12 +58,13 @@ from .urlstate import UrlState
 
 CSS = Path(__file__).with_name("static") / "batscope.css"
 TRAINING_GROUPS = {
-    "Task": ("task", "t_max", "t_enc", "n_train", "val_fraction"),
+    "Task": ("task", "data", "t_max", "t_enc", "n_train", "val_fraction"),
     "Loss": ("loss", "y_true", "y_false", "tau_l", "predict"),
     "Optimiser": ("optimizer", "lr", "lr_decay", "lr_every", "lr_floor", "batch_size", "epochs"),
     "Run": ("seed", "backend", "dtype"),
 }
 LABELS = {
+    "data": "data (sample / full set)",
     "t_max": "T_sim [s]",
     "t_enc": "T_enc [s]",
     "n_train": "training samples",
@@ -97,11 +104,12 @@ class TrainingForm(pn.viewable.Viewer):
         }
         for w in self.inputs.values():
             w.sizing_mode = "stretch_width"
-        if missing_data("shd"):  # offered with a note; the check alert says where the files go
+        if missing_data("shd", data_dir()):  # offered with a note; the check alert says where
             self.inputs["task"].options = {
                 (f"{t} (files not found)" if t == "shd" else t): t for t in TASKS
             }
         training.param.watch(lambda *_: self._relevance(), ["loss", "task"])
+        training.param.watch(self._full_data_here, ["data", "task"])
         self._relevance()
         cards = []
         for group, names in TRAINING_GROUPS.items():
@@ -128,12 +136,23 @@ class TrainingForm(pn.viewable.Viewer):
             "y_false": t.loss == "spike_count",
             "tau_l": t.loss == "ttfs_ce",
             "t_enc": t.task in IMAGE_TASKS,
+            "data": t.task in IMAGE_TASKS,
             "n_train": t.task in IMAGE_TASKS or t.task == "shd",  # Yin-Yang: its fixed splits
             "val_fraction": t.task in IMAGE_TASKS or t.task == "shd",
             "batch_size": t.task in IMAGE_TASKS + EVENT_TASKS,
         }
         for name, w in self.inputs.items():
             w.visible = relevant.get(name, True) and name not in self.hidden
+
+    def _full_data_here(self, *_):
+        """The full dataset is used only where its files are (or may be downloaded): otherwise
+        the choice goes back to the sample and the alert says why (URL and configs too)."""
+        t = self.training
+        why = full_data_refusal(t.task) if t.data == "full" and t.task in IMAGE_TASKS else ""
+        if why:
+            t.data = "sample"
+            self.alert.object = f"**data**: {escape(why, 600)}"
+            self.alert.visible = True
 
     def set_hidden(self, hidden, locked: bool) -> None:
         self.hidden = {h for h in hidden if not h.startswith("layer.")}
@@ -245,7 +264,7 @@ class BatscopeApp(pn.viewable.Viewer):
 
     preset = param.Selector(default=DEFAULT, objects=list_presets())
 
-    def __init__(self, trainer_factory=Trainer, period_ms: int = PERIOD_MS, **params):
+    def __init__(self, trainer_factory=server_trainer, period_ms: int = PERIOD_MS, **params):
         super().__init__(**params)
         self.network = NetworkSpec()
         self.training = TrainingConfig()
@@ -340,7 +359,7 @@ class BatscopeApp(pn.viewable.Viewer):
 
     def _check(self) -> None:
         msgs = check_config(self.network, self.training)
-        missing = missing_data(self.training.task)  # SHD needs the files in the data folder
+        missing = missing_data(self.training.task, data_dir())  # SHD: in the data folder
         msgs += [escape(missing, 1000)] if missing else []
         self.check.object = "\n".join(f"- {m}" for m in msgs)
         self.check.visible = bool(msgs)
@@ -368,6 +387,10 @@ class BatscopeApp(pn.viewable.Viewer):
             pn.Card(self.builder, title="Network", sizing_mode="stretch_width", margin=(5, 0)),
             pn.Card(self.form, title="Training", sizing_mode="stretch_width", margin=(5, 0)),
         ]
+        if runs_dir() is not None:  # batscope serve --runs DIR; listed when first opened
+            runs = pn.Card(title="Open a run folder", collapsed=True, sizing_mode="stretch_width")
+            runs.param.watch(partial(self._list_runs, runs), "collapsed")
+            sidebar.append(runs)
         self.view_controls = ViewControls(self.view_config, self.network)
         self._tab_bodies = [pn.Column(sizing_mode="stretch_width") for _ in TABS]
         tabs = pn.Tabs(
@@ -390,6 +413,11 @@ class BatscopeApp(pn.viewable.Viewer):
         if CSS.is_file():
             template.config.raw_css.append(CSS.read_text())
         return template
+
+    def _list_runs(self, card, event) -> None:
+        if not event.new and not card.objects:
+            self.runs = RunPicker(self.controller, runs_dir())
+            card.objects = [self.runs]
 
     def _fill_tab(self, index: int) -> None:
         """Build the views of tab ``index`` into its (so far empty) body, once."""
@@ -429,7 +457,7 @@ class BatscopeApp(pn.viewable.Viewer):
         return self.template
 
 
-def create_app(trainer_factory=Trainer, period_ms: int = PERIOD_MS) -> BatscopeApp:
+def create_app(trainer_factory=server_trainer, period_ms: int = PERIOD_MS) -> BatscopeApp:
     """A fresh app (state, controllers, views, template) for the current session."""
     app = BatscopeApp(trainer_factory=trainer_factory, period_ms=period_ms)
     if pn.state.location is not None:

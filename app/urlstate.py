@@ -34,6 +34,7 @@ from .presets import apply_preset, list_presets, load_preset
 #: TrainingConfig fields mirrored in the URL query (parameter -> query key)
 TRAINING_KEYS = {
     "task": "task",
+    "data": "data",
     "seed": "seed",
     "lr": "lr",
     "epochs": "epochs",

@@ -38,7 +38,8 @@ class EventDataMissing(RuntimeError):
 
 def missing_data(task: str, data_dir=None) -> str:
     """Why ``task`` 's data cannot be read here ("" when it can): SHD needs both official files
-    in ``data_dir`` or the data folder (``$BATSCOPE_DATA/shd``) and the package h5py."""
+    in ``data_dir`` (or its ``shd/``; the app passes the server's data folder) or in the cache
+    (``$BATSCOPE_DATA/shd``), and the package h5py."""
     if task != "shd":
         return ""
     try:

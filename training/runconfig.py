@@ -12,9 +12,8 @@ from batscope.engine.backend import available_backends
 from .augmentation import AUGMENTATIONS
 from .limits import validate_config
 from .remedies import REMEDIES
-from .state import IMAGE_TASKS, check_config, scratch_config
+from .state import DATA_CHOICES, IMAGE_TASKS, check_config, scratch_config
 
-DATA = ("sample", "full")
 RUN_FIELDS = ("data", "n_val", "experiment", "remedies", "verify", "augment")
 
 
@@ -27,8 +26,8 @@ def _run_part(d) -> dict:
     if unknown:
         raise ValueError(f"run: unknown field(s) {sorted(unknown)}")
     run = {"data": d.get("data", "sample")}
-    if run["data"] not in DATA:
-        raise ValueError(f"run.data must be one of {DATA}, got {run['data']!r}")
+    if run["data"] not in DATA_CHOICES:
+        raise ValueError(f"run.data must be one of {DATA_CHOICES}, got {run['data']!r}")
     if "n_val" in d:
         n_val = d["n_val"]
         if isinstance(n_val, bool) or not isinstance(n_val, int) or n_val < 0:
@@ -66,6 +65,8 @@ def validate_run_config(d) -> dict:
             f"{', '.join(available_backends())})"
         )
     config = _checked(d)
+    if config["training"].pop("data", "sample") == "full":  # the app's choice (state.py)
+        run["data"] = "full"
     task = config["training"]["task"]
     if "augment" in run and task not in IMAGE_TASKS:
         raise ValueError(f"run.augment distorts images: task {task!r} has none")

@@ -35,7 +35,7 @@ from .network_snapshot import (
     sample_snapshot,
 )
 from .state import EVENT_TASKS
-from .telemetry import MetricRow, PredictionMap, Snapshot
+from .telemetry import MetricRow, PredictionMap, Snapshot, sparsity_rows
 
 IMAGE_TASKS = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "emnist": "emnist-balanced"}
 EVAL_CAP = 1000  # most samples evaluated per split at an epoch end (keeps the UI responsive)
@@ -60,13 +60,16 @@ class TaskData:
     class_names: tuple[str, ...] = ()
 
 
-def load_task(training: dict, data_dir=None, keep_images: bool = False) -> TaskData:
+def load_task(
+    training: dict, data_dir=None, keep_images: bool = False, download: bool = False
+) -> TaskData:
     """Inputs for ``training["task"]``: a toy task (full batch), TTFS-encoded images (and,
     with ``keep_images``, the training split's images, for augmentation) or an event dataset
     (training/eventdata.py; SHD from files in ``data_dir`` or the data folder, unverified).
 
-    MNIST and Fashion-MNIST come from the embedded sample; EMNIST only from files the user
-    already has (``datasets.load(..., download=False)`` raises ``FileNotFoundError`` naming them).
+    MNIST and Fashion-MNIST come from the embedded sample unless ``training["data"]`` is
+    "full"; the full sets and EMNIST come from ``datasets.load`` (files in ``data_dir`` or the
+    cache; a checked download only with ``download``, else ``FileNotFoundError`` naming them).
     """
     task = training["task"]
     if task in EVENT_TASKS:
@@ -85,10 +88,10 @@ def load_task(training: dict, data_dir=None, keep_images: bool = False) -> TaskD
         return TaskData(x, np.asarray(t.labels), None, None, None, None, t.n_classes, t_in, True)
     if task not in IMAGE_TASKS:
         raise ValueError(f"task must be a toy task or one of {sorted(IMAGE_TASKS)}, got {task!r}")
-    if task == "emnist":
-        x_tr, y_tr = datasets.load(IMAGE_TASKS[task], "train", data_dir, download=False)
-        x_te, y_te = datasets.load(IMAGE_TASKS[task], "test", data_dir, download=False)
-        n_classes = 47
+    if task == "emnist" or training.get("data") == "full":
+        x_tr, y_tr = datasets.load(IMAGE_TASKS[task], "train", data_dir, download=download)
+        x_te, y_te = datasets.load(IMAGE_TASKS[task], "test", data_dir, download=download)
+        n_classes = 47 if task == "emnist" else 10
     else:
         x_tr, y_tr = datasets.load_sample(task, "train")
         x_te, y_te = datasets.load_sample(task, "test")
@@ -136,10 +139,12 @@ def build_loss(training: dict):
 class Trainer:
     """One training run: network, loss, optimiser, schedule, data and counters."""
 
-    def __init__(self, config: dict, data: TaskData | None = None, data_dir=None):
+    def __init__(
+        self, config: dict, data: TaskData | None = None, data_dir=None, download: bool = False
+    ):
         self.config = config
         tr = config["training"]
-        self.data = data if data is not None else load_task(tr, data_dir)
+        self.data = data if data is not None else load_task(tr, data_dir, download=download)
         self.network = build_network(config, self.data.train.n_neurons)
         if self.network.sizes[-1] != self.data.n_classes:
             raise ValueError(
@@ -337,6 +342,9 @@ class Trainer:
             latency=latency,
             weights=tuple(to_numpy(w) for w in self.network.weights) if heavy else None,
             evaluations=evaluations,
+            sparsity_rows=sparsity_rows(
+                sparsity, self.step_count, self.epoch + self.batch / max(self.n_batches, 1)
+            ),
             extra={
                 "progress": self.progress,
                 "lr": self.optimizer.lr,

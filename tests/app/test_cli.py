@@ -70,7 +70,7 @@ def test_share_prints_the_link_to_share(monkeypatch, capsys):
     started = []
 
     class Proc:
-        def __init__(self, cmd):
+        def __init__(self, cmd, env=None):
             started.append(cmd)
 
         def wait(self, timeout=None):
@@ -80,6 +80,27 @@ def test_share_prints_the_link_to_share(monkeypatch, capsys):
     assert cli.main(["serve", "--share", "--port", "5007", "--no-warm"]) == 0
     assert "share this link with the room: http://192.168.1.23:5007/main" in capsys.readouterr().out
     assert _values(started[0], "--address") == ["0.0.0.0"]
+
+
+def test_serve_gives_the_server_its_data_and_runs_folders(monkeypatch, tmp_path):
+    envs = []
+
+    class Proc:
+        def __init__(self, cmd, env=None):
+            envs.append(env)
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Proc)
+    monkeypatch.delenv("BATSCOPE_ALLOW_DOWNLOAD", raising=False)
+    argv = ["serve", "--no-warm", "--runs", str(tmp_path), "--data-dir", str(tmp_path / "d")]
+    assert cli.main(argv) == 0
+    assert envs[0]["BATSCOPE_RUNS_DIR"] == str(tmp_path.resolve())
+    assert envs[0]["BATSCOPE_DATA_DIR"] == str((tmp_path / "d").resolve())
+    assert "BATSCOPE_ALLOW_DOWNLOAD" not in envs[0]  # off unless asked
+    assert cli.main(["serve", "--no-warm", "--allow-download"]) == 0
+    assert envs[1]["BATSCOPE_ALLOW_DOWNLOAD"] == "1"
 
 
 @pytest.mark.parametrize("argv", [["serve", "--port", "x"], ["nope"]])

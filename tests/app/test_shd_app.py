@@ -103,3 +103,20 @@ def test_input_raster_shows_every_spike_of_a_spoken_digit(shd_data):
     assert image.sum() == n_spikes  # binned: nothing lost either
     _, binned = bin_raster(inp.times, inp.counts, snap.t_max, image.shape[1])
     np.testing.assert_array_equal(image, binned)
+
+
+def test_the_servers_data_folder_holds_them_too(tmp_path, monkeypatch, write_shd):
+    from batscope.training.serversettings import DATA_DIR_ENV, data_dir, server_trainer
+
+    folder = tmp_path / "served" / "shd"  # batscope serve --data-dir tmp_path/served
+    folder.mkdir(parents=True)
+    write_shd(folder / "shd_train.h5", 24, 0)
+    write_shd(folder / "shd_test.h5", 12, 1)
+    monkeypatch.setenv("BATSCOPE_DATA", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "served"))
+    assert missing_data("shd") != "" and missing_data("shd", data_dir()) == ""
+    config = _small("shd-multi")
+    assert training_estimate(config).parts["data"] > 0  # counted from the server's files
+    with pytest.warns(UnverifiedDataWarning):
+        trainer = server_trainer(config)
+    assert trainer.data.train.n_neurons == 700
