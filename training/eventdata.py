@@ -18,17 +18,15 @@ import functools
 import numpy as np
 from batscope.datasets import encode_yinyang, load_shd
 from batscope.datasets.batching import train_val_split
-from batscope.datasets.shd import N_CHANNELS, N_CLASSES, read_shd, shd_file
+from batscope.datasets.shd import N_CLASSES, read_shd, shd_file
 from batscope.datasets.verify import UnverifiedFileError
-from batscope.datasets.yinyang import CLASS_NAMES, N_FEATURES, T_LATE, load_yinyang
+from batscope.datasets.yinyang import CLASS_NAMES, T_LATE, load_yinyang
 from batscope.datasets.yinyang import N_CLASSES as YY_CLASSES
 from batscope.engine.spikes import SpikeTrains
 
 from .evaluation import take
 from .trainer import TaskData
 
-# task -> (inputs, classes) of the event datasets (Yin-Yang: 4 features and the bias input)
-EVENT_TASKS = {"yin-yang": (N_FEATURES + 1, YY_CLASSES), "shd": (N_CHANNELS, N_CLASSES)}
 SHD_VAL_SEED = 0
 
 
@@ -69,7 +67,7 @@ def shd_extent(split: str, data_dir=None) -> tuple[int, int]:
 
 
 def load_event_data(config: dict, data_dir=None) -> TaskData:
-    """The inputs of a run whose ``training.task`` is one of ``EVENT_TASKS``."""
+    """The inputs of a run whose ``training.task`` is an event dataset (``state.EVENT_TASKS``)."""
     tr = config["training"]
     if tr["task"] == "yin-yang":
         return _yinyang(tr.get("dtype", "float64"))
