@@ -25,6 +25,8 @@ from batscope.training.report import add_report_parser, report_command
 from batscope.training.serversettings import DATA_DIR_ENV, DOWNLOAD_ENV, RUNS_DIR_ENV
 from batscope.training.sweep_cli import add_sweep_parser, sweep_command
 
+from .lesson_catalog import ENV as LESSONS_ENV
+from .lesson_catalog import read_lessons
 from .nir_command import add_export_nir_parser, export_nir_command
 
 HERE = Path(__file__).resolve().parent
@@ -170,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="another host[:port] whose pages may connect (repeatable), e.g. behind a proxy",
     )
+    serve.add_argument(
+        "--lessons",
+        metavar="DIR",
+        default=None,
+        help="add the lessons (*.json) of DIR to the shipped ones; a bad file stops the server",
+    )
     serve.add_argument("--dev", action="store_true", help="reload on code changes")
     serve.add_argument(
         "--data-dir", default=None, help="folder of official dataset files sessions may train on"
@@ -198,6 +206,15 @@ def main(argv: list[str] | None = None) -> int:
         return sweep_command(args)
     if args.command == "export-nir":
         return export_nir_command(args)
+    env = server_env(args.data_dir, args.allow_download, args.runs)
+    if args.lessons:  # checked here, before the server starts (docs/lessons.md §4)
+        lessons, errors = read_lessons(args.lessons)
+        for exc in errors:
+            print(f"batscope: lesson refused: {exc}", file=sys.stderr)
+        if errors:
+            return 2
+        env[LESSONS_ENV] = str(Path(args.lessons).resolve())
+        print(f"batscope: {len(lessons)} lessons offered", flush=True)
     cmd = serve_command(
         args.port,
         args.show,
@@ -211,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.share:
         url = share_url(port)
         print(f"batscope: share this link with the room: {url}", flush=True)
-    proc = subprocess.Popen(cmd, env=server_env(args.data_dir, args.allow_download, args.runs))
+    proc = subprocess.Popen(cmd, env=env)
     # `batscope serve` stands for the server: a stop asked of it is passed on (an orphaned
     # server would keep the port and its sessions)
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum))

@@ -13,6 +13,7 @@ import panel as pn
 import param
 from batscope.training.controller import TrainingController
 from batscope.training.eventdata import missing_data
+from batscope.training.lesson_progress import LessonProgress
 from batscope.training.limits import escape
 from batscope.training.resources import SessionAccount
 from batscope.training.serversettings import (
@@ -52,6 +53,7 @@ from batscope.widgets.runs import RunPicker
 from batscope.widgets.sparsity import SparsityView
 from batscope.widgets.weights import WeightsView
 
+from .lesson_driver import LessonDriver
 from .presets import DEFAULT, apply_preset, list_presets, load_preset
 from .session import PERIOD_MS, LiveSession, ViewGate
 from .urlstate import UrlState
@@ -303,14 +305,19 @@ class BatscopeApp(pn.viewable.Viewer):
         self.controls = ControlsView(self.controller)
         self.builder = NetworkBuilder(self.network, self.training, account=self.account)
         self.form = TrainingForm(self.training)
+        self.progress = LessonProgress()  # the participant's place in a lesson (docs/lessons.md)
+        self.lesson = LessonDriver(self, list(TABS))
         self.gates = {
             name: ViewGate(partial(self.view, name), partial(self._shown, TAB_OF[name]))
             for name in (*TRAINING_VIEWS, "convergence")
         }
         self.session = LiveSession(
             [
-                (self.controller, [self.gates[n] for n in TRAINING_VIEWS]),
-                (self.sweep, [self.gates["convergence"]]),
+                (
+                    self.controller,
+                    [*(self.gates[n] for n in TRAINING_VIEWS), self.lesson.run_record],
+                ),
+                (self.sweep, [self.gates["convergence"], self.lesson.sweep_record]),
             ],
             period_ms=period_ms,
         )
@@ -330,6 +337,7 @@ class BatscopeApp(pn.viewable.Viewer):
         """The view ``name`` (a key of :data:`TAB_OF`), built on first use."""
         if name not in self.views:
             self.views[name] = self._makers[name]()
+            self.lesson.attach_view(name, self.views[name])
         return self.views[name]
 
     # -- presets and checks ----------------------------------------------------------------
@@ -341,6 +349,13 @@ class BatscopeApp(pn.viewable.Viewer):
         if event.new in self.param.preset.objects:
             self.preset = event.new
             self._show_preset(event.new)
+
+    def use_preset(self, name: str) -> None:
+        """Apply preset ``name`` afresh, even when it is the one selected (a lesson step)."""
+        if self.preset != name:
+            self.preset = name
+        else:
+            self._apply_preset(name)
 
     def _apply_preset(self, name: str) -> None:
         apply_preset(load_preset(name), self.network, self.training)
@@ -380,6 +395,7 @@ class BatscopeApp(pn.viewable.Viewer):
         )
         sidebar = [
             url_message,
+            self.lesson.bar,
             preset_select,
             self.preset_info,
             self.controls,
@@ -402,6 +418,7 @@ class BatscopeApp(pn.viewable.Viewer):
         self._fill_tab(tabs.active)
         self.tabs = tabs
         tabs.param.watch(self._on_tab, "active")
+        self.lesson.attach_tabs(tabs)  # after _on_tab: the tab's views exist when it is told
         template = pn.template.BootstrapTemplate(
             title="batscope: exact gradients through spikes",
             # one root for the whole sidebar: Bokeh re-walks every model of the document on
