@@ -3,9 +3,9 @@ projector (``app/instructor.py`` serves it at ``/instructor``).
 
 One periodic callback at 1 Hz reads every participant's line (13 param reads each: a room of 30
 took 1.9 ms per tick on the shared 2-core VM at load 10, 0.2 % of a core) and sends the table
-only when it changed. Broadcasts
-go through :class:`~batscope.app.room.Room`, which runs each change on the participant's own
-document. Everything a participant controls (lesson ids, status messages) is escaped.
+only when it changed. Broadcasts go through :class:`~batscope.app.room.Room`, which runs each
+change on the participant's own document. Everything a participant controls (lesson ids, status
+messages) is escaped.
 """
 
 from __future__ import annotations
