@@ -251,7 +251,7 @@ def on_this_machine(url: str) -> str:
     return u._replace(netloc=f"127.0.0.1:{u.port}").geturl()
 
 
-def test_cli_room_prints_both_urls_and_gates_the_instructor(cli_room):
+def test_cli_room_prints_both_urls_and_gates_the_instructor(cli_room, guarded, context):
     participants = next(x for x in cli_room if x.startswith("participants: http"))
     instructor = next(x for x in cli_room if x.startswith("instructor: http"))
     main_url = on_this_machine(participants.split(": ", 1)[1].strip())
@@ -263,5 +263,10 @@ def test_cli_room_prints_both_urls_and_gates_the_instructor(cli_room):
     assert http_status(teacher_url.replace(token, wrong)) == 403
     assert http_status(teacher_url.split("?")[0]) == 403
     assert http_status(teacher_url) == 200
+    # the served scripts: a participant joins, the instructor's page lists them
+    _, name = open_participant(context, main_url)
+    guarded.goto(teacher_url)
+    wait_until(lambda: name in table_text(guarded), 60)
+    assert guarded.errors == []
     wait_until(lambda: any("/instructor" in x and "GET" in x for x in cli_room), 10)
     assert [x for x in cli_room if token in x] == [instructor]  # printed once, never logged
