@@ -5,8 +5,12 @@
 
 By default the server listens on this machine only (127.0.0.1). ``--share`` serves a room: it
 listens on every interface, allows the page's websocket from the machine's LAN address and
-names, and prints the URL to share. ``--dask-scheduler ADDRESS`` lets participants run their sweeps
-on that Dask cluster (it sets ``BATSCOPE_DASK_SCHEDULER`` for the server).
+names, and prints the URL to share. ``--room`` does the same and adds the instructor's page
+(``app/instructor.py`` at ``/instructor``): it prints the participants' URL and the instructor's,
+which carries a token made for this server (``room.new_token``), handed to the server in its
+environment (never on its command line) and checked by ``room_gate``.
+``--dask-scheduler ADDRESS`` lets participants run their sweeps on that Dask cluster (it sets
+``BATSCOPE_DASK_SCHEDULER`` for the server).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from batscope.training.sweep_remote import SCHEDULER_ENV
 from .lesson_catalog import ENV as LESSONS_ENV
 from .lesson_catalog import read_lessons
 from .nir_command import add_export_nir_parser, export_nir_command
+from .room import TOKEN_ENV, new_token
 
 HERE = Path(__file__).resolve().parent
 LOCAL = "127.0.0.1"
@@ -101,6 +106,10 @@ def share_url(port: int) -> str:
     return f"http://{lan_address()}:{port}/main"
 
 
+def instructor_url(port: int, token: str) -> str:
+    return f"http://{lan_address()}:{port}/instructor?token={token}"
+
+
 def serve_command(
     port: int = 5006,
     show: bool = False,
@@ -109,12 +118,15 @@ def serve_command(
     dev: bool = False,
     warm: bool = True,
     share: bool = False,
+    room: bool = False,
 ) -> list[str]:
-    """The ``panel serve`` command line for ``app/main.py``.
+    """The ``panel serve`` command line for ``app/main.py`` (``room``: and ``app/instructor.py``
+    behind the room's gate; a room is shared).
 
     Listens on 127.0.0.1 unless ``address`` is given (``share``: on every interface). A
     ``port`` of 0 is resolved to a free port here so the websocket origins can name it.
     """
+    share = share or room
     if address is None:
         address = EVERYWHERE if share else LOCAL
     if port == 0:
@@ -125,6 +137,7 @@ def serve_command(
         "panel",
         "serve",
         str(HERE / "main.py"),
+        *([str(HERE / "instructor.py"), "--plugins", "batscope.app.room_gate"] if room else []),
         "--address",
         address,
         "--port",
@@ -172,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
         "--share",
         action="store_true",
         help="serve a room: listen on every interface and print the URL to share",
+    )
+    serve.add_argument(
+        "--room",
+        action="store_true",
+        help="run a workshop: --share, plus an instructor page (its URL carries a secret token)",
     )
     serve.add_argument(
         "--address", default=None, help="address to listen on (default 127.0.0.1, this machine)"
@@ -243,9 +261,19 @@ def main(argv: list[str] | None = None) -> int:
         args.dev,
         warm=not args.no_warm,
         share=args.share,
+        room=args.room,
     )
     port = int(cmd[cmd.index("--port") + 1])
-    if args.share:
+    if args.room:
+        token = new_token()
+        env[TOKEN_ENV] = token
+        url = instructor_url(port, token)  # --show opens the instructor's page
+        print(f"participants: {share_url(port)}", flush=True)
+        print(f"instructor: {url}", flush=True)
+        print(
+            "batscope: keep the instructor link to yourself: its token opens the room", flush=True
+        )
+    elif args.share:
         url = share_url(port)
         print(f"batscope: share this link with the room: {url}", flush=True)
     proc = subprocess.Popen(cmd, env=env)
@@ -253,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     # server would keep the port and its sessions)
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum))
     try:
-        if args.share and args.show:
+        if (args.share or args.room) and args.show:
             _open_when_listening(proc, url, port)
         return proc.wait()
     except KeyboardInterrupt:  # the server got the same Ctrl-C: let it close its sessions

@@ -12,13 +12,21 @@ from pathlib import Path
 import panel as pn
 import param
 from batscope.training.controller import TrainingController
+from batscope.training.eventdata import missing_data
 from batscope.training.grid_sweep import GridSweepController
 from batscope.training.lesson_progress import LessonProgress
 from batscope.training.limits import escape
 from batscope.training.resources import SessionAccount
-from batscope.training.serversettings import full_data_refusal, runs_dir, server_trainer
+from batscope.training.serversettings import (
+    data_dir,
+    full_data_refusal,
+    runs_dir,
+    server_trainer,
+)
 from batscope.training.state import (
+    EVENT_TASKS,
     IMAGE_TASKS,
+    TASKS,
     NetworkSpec,
     SweepConfig,
     TrainingConfig,
@@ -41,6 +49,7 @@ from batscope.widgets.latency import LatencyView
 from batscope.widgets.membrane import MembraneView
 from batscope.widgets.metrics import MetricsView
 from batscope.widgets.precision import PrecisionView
+from batscope.widgets.predictions import PredictionMapView
 from batscope.widgets.raster import MAX_SELECTED, RasterView
 from batscope.widgets.runs import RunPicker
 from batscope.widgets.sparsity import SparsityView
@@ -99,6 +108,10 @@ class TrainingForm(pn.viewable.Viewer):
         }
         for w in self.inputs.values():
             w.sizing_mode = "stretch_width"
+        if missing_data("shd", data_dir()):  # offered with a note; the check alert says where
+            self.inputs["task"].options = {
+                (f"{t} (files not found)" if t == "shd" else t): t for t in TASKS
+            }
         training.param.watch(lambda *_: self._relevance(), ["loss", "task"])
         training.param.watch(self._full_data_here, ["data", "task"])
         self._relevance()
@@ -128,9 +141,9 @@ class TrainingForm(pn.viewable.Viewer):
             "tau_l": t.loss == "ttfs_ce",
             "t_enc": t.task in IMAGE_TASKS,
             "data": t.task in IMAGE_TASKS,
-            "n_train": t.task in IMAGE_TASKS,
-            "val_fraction": t.task in IMAGE_TASKS,
-            "batch_size": t.task in IMAGE_TASKS,
+            "n_train": t.task in IMAGE_TASKS or t.task == "shd",  # Yin-Yang: its fixed splits
+            "val_fraction": t.task in IMAGE_TASKS or t.task == "shd",
+            "batch_size": t.task in IMAGE_TASKS + EVENT_TASKS,
         }
         for name, w in self.inputs.items():
             w.visible = relevant.get(name, True) and name not in self.hidden
@@ -224,7 +237,7 @@ class ViewControls(pn.viewable.Viewer):
 
 TABS = {  # each tab's title and the views it shows, built when the tab is first shown
     "Activity": ("raster", "membrane"),
-    "Learning": ("metrics", "errorflow", "weights"),
+    "Learning": ("metrics", "predictions", "errorflow", "weights"),
     "Convergence": ("convergence",),
     "Sweeps": ("sweeps",),
     "Sparsity & latency": ("sparsity", "latency"),
@@ -233,7 +246,16 @@ TABS = {  # each tab's title and the views it shows, built when the tab is first
     "Precision": ("precision",),
     "Code & export": ("code", "export"),
 }
-TRAINING_VIEWS = ("raster", "membrane", "metrics", "errorflow", "weights", "sparsity", "latency")
+TRAINING_VIEWS = (
+    "raster",
+    "membrane",
+    "metrics",
+    "predictions",
+    "errorflow",
+    "weights",
+    "sparsity",
+    "latency",
+)
 TAB_OF = {name: i for i, names in enumerate(TABS.values()) for name in names}
 
 
@@ -272,6 +294,7 @@ class BatscopeApp(pn.viewable.Viewer):
             "raster": partial(RasterView, vc),
             "membrane": partial(MembraneView, vc),
             "metrics": partial(MetricsView, vc),
+            "predictions": partial(PredictionMapView, vc),
             "errorflow": partial(ErrorFlowView, vc),
             "weights": partial(WeightsView, vc),
             "sparsity": partial(SparsityView, vc),
@@ -360,6 +383,8 @@ class BatscopeApp(pn.viewable.Viewer):
 
     def _check(self) -> None:
         msgs = check_config(self.network, self.training)
+        missing = missing_data(self.training.task, data_dir())  # SHD: in the data folder
+        msgs += [escape(missing, 1000)] if missing else []
         self.check.object = "\n".join(f"- {m}" for m in msgs)
         self.check.visible = bool(msgs)
 

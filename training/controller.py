@@ -21,6 +21,7 @@ from batscope.training.run import TrainingRun
 from batscope.training.telemetry import MetricRow, Snapshot
 from batscope.training.trainer import build_network
 
+from .eventdata import missing_data
 from .resources import (
     CHECK_HINT,
     MODEL_HINT,
@@ -32,6 +33,7 @@ from .resources import (
     model_estimate,
     training_estimate,
 )
+from .serversettings import data_dir
 from .state import (
     IMAGE_SHAPE,
     NetworkSpec,
@@ -252,6 +254,8 @@ class TrainingController(param.Parameterized):
         or does not fit the memory budget."""
         self.opened, self._record = "", None
         problems = check_config(self.network, self.training)
+        missing = missing_data(self.training.task, data_dir())  # SHD: the server's files
+        problems += [missing] if missing else []
         if problems:
             self._set(status="idle", message=" ".join(problems))
             return False

@@ -265,9 +265,11 @@ def _image_bytes(training: dict) -> int:
 
 def _task_inputs(training: dict) -> tuple[int, int, int, int, int]:
     """``(inputs, slots, samples kept, training batch, evaluation batch)`` of a run's task."""
-    from batscope.training.state import IMAGE_TASKS, task_shape
+    from batscope.training.state import EVENT_TASKS, IMAGE_TASKS, task_shape
 
     task = training["task"]
+    if task in EVENT_TASKS:
+        return _event_inputs(training)
     if task not in IMAGE_TASKS:
         n_data, n_inputs, slots = _toy_inputs(task)
         return n_inputs, slots, n_data, n_data, n_data
@@ -278,6 +280,32 @@ def _task_inputs(training: dict) -> tuple[int, int, int, int, int]:
     # the encoded set and its training part (a copy), then the test set
     n_data = 2 * n_train + n_test
     return task_shape(task)[0], 1, n_data, batch, min(EVAL_BATCH, max(n_train, n_test))
+
+
+def _event_inputs(training: dict) -> tuple[int, int, int, int, int]:
+    """:func:`_task_inputs` of Yin-Yang (its three generated splits, one spike per input) or
+    SHD (the files' samples and most spikes of a channel; training/eventdata.py)."""
+    from batscope.datasets.yinyang import SPLIT_SIZES
+    from batscope.training.eventdata import shd_extent
+    from batscope.training.serversettings import data_dir
+    from batscope.training.state import task_shape
+
+    n_inputs = task_shape(training["task"])[0]
+    if training["task"] == "yin-yang":
+        n_train, n_data, slots = SPLIT_SIZES["train"], sum(SPLIT_SIZES.values()), 1
+    else:
+        try:
+            folder = data_dir()  # the server's data folder, then the cache
+            (n_file, k_train), (n_test, k_test) = (
+                shd_extent("train", folder),
+                shd_extent("test", folder),
+            )
+        except (FileNotFoundError, ImportError) as exc:  # no estimate: the sidebar says why
+            raise ValueError(str(exc)) from None
+        n_train, slots = min(int(training.get("n_train", n_file)), n_file), max(k_train, k_test)
+        n_data = n_file + n_train + n_test  # the split as read, its kept part, the test split
+    batch = min(int(training["batch_size"]), n_train)
+    return n_inputs, slots, n_data, batch, min(EVAL_BATCH, n_train)
 
 
 def _with_parts(estimate: MemoryEstimate, **extra: int) -> MemoryEstimate:

@@ -20,7 +20,8 @@ from batscope.engine.backend import available_backends
 
 TOY_TASKS = ("convergence", "xor", "first", "patterns")
 IMAGE_TASKS = ("mnist", "fashion-mnist", "emnist")
-TASKS = TOY_TASKS + IMAGE_TASKS
+EVENT_TASKS = ("yin-yang", "shd")  # recorded or generated events, their own splits (flat input)
+TASKS = TOY_TASKS + IMAGE_TASKS + EVENT_TASKS
 IMAGE_CLASSES = {"mnist": 10, "fashion-mnist": 10, "emnist": 47}
 IMAGE_SHAPE = (28, 28, 1)  # the image tasks' input (H, W, C); toy tasks are flat
 LAYER_KINDS = ("dense", "conv", "pool")
@@ -33,6 +34,14 @@ def task_shape(task: str) -> tuple[int, int]:
     """``(n_inputs, n_classes)`` of a task (toy tasks are built once to find out)."""
     if task in IMAGE_CLASSES:
         return 784, IMAGE_CLASSES[task]
+    if task == "yin-yang":  # 4 features and the bias input (datasets/yinyang.py)
+        from batscope.datasets.yinyang import N_CLASSES, N_FEATURES
+
+        return N_FEATURES + 1, N_CLASSES
+    if task == "shd":
+        from batscope.datasets.shd import N_CHANNELS, N_CLASSES
+
+        return N_CHANNELS, N_CLASSES
     if task not in TOY_TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     from batscope.datasets.toy import toy_task

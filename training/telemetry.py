@@ -95,6 +95,18 @@ class MembraneWindow:
 
 
 @dataclass(frozen=True)
+class PredictionMap:
+    """The network's prediction at the 2-D points of a task's displayed samples (Yin-Yang's
+    (x, y)): what the prediction scatter draws."""
+
+    xy: np.ndarray  # [n, 2] float
+    labels: np.ndarray  # [n] int
+    predictions: np.ndarray  # [n] int
+    class_names: tuple[str, ...]
+    step: int
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything a viewer needs at one moment of a run. Heavy fields may be None."""
 

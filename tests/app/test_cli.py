@@ -82,6 +82,39 @@ def test_share_prints_the_link_to_share(monkeypatch, capsys):
     assert _values(started[0], "--address") == ["0.0.0.0"]
 
 
+def test_room_serves_the_instructor_page_behind_its_gate(monkeypatch, capsys, tmp_path):
+    from batscope.app.room import TOKEN_ENV
+
+    monkeypatch.setattr(cli, "lan_address", lambda: "192.168.1.23")
+    started = []
+
+    class Proc:
+        def __init__(self, cmd, env=None):
+            started.append((cmd, env))
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Proc)
+    argv = ["serve", "--room", "--port", "5008", "--no-warm", "--runs", str(tmp_path)]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    ((cmd, env),) = started
+    token = env[TOKEN_ENV]
+    assert env["BATSCOPE_RUNS_DIR"] == str(tmp_path.resolve())  # beside the server's settings
+    assert "participants: http://192.168.1.23:5008/main" in out
+    assert f"instructor: http://192.168.1.23:5008/instructor?token={token}" in out
+    assert len(token) >= 32 and all(token not in arg for arg in cmd)  # not on the command line
+    assert [a for a in cmd if a.endswith(".py")][-2:] == [
+        str(cli.HERE / "main.py"),
+        str(cli.HERE / "instructor.py"),
+    ]
+    assert _values(cmd, "--plugins") == ["batscope.app.room_gate"]
+    assert _values(cmd, "--address") == ["0.0.0.0"]  # a room is shared
+    assert "192.168.1.23:5008" in _values(cmd, "--allow-websocket-origin")
+    assert "--plugins" not in serve_command(share=True)
+
+
 def test_serve_gives_the_server_its_data_and_runs_folders(monkeypatch, tmp_path):
     envs = []
 
