@@ -30,12 +30,11 @@ from pathlib import Path
 
 import param
 from batscope.datasets.cache import cache_dir
-from batscope.engine.slots import TRAINING_SLOTS
 
 from .resources import RUN_HINT, SessionAccount, training_estimate
 from .state import NetworkSpec, TrainingConfig, run_config
-from .sweep import SweepJob
 from .sweep_cluster import run_plan, run_plan_here
+from .sweep_job import SweepJob
 from .sweep_plan import SweepPlan, config_hash, parse_seeds, parse_set, plan_sweep
 from .sweep_remote import ClusterChoice, dashboard_href, open_scheduler
 
@@ -228,12 +227,11 @@ class GridSweepController(param.Parameterized):
         self.plan = plan
         settings = {"plan": plan, "address": address}
         job = SweepJob(self.sweep_id, settings, reservation, old if old and old.alive else None)
-        if job.after is None:
-            job.ticket = TRAINING_SLOTS.ticket()
+        job.queue()
         with self._lock:
             self._job, self._queue = job, []
             self._error, self._done, self._link, self._t_end = "", 0, "", None
-            self._phase = "running" if job.ticket is not None and job.ticket.holding else "queued"
+            self._phase = "running" if job.holding else "queued"
         self._t0 = time.perf_counter()
         with param.edit_constant(self):
             self.param.update(
@@ -242,16 +240,13 @@ class GridSweepController(param.Parameterized):
                 runs_total=len(plan.cells),
                 elapsed_s=0.0,
                 message="",
-                queue_position=self._position(job),
+                queue_position=job.position,
                 dashboard_link="",
                 on_cluster=address is not None,
                 folder=plan.out.name,
             )
-        job.thread = threading.Thread(
-            target=self._main, args=(job,), daemon=True, name="batscope-grid-sweep"
-        )
         try:
-            job.thread.start()
+            job.start(self._main, "batscope-grid-sweep")
         except BaseException:
             self._end(job)
             raise
@@ -274,7 +269,7 @@ class GridSweepController(param.Parameterized):
             )
         end = self._t_end if self._t_end is not None else time.perf_counter()
         updates = dict(runs_done=done, elapsed_s=end - self._t0 if self._t0 else 0.0)
-        position = self._position(job) if phase == "queued" else 0
+        position = job.position if job is not None and phase == "queued" else 0
         if position != self.queue_position:
             updates["queue_position"] = position
         if phase != self.status:
@@ -293,37 +288,16 @@ class GridSweepController(param.Parameterized):
 
     def shutdown(self, timeout: float = 10.0) -> bool:
         """Stop and join the worker (the session is destroyed); True if it has ended."""
-        job = self._job
-        if job is None:
-            return True
-        job.stop.set()
-        t = job.thread
-        if t is not None and t.is_alive() and t is not threading.current_thread():
-            t.join(timeout)
-        return not job.alive
+        return self._job is None or self._job.stop_and_join(timeout)
 
     @property
     def alive(self) -> bool:
         return self._job is not None and self._job.alive
 
-    @staticmethod
-    def _position(job: SweepJob | None) -> int:
-        ticket = job.ticket if job is not None else None
-        return ticket.position if ticket is not None else 0
-
     # ---- worker -----------------------------------------------------------------------------
     def _main(self, job: SweepJob) -> None:
         try:
-            while job.after is not None and not job.after.done.wait(0.05):
-                if job.stop.is_set():
-                    break
-            job.after = None
-            if job.ticket is None and not job.stop.is_set():
-                job.ticket = TRAINING_SLOTS.ticket()
-            while job.ticket is not None and not job.ticket.wait(0.05):
-                if job.stop.is_set():
-                    break
-            if not job.stop.is_set():
+            if job.wait_turn():
                 self._set(job, _phase="running", _t0=time.perf_counter())
                 self._run(job)
             self._set(job, _phase="stopped" if job.stop.is_set() else "finished")

@@ -30,10 +30,10 @@ import numpy as np
 import param
 from batscope.engine import convergence
 from batscope.engine.backend import available_backends
-from batscope.engine.slots import TRAINING_SLOTS, SlotTicket
 from batscope.training.state import SweepConfig
 
-from .resources import SWEEP_HINT, Reservation, SessionAccount, sweep_estimate
+from .resources import SWEEP_HINT, SessionAccount, sweep_estimate
+from .sweep_job import SweepJob
 from .sweep_remote import ClusterChoice, dashboard_href
 
 VARIANTS = ("single", "multi")
@@ -63,31 +63,6 @@ def grid_axis(maximum: float, step: float) -> np.ndarray:
     """0, step, 2·step, … ≤ maximum (docs/training.md §4: ``arange(0, 2.5, 0.2)`` for 2.4 / 0.2)."""
     n = int(np.floor(maximum / step + 1e-9)) + 1
     return np.round(np.arange(n) * step, 10)
-
-
-class SweepJob:
-    """One started sweep: its worker, stop flag, slot ticket and memory reservation (also the
-    sweep panel's, ``training.grid_sweep``)."""
-
-    def __init__(self, sweep_id: int, settings, reservation: Reservation, after):
-        self.sweep_id, self.settings, self.reservation = sweep_id, settings, reservation
-        self.runner: Callable | None = None  # the Fig. 3 runner chosen at start (None: in process)
-        self.after: SweepJob | None = after  # a sweep being stopped: wait for it to end
-        self.stop = threading.Event()
-        self.done = threading.Event()
-        self.ticket: SlotTicket | None = None
-        self.thread: threading.Thread | None = None
-
-    def release(self) -> None:
-        """Give back the slot and the memory; idempotent."""
-        ticket, self.ticket = self.ticket, None
-        if ticket is not None:
-            ticket.leave()
-        self.reservation.release()
-
-    @property
-    def alive(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
 
 
 def _engine_config(variant: str, s: dict) -> convergence.SweepConfig:
@@ -195,13 +170,12 @@ class SweepController(param.Parameterized):
         job.runner = self._runner
         if job.runner is None and self.cluster is not None:
             job.runner = self.cluster.convergence_runner()
-        if job.after is None:
-            job.ticket = TRAINING_SLOTS.ticket()
+        job.queue()
         with self._lock:
             self._job = job
             self._queue.clear()
             self._error, self._done, self._t_end = "", 0, None
-            self._phase = "running" if job.ticket is not None and job.ticket.holding else "queued"
+            self._phase = "running" if job.holding else "queued"
         self._t0 = time.perf_counter()
         with param.edit_constant(self):
             self.param.update(
@@ -209,18 +183,10 @@ class SweepController(param.Parameterized):
                 cells_done=0,
                 elapsed_s=0.0,
                 message=self._queue_text(job) if self._phase == "queued" else "",
-                queue_position=self._position(job),
+                queue_position=job.position,
                 cells_total=len(variants) * mu.size * sigma.size,
             )
-        job.thread = threading.Thread(
-            target=self._main, args=(job,), daemon=True, name="batscope-sweep"
-        )
-        try:
-            job.thread.start()
-        except BaseException:  # no worker: nobody else would give the slot back
-            job.release()
-            job.done.set()
-            raise
+        job.start(self._main, "batscope-sweep")
 
     def request_stop(self) -> None:
         """Ask the worker to stop after the current chunk; ``poll()`` then reports "stopped"."""
@@ -241,7 +207,7 @@ class SweepController(param.Parameterized):
             phase, done, error, job = self._phase, self._done, self._error, self._job
         end = self._t_end if self._t_end is not None else time.perf_counter()
         updates = dict(cells_done=done, elapsed_s=end - self._t0 if self._t0 else 0.0)
-        position = self._position(job) if phase == "queued" else 0
+        position = job.position if job is not None and phase == "queued" else 0
         if position != self.queue_position:
             updates["queue_position"] = position
         if phase == "queued":
@@ -263,22 +229,10 @@ class SweepController(param.Parameterized):
         """Stop and join the worker (the session is destroyed); True if it has ended; it
         gives back its slot and memory when its chunk ends even if this times out.
         Idempotent."""
-        job = self._job
-        if job is None:
-            return True
-        job.stop.set()
-        t = job.thread
-        if t is not None and t.is_alive() and t is not threading.current_thread():
-            t.join(timeout)
-        return not job.alive
-
-    @staticmethod
-    def _position(job: SweepJob | None) -> int:
-        ticket = job.ticket if job is not None else None
-        return ticket.position if ticket is not None else 0
+        return self._job is None or self._job.stop_and_join(timeout)
 
     def _queue_text(self, job: SweepJob | None) -> str:
-        place = self._position(job)
+        place = job.position if job is not None else 0
         return f"Place {place} in the queue for a training slot." if place else ""
 
     def engine_config(self, variant: str) -> convergence.SweepConfig:
@@ -328,16 +282,7 @@ class SweepController(param.Parameterized):
     # ---- worker -----------------------------------------------------------------------------
     def _main(self, job: SweepJob) -> None:
         try:
-            while job.after is not None and not job.after.done.wait(0.05):
-                if job.stop.is_set():
-                    break
-            job.after = None  # the old sweep may be freed
-            if job.ticket is None and not job.stop.is_set():
-                job.ticket = TRAINING_SLOTS.ticket()
-            while job.ticket is not None and not job.ticket.wait(0.05):
-                if job.stop.is_set():
-                    break
-            if job.stop.is_set():
+            if not job.wait_turn():
                 self._set_phase(job, "stopped")
                 return
             self._set_phase(job, "running")
