@@ -97,7 +97,8 @@ def evaluate_split(
         out_times.append(to_numpy(outs[-1].times))
     counts_all = [np.concatenate(c) for c in counts]
     names = ["input"] + [f"layer {k + 1}" for k in range(len(network.layers))]
-    n_max = [int(x.n_slots)] + [int(o.n_slots) for o in outs]  # a pool's: size²·K_in
+    # the input has no spike buffer (never "saturated"); a pool's is size²·K_in
+    n_max = [None] + [int(o.n_slots) for o in outs]
     sparsity = tuple(
         layer_sparsity(n, c, m) for n, c, m in zip(names, counts_all, n_max, strict=True)
     )

@@ -158,7 +158,8 @@ def population_statistics(
     outs = network.forward(inputs, t_max)
     counts = [to_numpy(inputs.counts)] + [to_numpy(o.counts) for o in outs]
     names = ["input"] + [f"layer {k + 1}" for k in range(len(outs))]
-    n_max = [int(inputs.n_slots)] + [int(o.n_slots) for o in outs]  # a pool's: size²·K_in
+    # the input has no spike buffer (never "saturated"); a pool's is size²·K_in
+    n_max = [None] + [int(o.n_slots) for o in outs]
     sparsity = tuple(layer_sparsity(n, c, m) for n, c, m in zip(names, counts, n_max, strict=True))
     latency = latency_curve(
         to_numpy(outs[-1].times),

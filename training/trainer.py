@@ -34,10 +34,12 @@ from .network_snapshot import (
     population_statistics,
     sample_snapshot,
 )
-from .telemetry import MetricRow, Snapshot
+from .state import EVENT_TASKS
+from .telemetry import MetricRow, PredictionMap, Snapshot, sparsity_rows
 
 IMAGE_TASKS = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "emnist": "emnist-balanced"}
 EVAL_CAP = 1000  # most samples evaluated per split at an epoch end (keeps the UI responsive)
+MAP_POINTS = 1000  # displayed samples the prediction scatter shows (Yin-Yang: its test split)
 
 
 @dataclass(frozen=True)
@@ -54,16 +56,30 @@ class TaskData:
     t_enc: float
     full_batch: bool
     train_images: np.ndarray | None = None  # the training split's images, for augmentation
+    points: np.ndarray | None = None  # [n, 2] plane coordinates of the display set's samples
+    class_names: tuple[str, ...] = ()
 
 
-def load_task(training: dict, data_dir=None, keep_images: bool = False) -> TaskData:
-    """Inputs for ``training["task"]``: a toy task (full batch) or TTFS-encoded images (and,
-    with ``keep_images``, the training split's images, for augmentation).
+def load_task(
+    training: dict, data_dir=None, keep_images: bool = False, download: bool = False
+) -> TaskData:
+    """Inputs for ``training["task"]``: a toy task (full batch), TTFS-encoded images (and,
+    with ``keep_images``, the training split's images, for augmentation) or an event dataset
+    (training/eventdata.py; SHD from files in ``data_dir`` or the data folder, unverified).
 
-    MNIST and Fashion-MNIST come from the embedded sample; EMNIST only from files the user
-    already has (``datasets.load(..., download=False)`` raises ``FileNotFoundError`` naming them).
+    MNIST and Fashion-MNIST come from the embedded sample unless ``training["data"]`` is
+    "full"; the full sets and EMNIST come from ``datasets.load`` (files in ``data_dir`` or the
+    cache; a checked download only with ``download``, else ``FileNotFoundError`` naming them).
     """
     task = training["task"]
+    if task in EVENT_TASKS:
+        from .eventdata import load_event_data, missing_data  # they build on TaskData (here)
+
+        missing = missing_data(task, data_dir)
+        if missing:  # as for EMNIST: the message names the files and where they go
+            raise FileNotFoundError(missing)
+        # the app reads SHD from the server's data folder: no checksum is pinned to verify
+        return load_event_data({"training": training, "run": {"verify": False}}, data_dir)
     if task in list_toy_tasks():
         t = toy_task(task)
         x = t.inputs.numpy()
@@ -72,10 +88,10 @@ def load_task(training: dict, data_dir=None, keep_images: bool = False) -> TaskD
         return TaskData(x, np.asarray(t.labels), None, None, None, None, t.n_classes, t_in, True)
     if task not in IMAGE_TASKS:
         raise ValueError(f"task must be a toy task or one of {sorted(IMAGE_TASKS)}, got {task!r}")
-    if task == "emnist":
-        x_tr, y_tr = datasets.load(IMAGE_TASKS[task], "train", data_dir, download=False)
-        x_te, y_te = datasets.load(IMAGE_TASKS[task], "test", data_dir, download=False)
-        n_classes = 47
+    if task == "emnist" or training.get("data") == "full":
+        x_tr, y_tr = datasets.load(IMAGE_TASKS[task], "train", data_dir, download=download)
+        x_te, y_te = datasets.load(IMAGE_TASKS[task], "test", data_dir, download=download)
+        n_classes = 47 if task == "emnist" else 10
     else:
         x_tr, y_tr = datasets.load_sample(task, "train")
         x_te, y_te = datasets.load_sample(task, "test")
@@ -123,10 +139,12 @@ def build_loss(training: dict):
 class Trainer:
     """One training run: network, loss, optimiser, schedule, data and counters."""
 
-    def __init__(self, config: dict, data: TaskData | None = None, data_dir=None):
+    def __init__(
+        self, config: dict, data: TaskData | None = None, data_dir=None, download: bool = False
+    ):
         self.config = config
         tr = config["training"]
-        self.data = data if data is not None else load_task(tr, data_dir)
+        self.data = data if data is not None else load_task(tr, data_dir, download=download)
         self.network = build_network(config, self.data.train.n_neurons)
         if self.network.sizes[-1] != self.data.n_classes:
             raise ValueError(
@@ -299,6 +317,7 @@ class Trainer:
         statistics and the weights)."""
         x, y = self.display_set()
         sparsity, latency = self._population() if heavy else ((), None)
+        mapped = heavy and self.data.points is not None
         rows, self._pending = tuple(self._pending), []
         evaluations, self._pending_evaluations = tuple(self._pending_evaluations), []
         return sample_snapshot(
@@ -323,7 +342,32 @@ class Trainer:
             latency=latency,
             weights=tuple(to_numpy(w) for w in self.network.weights) if heavy else None,
             evaluations=evaluations,
-            extra={"progress": self.progress, "lr": self.optimizer.lr, "t_enc": self.data.t_enc},
+            sparsity_rows=sparsity_rows(
+                sparsity, self.step_count, self.epoch + self.batch / max(self.n_batches, 1)
+            ),
+            extra={
+                "progress": self.progress,
+                "lr": self.optimizer.lr,
+                "t_enc": self.data.t_enc,
+                **({"prediction_map": self.prediction_map()} if mapped else {}),
+            },
+        )
+
+    def prediction_map(self) -> PredictionMap:
+        """The prediction at the plane points of (at most ``MAP_POINTS``) displayed samples."""
+        x, y = self.display_set()
+        n = min(MAP_POINTS, x.batch_size, len(self.data.points))
+        predictions = []
+        for start in range(0, n, EVAL_BATCH):
+            batch = self.to_backend(take(x, slice(start, min(start + EVAL_BATCH, n))))
+            out = self.network.forward(batch, self.t_max)[-1]
+            predictions.append(to_numpy(self.loss.predict(out, self.predict_mode)))
+        return PredictionMap(
+            np.asarray(self.data.points[:n], dtype=np.float64),
+            np.asarray(y[:n]),
+            np.concatenate(predictions).astype(np.int64),
+            self.data.class_names,
+            self.step_count,
         )
 
     def _population(self):
