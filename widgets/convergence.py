@@ -19,7 +19,7 @@ import panel as pn
 import param
 from batscope.engine.convergence import PATTERNS, RunTrace
 from batscope.training.sweep import VARIANTS, SweepCells, SweepController
-from batscope.widgets.base import PlotView, error_alert, validated_input
+from batscope.widgets.base import PlotView, error_alert, sweep_buttons, validated_input
 from batscope.widgets.cluster import cluster_toggle, dashboard_html
 
 if "bokeh" not in hv.Store.renderers:  # HoloViews view, usable before the app's hv.extension
@@ -229,19 +229,7 @@ class ConvergenceView(PlotView):
             visible=len(ctrl.param.backend.objects) > 1,
             width=240,
         )
-        busy = pn.bind(lambda s: s in ("running", "queued"), ctrl.param.status)
-        run = pn.widgets.Button.from_param(
-            ctrl.param.run, label="Run sweep", color="primary", disabled=busy
-        )
-        stop = pn.widgets.Button.from_param(
-            ctrl.param.stop,
-            label="Stop",
-            color="danger",
-            disabled=pn.bind(lambda s: s not in ("running", "queued"), ctrl.param.status),
-        )
-        self.progress = pn.indicators.Progress(
-            value=0, max=1, sizing_mode="stretch_width", bar_color="primary"
-        )
+        run, stop, self.progress = sweep_buttons(ctrl, "Run sweep", "Stop")
         self.status = pn.pane.Markdown("", css_classes=["sweep-status"], margin=(0, 5))
         ctrl.param.watch(
             self._on_progress, ["status", "cells_done", "cells_total", "elapsed_s", "message"]

@@ -19,7 +19,7 @@ import panel as pn
 import param
 from batscope.training.grid_sweep import GridRun, GridSweepController
 from batscope.training.limits import escape
-from batscope.widgets.base import PlotView
+from batscope.widgets.base import PlotView, sweep_buttons
 from batscope.widgets.cluster import cluster_toggle, dashboard_html
 
 if "bokeh" not in hv.Store.renderers:  # HoloViews view, usable before the app's hv.extension
@@ -90,19 +90,7 @@ class GridSweepView(PlotView):
                 ctrl.param.seeds, label="seeds (0-4 or 0,3,7)", css_classes=["input-seeds"], **text
             ),
         ]
-        busy = pn.bind(lambda s: s in ("running", "queued"), ctrl.param.status)
-        start = pn.widgets.Button.from_param(
-            ctrl.param.run, label="Start sweep", color="primary", disabled=busy
-        )
-        cancel = pn.widgets.Button.from_param(
-            ctrl.param.stop,
-            label="Cancel sweep",
-            color="danger",
-            disabled=pn.bind(lambda s: s not in ("running", "queued"), ctrl.param.status),
-        )
-        self.progress = pn.indicators.Progress(
-            value=0, max=1, sizing_mode="stretch_width", bar_color="primary"
-        )
+        start, cancel, self.progress = sweep_buttons(ctrl, "Start sweep", "Cancel sweep")
         self.status = pn.pane.Markdown("", css_classes=["grid-sweep-status"], margin=(0, 5))
         ctrl.param.watch(
             self._on_progress,

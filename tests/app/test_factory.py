@@ -8,18 +8,6 @@ pn = pytest.importorskip("panel")
 hv = pytest.importorskip("holoviews")
 
 
-@pytest.fixture
-def app():
-    hv.extension("bokeh")
-    from batscope.app.factory import create_app
-
-    a = create_app()
-    yield a
-    a.controller.shutdown()
-    a.sweep.shutdown()
-    a.grid_sweep.shutdown()
-
-
 def test_every_view_is_real_and_renders(app):
     from batscope.app.factory import TAB_OF
     from batscope.widgets.base import PlotView

@@ -12,17 +12,6 @@ pn = pytest.importorskip("panel")
 hv = pytest.importorskip("holoviews")
 
 
-@pytest.fixture
-def app():
-    hv.extension("bokeh")
-    from batscope.app.factory import create_app
-
-    a = create_app()
-    yield a
-    a.controller.shutdown()
-    a.sweep.shutdown()
-
-
 def test_progress_survives_a_reload_through_the_url(app):
     from batscope.app.factory import create_app
 

@@ -15,17 +15,6 @@ from batscope.training.controller import ACTIVE  # noqa: E402
 PATTERN0 = {"t": [0.0, 0.0, 1.0, 2.0], "neuron": [0.0, 1.0, 2.0, 3.0]}  # convergence pattern 0
 
 
-@pytest.fixture
-def app():
-    hv.extension("bokeh")
-    from batscope.app.factory import create_app
-
-    a = create_app()
-    yield a
-    a.controller.shutdown()
-    a.sweep.shutdown()
-
-
 def tick_until(app, done, timeout=240.0):
     end = time.monotonic() + timeout
     while not done():
