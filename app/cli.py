@@ -5,7 +5,12 @@
 
 By default the server listens on this machine only (127.0.0.1). ``--share`` serves a room: it
 listens on every interface, allows the page's websocket from the machine's LAN address and
-names, and prints the URL to share.
+names, and prints the URL to share. ``--room`` does the same and adds the instructor's page
+(``app/instructor.py`` at ``/instructor``): it prints the participants' URL and the instructor's,
+which carries a token made for this server (``room.new_token``), handed to the server in its
+environment (never on its command line) and checked by ``room_gate``.
+``--dask-scheduler ADDRESS`` lets participants run their sweeps on that Dask cluster (it sets
+``BATSCOPE_DASK_SCHEDULER`` for the server).
 """
 
 from __future__ import annotations
@@ -22,9 +27,14 @@ from pathlib import Path
 
 from batscope.training.cli import add_train_parser, train_command
 from batscope.training.report import add_report_parser, report_command
+from batscope.training.serversettings import DATA_DIR_ENV, DOWNLOAD_ENV, RUNS_DIR_ENV
 from batscope.training.sweep_cli import add_sweep_parser, sweep_command
+from batscope.training.sweep_remote import SCHEDULER_ENV
 
+from .lesson_catalog import ENV as LESSONS_ENV
+from .lesson_catalog import read_lessons
 from .nir_command import add_export_nir_parser, export_nir_command
+from .room import TOKEN_ENV, new_token
 
 HERE = Path(__file__).resolve().parent
 LOCAL = "127.0.0.1"
@@ -81,8 +91,23 @@ def websocket_origins(
     return list(dict.fromkeys(origins))
 
 
+def server_env(data_dir=None, allow_download: bool = False, runs=None, base=None) -> dict:
+    """The server's environment: what sessions may use (training/serversettings.py)."""
+    env = dict(os.environ if base is None else base)
+    for name, value in ((DATA_DIR_ENV, data_dir), (RUNS_DIR_ENV, runs)):
+        if value is not None:
+            env[name] = str(Path(value).expanduser().resolve())
+    if allow_download:
+        env[DOWNLOAD_ENV] = "1"
+    return env
+
+
 def share_url(port: int) -> str:
     return f"http://{lan_address()}:{port}/main"
+
+
+def instructor_url(port: int, token: str) -> str:
+    return f"http://{lan_address()}:{port}/instructor?token={token}"
 
 
 def serve_command(
@@ -93,12 +118,15 @@ def serve_command(
     dev: bool = False,
     warm: bool = True,
     share: bool = False,
+    room: bool = False,
 ) -> list[str]:
-    """The ``panel serve`` command line for ``app/main.py``.
+    """The ``panel serve`` command line for ``app/main.py`` (``room``: and ``app/instructor.py``
+    behind the room's gate; a room is shared).
 
     Listens on 127.0.0.1 unless ``address`` is given (``share``: on every interface). A
     ``port`` of 0 is resolved to a free port here so the websocket origins can name it.
     """
+    share = share or room
     if address is None:
         address = EVERYWHERE if share else LOCAL
     if port == 0:
@@ -109,6 +137,7 @@ def serve_command(
         "panel",
         "serve",
         str(HERE / "main.py"),
+        *([str(HERE / "instructor.py"), "--plugins", "batscope.app.room_gate"] if room else []),
         "--address",
         address,
         "--port",
@@ -136,6 +165,14 @@ def serve_env(dev: bool = False, environ=None) -> dict:
     return env
 
 
+def dask_scheduler_address(text: str) -> str:
+    """``--dask-scheduler``: the address the server gets as ``BATSCOPE_DASK_SCHEDULER``."""
+    address = text.strip()
+    if not address or any(c.isspace() for c in address):
+        raise ValueError(f"--dask-scheduler: {text!r} is not a scheduler address")
+    return address
+
+
 def _open_when_listening(proc, url: str, port: int, timeout: float = 300.0) -> None:
     """Open ``url`` in a browser once something accepts on ``port`` (the server warms first)."""
     end = time.monotonic() + timeout
@@ -160,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         help="serve a room: listen on every interface and print the URL to share",
     )
     serve.add_argument(
+        "--room",
+        action="store_true",
+        help="run a workshop: --share, plus an instructor page (its URL carries a secret token)",
+    )
+    serve.add_argument(
         "--address", default=None, help="address to listen on (default 127.0.0.1, this machine)"
     )
     serve.add_argument(
@@ -168,7 +210,29 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="another host[:port] whose pages may connect (repeatable), e.g. behind a proxy",
     )
+    serve.add_argument(
+        "--lessons",
+        metavar="DIR",
+        default=None,
+        help="add the lessons (*.json) of DIR to the shipped ones; a bad file stops the server",
+    )
     serve.add_argument("--dev", action="store_true", help="reload on code changes")
+    serve.add_argument(
+        "--data-dir", default=None, help="folder of official dataset files sessions may train on"
+    )
+    serve.add_argument(
+        "--allow-download",
+        action="store_true",
+        help="let sessions download a full dataset (checked against pinned hashes); off by default",
+    )
+    serve.add_argument(
+        "--runs", default=None, help="folder of run folders (batscope train --out) to open"
+    )
+    serve.add_argument(
+        "--dask-scheduler",
+        metavar="ADDRESS",
+        help="a Dask scheduler (tcp://host:8786) participants may run their sweeps on",
+    )
     serve.add_argument(
         "--no-warm", action="store_true", help="skip compiling the kernels at start-up"
     )
@@ -185,6 +249,20 @@ def main(argv: list[str] | None = None) -> int:
         return sweep_command(args)
     if args.command == "export-nir":
         return export_nir_command(args)
+    env = server_env(args.data_dir, args.allow_download, args.runs)
+    if args.lessons:  # checked here, before the server starts (docs/lessons.md §4)
+        lessons, errors = read_lessons(args.lessons)
+        for exc in errors:
+            print(f"batscope: lesson refused: {exc}", file=sys.stderr)
+        if errors:
+            return 2
+        env[LESSONS_ENV] = str(Path(args.lessons).resolve())
+        print(f"batscope: {len(lessons)} lessons offered", flush=True)
+    if args.dask_scheduler is not None:
+        try:
+            env[SCHEDULER_ENV] = dask_scheduler_address(args.dask_scheduler)
+        except ValueError as exc:
+            parser.error(str(exc))
     cmd = serve_command(
         args.port,
         args.show,
@@ -193,17 +271,27 @@ def main(argv: list[str] | None = None) -> int:
         args.dev,
         warm=not args.no_warm,
         share=args.share,
+        room=args.room,
     )
     port = int(cmd[cmd.index("--port") + 1])
-    if args.share:
+    if args.room:
+        token = new_token()
+        env[TOKEN_ENV] = token
+        url = instructor_url(port, token)  # --show opens the instructor's page
+        print(f"participants: {share_url(port)}", flush=True)
+        print(f"instructor: {url}", flush=True)
+        print(
+            "batscope: keep the instructor link to yourself: its token opens the room", flush=True
+        )
+    elif args.share:
         url = share_url(port)
         print(f"batscope: share this link with the room: {url}", flush=True)
-    proc = subprocess.Popen(cmd, env=serve_env(args.dev))
+    proc = subprocess.Popen(cmd, env=serve_env(args.dev, env))
     # `batscope serve` stands for the server: a stop asked of it is passed on (an orphaned
     # server would keep the port and its sessions)
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum))
     try:
-        if args.share and args.show:
+        if (args.share or args.room) and args.show:
             _open_when_listening(proc, url, port)
         return proc.wait()
     except KeyboardInterrupt:  # the server got the same Ctrl-C: let it close its sessions

@@ -12,10 +12,21 @@ from pathlib import Path
 import panel as pn
 import param
 from batscope.training.controller import TrainingController
+from batscope.training.eventdata import missing_data
+from batscope.training.grid_sweep import GridSweepController
+from batscope.training.lesson_progress import LessonProgress
 from batscope.training.limits import escape
 from batscope.training.resources import SessionAccount
+from batscope.training.serversettings import (
+    data_dir,
+    full_data_refusal,
+    runs_dir,
+    server_trainer,
+)
 from batscope.training.state import (
+    EVENT_TASKS,
     IMAGE_TASKS,
+    TASKS,
     NetworkSpec,
     SweepConfig,
     TrainingConfig,
@@ -23,8 +34,7 @@ from batscope.training.state import (
     check_config,
 )
 from batscope.training.sweep import SweepController
-from batscope.training.sweep_remote import runner_from_env
-from batscope.training.trainer import Trainer
+from batscope.training.sweep_remote import ClusterChoice
 from batscope.widgets.base import error_alert, show_visible
 from batscope.widgets.builder import NetworkBuilder
 from batscope.widgets.code import CodeView
@@ -34,26 +44,31 @@ from batscope.widgets.editor import PatternEditorView
 from batscope.widgets.errorflow import ErrorFlowView
 from batscope.widgets.export import ExportView
 from batscope.widgets.gradcheck import GradCheckView
+from batscope.widgets.grid_sweep import GridSweepView
 from batscope.widgets.latency import LatencyView
 from batscope.widgets.membrane import MembraneView
 from batscope.widgets.metrics import MetricsView
 from batscope.widgets.precision import PrecisionView
+from batscope.widgets.predictions import PredictionMapView
 from batscope.widgets.raster import MAX_SELECTED, RasterView
+from batscope.widgets.runs import RunPicker
 from batscope.widgets.sparsity import SparsityView
 from batscope.widgets.weights import WeightsView
 
+from .lesson_driver import LessonDriver
 from .presets import DEFAULT, apply_preset, list_presets, load_preset
 from .session import PERIOD_MS, LiveSession, ViewGate
 from .urlstate import UrlState
 
 CSS = Path(__file__).with_name("static") / "batscope.css"
 TRAINING_GROUPS = {
-    "Task": ("task", "t_max", "t_enc", "n_train", "val_fraction"),
+    "Task": ("task", "data", "t_max", "t_enc", "n_train", "val_fraction"),
     "Loss": ("loss", "y_true", "y_false", "tau_l", "predict"),
     "Optimiser": ("optimizer", "lr", "lr_decay", "lr_every", "lr_floor", "batch_size", "epochs"),
     "Run": ("seed", "backend", "dtype"),
 }
 LABELS = {
+    "data": "data (sample / full set)",
     "t_max": "T_sim [s]",
     "t_enc": "T_enc [s]",
     "n_train": "training samples",
@@ -93,11 +108,16 @@ class TrainingForm(pn.viewable.Viewer):
         }
         for w in self.inputs.values():
             w.sizing_mode = "stretch_width"
+        if missing_data("shd", data_dir()):  # offered with a note; the check alert says where
+            self.inputs["task"].options = {
+                (f"{t} (files not found)" if t == "shd" else t): t for t in TASKS
+            }
         # each group's grid holds its visible inputs only (see show_visible)
         self._grids = {
             group: pn.GridBox(ncols=2, sizing_mode="stretch_width") for group in TRAINING_GROUPS
         }
         training.param.watch(lambda *_: self._relevance(), ["loss", "task"])
+        training.param.watch(self._full_data_here, ["data", "task"])
         self._relevance()
         cards = []
         for group, grid in self._grids.items():
@@ -121,14 +141,25 @@ class TrainingForm(pn.viewable.Viewer):
             "y_false": t.loss == "spike_count",
             "tau_l": t.loss == "ttfs_ce",
             "t_enc": t.task in IMAGE_TASKS,
-            "n_train": t.task in IMAGE_TASKS,
-            "val_fraction": t.task in IMAGE_TASKS,
-            "batch_size": t.task in IMAGE_TASKS,
+            "data": t.task in IMAGE_TASKS,
+            "n_train": t.task in IMAGE_TASKS or t.task == "shd",  # Yin-Yang: its fixed splits
+            "val_fraction": t.task in IMAGE_TASKS or t.task == "shd",
+            "batch_size": t.task in IMAGE_TASKS + EVENT_TASKS,
         }
         for name, w in self.inputs.items():
             w.visible = relevant.get(name, True) and name not in self.hidden
         for group, names in TRAINING_GROUPS.items():
             show_visible(self._grids[group], [self.inputs[n] for n in names])
+
+    def _full_data_here(self, *_):
+        """The full dataset is used only where its files are (or may be downloaded): otherwise
+        the choice goes back to the sample and the alert says why (URL and configs too)."""
+        t = self.training
+        why = full_data_refusal(t.task) if t.data == "full" and t.task in IMAGE_TASKS else ""
+        if why:
+            t.data = "sample"
+            self.alert.object = f"**data**: {escape(why, 600)}"
+            self.alert.visible = True
 
     def set_hidden(self, hidden, locked: bool) -> None:
         self.hidden = {h for h in hidden if not h.startswith("layer.")}
@@ -209,15 +240,25 @@ class ViewControls(pn.viewable.Viewer):
 
 TABS = {  # each tab's title and the views it shows, built when the tab is first shown
     "Activity": ("raster", "membrane"),
-    "Learning": ("metrics", "errorflow", "weights"),
+    "Learning": ("metrics", "predictions", "errorflow", "weights"),
     "Convergence": ("convergence",),
+    "Sweeps": ("sweeps",),
     "Sparsity & latency": ("sparsity", "latency"),
     "Toy editor": ("editor",),
     "Gradient check": ("gradcheck",),
     "Precision": ("precision",),
     "Code & export": ("code", "export"),
 }
-TRAINING_VIEWS = ("raster", "membrane", "metrics", "errorflow", "weights", "sparsity", "latency")
+TRAINING_VIEWS = (
+    "raster",
+    "membrane",
+    "metrics",
+    "predictions",
+    "errorflow",
+    "weights",
+    "sparsity",
+    "latency",
+)
 TAB_OF = {name: i for i, names in enumerate(TABS.values()) for name in names}
 
 
@@ -231,7 +272,7 @@ class BatscopeApp(pn.viewable.Viewer):
 
     preset = param.Selector(default=DEFAULT, objects=list_presets())
 
-    def __init__(self, trainer_factory=Trainer, period_ms: int = PERIOD_MS, **params):
+    def __init__(self, trainer_factory=server_trainer, period_ms: int = PERIOD_MS, **params):
         super().__init__(**params)
         self.network = NetworkSpec()
         self.training = TrainingConfig()
@@ -243,8 +284,12 @@ class BatscopeApp(pn.viewable.Viewer):
         self.controller = TrainingController(
             self.network, self.training, self.view_config, trainer_factory, account=self.account
         )
-        # on the Dask cluster named by BATSCOPE_DASK_SCHEDULER, if any
-        self.sweep = SweepController(SweepConfig(), runner=runner_from_env(), account=self.account)
+        # sweeps may run on the server's Dask cluster (BATSCOPE_DASK_SCHEDULER), if it has one
+        self.cluster = ClusterChoice()
+        self.sweep = SweepController(SweepConfig(), account=self.account, cluster=self.cluster)
+        self.grid_sweep = GridSweepController(
+            self.network, self.training, account=self.account, cluster=self.cluster
+        )
         vc = self.view_config
         providers = {
             "network_provider": self.controller.current_network,
@@ -254,11 +299,13 @@ class BatscopeApp(pn.viewable.Viewer):
             "raster": partial(RasterView, vc),
             "membrane": partial(MembraneView, vc),
             "metrics": partial(MetricsView, vc),
+            "predictions": partial(PredictionMapView, vc),
             "errorflow": partial(ErrorFlowView, vc),
             "weights": partial(WeightsView, vc),
             "sparsity": partial(SparsityView, vc),
             "latency": partial(LatencyView, vc),
             "convergence": partial(ConvergenceView, self.sweep, vc),
+            "sweeps": partial(GridSweepView, self.grid_sweep, vc),
             "editor": partial(PatternEditorView, vc, **providers),
             "gradcheck": partial(
                 GradCheckView, vc, reserve=self.controller.reserve_check, **providers
@@ -271,14 +318,20 @@ class BatscopeApp(pn.viewable.Viewer):
         self.controls = ControlsView(self.controller)
         self.builder = NetworkBuilder(self.network, self.training, account=self.account)
         self.form = TrainingForm(self.training)
+        self.progress = LessonProgress()  # the participant's place in a lesson (docs/lessons.md)
+        self.lesson = LessonDriver(self, list(TABS))
         self.gates = {
             name: ViewGate(partial(self.view, name), partial(self._shown, TAB_OF[name]))
-            for name in (*TRAINING_VIEWS, "convergence")
+            for name in (*TRAINING_VIEWS, "convergence", "sweeps")
         }
         self.session = LiveSession(
             [
-                (self.controller, [self.gates[n] for n in TRAINING_VIEWS]),
-                (self.sweep, [self.gates["convergence"]]),
+                (
+                    self.controller,
+                    [*(self.gates[n] for n in TRAINING_VIEWS), self.lesson.run_record],
+                ),
+                (self.sweep, [self.gates["convergence"], self.lesson.sweep_record]),
+                (self.grid_sweep, [self.gates["sweeps"]]),
             ],
             period_ms=period_ms,
         )
@@ -300,6 +353,7 @@ class BatscopeApp(pn.viewable.Viewer):
         """The view ``name`` (a key of :data:`TAB_OF`), built on first use."""
         if name not in self.views:
             self.views[name] = self._makers[name]()
+            self.lesson.attach_view(name, self.views[name])
         return self.views[name]
 
     # -- presets and checks ----------------------------------------------------------------
@@ -312,6 +366,19 @@ class BatscopeApp(pn.viewable.Viewer):
             self.preset = event.new
             self._show_preset(event.new)
 
+    def use_preset(self, name: str) -> None:
+        """Apply preset ``name`` afresh, even when it is the one selected (a lesson step)."""
+        if self.preset != name:
+            self.preset = name
+        else:
+            self._apply_preset(name)
+
+    def _apply_preset(self, name: str) -> None:
+        apply_preset(load_preset(name), self.network, self.training)
+        self.urlstate._applied = name
+        self.urlstate.preset = name
+        self._show_preset(name)
+
     def _show_preset(self, name: str) -> None:
         p = load_preset(name)
         self.preset_info.object = f"**{p.title}**\n\n{p.description}"
@@ -323,6 +390,8 @@ class BatscopeApp(pn.viewable.Viewer):
 
     def _check(self) -> None:
         msgs = check_config(self.network, self.training)
+        missing = missing_data(self.training.task, data_dir())  # SHD: in the data folder
+        msgs += [escape(missing, 1000)] if missing else []
         self.check.object = "\n".join(f"- {m}" for m in msgs)
         self.check.visible = bool(msgs)
 
@@ -342,6 +411,7 @@ class BatscopeApp(pn.viewable.Viewer):
         )
         sidebar = [
             url_message,
+            self.lesson.bar,
             preset_select,
             self.preset_info,
             self.controls,
@@ -349,6 +419,10 @@ class BatscopeApp(pn.viewable.Viewer):
             pn.Card(self.builder, title="Network", sizing_mode="stretch_width", margin=(5, 0)),
             pn.Card(self.form, title="Training", sizing_mode="stretch_width", margin=(5, 0)),
         ]
+        if runs_dir() is not None:  # batscope serve --runs DIR; listed when first opened
+            runs = pn.Card(title="Open a run folder", collapsed=True, sizing_mode="stretch_width")
+            runs.param.watch(partial(self._list_runs, runs), "collapsed")
+            sidebar.append(runs)
         self.view_controls = ViewControls(self.view_config, self.network)
         self._tab_bodies = [pn.Column(sizing_mode="stretch_width") for _ in TABS]
         tabs = pn.Tabs(
@@ -360,6 +434,7 @@ class BatscopeApp(pn.viewable.Viewer):
         self._fill_tab(tabs.active)
         self.tabs = tabs
         tabs.param.watch(self._on_tab, "active")
+        self.lesson.attach_tabs(tabs)  # after _on_tab: the tab's views exist when it is told
         template = pn.template.BootstrapTemplate(
             title="batscope: exact gradients through spikes",
             # one root for the whole sidebar: Bokeh re-walks every model of the document on
@@ -371,6 +446,11 @@ class BatscopeApp(pn.viewable.Viewer):
         if CSS.is_file():
             template.config.raw_css.append(CSS.read_text())
         return template
+
+    def _list_runs(self, card, event) -> None:
+        if not event.new and not card.objects:
+            self.runs = RunPicker(self.controller, runs_dir())
+            card.objects = [self.runs]
 
     def _fill_tab(self, index: int) -> None:
         """Build the views of tab ``index`` into its (so far empty) body, once."""
@@ -416,7 +496,7 @@ class BatscopeApp(pn.viewable.Viewer):
         return self.template
 
 
-def create_app(trainer_factory=Trainer, period_ms: int = PERIOD_MS) -> BatscopeApp:
+def create_app(trainer_factory=server_trainer, period_ms: int = PERIOD_MS) -> BatscopeApp:
     """A fresh app (state, controllers, views, template) for the current session."""
     app = BatscopeApp(trainer_factory=trainer_factory, period_ms=period_ms)
     if pn.state.location is not None:

@@ -3,8 +3,14 @@
 import holoviews as hv
 import panel as pn
 from batscope.app.factory import create_app
+from batscope.app.room import server_room
+from batscope.app.room_join import join_room
 
 pn.extension(notifications=False, sizing_mode="stretch_width")
 hv.extension("bokeh")
 
-create_app().servable(title="batscope")
+app = create_app()
+room = server_room()
+if room is not None:  # batscope serve --room: the instructor's page lists this session
+    join_room(room, app)
+app.servable(title="batscope")

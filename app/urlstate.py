@@ -34,6 +34,7 @@ from .presets import apply_preset, list_presets, load_preset
 #: TrainingConfig fields mirrored in the URL query (parameter -> query key)
 TRAINING_KEYS = {
     "task": "task",
+    "data": "data",
     "seed": "seed",
     "lr": "lr",
     "epochs": "epochs",
@@ -43,7 +44,7 @@ TRAINING_KEYS = {
     "t_max": "t_max",
     "backend": "backend",
 }
-URL_KEYS = ("preset", "sizes", *TRAINING_KEYS.values())
+URL_KEYS = ("preset", "sizes", *TRAINING_KEYS.values(), "lesson", "step")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
@@ -158,6 +159,24 @@ def query_config(query: dict, network: NetworkSpec, training: TrainingConfig) ->
     return validate_config(config)
 
 
+def lesson_query(query: dict, lesson_steps: dict) -> tuple[str, int]:
+    """The lesson and its 1-based step a query asks for (``ValueError`` naming the bound)."""
+    lesson = query.get("lesson", "")
+    if not lesson:
+        if "step" in query:
+            raise ValueError("step: given without a lesson")
+        return "", 1
+    if lesson not in lesson_steps:
+        raise ValueError(f"lesson: unknown lesson {lesson[:40]!r}")
+    text = query.get("step", "1")
+    if not _INTEGER.fullmatch(text):
+        raise ValueError(f"step: {text[:40]!r} is not an integer")
+    step, total = int(text), lesson_steps[lesson]
+    if not 1 <= step <= total:
+        raise ValueError(f"step: {step} is outside 1 … {total} (lesson {lesson!r})")
+    return lesson, step
+
+
 def _query_value(value) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
@@ -168,6 +187,8 @@ class UrlState(param.Parameterized):
     preset = param.String("", doc="Preset applied before the other URL fields")
     sizes = param.String("", doc="Layers, e.g. 800-10 or c15k5-p2-c40k5-p2-300-10")
     message = param.String("", doc="Why the URL was refused (Markdown-safe), or empty")
+    lesson = param.String("", doc="The lesson followed ('' for none), docs/lessons.md §1")
+    step = param.Integer(1, bounds=(1, None), doc="The lesson's step, from 1")
 
     def __init__(self, network: NetworkSpec, training: TrainingConfig, **params):
         super().__init__(**params)
@@ -175,6 +196,7 @@ class UrlState(param.Parameterized):
         self.sizes = sizes_text(network)
         self._applied = ""
         self._busy = False
+        self.lesson_steps: dict[str, int] = {}  # lesson id -> its number of steps
         network.param.watch(self._from_network, "revision")
         self.param.watch(self._apply, ["preset", "sizes"])
 
@@ -200,6 +222,7 @@ class UrlState(param.Parameterized):
         query = {k: str(v) for k, v in query.items() if k in URL_KEYS}
         if not query:  # nothing to apply (a plain link): the setup stays, its cards too
             return
+        lesson, step = lesson_query(query, self.lesson_steps)
         config = query_config(query, self.network, self.training)
         self._busy = True
         try:
@@ -210,6 +233,8 @@ class UrlState(param.Parameterized):
         finally:
             self._busy = False
         self._from_network()
+        if lesson:
+            self.param.update(lesson=lesson, step=step)
 
     def load(self, search: str) -> bool:
         """Apply the URL's query (``"?sizes=20-2"``); False, and :attr:`message`, if refused."""
@@ -234,7 +259,7 @@ class UrlState(param.Parameterized):
             if location.search != query:
                 location.search = query
 
-        self.param.watch(write, ["preset", "sizes"])
+        self.param.watch(write, ["preset", "sizes", "lesson", "step"])
         self.training.param.watch(write, list(TRAINING_KEYS))
         location.param.watch(write, "search")
         write()
@@ -244,6 +269,8 @@ def url_dict(state: UrlState) -> dict:
     """The query the setup produces (what the URL shows)."""
     d = {"preset": state.preset, "sizes": state.sizes}
     d.update({key: getattr(state.training, p) for p, key in TRAINING_KEYS.items()})
+    if state.lesson:
+        d.update(lesson=state.lesson, step=state.step)
     return d
 
 

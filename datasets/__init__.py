@@ -18,7 +18,7 @@ from .batching import batches, epoch_permutation, n_batches, train_val_split
 from .download import DownloadError
 from .encoding import T_ENC, encode_ttfs, ttfs_times
 from .idx import parse_idx, read_idx, write_idx
-from .loaders import cache_dir, load
+from .loaders import cache_dir, files_present, load
 from .registry import DATASETS, class_names, get_spec, list_datasets
 from .sample import load_sample, sample_manifest
 from .shd import load_shd
@@ -41,6 +41,7 @@ __all__ = [
     "encode_ttfs",
     "encode_yinyang",
     "epoch_permutation",
+    "files_present",
     "generate_yinyang",
     "get_spec",
     "list_datasets",

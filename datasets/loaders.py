@@ -28,7 +28,7 @@ from .cache import ENV_VAR, cache_dir
 from .download import DownloadError, Opener
 from .download import download as _download
 from .idx import GZIP_MAGIC, parse_idx
-from .registry import DatasetSpec, FileSpec, check_split, get_spec, other_dataset
+from .registry import KINDS, SPLITS, DatasetSpec, FileSpec, check_split, get_spec, other_dataset
 from .shd import load_shd
 from .verify import ChecksumError, archive_ok, check_bytes
 from .yinyang import load_yinyang
@@ -100,6 +100,18 @@ def _locate(spec: DatasetSpec, fs: FileSpec, folders: list[Path]):
             if p.is_file():
                 return "archive", p
     return None
+
+
+def files_present(name: str, data_dir: str | os.PathLike | None = None) -> bool:
+    """True when both splits' files of ``name`` are found in ``data_dir`` or the cache (nothing
+    is read: :func:`load` still checks their hashes)."""
+    spec = get_spec(name)
+    folders = _folders(spec, data_dir)
+    return all(
+        _locate(spec, spec.file(split, kind), folders) is not None
+        for split in SPLITS
+        for kind in KINDS
+    )
 
 
 def _missing_message(spec, split, missing: list[FileSpec], folders, extra: str = "") -> str:

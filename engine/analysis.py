@@ -23,7 +23,7 @@ class LayerSparsity:
     spikes_per_sample: float
     active_fraction: float  # mean fraction of neurons with n >= 1 per sample
     dead_fraction: float  # fraction of neurons silent on every sample of the batch
-    saturated_fraction: float  # fraction of (sample, neuron) pairs with n == n_max
+    saturated_fraction: float  # fraction of (sample, neuron) pairs with n == n_max; NaN: no buffer
     spikes_per_neuron: np.ndarray  # [N] mean spikes per sample of each neuron
 
 
@@ -113,26 +113,28 @@ def bin_raster(times, counts, t_max: float, n_bins: int, weights=None):
     return 0.5 * (edges[:-1] + edges[1:]), binned.reshape(times.shape[0], n_bins)
 
 
-def layer_sparsity(name: str, counts, n_max: int) -> LayerSparsity:
+def layer_sparsity(name: str, counts, n_max: int | None) -> LayerSparsity:
     """Sparsity of one layer over a batch ``counts [B, N]`` (docs/training.md §5, batscope's
     definitions).
 
     spikes per sample = mean_b Σ_j n_bj; active fraction = mean_b of the fraction of neurons with
     n ≥ 1; dead fraction = fraction of neurons silent on every sample; saturated fraction = fraction
     of (sample, neuron) pairs with n = n_max (the buffer S is full, later spikes are lost).
+    ``n_max`` None: the layer has no spike buffer (the input layer, whose spikes are the
+    encoding, not a neuron's): its saturated fraction is NaN, never reported as saturated.
     """
     counts = np.asarray(counts)
     if counts.ndim != 2 or counts.dtype.kind not in "iu":
         raise ValueError(f"counts must be an integer array [B, N], got {counts.shape}")
     if counts.shape[0] == 0 or counts.shape[1] == 0:
         raise ValueError(f"counts must hold at least one sample and one neuron, got {counts.shape}")
-    n_max = _int("n_max", n_max, 1)
+    saturated = math.nan if n_max is None else float((counts >= _int("n_max", n_max, 1)).mean())
     return LayerSparsity(
         name=str(name),
         spikes_per_sample=float(counts.sum(axis=1).mean()),
         active_fraction=float((counts > 0).mean()),
         dead_fraction=float((counts.max(axis=0) == 0).mean()),
-        saturated_fraction=float((counts >= n_max).mean()),
+        saturated_fraction=saturated,
         spikes_per_neuron=counts.mean(axis=0).astype(np.float64),
     )
 

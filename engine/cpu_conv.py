@@ -20,8 +20,8 @@ from .cpu_merge import JIT_PARALLEL, stable_order
 from .cpu_neuron import (
     accumulate_weight_gradient,
     add_later_spikes,
+    gradient_and_presynaptic_error,
     inputs_before,
-    presynaptic_error_sum,
     simulate_block,
 )
 
@@ -62,6 +62,24 @@ def field_counts(pre_counts, h_in, w_in, c_in, k, n_ev):
 
 
 @njit(**JIT_PARALLEL)
+def lists_out_of_range(n_ev, ev_row, ev_src, n_rows, n_slots):
+    """Number of lists (b, pos) with a weight row outside [0, n_rows) or a presynaptic slot
+    outside [0, n_slots) in their first ``n_ev[b, pos]`` entries (``n_ev`` <= the lists' length)."""
+    n_b, n_p = n_ev.shape
+    bad = 0
+    for p in prange(n_b * n_p):
+        b = p // n_p
+        pos = p - b * n_p
+        ok = True
+        for a in range(n_ev[b, pos]):
+            row = ev_row[b, pos, a]
+            src = ev_src[b, pos, a]
+            ok &= (row >= 0) & (row < n_rows) & (src >= 0) & (src < n_slots)
+        bad += not ok
+    return bad
+
+
+@njit(**JIT_PARALLEL)
 def _field_merge_kernel(
     pre_times, pre_bits, pre_counts, h_in, w_in, c_in, k, n_ev, inv_tau, ev_t, ev_q, ev_row, ev_src
 ):
@@ -69,8 +87,11 @@ def _field_merge_kernel(
 
     One task per (sample, output row r): the spikes of input rows r .. r+k-1 (the band shared by
     the row's fields) are collected in increasing (i, slot) order and sorted once, stably, by
-    the times' bit patterns (sign bit cleared, as engine/cpu_merge.py); each field's list is the
-    band's sorted list filtered to its k columns, so it keeps the key (t, i, slot).
+    the times' bit patterns (sign bit cleared, as engine/cpu_merge.py). One pass over the sorted
+    band appends each spike to the lists of the (at most k) fields whose columns hold it, so
+    each list keeps the key (t, i, slot). The decay q = e^{-(t - prev)/tau} of a field entry
+    depends only on (t, prev): a spike whose fields share their previous time reuses the value
+    (same arguments, same result), so exp runs about once per distinct pair.
     """
     n_b, n_p = n_ev.shape
     w_out = w_in - k + 1
@@ -87,9 +108,8 @@ def _field_merge_kernel(
         order = np.empty(band_max, dtype=np.int64)
         tmp = np.empty(band_max, dtype=np.int64)
         hist = np.zeros(256, dtype=np.int64)
-        col = np.empty(band_max, dtype=np.int32)
-        base = np.empty(band_max, dtype=np.int32)  # weight row at output column 0
-        t_s = np.empty(band_max, dtype=pre_times.dtype)
+        count = np.zeros(w_out, dtype=np.int64)  # entries so far in each field of the row
+        prev = np.empty(w_out, dtype=pre_times.dtype)  # each field's last time
         m = 0
         i0 = r * w_in * c_in
         for i in range(i0, i0 + k * w_in * c_in):
@@ -100,32 +120,28 @@ def _field_merge_kernel(
         if m == 0:
             continue
         stable_order(keys, m, n_bytes, order, tmp, hist)
-        for n in range(m):  # the band in sorted order, with each spike's column and row part
+        for n in range(m):  # the band in sorted order
             src = code[order[n]]
-            tmp[n] = src
             i = src // n_k
-            t_s[n] = pre_times[b, i, src - i * n_k]
+            t = pre_times[b, i, src - i * n_k]
             cell = i // c_in
-            ci = i - cell * c_in
-            dr = cell // w_in - r
-            col[n] = cell - (cell // w_in) * w_in
-            base[n] = (dr * k + col[n]) * c_in + ci
-        for c in range(w_out):
-            pos = r * w_out + c
-            a = 0
-            prev = pre_times.dtype.type(0)
-            for n in range(m):
-                if col[n] < c or col[n] >= c + k:
-                    continue
-                t = t_s[n]
-                if a == 0:
-                    prev = t
+            col = cell - (cell // w_in) * w_in
+            base = ((cell // w_in - r) * k + col) * c_in + i - cell * c_in  # row at column 0
+            p_last = t
+            q_last = math.exp(-(t - t) * inv_tau)
+            for c in range(max(0, col - k + 1), min(col, w_out - 1) + 1):
+                pos = r * w_out + c
+                a = count[c]
+                p = t if a == 0 else prev[c]
+                if p != p_last:
+                    p_last = p
+                    q_last = math.exp(-(t - p) * inv_tau)
                 ev_t[b, pos, a] = t
-                ev_q[b, pos, a] = math.exp(-(t - prev) * inv_tau)
-                ev_row[b, pos, a] = base[n] - c * c_in  # (dr k + col - c) C_in + ci
-                ev_src[b, pos, a] = tmp[n]
-                prev = t
-                a += 1
+                ev_q[b, pos, a] = q_last
+                ev_row[b, pos, a] = base - c * c_in  # (dr k + col - c) C_in + ci
+                ev_src[b, pos, a] = src
+                prev[c] = t
+                count[c] = a + 1
 
 
 def merge_receptive_fields(pre_times, pre_counts, in_shape, k: int, tau, bits) -> FieldEvents:
@@ -193,6 +209,8 @@ def conv_backward_kernel(
         spos = np.empty(n_c * n_s, dtype=np.int64)
         s1 = np.zeros(n_c, dtype=w_rows.dtype)
         s2 = np.zeros(n_c, dtype=w_rows.dtype)
+        prod = np.empty(n_c, dtype=w_rows.dtype)
+        lanes = np.empty(4, dtype=w_rows.dtype)
         for pos in range(n_p):
             m = n_ev[b, pos]
             if m == 0:
@@ -233,9 +251,12 @@ def conv_backward_kernel(
                     inv_tau, s1, s2,
                 )  # fmt: skip
                 row = ev_row[b, pos, n]
+                q = ev_q[b, pos, n]
                 if need_pre:
                     src = ev_src[b, pos, n]
                     i = src // n_k
-                    phi_pre[b, i, src - i * n_k] += presynaptic_error_sum(w_rows[gi, row], s1, s2)
-                q = ev_q[b, pos, n]
-                accumulate_weight_gradient(parts[b, row], s1, s2, tau, q, q * q)
+                    phi_pre[b, i, src - i * n_k] += gradient_and_presynaptic_error(
+                        w_rows[gi, row], parts[b, row], s1, s2, tau, q, q * q, prod, lanes
+                    )
+                else:
+                    accumulate_weight_gradient(parts[b, row], s1, s2, tau, q, q * q)

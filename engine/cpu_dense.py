@@ -160,6 +160,8 @@ def dense_presynaptic_kernel(
         gi = group[b]
         s1 = np.zeros(n_o, dtype=wt.dtype)
         s2 = np.zeros(n_o, dtype=wt.dtype)
+        prod = np.empty(n_o, dtype=wt.dtype)
+        lanes = np.empty(4, dtype=wt.dtype)
         item_b = item[b]
         for n in range(top[b] - 1, -1, -1):
             t_n = ev_t[b, n]
@@ -169,4 +171,4 @@ def dense_presynaptic_kernel(
             )  # fmt: skip
             q = ev_q[b, n]
             i = ev_i[b, n]
-            phi_pre[b, i, ev_s[b, n]] = presynaptic_error(wt[gi, i], s1, s2, q, q * q)
+            phi_pre[b, i, ev_s[b, n]] = presynaptic_error(wt[gi, i], s1, s2, q, q * q, prod, lanes)

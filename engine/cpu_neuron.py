@@ -153,17 +153,18 @@ def next_spikes(b, j, t_r, nxt, qn, g, u, k, consts, out_t, out_ud):
     return g, u, k, qn
 
 
-@njit(**JIT_SERIAL)
+@njit(**JIT_INLINE)
 def advance_block(u, g, w, live, flag, q, qq, consts, qn):
     """Advance the block's (g, u) from t_{n-1} to t_n, add the input, flag candidates (SIMD loop).
 
     docs/forward.md §4: u <- u q + tau g (q - q^2), g <- g q^2 + w. The flag is
-    ``may_spike_before_next`` for neurons whose buffer is not full. Returns the number of flagged
-    neurons.
+    ``may_spike_before_next`` for neurons whose buffer is not full. Returns whether any neuron is
+    flagged (an OR, not a count: a widening integer sum keeps the loop from vectorising well).
+    Inlined into the event loop, where it runs once per input.
     """
     tau, _, four_c, _, _, _, lo, hi = consts
     inv_tau = (tau / tau) / tau
-    n_flag = 0
+    any_flag = False
     for jj in range(u.shape[0]):
         uj = u[jj] * q + tau * g[jj] * (q - qq)  # docs/forward.md §4 advance
         gj = g[jj] * qq + w[jj]  # input of weight w
@@ -172,8 +173,8 @@ def advance_block(u, g, w, live, flag, q, qq, consts, qn):
         f = may_spike_before_next(gj, uj, qn, inv_tau, four_c, lo, hi)
         f = f & (live[jj] != 0)
         flag[jj] = f
-        n_flag += f
-    return n_flag
+        any_flag |= f
+    return any_flag
 
 
 @njit(**JIT_INLINE)
@@ -222,7 +223,7 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
         else:
             nxt = np.inf
             qn = zero
-        n_flag = advance_block(u, g, w_rows[i, c0 : c0 + nj], live, flag, q, qq, consts, qn)
+        any_flag = advance_block(u, g, w_rows[i, c0 : c0 + nj], live, flag, q, qq, consts, qn)
         for a in range(n_sp):  # redo the neurons that spiked since t_{n-1}
             jj = sp_j[a]
             qj = sp_q[a]  # e^{-(t_n - t_k)/tau}, computed by next_spikes
@@ -233,10 +234,10 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
             g[jj] = gj
             f = may_spike_before_next(gj, uj, qn, inv_tau, four_c, lo, hi)
             f = f & (live[jj] != 0)
-            n_flag += np.int64(f) - np.int64(flag[jj])
             flag[jj] = f
+            any_flag |= f  # a flag cleared here leaves any_flag set: the scan below skips it
         n_sp = 0
-        if n_flag == 0:
+        if not any_flag:
             continue
         for w8 in range(nw):
             if words[w8] == 0:
@@ -341,32 +342,51 @@ def accumulate_weight_gradient(row, s1, s2, tau, q, qq):
 
 
 @njit(**JIT_INLINE)
-def presynaptic_error_sum(w, s1, s2):
-    """sum_j w_j (2 S2_j - S1_j) = sum_j w_j sum_k r_jk eps'(t_jk - t_n) (paper Eq. 18-19,
-    docs/backward.md §5), eps'(s) = 2e^{-2s/tau} - e^{-s/tau}, with 4 fixed partial sums
-    (deterministic)."""
-    n = s1.shape[0]
-    zero = s1.dtype.type(0)
-    a0 = zero
-    a1 = zero
-    a2 = zero
-    a3 = zero
+def presynaptic_error_sum(prod, lanes):
+    """sum_j prod_j, with prod_j = w_j (2 S2_j - S1_j) = w_j sum_k r_jk eps'(t_jk - t_n) (paper
+    Eq. 18-19, docs/backward.md §5), eps'(s) = 2e^{-2s/tau} - e^{-s/tau}.
+
+    A fixed order (deterministic): 4 partial sums, neuron j into lane j mod 4 in increasing j,
+    the neurons past the last multiple of 4 into lane 0, then (lane 0 + lane 1) + (lane 2 +
+    lane 3). The lanes are added as one small vector (``lanes`` [4], scratch), which SIMD
+    executes without reassociating anything (no fastmath)."""
+    n = prod.shape[0]
     n4 = n - n % 4
+    for lane in range(4):
+        lanes[lane] = 0
     for j in range(0, n4, 4):
-        a0 += w[j] * (s2[j] + s2[j] - s1[j])
-        a1 += w[j + 1] * (s2[j + 1] + s2[j + 1] - s1[j + 1])
-        a2 += w[j + 2] * (s2[j + 2] + s2[j + 2] - s1[j + 2])
-        a3 += w[j + 3] * (s2[j + 3] + s2[j + 3] - s1[j + 3])
+        for lane in range(4):
+            lanes[lane] += prod[j + lane]
+    a0 = lanes[0]
     for j in range(n4, n):
-        a0 += w[j] * (s2[j] + s2[j] - s1[j])
-    return (a0 + a1) + (a2 + a3)
+        a0 += prod[j]
+    return (a0 + lanes[1]) + (lanes[2] + lanes[3])
 
 
-@njit(**JIT_SERIAL)
-def presynaptic_error(w, s1, s2, q, qq):
-    """:func:`presynaptic_error_sum`, then the sums decayed to the previous input."""
-    e = presynaptic_error_sum(w, s1, s2)
+@njit(**JIT_INLINE)
+def presynaptic_error(w, s1, s2, q, qq, prod, lanes):
+    """:func:`presynaptic_error_sum` of ``prod_j = w_j (2 S2_j - S1_j)``, formed in one SIMD pass
+    that also decays the sums to the previous input: S1 *= q, S2 *= q^2. ``prod`` [n] and
+    ``lanes`` [4] are scratch."""
     for j in range(s1.shape[0]):
-        s1[j] *= q
-        s2[j] *= qq
-    return e
+        a = s1[j]
+        c = s2[j]
+        prod[j] = w[j] * (c + c - a)
+        s1[j] = a * q
+        s2[j] = c * qq
+    return presynaptic_error_sum(prod, lanes)
+
+
+@njit(**JIT_INLINE)
+def gradient_and_presynaptic_error(w, row, s1, s2, tau, q, qq, prod, lanes):
+    """:func:`accumulate_weight_gradient` on ``row`` and :func:`presynaptic_error` in one pass
+    over the neurons (SIMD): row -= tau (S1 - S2), the error sum_j w_j (2 S2_j - S1_j) returned,
+    S1, S2 decayed. ``prod`` [n] and ``lanes`` [4] are scratch."""
+    for j in range(s1.shape[0]):
+        a = s1[j]
+        c = s2[j]
+        prod[j] = w[j] * (c + c - a)
+        row[j] -= tau * (a - c)
+        s1[j] = a * q
+        s2[j] = c * qq
+    return presynaptic_error_sum(prod, lanes)

@@ -128,14 +128,33 @@ def _nir_shape(shape) -> np.ndarray:
     return np.array([shape[2], shape[0], shape[1]] if len(shape) == 3 else list(shape))
 
 
-def _cubalif(nir, layer, k: int, shape):
-    """The ``CubaLIF`` of a neuron layer, parameters of NIR's output shape (module docstring)."""
+def _check_reset(layer, k: int) -> None:
+    """NIRExportError unless layer ``k`` resets by its threshold, Δθ = θ (module docstring)."""
     if layer.reset != layer.theta:
         raise NIRExportError(
             f"layer {k}: reset (Δθ = {layer.reset}) differs from theta (θ = {layer.theta}); "
             "NIR's CubaLIF resets to v_reset = 0, which equals batscope's subtractive reset "
             "only when Δθ = θ"
         )
+
+
+def export_refusal(net) -> str:
+    """Why :func:`network_to_nir` would refuse ``net`` ("" when it would not), found without
+    building the graph: a layer NIR cannot hold or a reset Δθ ≠ θ."""
+    for k, layer in enumerate(net.layers):
+        if not isinstance(layer, (Dense, Conv2D, Pool2D)):
+            return f"layer {k}: only Dense, Conv2D and Pool2D layers are exported, got {layer!r}"
+        if not isinstance(layer, Pool2D):
+            try:
+                _check_reset(layer, k)
+            except NIRExportError as exc:
+                return str(exc)
+    return ""
+
+
+def _cubalif(nir, layer, k: int, shape):
+    """The ``CubaLIF`` of a neuron layer, parameters of NIR's output shape (module docstring)."""
+    _check_reset(layer, k)
     full = np.ones(tuple(_nir_shape(shape)))
     tau_syn = layer.tau_s * full
     tau_mem = layer.tau * full

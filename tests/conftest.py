@@ -1,4 +1,5 @@
-"""Suite-wide fixtures: the ``gpu`` marker skips without a usable CUDA device."""
+"""Suite-wide fixtures: the ``gpu`` marker skips without a usable CUDA device; SHD files in the
+official layout."""
 
 from pathlib import Path
 
@@ -26,3 +27,27 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is not present")
     return SHARED
+
+
+def _write_shd(path, n: int, seed: int):
+    """``n`` samples of 700 channels in the official SHD layout, label ``i % 20``."""
+    import h5py
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    with h5py.File(path, "w") as f:
+        t = f.create_dataset("spikes/times", (n,), h5py.vlen_dtype(np.float32))
+        u = f.create_dataset("spikes/units", (n,), h5py.vlen_dtype(np.uint16))
+        for i in range(n):
+            k = int(rng.integers(1500, 2500))  # SHD-like density: a few spikes per channel
+            t[i] = np.sort(rng.uniform(0.0, 0.5, k)).astype(np.float32)
+            u[i] = rng.integers(0, 700, k).astype(np.uint16)
+        f.create_dataset("labels", data=(np.arange(n) % 20).astype(np.uint8))
+    return path
+
+
+@pytest.fixture
+def write_shd():
+    """``write_shd(path, n, seed)``: a small SHD-like HDF5 file (skips without h5py)."""
+    pytest.importorskip("h5py")
+    return _write_shd

@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-SUFFIXES = {".py", ".cu", ".cuh", ".cpp", ".sh", ".md", ".json", ".toml", ".js", ".html"}
+SUFFIXES = {".py", ".cu", ".cuh", ".cpp", ".sh", ".md", ".json", ".toml", ".js", ".html", ".ipynb"}
 SKIP_DIRS = {"venv", "build", "dist", "node_modules", "__pycache__"}  # and hidden folders
 SPEC = "method" + ".md"  # the former shared spec, outside the repository
 

@@ -85,8 +85,9 @@ def run_configs(args) -> list[tuple[str, dict]]:
     run = base.setdefault("run", {})
     if not isinstance(run, dict):
         raise ValueError("run must be a JSON object")
-    if args.data is not None:
+    if args.data is not None:  # the flag wins over an app config's own choice
         run["data"] = args.data
+        tr.pop("data", None)
     if args.remedy:
         run["remedies"] = sorted(set(args.remedy))
     if args.no_verify:

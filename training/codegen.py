@@ -116,6 +116,35 @@ def _data_code(tr: dict) -> str:
             f"BATCH_SIZE = min({_num(tr, 'batch_size', 'training', integer=True)}, "
             "x_train.batch_size)\n"
         )
+    if task == "yin-yang":
+        return (
+            "# Yin-Yang: generated from its published rule; one spike per feature + a bias spike\n"
+            'features, y_train = datasets.load("yin-yang", "train")\n'
+            "x_train = datasets.encode_yinyang(features, dtype=DTYPE)\n"
+            'features, y_val = datasets.load("yin-yang", "val")\n'
+            "x_val = datasets.encode_yinyang(features, dtype=DTYPE)\n"
+            'features, y_test = datasets.load("yin-yang", "test")\n'
+            "x_test = datasets.encode_yinyang(features, dtype=DTYPE)\n"
+            f"BATCH_SIZE = min({_num(tr, 'batch_size', 'training', integer=True)}, "
+            "x_train.batch_size)\n"
+        )
+    if task == "shd":
+        n_train = _num(tr, "n_train", "training", integer=True)
+        val = _num(tr, "val_fraction", "training") if "val_fraction" in tr else 0.0
+        return (
+            "# SHD: your copy of the official files in $BATSCOPE_DATA/shd (or pass data_dir=...);\n"
+            "# no checksum is pinned for them, hence verify=False\n"
+            'x_all, labels = datasets.load_shd("train", verify=False, dtype=DTYPE)\n'
+            'x_test, y_test = datasets.load_shd("test", verify=False, dtype=DTYPE)\n'
+            f"n = min({n_train}, len(labels))\n"
+            f"n_val = int(round(n * {val!r}))\n"
+            "train_idx, val_idx = datasets.train_val_split(n, n_val, 0) if n_val else "
+            "(np.arange(n), None)\n"
+            "x_train, y_train = take(x_all, train_idx), labels[train_idx]\n"
+            "x_val, y_val = (take(x_all, val_idx), labels[val_idx]) if n_val else (None, None)\n"
+            f"BATCH_SIZE = min({_num(tr, 'batch_size', 'training', integer=True)}, "
+            "x_train.batch_size)\n"
+        )
     raise ValueError(f"config: training.task {task!r} is not a known task")
 
 

@@ -12,6 +12,7 @@ worker waits for it instead.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -20,6 +21,7 @@ from batscope.training.run import TrainingRun
 from batscope.training.telemetry import MetricRow, Snapshot
 from batscope.training.trainer import build_network
 
+from .eventdata import missing_data
 from .resources import (
     CHECK_HINT,
     MODEL_HINT,
@@ -31,11 +33,13 @@ from .resources import (
     model_estimate,
     training_estimate,
 )
+from .serversettings import data_dir
 from .state import (
     IMAGE_SHAPE,
     NetworkSpec,
     TrainingConfig,
     ViewConfig,
+    apply_run_config,
     check_config,
     run_config,
     task_shape,
@@ -93,6 +97,8 @@ class TrainingController(param.Parameterized):
         self.history: list[MetricRow] = []
         self.last: Snapshot | None = None
         self.initial_weights: list | None = None  # from an uploaded model; cleared by Reset
+        self.opened = ""  # the run folder being explored (open_record), "" otherwise
+        self._record: Snapshot | None = None  # its record, for the next poll
         view.param.watch(self._on_view, ["sample_index", "layer", "neurons"])
         training.param.watch(self._on_epochs, "epochs")
         self._set(epochs=training.epochs)
@@ -100,7 +106,9 @@ class TrainingController(param.Parameterized):
     # -- effects of the buttons ------------------------------------------------------------
     @param.depends("start", watch=True)
     def _on_start(self):
-        if self.status in ("paused", "queued") and self.run is not None:
+        if self.opened:  # an opened run is explored: Play trains a new run from its weights
+            self._launch(paused=False)
+        elif self.status in ("paused", "queued") and self.run is not None:
             self.run.resume()
             self._set(status="queued" if self.run.phase == "queued" else "running")
         elif self.status != "running":
@@ -114,7 +122,7 @@ class TrainingController(param.Parameterized):
 
     @param.depends("step", watch=True)
     def _on_step(self):
-        if self.run is None or self.status in ("idle", "finished", "error"):
+        if self.run is None or self.status in ("idle", "finished", "error") or self.opened:
             if not self._launch(paused=True):
                 return
         self.run.request_step()
@@ -136,6 +144,7 @@ class TrainingController(param.Parameterized):
         self._end_run()
         self.history.clear()
         self.last = None
+        self.opened, self._record = "", None
         self._set(
             status="idle",
             message=message,
@@ -157,6 +166,46 @@ class TrainingController(param.Parameterized):
             "Model loaded: Play or Step trains from its weights; Reset returns to the "
             "seed's initialisation."
         )
+
+    def open_record(self, opened, config: dict) -> bool:
+        """Explore an opened run folder (training/runlibrary.py ``OpenedRun``) with the run
+        configuration ``config``: its weights become the session's, its record (curves, sparsity
+        history, latency) goes to the views as one snapshot, and a paused run publishes the
+        model's snapshots for any sample through the live path (training/run.py). Play or Step
+        then trains a new run from its weights. False (with a message) if it does not fit the
+        memory budget: checked first, so a refused run changes nothing."""
+        try:
+            with self.account.reserve(
+                training_estimate(config), "this run", RUN_HINT, replaces=self._reservation
+            ):
+                pass
+        except BudgetRefused as exc:
+            self._set(message=str(exc))
+            return False
+        apply_run_config(config, self.network, self.training)
+        self.load_weights(opened.weights)
+        if not self._launch(paused=True):
+            return False
+        last = opened.rows[-1]
+        self.opened = opened.name
+        self._record = Snapshot(
+            step=last.step,
+            epoch=opened.epochs,
+            batch=0,
+            n_batches=1,
+            epochs=opened.epochs,
+            status="finished",
+            rows=opened.rows,
+            sparsity_rows=opened.sparsity_rows,
+            latency=opened.latency,
+            extra={"progress": 1.0},
+        )
+        self._set(
+            message=f"Run {opened.name} opened (epoch {opened.epochs}): choose any sample to "
+            "explore its model; its curves and sparsity come from its record. Play or Step "
+            "trains a new run from its weights."
+        )
+        return True
 
     def current_network(self):
         """The live network of the run, or a fresh one built from the config (for download)."""
@@ -203,7 +252,10 @@ class TrainingController(param.Parameterized):
     def _launch(self, paused: bool) -> bool:
         """Start a fresh run from the current config; False (with a message) if it is invalid
         or does not fit the memory budget."""
+        self.opened, self._record = "", None
         problems = check_config(self.network, self.training)
+        missing = missing_data(self.training.task, data_dir())  # SHD: the server's files
+        problems += [missing] if missing else []
         if problems:
             self._set(status="idle", message=" ".join(problems))
             return False
@@ -280,6 +332,10 @@ class TrainingController(param.Parameterized):
             return []
         ended = run.done.is_set()  # read before draining: the final snapshot precedes done
         batch = run.outbox.drain()
+        if self.opened:  # the explored model's sparsity history is its record's
+            batch = [dataclasses.replace(s, sparsity_rows=()) for s in batch]
+        if self._record is not None:
+            batch, self._record = [self._record, *batch], None
         values = {}
         if batch:
             snap = self.last = batch[-1]

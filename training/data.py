@@ -14,7 +14,8 @@ from batscope.datasets.encoding import encode_ttfs
 from batscope.datasets.registry import get_spec
 from batscope.datasets.verify import UnverifiedFileError
 
-from .eventdata import EVENT_TASKS, EventDataMissing, load_event_data
+from .eventdata import EventDataMissing, load_event_data
+from .state import EVENT_TASKS
 from .trainer import IMAGE_TASKS, TaskData, load_task
 
 

@@ -17,6 +17,7 @@ from batscope.engine.analysis import LatencyCurve, LayerSparsity, latency_curve,
 from batscope.engine.backend import to_numpy
 from batscope.engine.spikes import SpikeTrains
 
+from .network_snapshot import decoding_mode
 from .telemetry import MetricRow
 
 EVAL_BATCH = 100  # test batch of the paper's FC experiments (docs/training.md §1)
@@ -96,12 +97,13 @@ def evaluate_split(
         out_times.append(to_numpy(outs[-1].times))
     counts_all = [np.concatenate(c) for c in counts]
     names = ["input"] + [f"layer {k + 1}" for k in range(len(network.layers))]
-    n_max = [int(x.n_slots)] + [int(o.n_slots) for o in outs]  # a pool's: size²·K_in
+    # the input has no spike buffer (never "saturated"); a pool's is size²·K_in
+    n_max = [None] + [int(o.n_slots) for o in outs]
     sparsity = tuple(
         layer_sparsity(n, c, m) for n, c, m in zip(names, counts_all, n_max, strict=True)
     )
     out_counts = counts_all[-1]
-    mode = "ttfs" if type(loss).__name__ == "TTFSCrossEntropy" else "count"
+    mode = decoding_mode(loss)
     latency = latency_curve(
         np.concatenate(out_times),
         out_counts,

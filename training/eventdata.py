@@ -13,20 +13,20 @@ every run seed), are held out for model selection (docs/training.md §2: never s
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from batscope.datasets import encode_yinyang, load_shd
 from batscope.datasets.batching import train_val_split
-from batscope.datasets.shd import N_CHANNELS, N_CLASSES
+from batscope.datasets.shd import N_CLASSES, read_shd, shd_file
 from batscope.datasets.verify import UnverifiedFileError
+from batscope.datasets.yinyang import CLASS_NAMES, T_LATE, load_yinyang
 from batscope.datasets.yinyang import N_CLASSES as YY_CLASSES
-from batscope.datasets.yinyang import N_FEATURES, T_LATE, load_yinyang
 from batscope.engine.spikes import SpikeTrains
 
 from .evaluation import take
 from .trainer import TaskData
 
-# task -> (inputs, classes) of the event datasets (Yin-Yang: 4 features and the bias input)
-EVENT_TASKS = {"yin-yang": (N_FEATURES + 1, YY_CLASSES), "shd": (N_CHANNELS, N_CLASSES)}
 SHD_VAL_SEED = 0
 
 
@@ -34,8 +34,40 @@ class EventDataMissing(RuntimeError):
     """The files of an event dataset are missing or refused; the message says what to do."""
 
 
+def missing_data(task: str, data_dir=None) -> str:
+    """Why ``task`` 's data cannot be read here ("" when it can): SHD needs both official files
+    in ``data_dir`` (or its ``shd/``; the app passes the server's data folder) or in the cache
+    (``$BATSCOPE_DATA/shd``), and the package h5py."""
+    if task != "shd":
+        return ""
+    try:
+        for split in ("train", "test"):
+            shd_file(split, data_dir)
+        import h5py  # noqa: F401, PLC0415  (the optional reader, datasets/shd.py)
+    except FileNotFoundError as exc:
+        return str(exc)
+    except ImportError:
+        return "reading SHD needs the optional package 'h5py': pip install 'batscope[shd]'"
+    return ""
+
+
+@functools.lru_cache(maxsize=4)
+def _shd_extent(path: str, mtime_ns: int, size: int) -> tuple[int, int]:
+    _, units, labels = read_shd(path)
+    most = max((int(np.bincount(u).max()) for u in units if u.size), default=1)
+    return len(labels), most
+
+
+def shd_extent(split: str, data_dir=None) -> tuple[int, int]:
+    """``(samples, K)`` of an SHD split's file: K is the most spikes one channel fires in one
+    sample, the slots its SpikeTrains get (read once per file version)."""
+    path = shd_file(split, data_dir)
+    stat = path.stat()
+    return _shd_extent(str(path), stat.st_mtime_ns, stat.st_size)
+
+
 def load_event_data(config: dict, data_dir=None) -> TaskData:
-    """The inputs of a run whose ``training.task`` is one of ``EVENT_TASKS``."""
+    """The inputs of a run whose ``training.task`` is an event dataset (``state.EVENT_TASKS``)."""
     tr = config["training"]
     if tr["task"] == "yin-yang":
         return _yinyang(tr.get("dtype", "float64"))
@@ -55,6 +87,8 @@ def _yinyang(dtype) -> TaskData:
         YY_CLASSES,
         T_LATE,
         False,
+        points=split["test"][0][:, :2],  # (x, y) of the displayed (test) samples
+        class_names=CLASS_NAMES,
     )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from batscope.engine.network import Network
+from batscope.engine.nir import require_nir
 
 from .limits import (
     MAX_CONFIG_BYTES,
@@ -61,6 +62,16 @@ MAX_INPUTS = 4096  # inputs of an uploaded model (the image tasks have 784)
 
 def config_bytes(config: dict) -> bytes:
     return json.dumps(config, indent=2, sort_keys=True).encode()
+
+
+def nir_bytes(network: Network) -> bytes:
+    """The network's NIR graph (engine/nir.py) as the bytes of a ``.nir`` file (``nir.write``);
+    ``NIRExportError`` for a network NIR cannot hold, ``ImportError`` without the ``nir``
+    package."""
+    graph = network.to_nir()
+    buf = io.BytesIO()
+    require_nir().write(buf, graph)
+    return buf.getvalue()
 
 
 def parse_config(data: bytes) -> dict:

@@ -233,21 +233,79 @@ def _sample_size(task: str, split: str) -> int | None:
     return int(sample_manifest()["files"][sample_filename(task, split)]["n"])
 
 
-def _task_inputs(training: dict) -> tuple[int, int, int, int, int]:
-    """``(inputs, slots, samples kept, training batch, evaluation batch)`` of a run's task."""
-    from batscope.training.state import IMAGE_TASKS, task_shape
+def _full_set(training: dict) -> str | None:
+    """The dataset a run reads from files (a full set, EMNIST), or None (sample, toy task)."""
+    from batscope.training.trainer import IMAGE_TASKS
 
     task = training["task"]
+    if task == "emnist" or (task in IMAGE_TASKS and training.get("data") == "full"):
+        return IMAGE_TASKS[task]
+    return None
+
+
+def _set_size(training: dict, split: str) -> int | None:
+    """Samples in ``split`` of what a run reads: the full set's, or the embedded sample's."""
+    from batscope.datasets.registry import get_spec
+
+    name = _full_set(training)
+    return get_spec(name).counts[split] if name else _sample_size(training["task"], split)
+
+
+def _image_bytes(training: dict) -> int:
+    """The official files' images and labels held while a full set is encoded (uint8 pixels,
+    int64 labels), 0 for the embedded sample."""
+    from batscope.datasets.registry import get_spec
+
+    name = _full_set(training)
+    if name is None:
+        return 0
+    spec = get_spec(name)
+    return sum(spec.counts.values()) * (28 * 28 + 8)
+
+
+def _task_inputs(training: dict) -> tuple[int, int, int, int, int]:
+    """``(inputs, slots, samples kept, training batch, evaluation batch)`` of a run's task."""
+    from batscope.training.state import EVENT_TASKS, IMAGE_TASKS, task_shape
+
+    task = training["task"]
+    if task in EVENT_TASKS:
+        return _event_inputs(training)
     if task not in IMAGE_TASKS:
         n_data, n_inputs, slots = _toy_inputs(task)
         return n_inputs, slots, n_data, n_data, n_data
-    n_test = min(EVAL_CAP, _sample_size(task, "test") or EVAL_CAP)
+    n_test = min(EVAL_CAP, _set_size(training, "test") or EVAL_CAP)
     n_train = int(training.get("n_train", 1000))
-    n_train = min(n_train, _sample_size(task, "train") or n_train)
+    n_train = min(n_train, _set_size(training, "train") or n_train)
     batch = min(int(training["batch_size"]), n_train)
     # the encoded set and its training part (a copy), then the test set
     n_data = 2 * n_train + n_test
     return task_shape(task)[0], 1, n_data, batch, min(EVAL_BATCH, max(n_train, n_test))
+
+
+def _event_inputs(training: dict) -> tuple[int, int, int, int, int]:
+    """:func:`_task_inputs` of Yin-Yang (its three generated splits, one spike per input) or
+    SHD (the files' samples and most spikes of a channel; training/eventdata.py)."""
+    from batscope.datasets.yinyang import SPLIT_SIZES
+    from batscope.training.eventdata import shd_extent
+    from batscope.training.serversettings import data_dir
+    from batscope.training.state import task_shape
+
+    n_inputs = task_shape(training["task"])[0]
+    if training["task"] == "yin-yang":
+        n_train, n_data, slots = SPLIT_SIZES["train"], sum(SPLIT_SIZES.values()), 1
+    else:
+        try:
+            folder = data_dir()  # the server's data folder, then the cache
+            (n_file, k_train), (n_test, k_test) = (
+                shd_extent("train", folder),
+                shd_extent("test", folder),
+            )
+        except (FileNotFoundError, ImportError) as exc:  # no estimate: the sidebar says why
+            raise ValueError(str(exc)) from None
+        n_train, slots = min(int(training.get("n_train", n_file)), n_file), max(k_train, k_test)
+        n_data = n_file + n_train + n_test  # the split as read, its kept part, the test split
+    batch = min(int(training["batch_size"]), n_train)
+    return n_inputs, slots, n_data, batch, min(EVAL_BATCH, n_train)
 
 
 def _with_parts(estimate: MemoryEstimate, **extra: int) -> MemoryEstimate:
@@ -274,7 +332,8 @@ def training_estimate(config: dict) -> MemoryEstimate:
     train = estimate_network_memory(shape, layers, batch, dtype, slots, True, optimizer)
     forward = estimate_network_memory(shape, layers, eval_batch, dtype, slots, False)
     peak = train if train.total >= forward.total else forward
-    return _with_parts(peak, data=_data_bytes(n_data, n_inputs, slots, dtype))
+    data = _data_bytes(n_data, n_inputs, slots, dtype)
+    return _with_parts(peak, data=data, images=_image_bytes(tr))
 
 
 def check_estimate(config: dict, batch: int) -> MemoryEstimate:

@@ -10,14 +10,11 @@ from __future__ import annotations
 from batscope.engine.backend import available_backends
 
 from .augmentation import AUGMENTATIONS
-from .eventdata import EVENT_TASKS
 from .limits import validate_config
 from .remedies import REMEDIES
-from .state import IMAGE_TASKS, check_config, check_total_neurons, scratch_config, task_shape
+from .state import DATA_CHOICES, IMAGE_TASKS, check_config, scratch_config
 
-DATA = ("sample", "full")
 RUN_FIELDS = ("data", "n_val", "experiment", "remedies", "verify", "augment")
-STAND_IN = "convergence"  # the app's task an event dataset's config is checked as
 
 
 def _run_part(d) -> dict:
@@ -29,8 +26,8 @@ def _run_part(d) -> dict:
     if unknown:
         raise ValueError(f"run: unknown field(s) {sorted(unknown)}")
     run = {"data": d.get("data", "sample")}
-    if run["data"] not in DATA:
-        raise ValueError(f"run.data must be one of {DATA}, got {run['data']!r}")
+    if run["data"] not in DATA_CHOICES:
+        raise ValueError(f"run.data must be one of {DATA_CHOICES}, got {run['data']!r}")
     if "n_val" in d:
         n_val = d["n_val"]
         if isinstance(n_val, bool) or not isinstance(n_val, int) or n_val < 0:
@@ -68,6 +65,8 @@ def validate_run_config(d) -> dict:
             f"{', '.join(available_backends())})"
         )
     config = _checked(d)
+    if config["training"].pop("data", "sample") == "full":  # the app's choice (state.py)
+        run["data"] = "full"
     task = config["training"]["task"]
     if "augment" in run and task not in IMAGE_TASKS:
         raise ValueError(f"run.augment distorts images: task {task!r} has none")
@@ -75,40 +74,9 @@ def validate_run_config(d) -> dict:
 
 
 def _checked(d: dict) -> dict:
-    """The network and training parts through the app's schema and cross-field checks.
-
-    The event datasets (``training.eventdata``: Yin-Yang, SHD) are not in the app's task list:
-    their configurations go through the same checks with a toy task standing in (and an output
-    layer of its size); then the task and the output layer are put back, the output size checked
-    against the dataset's classes.
-    """
-    part = {k: v for k, v in d.items() if k != "run"}
-    tr, net = part.get("training"), part.get("network")
-    task = tr.get("task") if isinstance(tr, dict) else None
-    layers = net.get("layers") if isinstance(net, dict) else None
-    event = task in EVENT_TASKS and isinstance(layers, list) and bool(layers)
-    event = event and isinstance(layers[-1], dict)
-    if event:
-        size = layers[-1].get("size")
-        out = {**layers[-1], "size": task_shape(STAND_IN)[1]}
-        part = {
-            **part,
-            "training": {**tr, "task": STAND_IN},
-            "network": {**net, "layers": [*layers[:-1], out]},
-        }
-    config = validate_config(part)
+    """The network and training parts through the app's schema and cross-field checks."""
+    config = validate_config({k: v for k, v in d.items() if k != "run"})
     problems = check_config(*scratch_config(config))
-    if event:
-        n_classes = EVENT_TASKS[task][1]
-        if size != n_classes:
-            problems.insert(
-                0,
-                f"The output layer has {size} neurons but task '{task}' has {n_classes} "
-                f"classes: set the last layer's size to {n_classes}.",
-            )
-        config["training"]["task"] = task
-        config["network"]["layers"][-1]["size"] = n_classes
-        check_total_neurons([x["size"] for x in config["network"]["layers"]])
     if problems:
         raise ValueError(" ".join(problems))
     return config

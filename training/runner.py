@@ -4,7 +4,9 @@ Per epoch: train every batch (progress bar with samples/s and ETA), evaluate the
 (validation; the training set when the task has none) and the test set, report alerts, keep the
 best checkpoint by the selection split, apply the remedies asked for, then write the ``last``
 checkpoint, which also records how long each log was: a resumed run cuts the logs back and
-recomputes the interrupted epoch, which ends bit for bit as it would have.
+recomputes the interrupted epoch, which ends bit for bit as it would have. ``should_stop``
+(the app's sweep panel) ends a run between two steps with :class:`RunStopped`; its folder then
+resumes from the last checkpoint like a killed run.
 """
 
 from __future__ import annotations
@@ -27,11 +29,19 @@ from .telemetry import MetricRow
 from .trainer import Trainer
 
 
-class RunSession:
-    """Train ``config`` into ``folder``; ``say`` prints a line (alerts, summaries)."""
+class RunStopped(Exception):
+    """``RunSession.run`` was asked to stop; the folder resumes from its last checkpoint."""
 
-    def __init__(self, config: dict, folder: Path, *, data_dir=None, download=False, say=None):
+
+class RunSession:
+    """Train ``config`` into ``folder``; ``say`` prints a line (alerts, summaries), ``bars``
+    draws a progress bar per epoch."""
+
+    def __init__(
+        self, config: dict, folder: Path, *, data_dir=None, download=False, say=None, bars=True
+    ):
         self.config = config
+        self.bars = bars
         self.folder = RunFolder(folder)
         self.data_dir = data_dir
         self.download = download
@@ -79,7 +89,9 @@ class RunSession:
             self._revive(trainer, evs[self.selection])
 
     # --- the loop ------------------------------------------------------------------------------
-    def run(self, trainer: Trainer, position: str = "") -> dict:
+    def run(self, trainer: Trainer, position: str = "", should_stop=None) -> dict:
+        """Train to the last epoch and finish; :class:`RunStopped` when ``should_stop()``
+        turns true (checked after every step)."""
         samples = trainer.n_batches * trainer.batch_size
         while not trainer.finished:
             epoch = trainer.epoch
@@ -90,6 +102,7 @@ class RunSession:
                 file=sys.stderr,
                 mininterval=0.5,
                 dynamic_ncols=True,
+                disable=not self.bars,
             )
             rows: list[MetricRow] = []
             n_before = len(trainer.evaluations)  # the epoch's last step adds its evaluations
@@ -102,6 +115,9 @@ class RunSession:
                 message = self.watch.add(row.silent_fraction)
                 if message:
                     self._alert(epoch, "collapse-steps", message)
+                if should_stop is not None and should_stop():
+                    bar.close()
+                    raise RunStopped(f"stopped in epoch {epoch + 1}")
             bar.close()
             self.elapsed_s += time.perf_counter() - t0
             self.folder.add_steps(rows)

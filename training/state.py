@@ -20,10 +20,12 @@ from batscope.engine.backend import available_backends
 
 TOY_TASKS = ("convergence", "xor", "first", "patterns")
 IMAGE_TASKS = ("mnist", "fashion-mnist", "emnist")
-TASKS = TOY_TASKS + IMAGE_TASKS
+EVENT_TASKS = ("yin-yang", "shd")  # recorded or generated events, their own splits (flat input)
+TASKS = TOY_TASKS + IMAGE_TASKS + EVENT_TASKS
 IMAGE_CLASSES = {"mnist": 10, "fashion-mnist": 10, "emnist": 47}
 IMAGE_SHAPE = (28, 28, 1)  # the image tasks' input (H, W, C); toy tasks are flat
 LAYER_KINDS = ("dense", "conv", "pool")
+DATA_CHOICES = ("sample", "full")  # an image task's data: the embedded sample or the full set
 CONFIG_VERSION = 1
 
 
@@ -32,6 +34,14 @@ def task_shape(task: str) -> tuple[int, int]:
     """``(n_inputs, n_classes)`` of a task (toy tasks are built once to find out)."""
     if task in IMAGE_CLASSES:
         return 784, IMAGE_CLASSES[task]
+    if task == "yin-yang":  # 4 features and the bias input (datasets/yinyang.py)
+        from batscope.datasets.yinyang import N_CLASSES, N_FEATURES
+
+        return N_FEATURES + 1, N_CLASSES
+    if task == "shd":
+        from batscope.datasets.shd import N_CHANNELS, N_CLASSES
+
+        return N_CHANNELS, N_CLASSES
     if task not in TOY_TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     from batscope.datasets.toy import toy_task
@@ -336,6 +346,11 @@ class TrainingConfig(param.Parameterized):
     """Task, loss, optimiser, schedule and run settings (docs/losses.md §1, docs/training.md §2)."""
 
     task = param.Selector(default="convergence", objects=list(TASKS), doc="Task / dataset")
+    data = param.Selector(
+        default="sample",
+        objects=list(DATA_CHOICES),
+        doc="Image tasks: the embedded sample (offline) or the full official dataset",
+    )
     t_max = _positive(10.0, (0, 1000.0), (0.05, 20.0), "Simulation end T_sim [s]")
     t_enc = _positive(0.1, (0, 100.0), (0.01, 1.0), "TTFS encoding window T_enc [s] (image tasks)")
     loss = param.Selector(
@@ -368,6 +383,7 @@ class TrainingConfig(param.Parameterized):
 
     FIELDS = (
         "task",
+        "data",
         "t_max",
         "t_enc",
         "loss",
@@ -394,7 +410,12 @@ class TrainingConfig(param.Parameterized):
         self.param.backend.objects = available_backends()
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.FIELDS}
+        """The fields as a dict; ``data`` only when it is "full", so a sample run's config is
+        the one written before the choice existed (stored run folders still resume)."""
+        d = {k: getattr(self, k) for k in self.FIELDS}
+        if d["data"] == "sample":
+            del d["data"]
+        return d
 
     def set_from_dict(self, d: dict) -> None:
         """Apply the fields of ``d`` after checking all of them (nothing changes on error)."""
@@ -530,7 +551,7 @@ def apply_run_config(d: dict, network: NetworkSpec, training: TrainingConfig) ->
     """Validate ``d`` fully on scratch objects, then apply it; nothing changes on any error."""
     scratch_net, scratch_cfg = scratch_config(d)
     network.set_layers(scratch_net.layers)
-    training.param.update(**scratch_cfg.to_dict())
+    training.param.update(**{k: getattr(scratch_cfg, k) for k in TrainingConfig.FIELDS})
 
 
 def scratch_config(d: dict) -> tuple[NetworkSpec, TrainingConfig]:

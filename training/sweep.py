@@ -11,7 +11,10 @@ Before a sweep starts, its peak memory (``training.resources.sweep_estimate``) i
 session's account; a sweep that does not fit is refused with the broker's message. A new Run
 never waits on the session's loop: the old sweep is told to stop and the new worker waits for it
 to end before it queues for a slot. Each worker gives back its slot and its reservation when it
-ends, however it ends, so a chunk that outlasts any timeout cannot leak either.
+ends, however it ends, so a chunk that outlasts any timeout cannot leak either. With a
+``training.sweep_remote.ClusterChoice`` set to "use cluster", a sweep's chunks run on the server's
+Dask cluster (the choice is read when the sweep starts); the slot and the reservation are held
+all the same.
 """
 
 from __future__ import annotations
@@ -27,11 +30,11 @@ import numpy as np
 import param
 from batscope.engine import convergence
 from batscope.engine.backend import available_backends
-from batscope.engine.slots import TRAINING_SLOTS, SlotTicket
 from batscope.training.state import SweepConfig
 
-from .priority import lower_thread_priority
-from .resources import SWEEP_HINT, Reservation, SessionAccount, sweep_estimate
+from .resources import SWEEP_HINT, SessionAccount, sweep_estimate
+from .sweep_job import SweepJob
+from .sweep_remote import ClusterChoice, dashboard_href
 
 VARIANTS = ("single", "multi")
 
@@ -62,29 +65,6 @@ def grid_axis(maximum: float, step: float) -> np.ndarray:
     return np.round(np.arange(n) * step, 10)
 
 
-class _SweepJob:
-    """One started sweep: its worker, stop flag, slot ticket and memory reservation."""
-
-    def __init__(self, sweep_id: int, settings: dict, reservation: Reservation, after):
-        self.sweep_id, self.settings, self.reservation = sweep_id, settings, reservation
-        self.after: _SweepJob | None = after  # a sweep being stopped: wait for it to end
-        self.stop = threading.Event()
-        self.done = threading.Event()
-        self.ticket: SlotTicket | None = None
-        self.thread: threading.Thread | None = None
-
-    def release(self) -> None:
-        """Give back the slot and the memory; idempotent."""
-        ticket, self.ticket = self.ticket, None
-        if ticket is not None:
-            ticket.leave()
-        self.reservation.release()
-
-    @property
-    def alive(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
-
-
 def _engine_config(variant: str, s: dict) -> convergence.SweepConfig:
     """The engine's config of one variant from the controller's settings dict."""
     return convergence.SweepConfig(
@@ -104,7 +84,8 @@ class SweepController(param.Parameterized):
 
     ``config`` is an ``training.state.SweepConfig`` (grid, repeats, epochs, seed, tie mode);
     ``variants`` says which heatmaps to compute. ``runner`` is ``engine.convergence.run_sweep`` by
-    default (tests may inject a fake with the same signature).
+    default (tests may inject a fake with the same signature); without one, ``cluster`` (a
+    ``ClusterChoice``) may send each sweep to the server's Dask cluster.
     """
 
     run = param.Event(doc="Start a sweep with the current settings")
@@ -132,16 +113,18 @@ class SweepController(param.Parameterized):
         config: SweepConfig | None = None,
         runner: Callable | None = None,
         account: SessionAccount | None = None,
+        cluster: ClusterChoice | None = None,
         **params,
     ):
         super().__init__(**params)
         self.param.backend.objects = available_backends()
         self.config = config if config is not None else SweepConfig()
         self.account = account if account is not None else SessionAccount()
+        self.cluster = cluster
         self._runner = runner
         self._queue: deque[SweepCells] = deque()
         self._lock = threading.Lock()
-        self._job: _SweepJob | None = None
+        self._job: SweepJob | None = None
         self._error = ""
         self._phase = "idle"
         self._done = 0
@@ -183,14 +166,16 @@ class SweepController(param.Parameterized):
             old.stop.set()
         self.sweep_id += 1
         self.settings = settings
-        job = _SweepJob(self.sweep_id, settings, reservation, old if old and old.alive else None)
-        if job.after is None:
-            job.ticket = TRAINING_SLOTS.ticket()
+        job = SweepJob(self.sweep_id, settings, reservation, old if old and old.alive else None)
+        job.runner = self._runner
+        if job.runner is None and self.cluster is not None:
+            job.runner = self.cluster.convergence_runner()
+        job.queue()
         with self._lock:
             self._job = job
             self._queue.clear()
             self._error, self._done, self._t_end = "", 0, None
-            self._phase = "running" if job.ticket is not None and job.ticket.holding else "queued"
+            self._phase = "running" if job.holding else "queued"
         self._t0 = time.perf_counter()
         with param.edit_constant(self):
             self.param.update(
@@ -198,18 +183,10 @@ class SweepController(param.Parameterized):
                 cells_done=0,
                 elapsed_s=0.0,
                 message=self._queue_text(job) if self._phase == "queued" else "",
-                queue_position=self._position(job),
+                queue_position=job.position,
                 cells_total=len(variants) * mu.size * sigma.size,
             )
-        job.thread = threading.Thread(
-            target=self._main, args=(job,), daemon=True, name="batscope-sweep"
-        )
-        try:
-            job.thread.start()
-        except BaseException:  # no worker: nobody else would give the slot back
-            job.release()
-            job.done.set()
-            raise
+        job.start(self._main, "batscope-sweep")
 
     def request_stop(self) -> None:
         """Ask the worker to stop after the current chunk; ``poll()`` then reports "stopped"."""
@@ -230,7 +207,7 @@ class SweepController(param.Parameterized):
             phase, done, error, job = self._phase, self._done, self._error, self._job
         end = self._t_end if self._t_end is not None else time.perf_counter()
         updates = dict(cells_done=done, elapsed_s=end - self._t0 if self._t0 else 0.0)
-        position = self._position(job) if phase == "queued" else 0
+        position = job.position if job is not None and phase == "queued" else 0
         if position != self.queue_position:
             updates["queue_position"] = position
         if phase == "queued":
@@ -252,22 +229,10 @@ class SweepController(param.Parameterized):
         """Stop and join the worker (the session is destroyed); True if it has ended; it
         gives back its slot and memory when its chunk ends even if this times out.
         Idempotent."""
-        job = self._job
-        if job is None:
-            return True
-        job.stop.set()
-        t = job.thread
-        if t is not None and t.is_alive() and t is not threading.current_thread():
-            t.join(timeout)
-        return not job.alive
+        return self._job is None or self._job.stop_and_join(timeout)
 
-    @staticmethod
-    def _position(job: _SweepJob | None) -> int:
-        ticket = job.ticket if job is not None else None
-        return ticket.position if ticket is not None else 0
-
-    def _queue_text(self, job: _SweepJob | None) -> str:
-        place = self._position(job)
+    def _queue_text(self, job: SweepJob | None) -> str:
+        place = job.position if job is not None else 0
         return f"Place {place} in the queue for a training slot." if place else ""
 
     def engine_config(self, variant: str) -> convergence.SweepConfig:
@@ -309,24 +274,15 @@ class SweepController(param.Parameterized):
 
     @property
     def dashboard_link(self) -> str:
-        """The Dask dashboard of the cluster the sweeps run on (``training.sweep_remote``), once
-        a sweep has reached it; "" when they run in this process."""
-        return getattr(self._runner, "dashboard_link", "")
+        """The Dask dashboard of the cluster the last sweep runs on (``training.sweep_remote``),
+        once it has reached it; "" when it runs in this process."""
+        job = self._job
+        return dashboard_href(getattr(job.runner, "dashboard_link", "")) if job else ""
 
     # ---- worker -----------------------------------------------------------------------------
-    def _main(self, job: _SweepJob) -> None:
-        lower_thread_priority()  # the server's pages go first (training/priority.py)
+    def _main(self, job: SweepJob) -> None:
         try:
-            while job.after is not None and not job.after.done.wait(0.05):
-                if job.stop.is_set():
-                    break
-            job.after = None  # the old sweep may be freed
-            if job.ticket is None and not job.stop.is_set():
-                job.ticket = TRAINING_SLOTS.ticket()
-            while job.ticket is not None and not job.ticket.wait(0.05):
-                if job.stop.is_set():
-                    break
-            if job.stop.is_set():
+            if not job.wait_turn():
                 self._set_phase(job, "stopped")
                 return
             self._set_phase(job, "running")
@@ -350,13 +306,13 @@ class SweepController(param.Parameterized):
             job.release()
             job.done.set()
 
-    def _set_phase(self, job: _SweepJob, phase: str) -> None:
+    def _set_phase(self, job: SweepJob, phase: str) -> None:
         with self._lock:
             if self._job is job:
                 self._phase = phase
 
-    def _run_variant(self, variant: str, job: _SweepJob) -> None:
-        runner = self._runner or convergence.run_sweep
+    def _run_variant(self, variant: str, job: SweepJob) -> None:
+        runner = job.runner or convergence.run_sweep
         s, sweep_id = job.settings, job.sweep_id
         cfg = _engine_config(variant, s)
         mu, sigma, repeats, predict = s["mu"], s["sigma"], s["repeats"], s["predict"]

@@ -4,16 +4,20 @@
 threads = cores (nothing oversubscribes), connects to an existing scheduler, or starts one worker
 per GPU with dask-cuda. :func:`run_plan` submits a :class:`~.sweep_plan.SweepPlan`: one task per
 training run, or per chunk of a Fig. 3 heatmap, whose chunks are assembled once all are in.
-Cells whose folder already holds a finished run are not submitted at all.
+Cells whose folder already holds a finished run are not submitted at all. :func:`run_plan_here`
+runs a training plan's cells one after another in this process instead (the app's sweep panel
+when no cluster is chosen), with the same folders, records and ``summary.csv``.
 
 Faults: when a worker dies, Dask gives its task to another worker (the nanny starts a new one),
 and the task resumes its run folder from the last checkpoint; a task that kills workers
 repeatedly ends as ``KilledWorker``, recorded like any failing cell. Ctrl-C cancels every
 pending task before the client and the cluster are closed; what finished stays in
-``summary.csv``, and the same command resumes the rest. The results location must be a path
-every worker and the client can reach (one machine, or a shared file system); two sweeps writing
-the same cells at the same time are not supported. Workers of an existing cluster
-(``--scheduler``) keep their own thread settings.
+``summary.csv``, and the same command resumes the rest. ``should_stop`` (the app's Cancel) does the
+same without an exception, and returns once the runs already started on workers have ended there
+(Dask does not interrupt a running task): their folders are found finished next time. The
+results location must be a path every worker and the client can reach (one machine, or a shared
+file system); two sweeps writing the same cells at the same time are not supported. Workers of
+an existing cluster (``--scheduler``) keep their own thread settings.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -55,6 +60,7 @@ TRAIN_COLUMNS = (
 )
 HEATMAP_COLUMNS = ("status", "mean_accuracy", "cells", "runs", "seconds", "error")
 INSTALL_CLUSTER = 'Dask is not installed: python -m pip install "batscope[cluster]"'
+STOP_POLL_S = 0.05  # how often a stoppable sweep looks at its stop flag while tasks run
 
 
 def worker_layout(n_tasks: int, workers: int | None = None, cores: int | None = None):
@@ -194,6 +200,78 @@ def chunk_size(plan: SweepPlan, cell, workers: int) -> int:
     return max(1, math.ceil(cells / (CHUNKS_PER_WORKER * max(1, workers))))
 
 
+def open_plan(
+    plan: SweepPlan, on_record: Callable[[str, dict], None] | None = None
+) -> tuple[dict[str, dict], list]:
+    """Make ``plan.out`` with ``sweep.json`` and ``summary.csv`` of the cells finished before;
+    ``on_record`` each of them; return ``(their records, the cells still to run)``."""
+    plan.out.mkdir(parents=True, exist_ok=True)
+    _write_plan(plan)
+    records, todo = pending_cells(plan)
+    for cell in plan.cells:
+        if cell.key in records and on_record is not None:
+            on_record(cell.key, records[cell.key])
+    write_summary(plan, records)
+    return records, todo
+
+
+def run_plan_here(
+    plan: SweepPlan,
+    on_record: Callable[[str, dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, dict]:
+    """The unfinished cells of a training ``plan`` one after another in this process; a run
+    stopped by ``should_stop`` is left to resume (no record). ``{run folder name: record}``."""
+    if plan.kind != "train":
+        raise ValueError("run_plan_here runs training cells; heatmaps go through run_plan")
+    records, todo = open_plan(plan, on_record)
+    for cell in todo:
+        if should_stop is not None and should_stop():
+            break
+        rec = train_cell(cell.config, str(plan.out / cell.key), plan.data_dir, should_stop)
+        if rec["status"] == "stopped":
+            break
+        records[cell.key] = rec
+        write_summary(plan, records)
+        if on_record is not None:
+            on_record(cell.key, rec)
+    return records
+
+
+def _executing(dask_worker) -> list:
+    """The keys a worker is still computing, cancelled ones included (run on each worker)."""
+    busy = ("executing", "long-running", "cancelled", "resumed")
+    return [ts.key for ts in dask_worker.state.tasks.values() if ts.state in busy]
+
+
+def wait_until_ended(client, keys: set) -> None:
+    """Return once no worker computes any of ``keys``: Dask does not interrupt a running task,
+    and the same cell started again meanwhile would write its folder twice at once."""
+    while keys and keys.intersection(k for ks in client.run(_executing).values() for k in ks):
+        time.sleep(STOP_POLL_S * 4)
+
+
+def _ended(futures: dict, should_stop: Callable[[], bool] | None, client):
+    """Each future of ``futures`` as it ends; when ``should_stop()`` turns true the others are
+    cancelled and the iteration ends."""
+    from distributed import as_completed
+
+    ready = as_completed(list(futures), loop=client.loop)
+    if should_stop is None:
+        yield from ready
+        return
+    while not ready.is_empty():
+        if should_stop():
+            pending = [f for f in futures if not f.done()]
+            client.cancel(pending, force=True)
+            wait_until_ended(client, {f.key for f in pending})
+            return
+        batch = ready.next_batch(block=False)
+        if not batch:
+            time.sleep(STOP_POLL_S)
+        yield from batch
+
+
 def run_plan(
     plan: SweepPlan,
     client=None,
@@ -203,17 +281,13 @@ def run_plan(
     gpu: bool = False,
     on_record: Callable[[str, dict], None] | None = None,
     on_client: Callable | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, dict]:
     """Run every unfinished cell of ``plan`` on ``client`` (or a cluster opened and closed here)
     and return ``{run folder name: record}``; ``on_record(name, record)`` after each cell,
-    ``on_client(client)`` once a cluster is opened here."""
-    plan.out.mkdir(parents=True, exist_ok=True)
-    _write_plan(plan)
-    records, todo = pending_cells(plan)
-    for cell in plan.cells:
-        if cell.key in records and on_record is not None:
-            on_record(cell.key, records[cell.key])
-    write_summary(plan, records)
+    ``on_client(client)`` once a cluster is opened here; ``should_stop()`` true cancels the
+    cells not yet ended (they get no record)."""
+    records, todo = open_plan(plan, on_record)
     if not todo:
         return records
     own = client is None
@@ -223,8 +297,6 @@ def run_plan(
             on_client(client)
     futures: dict = {}
     try:
-        from distributed import as_completed
-
         parts: dict[str, list] = {}
         expected: dict[str, int] = {}
         n_workers = len(client.scheduler_info()["workers"])
@@ -244,7 +316,7 @@ def run_plan(
                     heatmap_chunk, cell.config, folder, i, cells, key=f"chunk-{cell.key}-{i}"
                 )
                 futures[fut] = cell
-        for fut in as_completed(list(futures), loop=client.loop):
+        for fut in _ended(futures, should_stop, client):
             cell = futures[fut]
             try:
                 rec = fut.result()

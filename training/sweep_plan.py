@@ -68,6 +68,8 @@ def parse_seeds(text: str) -> list[int]:
             span = range(int(lo), int(hi) + 1) if dash else [int(lo)]
         except ValueError:
             raise ValueError(f"--seeds: {text!r} is not like 0-4 or 0,3,7") from None
+        if len(seeds) + len(span) > MAX_CELLS:  # before the list is made (the app's input)
+            raise ValueError(f"--seeds: {text!r} names more than {MAX_CELLS} seeds")
         seeds += span
     if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds: {text!r} must name distinct seeds >= 0")

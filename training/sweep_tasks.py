@@ -5,7 +5,9 @@
 from its last checkpoint (``training.runner``), so a task started again after its worker died
 trains each epoch once. :func:`heatmap_chunk` writes its cells to ``chunks/`` atomically and
 returns them; a chunk already there is read back instead of trained. Failures come back as a
-``status: "error"`` record with the error's text, so one bad cell never stops the others.
+``status: "error"`` record with the error's text, so one bad cell never stops the others; a run
+told to stop (``should_stop``, the app's sweep in this process) comes back as ``"stopped"`` and
+resumes from its checkpoint next time.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from batscope.engine import convergence
 from batscope.engine.io import atomic_write_bytes
 
 from .runfolder import RunFolder
-from .runner import RunSession
+from .runner import RunSession, RunStopped
 from .sweep_plan import HEATMAP_EXPERIMENTS, engine_config
 
 
@@ -62,7 +64,7 @@ def finished_run(folder: str, config: dict) -> dict | None:
     return None if done is None else _record(done, "done", None, done["train_seconds"])
 
 
-def train_cell(config: dict, folder: str, data_dir: str | None = None) -> dict:
+def train_cell(config: dict, folder: str, data_dir: str | None = None, should_stop=None) -> dict:
     """Train (or resume, or find finished) the run of ``config`` in ``folder``; its record."""
     t0 = time.perf_counter()
     path = Path(folder)
@@ -70,11 +72,13 @@ def train_cell(config: dict, folder: str, data_dir: str | None = None) -> dict:
         done = finished_run(folder, config)
         if done is not None:
             return done
-        session = RunSession(config, path, data_dir=data_dir, say=lambda text: None)
+        session = RunSession(config, path, data_dir=data_dir, say=lambda text: None, bars=False)
         trainer = session.prepare(resume=True)
         resumed_from = trainer.epoch
-        summary = session.run(trainer)
+        summary = session.run(trainer, should_stop=should_stop)
         return _record(summary, "trained", resumed_from, time.perf_counter() - t0)
+    except RunStopped:
+        return {"status": "stopped", "error": "", "seconds": time.perf_counter() - t0}
     except Exception as exc:  # recorded in the summary table; the sweep goes on
         return {"status": "error", "error": error_text(exc), "seconds": time.perf_counter() - t0}
 

@@ -28,6 +28,36 @@ class MetricRow:
 
 
 @dataclass(frozen=True)
+class SparsityRow:
+    """One layer's sparsity at one measurement, light (no per-neuron array): the sparsity
+    history is made of these, kept like metric rows whatever view is shown (docs/training.md §5)."""
+
+    step: int
+    epoch: float  # epochs done, with the fraction of the current one
+    layer: str
+    dead: float  # fractions in [0, 1]; saturated is NaN for the input layer (no buffer)
+    active: float
+    saturated: float
+    spikes: float  # spikes per sample
+
+
+def sparsity_rows(sparsity, step: int, epoch: float) -> tuple[SparsityRow, ...]:
+    """The light rows of one measurement (``LayerSparsity`` s of every layer)."""
+    return tuple(
+        SparsityRow(
+            int(step),
+            float(epoch),
+            s.name,
+            s.dead_fraction,
+            s.active_fraction,
+            s.saturated_fraction,
+            s.spikes_per_sample,
+        )
+        for s in sparsity
+    )
+
+
+@dataclass(frozen=True)
 class LayerActivity:
     """The displayed sample's spikes in one layer (index 0 is the input layer)."""
 
@@ -65,6 +95,18 @@ class MembraneWindow:
 
 
 @dataclass(frozen=True)
+class PredictionMap:
+    """The network's prediction at the 2-D points of a task's displayed samples (Yin-Yang's
+    (x, y)): what the prediction scatter draws."""
+
+    xy: np.ndarray  # [n, 2] float
+    labels: np.ndarray  # [n] int
+    predictions: np.ndarray  # [n] int
+    class_names: tuple[str, ...]
+    step: int
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything a viewer needs at one moment of a run. Heavy fields may be None."""
 
@@ -87,30 +129,32 @@ class Snapshot:
     latency: LatencyCurve | None = None
     weights: tuple[np.ndarray, ...] | None = None
     evaluations: tuple = ()  # epoch-end Evaluations (training.evaluation) since the last snapshot
+    sparsity_rows: tuple[SparsityRow, ...] = ()  # light rows of ``sparsity``, measured at ``step``
     extra: dict = field(default_factory=dict)
 
 
 class Outbox:
     """Bounded, thread-safe queue of snapshots from the worker to the session.
 
-    Light metric rows and epoch-end evaluations are never lost (they are carried into the next
-    snapshot if the queue is full); heavy fields are coalesced: a reader uses only the newest
-    snapshot's heavy parts.
+    Light metric rows, sparsity rows and epoch-end evaluations are never lost (they are carried
+    into the next snapshot if the queue is full); heavy fields are coalesced: a reader uses only
+    the newest snapshot's heavy parts.
     """
+
+    LIGHT = ("rows", "sparsity_rows", "evaluations")
 
     def __init__(self, maxlen: int = 64):
         self._lock = threading.Lock()
         self._items: deque[Snapshot] = deque()
         self._maxlen = maxlen
-        self._dropped_rows: list[MetricRow] = []
-        self._dropped_evaluations: list = []
+        self._dropped: dict[str, list] = {k: [] for k in self.LIGHT}
 
     def put(self, snap: Snapshot) -> None:
         with self._lock:
             if len(self._items) >= self._maxlen:
                 old = self._items.popleft()
-                self._dropped_rows.extend(old.rows)
-                self._dropped_evaluations.extend(old.evaluations)
+                for k in self.LIGHT:
+                    self._dropped[k].extend(getattr(old, k))
             self._items.append(snap)
 
     def drain(self) -> list[Snapshot]:
@@ -118,15 +162,13 @@ class Outbox:
         with self._lock:
             items = list(self._items)
             self._items.clear()
-            dropped, self._dropped_rows = self._dropped_rows, []
-            evals, self._dropped_evaluations = self._dropped_evaluations, []
-        if (dropped or evals) and items:
+            dropped, self._dropped = self._dropped, {k: [] for k in self.LIGHT}
+        if any(dropped.values()) and items:
             first = items[0]
             items[0] = Snapshot(
                 **{
                     **first.__dict__,
-                    "rows": tuple(dropped) + first.rows,
-                    "evaluations": tuple(evals) + first.evaluations,
+                    **{k: tuple(dropped[k]) + getattr(first, k) for k in self.LIGHT},
                 }
             )
         return items

@@ -19,7 +19,6 @@ from batscope import datasets
 from batscope.datasets.batching import batches, n_batches, train_val_split
 from batscope.datasets.encoding import encode_ttfs
 from batscope.datasets.toy import list_toy_tasks, toy_task
-from batscope.engine.analysis import latency_curve, layer_sparsity
 from batscope.engine.backend import resolve_backend, to_numpy, xp_for
 from batscope.engine.losses import SpikeCountClass, TTFSCrossEntropy
 from batscope.engine.network import Network
@@ -29,18 +28,18 @@ from batscope.engine.spikes import SpikeTrains
 from .augmentation import elastic_batch
 from .evaluation import EVAL_BATCH, Evaluation, evaluate_split, mean_finite, take
 from .netbuild import engine_layers, network_input_shape
-from .telemetry import (
-    ErrorFlow,
-    LayerActivity,
-    MembraneWindow,
-    MetricRow,
-    Snapshot,
+from .network_snapshot import (
+    decoding_mode,
+    last_input_time,
+    population_statistics,
+    sample_snapshot,
 )
+from .state import EVENT_TASKS
+from .telemetry import MetricRow, PredictionMap, Snapshot, sparsity_rows
 
 IMAGE_TASKS = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "emnist": "emnist-balanced"}
 EVAL_CAP = 1000  # most samples evaluated per split at an epoch end (keeps the UI responsive)
-MEMBRANE_POINTS = 400
-LATENCY_POINTS = 101
+MAP_POINTS = 1000  # displayed samples the prediction scatter shows (Yin-Yang: its test split)
 
 
 @dataclass(frozen=True)
@@ -57,29 +56,42 @@ class TaskData:
     t_enc: float
     full_batch: bool
     train_images: np.ndarray | None = None  # the training split's images, for augmentation
+    points: np.ndarray | None = None  # [n, 2] plane coordinates of the display set's samples
+    class_names: tuple[str, ...] = ()
 
 
-def load_task(training: dict, data_dir=None, keep_images: bool = False) -> TaskData:
-    """Inputs for ``training["task"]``: a toy task (full batch) or TTFS-encoded images (and,
-    with ``keep_images``, the training split's images, for augmentation).
+def load_task(
+    training: dict, data_dir=None, keep_images: bool = False, download: bool = False
+) -> TaskData:
+    """Inputs for ``training["task"]``: a toy task (full batch), TTFS-encoded images (and,
+    with ``keep_images``, the training split's images, for augmentation) or an event dataset
+    (training/eventdata.py; SHD from files in ``data_dir`` or the data folder, unverified).
 
-    MNIST and Fashion-MNIST come from the embedded sample; EMNIST only from files the user
-    already has (``datasets.load(..., download=False)`` raises ``FileNotFoundError`` naming them).
+    MNIST and Fashion-MNIST come from the embedded sample unless ``training["data"]`` is
+    "full"; the full sets and EMNIST come from ``datasets.load`` (files in ``data_dir`` or the
+    cache; a checked download only with ``download``, else ``FileNotFoundError`` naming them).
     """
     task = training["task"]
+    if task in EVENT_TASKS:
+        from .eventdata import load_event_data, missing_data  # they build on TaskData (here)
+
+        missing = missing_data(task, data_dir)
+        if missing:  # as for EMNIST: the message names the files and where they go
+            raise FileNotFoundError(missing)
+        # the app reads SHD from the server's data folder: no checksum is pinned to verify
+        return load_event_data({"training": training, "run": {"verify": False}}, data_dir)
     if task in list_toy_tasks():
         t = toy_task(task)
         x = t.inputs.numpy()
-        finite = x.times[np.isfinite(x.times)]
-        t_in = float(finite.max()) if finite.size and finite.max() > 0 else float(t.t_max)
         # the "encoding window" of a toy task ends with its last input spike
+        t_in = last_input_time(x, t.t_max)
         return TaskData(x, np.asarray(t.labels), None, None, None, None, t.n_classes, t_in, True)
     if task not in IMAGE_TASKS:
         raise ValueError(f"task must be a toy task or one of {sorted(IMAGE_TASKS)}, got {task!r}")
-    if task == "emnist":
-        x_tr, y_tr = datasets.load(IMAGE_TASKS[task], "train", data_dir, download=False)
-        x_te, y_te = datasets.load(IMAGE_TASKS[task], "test", data_dir, download=False)
-        n_classes = 47
+    if task == "emnist" or training.get("data") == "full":
+        x_tr, y_tr = datasets.load(IMAGE_TASKS[task], "train", data_dir, download=download)
+        x_te, y_te = datasets.load(IMAGE_TASKS[task], "test", data_dir, download=download)
+        n_classes = 47 if task == "emnist" else 10
     else:
         x_tr, y_tr = datasets.load_sample(task, "train")
         x_te, y_te = datasets.load_sample(task, "test")
@@ -127,10 +139,12 @@ def build_loss(training: dict):
 class Trainer:
     """One training run: network, loss, optimiser, schedule, data and counters."""
 
-    def __init__(self, config: dict, data: TaskData | None = None, data_dir=None):
+    def __init__(
+        self, config: dict, data: TaskData | None = None, data_dir=None, download: bool = False
+    ):
         self.config = config
         tr = config["training"]
-        self.data = data if data is not None else load_task(tr, data_dir)
+        self.data = data if data is not None else load_task(tr, data_dir, download=download)
         self.network = build_network(config, self.data.train.n_neurons)
         if self.network.sizes[-1] != self.data.n_classes:
             raise ValueError(
@@ -299,63 +313,23 @@ class Trainer:
         elapsed_s: float = 0.0,
         heavy: bool = False,
     ) -> Snapshot:
-        """A NumPy-only Snapshot of the displayed sample (and, if ``heavy``, the weights)."""
+        """A NumPy-only Snapshot of the displayed sample (and, if ``heavy``, the population
+        statistics and the weights)."""
         x, y = self.display_set()
-        i = int(sample_index) % x.batch_size
-        net = self.network
-        inp = self.to_backend(take(x, [i]))
-        outs = net.forward(inp, self.t_max)
-        label = self.xp.asarray(y[[i]])
-        _, errors = self.loss.loss_and_errors(outs[-1], label)
-        pred = int(to_numpy(self.loss.predict(outs[-1], self.predict_mode))[0])
-        net.backward(errors)  # gradients discarded: only the per-spike error flow is shown
-        activity = [
-            LayerActivity(
-                "input",
-                to_numpy(inp.times[0]),
-                to_numpy(inp.counts[0]),
-                shape=tuple(net.shapes[0]),
-                kind="input",
-            )
-        ]
-        for k, (spec, o) in enumerate(zip(net.layers, outs, strict=True)):
-            activity.append(
-                LayerActivity(
-                    f"layer {k + 1}",
-                    to_numpy(o.times[0]),
-                    to_numpy(o.counts[0]),
-                    getattr(spec, "theta", float("nan")),  # a pool layer has no neurons
-                    getattr(spec, "reset", float("nan")),
-                    getattr(spec, "n_max", o.times.shape[-1]),
-                    shape=tuple(net.shapes[k + 1]),
-                    kind=spec.kind,
-                )
-            )
-        flows = tuple(
-            ErrorFlow(k + 1, to_numpy(c.phi[0]), to_numpy(c.mu[0]), to_numpy(c.delta[0]))
-            for k, c in enumerate(net.error_components)
-        )
-        m_layer = min(max(int(layer), 1), len(net.layers))
-        spec = net.layers[m_layer - 1]
-        n_sel = net.sizes[m_layer]
-        sel = np.array(sorted({int(n) for n in neurons if 0 <= int(n) < n_sel}) or [0])
-        t = np.linspace(0.0, self.t_max, MEMBRANE_POINTS)
-        if spec.has_weights:
-            u = net.membrane(t, sample=0, layer=m_layer - 1, neurons=sel)
-            membrane = MembraneWindow(m_layer, sel, t, np.asarray(u), spec.theta, spec.reset)
-        else:
-            refused = (
-                f"Layer {m_layer} is a {spec.size}×{spec.size} pooling layer: it has no membrane "
-                "(each output's train is the union of its window's trains). Choose a conv or "
-                "dense neuron to trace u(t)."
-            )
-            membrane = MembraneWindow(
-                m_layer, sel, t, np.zeros((0, t.size)), np.nan, np.nan, refused
-            )
         sparsity, latency = self._population() if heavy else ((), None)
+        mapped = heavy and self.data.points is not None
         rows, self._pending = tuple(self._pending), []
         evaluations, self._pending_evaluations = tuple(self._pending_evaluations), []
-        return Snapshot(
+        return sample_snapshot(
+            self.network,
+            x,
+            y,
+            self.loss,
+            self.t_max,
+            int(sample_index) % x.batch_size,
+            layer,
+            neurons,
+            self.predict_mode,
             step=self.step_count,
             epoch=self.epoch,
             batch=self.batch,
@@ -364,41 +338,49 @@ class Trainer:
             status=status,
             elapsed_s=elapsed_s,
             rows=rows,
-            sample_index=i,
-            label=int(y[i]),
-            prediction=pred,
-            t_max=self.t_max,
-            activity=tuple(activity),
-            errors=flows,
-            membrane=membrane,
             sparsity=sparsity,
             latency=latency,
-            weights=tuple(to_numpy(w) for w in net.weights) if heavy else None,
+            weights=tuple(to_numpy(w) for w in self.network.weights) if heavy else None,
             evaluations=evaluations,
-            extra={"progress": self.progress, "lr": self.optimizer.lr, "t_enc": self.data.t_enc},
+            sparsity_rows=sparsity_rows(
+                sparsity, self.step_count, self.epoch + self.batch / max(self.n_batches, 1)
+            ),
+            extra={
+                "progress": self.progress,
+                "lr": self.optimizer.lr,
+                "t_enc": self.data.t_enc,
+                **({"prediction_map": self.prediction_map()} if mapped else {}),
+            },
+        )
+
+    def prediction_map(self) -> PredictionMap:
+        """The prediction at the plane points of (at most ``MAP_POINTS``) displayed samples."""
+        x, y = self.display_set()
+        n = min(MAP_POINTS, x.batch_size, len(self.data.points))
+        predictions = []
+        for start in range(0, n, EVAL_BATCH):
+            batch = self.to_backend(take(x, slice(start, min(start + EVAL_BATCH, n))))
+            out = self.network.forward(batch, self.t_max)[-1]
+            predictions.append(to_numpy(self.loss.predict(out, self.predict_mode)))
+        return PredictionMap(
+            np.asarray(self.data.points[:n], dtype=np.float64),
+            np.asarray(y[:n]),
+            np.concatenate(predictions).astype(np.int64),
+            self.data.class_names,
+            self.step_count,
         )
 
     def _population(self):
         """Sparsity of every layer and the latency curve over one evaluation batch
         (docs/training.md §5)."""
         x, y = self.display_set()
-        sl = slice(0, min(EVAL_BATCH, x.batch_size))
-        outs = self.network.forward(self.to_backend(take(x, sl)), self.t_max)
-        counts = [to_numpy(x.counts[sl])] + [to_numpy(o.counts) for o in outs]
-        names = ["input"] + [f"layer {k + 1}" for k in range(len(outs))]
-        n_max = [int(x.n_slots)] + [int(o.n_slots) for o in outs]  # a pool's: size²·K_in
-        sparsity = tuple(
-            layer_sparsity(n, c, m) for n, c, m in zip(names, counts, n_max, strict=True)
+        n = min(EVAL_BATCH, x.batch_size)
+        return population_statistics(
+            self.network,
+            take(x, slice(0, n)),
+            y[:n],
+            self.t_max,
+            self.data.t_enc,
+            decoding_mode(self.loss),
+            self.predict_mode,
         )
-        mode = "ttfs" if self.config["training"]["loss"] == "ttfs_ce" else "count"
-        latency = latency_curve(
-            to_numpy(outs[-1].times),
-            counts[-1],
-            np.asarray(y[sl]),
-            np.linspace(0.0, self.t_max, LATENCY_POINTS),
-            mode=mode,
-            t_enc=self.data.t_enc,
-            tie_mode=self.predict_mode,
-            label=f"{mode} decoding",
-        )
-        return sparsity, latency

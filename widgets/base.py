@@ -142,3 +142,20 @@ def show_visible(grid, widgets) -> None:
 def error_alert() -> pn.pane.Alert:
     """A hidden danger alert that :func:`validated_input` fills when it refuses a value."""
     return pn.pane.Alert("", alert_type="danger", visible=False, margin=(2, 5))
+
+
+def sweep_buttons(ctrl, start: str, stop: str):
+    """A sweep controller's start and stop buttons (each enabled only when it can act) and its
+    progress bar: ``(start, stop, progress)``."""
+    busy = pn.bind(lambda s: s in ("running", "queued"), ctrl.param.status)
+    run = pn.widgets.Button.from_param(ctrl.param.run, label=start, color="primary", disabled=busy)
+    halt = pn.widgets.Button.from_param(
+        ctrl.param.stop,
+        label=stop,
+        color="danger",
+        disabled=pn.bind(lambda s: s not in ("running", "queued"), ctrl.param.status),
+    )
+    progress = pn.indicators.Progress(
+        value=0, max=1, sizing_mode="stretch_width", bar_color="primary"
+    )
+    return run, halt, progress

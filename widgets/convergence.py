@@ -10,7 +10,6 @@ its weights at a chosen epoch.
 
 from __future__ import annotations
 
-import html
 import weakref
 from functools import partial
 
@@ -20,7 +19,8 @@ import panel as pn
 import param
 from batscope.engine.convergence import PATTERNS, RunTrace
 from batscope.training.sweep import VARIANTS, SweepCells, SweepController
-from batscope.widgets.base import PlotView, error_alert, validated_input
+from batscope.widgets.base import PlotView, error_alert, sweep_buttons, validated_input
+from batscope.widgets.cluster import cluster_toggle, dashboard_html
 
 if "bokeh" not in hv.Store.renderers:  # HoloViews view, usable before the app's hv.extension
     hv.extension("bokeh", logo=False)
@@ -229,19 +229,7 @@ class ConvergenceView(PlotView):
             visible=len(ctrl.param.backend.objects) > 1,
             width=240,
         )
-        busy = pn.bind(lambda s: s in ("running", "queued"), ctrl.param.status)
-        run = pn.widgets.Button.from_param(
-            ctrl.param.run, label="Run sweep", color="primary", disabled=busy
-        )
-        stop = pn.widgets.Button.from_param(
-            ctrl.param.stop,
-            label="Stop",
-            color="danger",
-            disabled=pn.bind(lambda s: s not in ("running", "queued"), ctrl.param.status),
-        )
-        self.progress = pn.indicators.Progress(
-            value=0, max=1, sizing_mode="stretch_width", bar_color="primary"
-        )
+        run, stop, self.progress = sweep_buttons(ctrl, "Run sweep", "Stop")
         self.status = pn.pane.Markdown("", css_classes=["sweep-status"], margin=(0, 5))
         ctrl.param.watch(
             self._on_progress, ["status", "cells_done", "cells_total", "elapsed_s", "message"]
@@ -259,6 +247,7 @@ class ConvergenceView(PlotView):
             *inputs,
             backend,
             variants,
+            *([cluster_toggle(ctrl.cluster)] if ctrl.cluster is not None else []),
             pn.Row(run, stop),
             self.progress,
             self.status,
@@ -330,9 +319,7 @@ class ConvergenceView(PlotView):
         text = f"**{c.status}** · cells {c.cells_done}/{c.cells_total} · {c.elapsed_s:.1f} s"
         if c.status == "queued":
             text += " · waiting for a free training slot"
-        if c.dashboard_link:  # from the server's BATSCOPE_DASK_SCHEDULER, not from a browser
-            href = html.escape(c.dashboard_link, quote=True)
-            text += f' · on a Dask cluster (<a href="{href}" target="_blank">dashboard</a>)'
+        text += dashboard_html(c.dashboard_link)  # the server's scheduler's, never a browser's
         if c.message:
             text += f"\n\n{c.message}"
         self.status.object = text

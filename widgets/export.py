@@ -1,4 +1,4 @@
-"""Export and import: metrics CSV, run config JSON, model zip; SVG mode for the plots.
+"""Export and import: metrics CSV, run config JSON, model zip, NIR graph; SVG mode for the plots.
 
 Uploads are size-limited in the browser and again on the server, then validated completely
 before anything is built or changed; a bad file leaves the network and the config untouched
@@ -11,11 +11,13 @@ import io
 
 import panel as pn
 import param
+from batscope.engine.nir import NIRExportError, export_refusal, require_nir
 from batscope.training.controller import TrainingController
 from batscope.training.files import (
     config_bytes,
     metrics_csv,
     model_bytes,
+    nir_bytes,
     parse_config,
     read_model,
 )
@@ -89,6 +91,20 @@ class ExportView(pn.viewable.Viewer):
             color="primary",
             variant="outline",
         )
+        self.nir = pn.widgets.FileDownload(
+            callback=self.nir_file,
+            filename="batscope-model.nir",
+            label="Model (NIR)",
+            color="primary",
+            variant="outline",
+            css_classes=["download-nir"],
+        )
+        self.nir_note = pn.pane.Alert(
+            "", alert_type="warning", visible=False, css_classes=["nir-message"]
+        )
+        c.network.param.watch(lambda *_: self.refresh_nir(), "revision")
+        c.param.watch(lambda *_: self.refresh_nir(), ["status", "generation"])
+        self.refresh_nir()
         self.config_upload = BoundedDropper(
             accepted_filetypes=[".json", "application/json"],
             max_bytes=MAX_CONFIG_BYTES,
@@ -110,7 +126,13 @@ class ExportView(pn.viewable.Viewer):
         )
         self._layout = pn.Column(
             pn.pane.Markdown("#### Download"),
-            pn.Row(self.csv, self.config, self.model),
+            pn.Row(self.csv, self.config, self.model, self.nir),
+            pn.pane.Markdown(
+                "*Model (NIR)*: the current network as a graph of the Neuromorphic Intermediate "
+                "Representation (`Linear` / `Conv2d` + `CubaLIF`, `SumPool2d`), for simulators "
+                "and neuromorphic hardware that read NIR (see README, NIR export and import)."
+            ),
+            self.nir_note,
             pn.pane.Markdown(
                 "#### Upload\nA run config (JSON) replaces the sidebar settings; a "
                 "model zip also sets the starting weights."
@@ -127,6 +149,26 @@ class ExportView(pn.viewable.Viewer):
         self.message.alert_type = kind
         self.message.object = text
         self.message.visible = True
+
+    def refresh_nir(self) -> None:
+        """Offer the NIR download, or disable it and say why NIR cannot hold this network."""
+        try:
+            require_nir()
+            reason = export_refusal(self.controller.current_network())
+        except (ImportError, ValueError) as exc:
+            reason = str(exc)
+        self.nir.disabled = bool(reason)
+        self.nir_note.object = f"NIR export refused: {escape(reason, 400)}" if reason else ""
+        self.nir_note.visible = bool(reason)
+
+    def nir_file(self) -> io.BytesIO:
+        """The current (trained) network as a ``.nir`` file (engine/nir.py's export)."""
+        try:
+            return io.BytesIO(nir_bytes(self.controller.current_network()))
+        except (NIRExportError, ImportError) as exc:  # changed since the last refresh
+            self.refresh_nir()
+            self._say(f"NIR export refused: {escape(exc, 400)}", "danger")
+            raise
 
     def _received(self, files: dict, load) -> None:
         """A FileDropper finished an upload: load the newest file, then forget the bytes."""

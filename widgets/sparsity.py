@@ -1,8 +1,10 @@
 """Sparsity of the network (paper Figs. 4–5) with batscope's definitions (docs/training.md §5).
 
 Per layer: spikes per sample; the fractions of active (n ≥ 1), dead (silent on every sample of the
-evaluation batch) and saturated (n = n_max) neurons; a histogram of spikes per neuron; and the
-history of those fractions over training (the dead-neuron collapse of paper Fig. 5). Drawn with
+evaluation batch) and saturated (n = n_max; none for the input layer) neurons; a histogram of
+spikes per neuron; and the history of those fractions over training (the dead-neuron collapse of
+paper Fig. 5), drawn from the run's light sparsity rows, so it is complete whichever tab was shown
+(or read from a run folder's record). Drawn with
 Bokeh sources (widgets/live.py): the layers are the factors of a categorical axis, the history is
 a line with markers per layer (a ``LinePool``).
 """
@@ -155,23 +157,31 @@ class SparsityView(PlotView):
 
     # -- updates ------------------------------------------------------------------------------
     def update(self, batch):
-        """Draw the newest sparsity and append every new measurement of ``batch`` to the history."""
-        rows, steps = [], set(self.history["step"])
-        for snap in batch:
-            if not snap.sparsity or snap.step in steps:
+        """Draw the newest sparsity and append every new sparsity row of ``batch`` (light, kept
+        while the view is hidden: training/telemetry.py) to the history."""
+        rows, seen = [], set(zip(self.history["step"], self.history["layer"], strict=True))
+        for r in (r for snap in batch for r in snap.sparsity_rows):
+            if (r.step, r.layer) in seen:
                 continue
-            steps.add(snap.step)
-            epoch = snap.epoch + snap.batch / max(snap.n_batches, 1)
-            rows += [
-                (epoch, snap.step, s.name, *_percent(s), s.spikes_per_sample) for s in snap.sparsity
-            ]
-        snap = next((s for s in reversed(batch) if s.sparsity), None)
-        if snap is None or (not rows and snap.sparsity is self._sparsity):  # drawn already
-            return
+            seen.add((r.step, r.layer))
+            rows.append(
+                (
+                    r.epoch,
+                    r.step,
+                    r.layer,
+                    100 * r.dead,
+                    100 * r.active,
+                    100 * r.saturated,
+                    r.spikes,
+                )
+            )
         if rows:
             new = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
             self.history = new if self.history.empty else pd.concat([self.history, new])
             self._send_history()
+        snap = next((s for s in reversed(batch) if s.sparsity), None)
+        if snap is None or snap.sparsity is self._sparsity:  # drawn already
+            return
         self._sparsity = snap.sparsity
         names = [s.name for s in snap.sparsity]
         if names != list(self.layers.factors):

@@ -3,7 +3,7 @@ default, the room with one flag, and websocket origins that match the address se
 
 import pytest
 from batscope.app import cli
-from batscope.app.cli import serve_command, websocket_origins
+from batscope.app.cli import dask_scheduler_address, serve_command, websocket_origins
 
 
 def _values(cmd, flag):
@@ -91,7 +91,85 @@ def test_document_checks_stay_for_dev_and_when_asked_for():
     assert cli.serve_env(dev=False, environ=asked)["BOKEH_VALIDATE_DOC"] == "true"
 
 
+def test_room_serves_the_instructor_page_behind_its_gate(monkeypatch, capsys, tmp_path):
+    from batscope.app.room import TOKEN_ENV
+
+    monkeypatch.setattr(cli, "lan_address", lambda: "192.168.1.23")
+    started = []
+
+    class Proc:
+        def __init__(self, cmd, env=None):
+            started.append((cmd, env))
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Proc)
+    argv = ["serve", "--room", "--port", "5008", "--no-warm", "--runs", str(tmp_path)]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    ((cmd, env),) = started
+    token = env[TOKEN_ENV]
+    assert env["BATSCOPE_RUNS_DIR"] == str(tmp_path.resolve())  # beside the server's settings
+    assert "participants: http://192.168.1.23:5008/main" in out
+    assert f"instructor: http://192.168.1.23:5008/instructor?token={token}" in out
+    assert len(token) >= 32 and all(token not in arg for arg in cmd)  # not on the command line
+    assert [a for a in cmd if a.endswith(".py")][-2:] == [
+        str(cli.HERE / "main.py"),
+        str(cli.HERE / "instructor.py"),
+    ]
+    assert _values(cmd, "--plugins") == ["batscope.app.room_gate"]
+    assert _values(cmd, "--address") == ["0.0.0.0"]  # a room is shared
+    assert "192.168.1.23:5008" in _values(cmd, "--allow-websocket-origin")
+    assert "--plugins" not in serve_command(share=True)
+
+
+def test_serve_gives_the_server_its_data_and_runs_folders(monkeypatch, tmp_path):
+    envs = []
+
+    class Proc:
+        def __init__(self, cmd, env=None):
+            envs.append(env)
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Proc)
+    monkeypatch.delenv("BATSCOPE_ALLOW_DOWNLOAD", raising=False)
+    argv = ["serve", "--no-warm", "--runs", str(tmp_path), "--data-dir", str(tmp_path / "d")]
+    assert cli.main(argv) == 0
+    assert envs[0]["BATSCOPE_RUNS_DIR"] == str(tmp_path.resolve())
+    assert envs[0]["BATSCOPE_DATA_DIR"] == str((tmp_path / "d").resolve())
+    assert "BATSCOPE_ALLOW_DOWNLOAD" not in envs[0]  # off unless asked
+    assert cli.main(["serve", "--no-warm", "--allow-download"]) == 0
+    assert envs[1]["BATSCOPE_ALLOW_DOWNLOAD"] == "1"
+
+
 @pytest.mark.parametrize("argv", [["serve", "--port", "x"], ["nope"]])
 def test_bad_arguments_are_refused(argv):
     with pytest.raises(SystemExit):
         cli.main(argv)
+
+
+def test_dask_scheduler_flag_names_the_servers_cluster(monkeypatch):
+    envs = []
+
+    class Proc:
+        def __init__(self, cmd, env=None):
+            envs.append(env)
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Proc)
+    monkeypatch.delenv("BATSCOPE_DASK_SCHEDULER", raising=False)
+    argv = ["serve", "--no-warm", "--dask-scheduler", " tcp://head:8786 "]
+    assert cli.main(argv) == 0
+    assert envs[0]["BATSCOPE_DASK_SCHEDULER"] == "tcp://head:8786"  # the server's setting
+    assert cli.main(["serve", "--no-warm"]) == 0
+    assert "BATSCOPE_DASK_SCHEDULER" not in envs[1]
+    for bad in ("", "tcp://a b:1"):
+        with pytest.raises(ValueError, match="--dask-scheduler"):
+            dask_scheduler_address(bad)
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--no-warm", "--dask-scheduler", " "])

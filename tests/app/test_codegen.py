@@ -95,3 +95,38 @@ def test_bad_configs_name_the_problem():
     config["training"]["task"] = "imagenet"
     with pytest.raises(ValueError, match="imagenet"):
         render_script(config)
+
+
+@pytest.mark.slow  # a fresh interpreter compiles the Numba kernels (~30 s with a cold cache)
+def test_yinyang_script_trains_like_the_app(tmp_path):
+    from batscope.app.presets import load_preset
+
+    config = load_preset("yin-yang").config
+    config["training"]["epochs"] = 1
+    script = render_script(config)
+    assert 'datasets.load("yin-yang", "val")' in script and "encode_yinyang" in script
+    out = run(script, tmp_path)
+    final = float(re.search(r"test accuracy: (\d\.\d+)", out).group(1))
+    trainer = Trainer(config)
+    while not trainer.finished:
+        trainer.step()
+    assert final == pytest.approx(trainer.evaluate("test").row.accuracy, abs=1e-3)
+
+
+@pytest.mark.slow  # a fresh interpreter, as above
+def test_shd_script_reads_the_files_unverified(tmp_path, monkeypatch, write_shd):
+    from batscope.app.presets import load_preset
+
+    config = load_preset("shd-multi").config
+    config["network"]["layers"][0]["size"] = 8
+    config["training"].update(epochs=1, n_train=16, batch_size=8)
+    script = render_script(config)
+    ast.parse(script)
+    assert 'load_shd("train", verify=False' in script and "train_val_split(n, n_val, 0)" in script
+    folder = tmp_path / "data" / "shd"
+    folder.mkdir(parents=True)
+    write_shd(folder / "shd_train.h5", 16, 0)
+    write_shd(folder / "shd_test.h5", 8, 1)
+    monkeypatch.setenv("BATSCOPE_DATA", str(tmp_path / "data"))
+    out = run(script, tmp_path)
+    assert "val accuracy" in out and re.search(r"test accuracy: \d\.\d+", out)

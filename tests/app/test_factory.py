@@ -8,17 +8,6 @@ pn = pytest.importorskip("panel")
 hv = pytest.importorskip("holoviews")
 
 
-@pytest.fixture
-def app():
-    hv.extension("bokeh")
-    from batscope.app.factory import create_app
-
-    a = create_app()
-    yield a
-    a.controller.shutdown()
-    a.sweep.shutdown()
-
-
 def test_every_view_is_real_and_renders(app):
     from batscope.app.factory import TAB_OF
     from batscope.widgets.base import PlotView
@@ -74,3 +63,30 @@ def test_membrane_neurons_input_follows_clicks_and_refuses_bad_text():
         assert app.view_config.neurons == [1, 5]  # nothing lost
         assert controls.alert.visible and "membrane neurons" in controls.alert.object
         assert controls.neurons.value == "1, 5"  # the widget shows the selection in force
+
+
+def test_both_sweeps_share_the_sessions_cluster_choice_and_budget(app):
+    assert app.sweep.cluster is app.cluster and app.grid_sweep.cluster is app.cluster
+    assert app.sweep.account is app.account and app.grid_sweep.account is app.account
+    app.network.set_layers(app.network.layers + [type(app.network.layers[0])(size=2)])
+    assert "network.layers.1.theta" in app.grid_sweep.param.x_field.objects  # follows the builder
+
+
+def test_shd_without_files_is_offered_with_a_note_and_the_sidebar_says_where(tmp_path, monkeypatch):
+    hv.extension("bokeh")
+    from batscope.app.factory import create_app
+
+    monkeypatch.setenv("BATSCOPE_DATA", str(tmp_path))
+    a = create_app()
+    try:
+        assert a.form.inputs["task"].options["shd (files not found)"] == "shd"
+        a.preset = "shd-multi"
+        assert a.training.task == "shd" and a.network.sizes == [128, 20]
+        shown = a.check.object.replace("\\", "")  # the message is Markdown-escaped
+        assert a.check.visible and "shd_train.h5" in shown and str(tmp_path / "shd") in shown
+        a.preset = "yin-yang"  # its own splits: no sample count or share to set
+        assert not a.check.visible
+        assert a.form.inputs["batch_size"].visible and not a.form.inputs["n_train"].visible
+    finally:
+        a.controller.shutdown()
+        a.sweep.shutdown()

@@ -275,3 +275,21 @@ def test_field_lists_must_come_from_the_same_inputs():
         cpu.conv_forward(times, counts, w, group, *args, events=ev._replace(tau=0.3))
     with pytest.raises(TypeError, match="FieldEvents"):
         cpu.conv_forward(times, counts, w, group, *args, events=(1, 2))
+    # right counts, but a weight row or a presynaptic slot out of range in one list's [:n]
+    b, pos = np.argwhere(ev.n > 0)[-1]
+    last = ev.n[b, pos] - 1
+    for name, bad in (("row", 3 * 3 * 2), ("row", -1), ("src", times.shape[1] * 3), ("src", -1)):
+        arr = getattr(ev, name).copy()
+        arr[b, pos, last] = bad
+        with pytest.raises(ValueError, match="other inputs"):
+            cpu.conv_backward(
+                times, counts, w, group, shape, *shared, np.zeros_like(shared[0]), 0.1, 0.1, True,
+                events=ev._replace(**{name: arr}),
+            )  # fmt: skip
+    # entries past n are never read: garbage there is accepted
+    past = np.arange(ev.row.shape[2]) >= ev.n[..., None]
+    assert past.any()
+    row = np.where(past, -7, ev.row).astype(np.int32)
+    again = cpu.conv_forward(times, counts, w, group, *args, events=ev._replace(row=row))
+    for a, b in zip(shared, again, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -17,6 +17,7 @@ from batscope.engine.convergence import SweepConfig, run_sweep
 from batscope.training.state import SweepConfig as GridConfig
 from batscope.training.sweep import SweepController
 from batscope.training.sweep_cluster import (
+    _executing,
     chunk_size,
     close_client,
     open_client,
@@ -25,7 +26,7 @@ from batscope.training.sweep_cluster import (
     worker_layout,
 )
 from batscope.training.sweep_plan import engine_config, parse_seeds, parse_set, plan_sweep
-from batscope.training.sweep_remote import runner_from_env
+from batscope.training.sweep_remote import ClusterChoice
 from batscope.training.sweep_tasks import train_cell
 from batscope.widgets.convergence import ConvergenceView
 
@@ -305,9 +306,10 @@ def test_ctrl_c_cancels_and_closes_the_cluster(tmp_path):
 
 def test_the_app_sweep_runs_on_the_scheduler_named_by_the_environment(client, monkeypatch):
     monkeypatch.delenv("BATSCOPE_DASK_SCHEDULER", raising=False)
-    assert runner_from_env() is None  # in process
+    assert ClusterChoice().convergence_runner() is None  # in process
     monkeypatch.setenv("BATSCOPE_DASK_SCHEDULER", client.scheduler.address)
-    runner = runner_from_env()
+    choice = ClusterChoice()
+    runner = choice.convergence_runner()
     cfg = SweepConfig(means=(0.0, 0.6, 1.2), stds=(0.0, 0.4), repeats=3, epochs=6)
     seen = []
     res = runner(cfg, chunk_cells=2, callback=lambda cells, acc: seen.append(len(cells)))
@@ -321,7 +323,7 @@ def test_the_app_sweep_runs_on_the_scheduler_named_by_the_environment(client, mo
 
     # the controller (slots, memory, cells handed out as chunks finish) with that runner
     ctrl = SweepController(
-        GridConfig(mu_max=0.4, sigma_max=0.2, step=0.2, repeats=2, epochs=5), runner=runner
+        GridConfig(mu_max=0.4, sigma_max=0.2, step=0.2, repeats=2, epochs=5), cluster=choice
     )
     ctrl.variants = ["multi"]
     ctrl.chunk_cells = 2
@@ -334,9 +336,29 @@ def test_the_app_sweep_runs_on_the_scheduler_named_by_the_environment(client, mo
         time.sleep(0.05)
     cells += ctrl.poll()
     assert sum(len(c.accuracy) for c in cells) == 6
-    assert f'<a href="{runner.dashboard_link}"' in view.status.object  # the cluster's dashboard
+    assert f'href="{runner.dashboard_link}"' in view.status.object  # the cluster's dashboard
     ref = run_sweep(ctrl.engine_config("multi"))
     for batch in cells:
         np.testing.assert_array_equal(
             batch.accuracy, 100.0 * ref.accuracy[batch.sigma_index, batch.mu_index]
         )
+
+
+def test_should_stop_cancels_the_rest_and_waits_for_the_runs_on_workers(client, tmp_path):
+    """The app's Cancel: no record for a cancelled run, nothing left computing on a worker when
+    run_plan returns (a restart would write the same folder twice), and the rest resumes."""
+    plan = plan_sweep(config=tiny(epochs=2), out=tmp_path, seeds=[0, 1, 2, 3, 4, 5])
+    ended = []
+    records = run_plan(
+        plan, client, on_record=lambda key, rec: ended.append(key), should_stop=lambda: ended
+    )
+    assert 1 <= len(records) < 6 and {r["status"] for r in records.values()} == {"trained"}
+    keys = {f"run-{c.key}" for c in plan.cells}
+    computing = {k for ks in client.run(_executing).values() for k in ks}
+    assert not keys & computing
+    assert len(rows(tmp_path / "summary.csv")) == len(records)
+    again = run_plan(plan, client)
+    assert len(again) == 6 and {r["status"] for r in again.values()} <= {"trained", "done"}
+    for cell in plan.cells:
+        pairs = [(r["epoch"], r["split"]) for r in rows(tmp_path / cell.key / "metrics.csv")]
+        assert len(pairs) == len(set(pairs))  # every epoch once

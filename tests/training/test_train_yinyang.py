@@ -1,11 +1,9 @@
-"""``batscope train`` on the event datasets: Yin-Yang (generated) and SHD (a small HDF5 file the
-test writes in the official layout; the real files are not needed)."""
+"""``batscope train`` on the event datasets: Yin-Yang (generated) and SHD (small HDF5 files in the
+official layout, written by the ``write_shd`` fixture; the real files are not needed)."""
 
 import csv
 import json
 
-import h5py
-import numpy as np
 import pytest
 from batscope.app.cli import main
 from batscope.datasets.verify import UnverifiedDataWarning
@@ -15,19 +13,6 @@ from batscope.training.runconfig import validate_run_config
 
 def train(*args) -> int:
     return main(["train", *map(str, args)])
-
-
-def write_shd(path, n, seed):
-    """``n`` samples of 700 channels (official layout), label ``i % 20``."""
-    rng = np.random.default_rng(seed)
-    with h5py.File(path, "w") as f:
-        t = f.create_dataset("spikes/times", (n,), h5py.vlen_dtype(np.float32))
-        u = f.create_dataset("spikes/units", (n,), h5py.vlen_dtype(np.uint16))
-        for i in range(n):
-            k = int(rng.integers(1500, 2500))  # SHD-like density: a few spikes per channel
-            t[i] = np.sort(rng.uniform(0.0, 0.5, k)).astype(np.float32)
-            u[i] = rng.integers(0, 700, k).astype(np.uint16)
-        f.create_dataset("labels", data=(np.arange(n) % 20).astype(np.uint8))
 
 
 def test_yinyang_multi_writes_a_run_folder(tmp_path):
@@ -62,7 +47,7 @@ def test_yinyang_output_size_is_checked_against_its_classes():
         validate_run_config(config)
 
 
-def test_shd_trains_one_epoch_on_a_synthetic_file(tmp_path, capsys):
+def test_shd_trains_one_epoch_on_a_synthetic_file(tmp_path, capsys, write_shd):
     write_shd(tmp_path / "shd_train.h5", 40, 0)
     write_shd(tmp_path / "shd_test.h5", 20, 1)
     out = tmp_path / "runs"
@@ -85,7 +70,7 @@ def test_shd_without_files_is_refused(tmp_path, capsys, monkeypatch):
     assert not out.exists()
 
 
-def test_shd_files_without_no_verify_are_refused(tmp_path, capsys):
+def test_shd_files_without_no_verify_are_refused(tmp_path, capsys, write_shd):
     write_shd(tmp_path / "shd_train.h5", 4, 0)
     write_shd(tmp_path / "shd_test.h5", 4, 1)
     assert train("shd", "--data-dir", tmp_path, "--out", tmp_path / "runs") == 2

@@ -114,6 +114,7 @@ class Served:
         for app in self.apps:
             app.controller.shutdown()
             app.sweep.shutdown()
+            app.grid_sweep.shutdown()
         self.server.stop()
 
 

@@ -21,6 +21,7 @@ TABS = [
     "Activity",
     "Learning",
     "Convergence",
+    "Sweeps",
     "Sparsity & latency",
     "Toy editor",
     "Gradient check",

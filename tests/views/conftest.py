@@ -9,6 +9,7 @@ from batscope.training.telemetry import (
     LayerActivity,
     MembraneWindow,
     Snapshot,
+    sparsity_rows,
 )
 
 hv.extension("bokeh")
@@ -108,6 +109,7 @@ def make_snapshot(
         weights=w,
     )
     fields.update(given)
+    fields["sparsity_rows"] = sparsity_rows(fields["sparsity"], step, epoch)
     fields.update(extra_fields)
     return Snapshot(**fields)
 

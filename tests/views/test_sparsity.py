@@ -1,5 +1,7 @@
 """SparsityView: per-layer bars, a spikes-per-neuron histogram and the history over training."""
 
+import math
+
 import numpy as np
 import pytest
 from batscope.engine.analysis import layer_sparsity
@@ -113,3 +115,61 @@ def test_figures_follow_svg_export():
     view.view_config.svg_export = True
     figs = (view.spikes, view.fractions, view.histogram, view.timeline)
     assert {f.output_backend for f in figs} == {"svg"}
+
+
+def _trainer(task="convergence", sizes=(2,), **training):
+    from batscope.training.state import LayerSpec, NetworkSpec, TrainingConfig, run_config
+    from batscope.training.trainer import Trainer
+
+    layers = [LayerSpec(size=n, tau_s=0.13, theta=0.3, n_max=5) for n in sizes]
+    net = NetworkSpec(layers=layers)
+    return Trainer(run_config(net, TrainingConfig(task=task, **training)))
+
+
+def test_history_is_complete_while_the_tab_was_hidden():
+    from batscope.app.session import ViewGate
+    from batscope.training.telemetry import Outbox
+
+    trainer, view, shown = _trainer(epochs=20, y_true=3, y_false=0), SparsityView(), {"on": False}
+    gate, outbox = ViewGate(lambda: view, lambda: shown["on"]), Outbox(maxlen=4)
+    heavy_steps = []
+    for k in range(12):
+        trainer.step()
+        heavy = k % 3 == 0  # sparsity is measured about once a second, not every snapshot
+        outbox.put(trainer.snapshot(heavy=heavy))
+        heavy_steps += [trainer.step_count] if heavy else []
+        if k % 5 == 4:  # the session drains now and then; the outbox overflowed meanwhile
+            gate.update(outbox.drain())
+    gate.update(outbox.drain())
+    assert view.history.empty  # hidden: nothing drawn yet
+    shown["on"] = True
+    gate.flush()
+    # every measurement taken while hidden, for every layer (input and the network's)
+    assert sorted(set(view.history["step"])) == heavy_steps
+    assert len(view.history) == 2 * len(heavy_steps)
+
+
+def test_the_input_layer_is_never_saturated():
+    # TTFS images: one input slot a pixel, so every lit pixel would count as "full"
+    trainer = _trainer("mnist", (10,), n_train=50, val_fraction=0.0, t_max=0.2, y_true=3)
+    ev = trainer.evaluate("test")
+    names = [s.name for s in ev.sparsity]
+    assert names == ["input", "layer 1"]
+    assert math.isnan(ev.sparsity[0].saturated_fraction) and ev.sparsity[0].active_fraction > 0
+    assert 0 <= ev.sparsity[1].saturated_fraction <= 1
+    snap = trainer.snapshot(heavy=True)
+    assert math.isnan(snap.sparsity[0].saturated_fraction)
+    assert [r.layer for r in snap.sparsity_rows] == names and math.isnan(
+        snap.sparsity_rows[0].saturated
+    )
+    view = SparsityView()
+    view.update([snap])
+    assert math.isnan(view.bars_source.data["saturated"][0])  # no bar for the input
+    assert "saturated" not in view.info.object
+
+
+def test_layer_sparsity_without_a_buffer():
+    counts = np.ones((3, 4), np.int32)
+    assert layer_sparsity("input", counts, 1).saturated_fraction == 1.0
+    s = layer_sparsity("input", counts, None)
+    assert math.isnan(s.saturated_fraction) and s.active_fraction == 1.0

@@ -1,0 +1,13 @@
+"""The instructor's page, served by ``batscope serve --room`` at ``/instructor`` beside
+``app/main.py`` (re-executed for every session; see ``app/instructor_page.py``)."""
+
+import panel as pn
+from batscope.app.instructor_page import instructor_app
+from batscope.app.room import server_room
+
+pn.extension(notifications=False, sizing_mode="stretch_width")
+
+pn.template.BootstrapTemplate(
+    title="batscope: the room",
+    main=[instructor_app(server_room(), pn.state.session_args)],
+).servable(title="batscope: the room")
