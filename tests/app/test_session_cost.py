@@ -41,8 +41,8 @@ def test_only_the_visible_tab_is_built_and_others_on_first_show():
         bodies = app._tab_bodies
         assert [len(b.objects) > 0 for b in bodies] == [True] + [False] * (len(TABS) - 1)
         app.tabs.active = 1
-        assert {"metrics", "errorflow", "weights"} <= set(app.views)
-        shown = [app.views[n].__panel__() for n in ("metrics", "errorflow", "weights")]
+        assert set(TABS["Learning"]) <= set(app.views)
+        shown = [app.views[n].__panel__() for n in TABS["Learning"]]
         assert all(a is b for a, b in zip(bodies[1].objects, shown, strict=True))
         metrics = app.views["metrics"]
         app.tabs.active = 0
