@@ -16,7 +16,8 @@ from batscope.datasets.verify import UnverifiedFileError
 
 from .eventdata import EventDataMissing, load_event_data
 from .state import EVENT_TASKS
-from .trainer import IMAGE_TASKS, TaskData, load_task
+from .taskdata import TaskData
+from .trainer import IMAGE_TASKS, load_task
 
 
 class DataMissing(RuntimeError):

@@ -25,7 +25,7 @@ from batscope.datasets.yinyang import N_CLASSES as YY_CLASSES
 from batscope.engine.spikes import SpikeTrains
 
 from .evaluation import take
-from .trainer import TaskData
+from .taskdata import TaskData
 
 SHD_VAL_SEED = 0
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import param
 from batscope.engine.backend import available_backends
 
@@ -448,6 +449,12 @@ class SweepConfig(param.Parameterized):
 
     def _bounded_runs(self, event):
         _refuse_over(self, event, self.runs, MAX_SWEEP_RUNS, "sweep runs (cells × repeats)")
+
+
+def grid_axis(maximum: float, step: float) -> np.ndarray:
+    """0, step, 2·step, … ≤ maximum (docs/training.md §4: ``arange(0, 2.5, 0.2)`` for 2.4 / 0.2)."""
+    n = int(np.floor(maximum / step + 1e-9)) + 1
+    return np.round(np.arange(n) * step, 10)
 
 
 def sweep_runs(mu_max: float, sigma_max: float, step: float, repeats: int) -> int:

@@ -30,7 +30,7 @@ import numpy as np
 import param
 from batscope.engine import convergence
 from batscope.engine.backend import available_backends
-from batscope.training.state import SweepConfig
+from batscope.training.state import SweepConfig, grid_axis
 
 from .resources import SWEEP_HINT, SessionAccount, sweep_estimate
 from .sweep_job import SweepJob
@@ -57,12 +57,6 @@ class SweepCells:
     accuracy: np.ndarray  # [n] percent
     runs: np.ndarray  # [n] int
     predict: str  # "reference" | "strict"
-
-
-def grid_axis(maximum: float, step: float) -> np.ndarray:
-    """0, step, 2·step, … ≤ maximum (docs/training.md §4: ``arange(0, 2.5, 0.2)`` for 2.4 / 0.2)."""
-    n = int(np.floor(maximum / step + 1e-9)) + 1
-    return np.round(np.arange(n) * step, 10)
 
 
 def _engine_config(variant: str, s: dict) -> convergence.SweepConfig:

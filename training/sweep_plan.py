@@ -25,7 +25,7 @@ from batscope.engine import convergence
 from .experiments import experiment_config
 from .runconfig import validate_run_config
 from .state import SweepConfig as GridConfig
-from .sweep import grid_axis
+from .state import grid_axis
 
 HEATMAP_EXPERIMENTS = {"convergence-multi": "multi", "convergence-single": "single"}
 # fields a heatmap cell may sweep: its grid (``sweep.*``) and the training set-up the engine's

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 from batscope import datasets
@@ -27,6 +26,7 @@ from batscope.engine.spikes import SpikeTrains
 
 from .augmentation import elastic_batch
 from .evaluation import EVAL_BATCH, Evaluation, evaluate_split, mean_finite, take
+from .eventdata import load_event_data, missing_data
 from .netbuild import engine_layers, network_input_shape
 from .network_snapshot import (
     decoding_mode,
@@ -35,29 +35,12 @@ from .network_snapshot import (
     sample_snapshot,
 )
 from .state import EVENT_TASKS
+from .taskdata import TaskData
 from .telemetry import MetricRow, PredictionMap, Snapshot, sparsity_rows
 
 IMAGE_TASKS = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "emnist": "emnist-balanced"}
 EVAL_CAP = 1000  # most samples evaluated per split at an epoch end (keeps the UI responsive)
 MAP_POINTS = 1000  # displayed samples the prediction scatter shows (Yin-Yang: its test split)
-
-
-@dataclass(frozen=True)
-class TaskData:
-    """Encoded inputs and labels of every split (NumPy; moved to the backend by the Trainer)."""
-
-    train: SpikeTrains
-    train_labels: np.ndarray
-    val: SpikeTrains | None
-    val_labels: np.ndarray | None
-    test: SpikeTrains | None
-    test_labels: np.ndarray | None
-    n_classes: int
-    t_enc: float
-    full_batch: bool
-    train_images: np.ndarray | None = None  # the training split's images, for augmentation
-    points: np.ndarray | None = None  # [n, 2] plane coordinates of the display set's samples
-    class_names: tuple[str, ...] = ()
 
 
 def load_task(
@@ -73,8 +56,6 @@ def load_task(
     """
     task = training["task"]
     if task in EVENT_TASKS:
-        from .eventdata import load_event_data, missing_data  # they build on TaskData (here)
-
         missing = missing_data(task, data_dir)
         if missing:  # as for EMNIST: the message names the files and where they go
             raise FileNotFoundError(missing)

@@ -16,7 +16,8 @@ from batscope.engine.gradcheck import float64_copy
 from batscope.engine.network import Network
 from batscope.engine.spikes import SpikeTrains
 from batscope.training.state import NetworkSpec, TrainingConfig, run_config
-from batscope.training.trainer import TaskData, build_loss, build_network, load_task
+from batscope.training.taskdata import TaskData
+from batscope.training.trainer import build_loss, build_network, load_task
 
 
 def default_training() -> dict:

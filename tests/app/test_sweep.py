@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from batscope.engine import convergence
 from batscope.engine.slots import TRAINING_SLOTS
-from batscope.training.state import SweepConfig
-from batscope.training.sweep import SweepCells, SweepController, grid_axis
+from batscope.training.state import SweepConfig, grid_axis
+from batscope.training.sweep import SweepCells, SweepController
 
 
 def tiny(**kw):

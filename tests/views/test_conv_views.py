@@ -9,7 +9,8 @@ from batscope.app.presets import load_preset
 from batscope.engine import Conv2D, Dense, Network, Pool2D
 from batscope.engine.analysis import spike_events
 from batscope.engine.spikes import SpikeTrains
-from batscope.training.trainer import TaskData, Trainer
+from batscope.training.taskdata import TaskData
+from batscope.training.trainer import Trainer
 from batscope.widgets.errorflow import ErrorFlowView
 from batscope.widgets.membrane import MembraneView
 from batscope.widgets.raster import RasterView
