@@ -69,7 +69,9 @@ class TrainingRun:
         self._on_end = on_end
         self.go = threading.Event()
         self.stop = threading.Event()
-        self.step_once = threading.Event()
+        self.wake = threading.Event()  # a Step or a cancel: the paused worker looks again
+        self._steps_lock = threading.Lock()
+        self._steps_wanted = 0  # Step clicks not yet trained: each one is one batch
         self.refresh = threading.Event()  # publish a snapshot now (the view changed)
         self.done = threading.Event()
         self.error: BaseException | None = None
@@ -97,20 +99,37 @@ class TrainingRun:
 
     def pause(self) -> None:
         self.go.clear()
+        self._set_steps(0)
 
     def resume(self) -> None:
+        self._set_steps(0)
         self.go.set()
 
     def request_step(self) -> None:
-        """Run exactly one batch, then pause."""
+        """Run exactly one more batch, then pause: two quick Steps train two batches, even
+        when the second comes while the first is training."""
         self.go.clear()
-        self.step_once.set()
+        with self._steps_lock:
+            self._steps_wanted += 1
+            self.wake.set()
+
+    def _set_steps(self, n: int) -> None:
+        with self._steps_lock:
+            self._steps_wanted = n
+            if n == 0:
+                self.wake.clear()
+
+    def _step_done(self) -> None:
+        with self._steps_lock:
+            self._steps_wanted = max(self._steps_wanted - 1, 0)
+            if self._steps_wanted == 0:
+                self.wake.clear()
 
     def cancel(self) -> None:
         """Ask the worker to stop after its current batch; returns at once."""
         self.stop.set()
         self.go.set()
-        self.step_once.set()
+        self.wake.set()
 
     def shutdown(self, timeout: float = 5.0) -> bool:
         """Stop and join; True if the worker has ended. Idempotent."""
@@ -137,7 +156,7 @@ class TrainingRun:
     @property
     def wants_slot(self) -> bool:
         """Playing or asked for a step: a paused run without its slot queues for one."""
-        return self.go.is_set() or self.step_once.is_set()
+        return self.go.is_set() or self._steps_wanted > 0
 
     def _take_slot(self, only_if_wanted: bool) -> bool:
         """Queue for a slot until it is held; False if stopped first (or, with
@@ -197,7 +216,7 @@ class TrainingRun:
         last_put = last_heavy = time.perf_counter()
         paused_at: float | None = None
         while not self.stop.is_set() and not trainer.finished:
-            single = self.step_once.is_set() and not self.go.is_set()
+            single = self._steps_wanted > 0 and not self.go.is_set()
             if not (self.go.is_set() or single):
                 self.phase = "paused"
                 if since or self.refresh.is_set():  # show the state training paused in
@@ -208,19 +227,19 @@ class TrainingRun:
                 paused_at = paused_at if paused_at is not None else now
                 if self.has_slot and now - paused_at >= self.grace_s:
                     self._give_slot()  # idle: let a queued run train meanwhile
-                self.step_once.wait(0.05)
+                self.wake.wait(0.05)
                 continue
             paused_at = None
             if not self.has_slot and not self._take_slot(only_if_wanted=True):
                 continue  # stopped, or paused again while queued
-            single = self.step_once.is_set() and not self.go.is_set()
+            single = self._steps_wanted > 0 and not self.go.is_set()
             self.phase = "running" if not single else "paused"
             t0 = time.perf_counter()
             trainer.step()
             self.elapsed_s += time.perf_counter() - t0
             since += 1
             if single:
-                self.step_once.clear()
+                self._step_done()
             now = time.perf_counter()
             due = (
                 self.every_steps and since >= self.every_steps

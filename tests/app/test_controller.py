@@ -79,6 +79,29 @@ def test_step_runs_exactly_one_batch():
     ctrl.shutdown()
 
 
+def test_quick_steps_each_train_one_batch():
+    """Steps clicked faster than a batch trains are not merged: three clicks, three batches,
+    also when a click comes while the previous batch is training."""
+    ctrl = make(epochs=20, delay=0.2)
+    for _ in range(3):
+        ctrl.param.trigger("step")
+    wait_for(lambda: ctrl.steps == 3, ctrl, timeout=10.0)
+    time.sleep(0.5)
+    ctrl.poll()
+    assert ctrl.steps == 3 and ctrl.status == "paused"
+    ctrl.param.trigger("step")
+    ctrl.param.trigger("pause")  # a pause drops the steps not yet begun
+    ctrl.param.trigger("start")
+    ctrl.param.trigger("pause")
+    time.sleep(0.6)
+    ctrl.poll()
+    settled = ctrl.steps
+    time.sleep(0.5)
+    ctrl.poll()
+    assert ctrl.steps == settled  # nothing left pending runs after the pause
+    ctrl.shutdown()
+
+
 def test_reset_reinitialises_and_clears():
     ctrl = make(epochs=2)
     ctrl.param.trigger("start")
