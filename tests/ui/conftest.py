@@ -79,42 +79,54 @@ def wait_until(pred, timeout: float = 20.0, interval: float = 0.05):
     raise AssertionError("condition not met in time")
 
 
+def serve_in_process(pages):
+    """Serve ``pages`` (one app function, or ``{path: function}``) on a free port in a thread,
+    as ``batscope serve`` would; returns ``(server, url)`` once it answers."""
+    import panel as pn
+
+    port = free_port()
+    # The session lifetime must outlast the first paint: a session discarded before the
+    # browser's websocket connects is rebuilt by Bokeh without Panel's local-CSS patch, and
+    # that page then asks cdn.holoviz.org for stylesheets (the CLI uses 60 s).
+    server = pn.serve(
+        pages,
+        port=port,
+        threaded=True,
+        show=False,
+        liveness=True,
+        check_unused_sessions_milliseconds=500,
+        unused_session_lifetime_milliseconds=10_000,
+    )
+    url = f"http://localhost:{port}"
+    wait_http_ok(f"{url}/liveness")
+    return server, url
+
+
+def stop_apps(apps) -> None:
+    """Stop every worker of the served sessions' apps (training, both sweeps)."""
+    for app in apps:
+        for ctrl in (app.controller, app.sweep, app.grid_sweep):
+            ctrl.shutdown()
+
+
 class Served:
     """The app served in-process; ``apps`` collects every session's BatscopeApp."""
 
     def __init__(self):
         import batscope.app.warm  # noqa: F401  (compiles the kernels once, as `--setup` does)
-        import panel as pn
         from batscope.app.factory import create_app
 
         self.apps = []
-        self.port = free_port()
 
         def make():
             app = create_app()
             self.apps.append(app)
             return app.template
 
-        # The session lifetime must outlast the first paint: a session discarded before the
-        # browser's websocket connects is rebuilt by Bokeh without Panel's local-CSS patch, and
-        # that page then asks cdn.holoviz.org for stylesheets (the CLI uses 60 s).
-        self.server = pn.serve(
-            make,
-            port=self.port,
-            threaded=True,
-            show=False,
-            liveness=True,
-            check_unused_sessions_milliseconds=500,
-            unused_session_lifetime_milliseconds=10_000,
-        )
-        self.url = f"http://localhost:{self.port}"
-        wait_http_ok(f"{self.url}/liveness")
+        self.server, self.url = serve_in_process(make)
 
     def stop(self):
-        for app in self.apps:
-            app.controller.shutdown()
-            app.sweep.shutdown()
-            app.grid_sweep.shutdown()
+        stop_apps(self.apps)
         self.server.stop()
 
 

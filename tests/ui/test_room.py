@@ -23,7 +23,14 @@ pytest.importorskip("playwright")
 
 from batscope.app.lesson_catalog import catalog  # noqa: E402
 
-from .conftest import click, free_port, open_app, status, wait_http_ok, wait_until  # noqa: E402
+from .conftest import (  # noqa: E402
+    click,
+    open_app,
+    serve_in_process,
+    status,
+    stop_apps,
+    wait_until,
+)
 
 
 class RoomServed:
@@ -43,7 +50,6 @@ class RoomServed:
         self.room = Room(self.token)
         self.log_records = install(self.room)  # the log-record factory it replaced
         self.apps = []
-        self.port = free_port()
 
         def participant():
             app = create_app()
@@ -57,25 +63,13 @@ class RoomServed:
             self.instructor_pages.append(instructor_app(self.room, pn.state.session_args))
             return self.instructor_pages[-1]
 
-        self.server = pn.serve(
-            {"main": participant, "instructor": instructor},
-            port=self.port,
-            threaded=True,
-            show=False,
-            liveness=True,
-            check_unused_sessions_milliseconds=500,
-            unused_session_lifetime_milliseconds=10_000,
-        )
-        self.url = f"http://localhost:{self.port}"
+        self.server, self.url = serve_in_process({"main": participant, "instructor": instructor})
         self.instructor_url = f"{self.url}/instructor?token={self.token}"
-        wait_http_ok(f"{self.url}/liveness")
 
     def stop(self):
         import panel as pn
 
-        for app in self.apps:
-            app.controller.shutdown()
-            app.sweep.shutdown()
+        stop_apps(self.apps)
         self.server.stop()
         pn.config.authorize_callback = None
         logging.setLogRecordFactory(self.log_records)
