@@ -12,13 +12,12 @@ from pathlib import Path
 import panel as pn
 import param
 from batscope.training.controller import TrainingController
-from batscope.training.eventdata import missing_data
 from batscope.training.grid_sweep import GridSweepController
 from batscope.training.lesson_progress import LessonProgress
 from batscope.training.limits import escape
 from batscope.training.resources import SessionAccount
 from batscope.training.serversettings import (
-    data_dir,
+    event_data_refusal,
     full_data_refusal,
     runs_dir,
     server_trainer,
@@ -108,7 +107,7 @@ class TrainingForm(pn.viewable.Viewer):
         }
         for w in self.inputs.values():
             w.sizing_mode = "stretch_width"
-        if missing_data("shd", data_dir()):  # offered with a note; the check alert says where
+        if event_data_refusal("shd"):  # offered with a note; the check alert says why
             self.inputs["task"].options = {
                 (f"{t} (files not found)" if t == "shd" else t): t for t in TASKS
             }
@@ -390,7 +389,7 @@ class BatscopeApp(pn.viewable.Viewer):
 
     def _check(self) -> None:
         msgs = check_config(self.network, self.training)
-        missing = missing_data(self.training.task, data_dir())  # SHD: in the data folder
+        missing = event_data_refusal(self.training.task)  # SHD: in the data folder
         msgs += [escape(missing, 1000)] if missing else []
         self.check.object = "\n".join(f"- {m}" for m in msgs)
         self.check.visible = bool(msgs)

@@ -21,7 +21,6 @@ from batscope.training.run import TrainingRun
 from batscope.training.telemetry import MetricRow, Snapshot
 from batscope.training.trainer import build_network
 
-from .eventdata import missing_data
 from .resources import (
     CHECK_HINT,
     MODEL_HINT,
@@ -33,7 +32,7 @@ from .resources import (
     model_estimate,
     training_estimate,
 )
-from .serversettings import data_dir
+from .serversettings import event_data_refusal
 from .state import (
     IMAGE_SHAPE,
     NetworkSpec,
@@ -254,7 +253,7 @@ class TrainingController(param.Parameterized):
         or does not fit the memory budget."""
         self.opened, self._record = "", None
         problems = check_config(self.network, self.training)
-        missing = missing_data(self.training.task, data_dir())  # SHD: the server's files
+        missing = event_data_refusal(self.training.task)  # SHD: the server's files
         problems += [missing] if missing else []
         if problems:
             self._set(status="idle", message=" ".join(problems))

@@ -17,8 +17,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from batscope.datasets import cache_dir, files_present, get_spec
+from batscope.datasets import files_present
 
+from .eventdata import missing_data
 from .trainer import IMAGE_TASKS, Trainer
 
 DATA_DIR_ENV = "BATSCOPE_DATA_DIR"
@@ -52,12 +53,28 @@ def full_data_refusal(task: str) -> str:
     name = IMAGE_TASKS[task]
     if files_present(name, data_dir()) or download_allowed():
         return ""
-    where = [str(p) for p in (data_dir(), cache_dir() / get_spec(name).subdir) if p is not None]
+    # the message goes to a participant's page: it names no path of the server's disk
     return (
-        f"The full {name} dataset is not on this server (searched {' and '.join(where)}) and "
-        "the server does not download. Whoever runs the server can put the official files "
-        f"there (python -m batscope.datasets fetch {name}), or start it with "
+        f"The full {name} dataset is not on this server (neither in its data folder nor in its "
+        "cache) and the server does not download. Whoever runs the server can fetch the "
+        f"official files (python -m batscope.datasets fetch {name}) or start it with "
         "batscope serve --data-dir FOLDER or --allow-download. The embedded sample is used."
+    )
+
+
+def event_data_refusal(task: str) -> str:
+    """Why event task ``task`` cannot train on this server ("" when it can), for a participant's
+    page: it says what is missing and how the server's owner adds it, and names no path of the
+    server's disk (the command line's message, ``eventdata.missing_data``, does)."""
+    missing = missing_data(task, data_dir())
+    if not missing:
+        return ""
+    if "h5py" in missing:
+        return missing
+    return (
+        "The SHD files (shd_train.h5 and shd_test.h5, or .h5.gz) are not on this server, and "
+        "batscope does not download SHD. Whoever runs the server can put them in FOLDER/shd/ "
+        "and start it with batscope serve --data-dir FOLDER."
     )
 
 

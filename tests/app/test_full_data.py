@@ -72,6 +72,7 @@ def test_an_app_config_with_full_data_runs_full_from_the_cli():
 def test_full_data_needs_its_files_or_a_download(nowhere, monkeypatch):
     why = serversettings.full_data_refusal("mnist")
     assert "not on this server" in why and "--allow-download" in why
+    assert str(nowhere) not in why  # a participant learns no path of the server's disk
     assert not files_present("mnist")
     monkeypatch.setenv("BATSCOPE_ALLOW_DOWNLOAD", "1")
     assert serversettings.full_data_refusal("mnist") == ""

@@ -53,6 +53,7 @@ def test_missing_files_are_named_and_refused_at_play(empty_data):
     ctrl.start = True
     assert ctrl.status == "idle" and ctrl.run is None
     assert "shd_train.h5" in ctrl.message and "batscope does not download SHD" in ctrl.message
+    assert str(empty_data) not in ctrl.message  # the page names no path of the server's disk
     with pytest.raises(FileNotFoundError, match="shd_train.h5"):  # as the views expect
         Trainer(load_preset("shd-multi").config)
 
