@@ -23,6 +23,7 @@ from .remedies import REMEDIES
 from .runconfig import validate_run_config
 from .runfolder import RunFolderError
 from .runner import RunSession
+from .state import EVENT_TASKS
 
 REFUSED, COLLAPSED = 2, 3
 
@@ -47,6 +48,14 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
         "--no-verify",
         action="store_true",
         help="train on local dataset files no pinned hash vouches for (recorded in config.json)",
+    )
+    p.add_argument(
+        "--val",
+        type=int,
+        metavar="N",
+        help="full datasets: training images held out for validation (default 5000); 0 trains "
+        "on all of them, as the authors' scripts do, and the best checkpoint is then chosen on "
+        "the training accuracy",
     )
     p.add_argument("--out", type=Path, default=Path("runs"), help="where run folders go")
     p.add_argument("--resume", action="store_true", help="continue the runs in --out")
@@ -88,6 +97,13 @@ def run_configs(args) -> list[tuple[str, dict]]:
     if args.data is not None:  # the flag wins over an app config's own choice
         run["data"] = args.data
         tr.pop("data", None)
+    if args.val is not None:
+        if run.get("data", "sample") != "full" or tr.get("task") in EVENT_TASKS:
+            raise ValueError(
+                "--val holds out images of a full image dataset (MNIST, Fashion-MNIST, EMNIST); "
+                "this run does not train on one (pass --data full for the embedded tasks)"
+            )
+        run["n_val"] = args.val
     if args.remedy:
         run["remedies"] = sorted(set(args.remedy))
     if args.no_verify:

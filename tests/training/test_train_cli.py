@@ -1,6 +1,7 @@
 """``batscope train`` on tiny configurations (seconds): progress, run folder, resume after kill -9,
 refusals, collapse alerts and remedies."""
 
+import argparse
 import csv
 import json
 import os
@@ -19,6 +20,7 @@ from batscope.engine.backend import to_numpy
 from batscope.engine.network import Network
 from batscope.training.augmentation import elastic_batch
 from batscope.training.checkpoint import read_checkpoint
+from batscope.training.cli import add_train_parser, run_configs
 from batscope.training.experiments import experiment_config
 from batscope.training.files import config_bytes
 from batscope.training.runconfig import validate_run_config
@@ -350,3 +352,15 @@ def test_resume_refuses_a_corrupt_checkpoint(tmp_path, capsys):
     last.write_text("not json")
     assert train("--config", cfg, "--out", out, "--resume") == 2
     assert "not a readable checkpoint" in capsys.readouterr().err
+
+
+def test_val_sets_the_held_out_images_and_is_refused_where_it_means_nothing(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    add_train_parser(parser.add_subparsers())
+    for argv, n_val in ((["--val", "0"], 0), ([], 5000)):
+        args = parser.parse_args(["train", "mnist-multi", *argv, "--out", str(tmp_path)])
+        assert run_configs(args)[0][1]["run"]["n_val"] == n_val
+    for name in ("convergence-multi", "yin-yang-single"):
+        assert train(name, "--val", 10, "--out", tmp_path) == 2
+        assert "--val holds out images of a full image dataset" in capsys.readouterr().err
+        assert not (tmp_path / name).exists()
