@@ -158,10 +158,18 @@ def serve_command(
 def serve_env(dev: bool = False, environ=None) -> dict:
     """The server's environment. Bokeh checks every new session's document model by model
     (about 40 ms of the event loop per opening): a development aid, kept for ``--dev`` and
-    whenever ``BOKEH_VALIDATE_DOC`` is set."""
+    whenever ``BOKEH_VALIDATE_DOC`` is set.
+
+    Python's small objects are allocated from the system's ``malloc`` (``PYTHONMALLOC``, unless
+    set): Python's own allocator keeps a 1 MiB arena as long as one object in it lives, and a
+    closed room's sessions left some 70 MB of empty pools that way (5 sessions, in-process;
+    +23 % against +3 % with ``malloc``, whose free pages ``session.release_memory`` hands
+    back). It costs each opening a few per cent.
+    """
     env = dict(os.environ if environ is None else environ)
     if not dev:
         env.setdefault("BOKEH_VALIDATE_DOC", "false")
+    env.setdefault("PYTHONMALLOC", "malloc")
     return env
 
 

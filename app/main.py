@@ -7,7 +7,8 @@ from batscope.app.room import server_room
 from batscope.app.room_join import join_room
 
 pn.extension(notifications=False, sizing_mode="stretch_width")
-hv.extension("bokeh")
+if hv.Store.current_backend != "bokeh" or "bokeh" not in hv.Store.renderers:
+    hv.extension("bokeh")  # once per process: again it rebuilds every option builder (~17 ms)
 
 app = create_app()
 room = server_room()

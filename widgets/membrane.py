@@ -11,6 +11,8 @@ The view draws with Bokeh sources fed on each update (see ``widgets/live.py``): 
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import panel as pn
 from batscope.engine.analysis import decimate_minmax, spike_events
@@ -36,12 +38,45 @@ def _level(y: float) -> dict:
     return {"y": np.array([y] if np.isfinite(y) else [], dtype=np.float64)}
 
 
+class _OnFigure:
+    """A part of the figure (a source, the line pool): reading it builds the figure, which
+    sets it on the view."""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, view, owner=None):
+        if view is None:
+            return self
+        view.fig  # noqa: B018  (builds the figure and its parts)
+        return view.__dict__[self.name]
+
+
 class MembraneView(PlotView):
     """u(t) per selected neuron (one colour each), θ and θ − Δθ lines, spikes marked at θ."""
 
     def __init__(self, view_config=None, **params):
         super().__init__(view_config, **params)
-        self.fig = fig = self.figure("", "t (s)", "u(t)", height=320)
+        self.info = LiveText(EMPTY_TEXT)
+        self.view_config.param.watch(locked_safe(self._note_selection), ["layer", "neurons"])
+        self._window = self._membrane = None
+        self._layout = pn.Column(self.info, sizing_mode="stretch_width")
+
+    # -- the figure, built with the first trace --------------------------------------------------
+    # until then the text says there is none, and a session opens without the figure's ~150
+    # Bokeh models (each costs the server at every opening)
+    pool = _OnFigure()
+    trace_sources = _OnFigure()
+    traces = _OnFigure()
+    trace_items = _OnFigure()
+    theta_source = _OnFigure()
+    reset_source = _OnFigure()
+    spike_source = _OnFigure()
+
+    @cached_property
+    def fig(self):
+        """u(t) of up to :data:`MAX_SELECTED` neurons, θ and θ − Δθ, spikes marked at θ."""
+        fig = self.figure("", "t (s)", "u(t)", height=320)
         self.pool = LinePool(fig, MAX_SELECTED, "t", "u", ("neuron",), COLORS, line_width=1.5)
         self.trace_sources, self.traces, self.trace_items = (
             self.pool.sources,
@@ -75,14 +110,11 @@ class MembraneView(PlotView):
             for text, r in (("θ", theta), ("θ − Δθ", reset_level), ("spikes", spikes))
         ]
         fig.add_layout(Legend(items=self.trace_items + fixed), "right")
+        return fig
 
-        self.info = LiveText(EMPTY_TEXT)
-        self.view_config.param.watch(locked_safe(self._note_selection), ["layer", "neurons"])
-        self._window = self._membrane = None
-        # the figure joins the page with the first trace: until then the text says there is
-        # none, and a session opens without its ~150 Bokeh models (each costs every opening)
-        self._plot = bokeh_pane(fig)
-        self._layout = pn.Column(self.info, sizing_mode="stretch_width")
+    @cached_property
+    def _plot(self):
+        return bokeh_pane(self.fig)
 
     # -- updates ------------------------------------------------------------------------------
     def update(self, batch):
@@ -128,6 +160,8 @@ class MembraneView(PlotView):
         self.info.object = EMPTY_TEXT
 
     def _clear(self):
+        if "fig" not in self.__dict__:  # nothing drawn yet
+            return
         self.pool.set(())
         for src in (self.theta_source, self.reset_source):
             feed(src, _level(np.nan))

@@ -14,6 +14,8 @@ The view draws with Bokeh sources fed on each update (see ``widgets/live.py``).
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import panel as pn
 import param
@@ -79,48 +81,17 @@ class RasterView(PlotView):
             [("neuron", "@neuron"), ("slot", "@slot"), ("t (s)", "@t{0.000000}")],
         )
 
+        self.exact_fig.on_event(Tap, self._on_tap)
+        # the binned and channel figures are built when first drawn (binned_fig, channel_fig):
+        # a session opens with one figure, not three (each costs the server at every opening)
         self.binned_source = ColumnDataSource(empty_image())
-        self.binned_fig = self.figure("", "t (s), binned", "neuron", height=320)
         # white for an empty bin, black for the fullest (Bokeh's Greys run black to white)
         self.mapper = LinearColorMapper(palette=list(reversed(Greys256)), low=0.0, high=1.0)
-        image = self.binned_fig.image(
-            image="image",
-            x="x",
-            y="y",
-            dw="dw",
-            dh="dh",
-            source=self.binned_source,
-            color_mapper=self.mapper,
-        )
-        add_hover(
-            self.binned_fig,
-            [image],
-            [("t (s)", "$x{0.000}"), ("neuron", "$y{0}"), ("spikes per bin", "@image")],
-        )
-        add_colorbar(self.binned_fig, self.mapper, "spikes per bin")
-        for fig in (self.exact_fig, self.binned_fig):
-            fig.on_event(Tap, self._on_tap)
-
         # one channel of an (H, W, C) layer as an image; NaN (silent, first spike) is transparent
         self.channel_source = ColumnDataSource(empty_image())
-        self.channel_fig = self.figure("", "col", "row", height=320)
         self.channel_mapper = LinearColorMapper(
             palette=Viridis256, low=0.0, high=1.0, nan_color=(0, 0, 0, 0)
         )
-        pixels = self.channel_fig.image(
-            image="image",
-            x="x",
-            y="y",
-            dw="dw",
-            dh="dh",
-            source=self.channel_source,
-            color_mapper=self.channel_mapper,
-        )
-        self.channel_fig.x_range.range_padding = self.channel_fig.y_range.range_padding = 0
-        self.channel_fig.grid.visible = False
-        add_hover(self.channel_fig, [pixels], [("col", "$x{0}"), ("value", "@image")])
-        add_colorbar(self.channel_fig, self.channel_mapper, "count or time (s)")
-        self.channel_fig.on_event(Tap, self._on_channel_tap)
         self.channel = pn.widgets.IntInput(label="channel", value=0, start=0, end=0, width=120)
         self.quantity = pn.widgets.RadioButtonGroup(
             options=list(CHANNEL_QUANTITIES), value=CHANNEL_QUANTITIES[0]
@@ -132,16 +103,6 @@ class RasterView(PlotView):
         self.layer_select.param.watch(locked_safe(self._on_layer_select), "value")
         self.info = LiveText(EMPTY_TEXT)
         self._exact_pane = bokeh_pane(self.exact_fig)
-        self._binned_pane = bokeh_pane(self.binned_fig)
-        self._channel_fig_pane = bokeh_pane(self.channel_fig)
-        self._channel_pane = pn.Column(
-            pn.Row(self.channel, self.quantity),
-            self._channel_fig_pane,
-            sizing_mode="stretch_width",
-            visible=False,
-        )
-        # the binned and channel figures join the page when first shown: a session opens
-        # with one figure's Bokeh models, not three (each costs the server at every opening)
         self._plots = pn.Column(self._exact_pane, sizing_mode="stretch_width")
         self._show("exact")
         self.view_config.param.watch(
@@ -155,6 +116,69 @@ class RasterView(PlotView):
             self.info,
             self._plots,
             sizing_mode="stretch_width",
+        )
+
+    # -- the figures built when first needed ----------------------------------------------------
+    def _built(self, name: str) -> bool:
+        """Whether the lazily built part ``name`` (a cached property) exists yet."""
+        return name in self.__dict__
+
+    @cached_property
+    def binned_fig(self):
+        """The binned raster (a large layer's spikes as an image of counts per bin)."""
+        fig = self.figure("", "t (s), binned", "neuron", height=320)
+        fig.visible = self.mode == "binned"
+        image = fig.image(
+            image="image",
+            x="x",
+            y="y",
+            dw="dw",
+            dh="dh",
+            source=self.binned_source,
+            color_mapper=self.mapper,
+        )
+        add_hover(
+            fig,
+            [image],
+            [("t (s)", "$x{0.000}"), ("neuron", "$y{0}"), ("spikes per bin", "@image")],
+        )
+        add_colorbar(fig, self.mapper, "spikes per bin")
+        fig.on_event(Tap, self._on_tap)
+        return fig
+
+    @cached_property
+    def _binned_pane(self):
+        pane = bokeh_pane(self.binned_fig)
+        show(pane, self.mode == "binned")
+        return pane
+
+    @cached_property
+    def channel_fig(self):
+        """One channel of an image-like layer as an H × W image."""
+        fig = self.figure("", "col", "row", height=320)
+        pixels = fig.image(
+            image="image",
+            x="x",
+            y="y",
+            dw="dw",
+            dh="dh",
+            source=self.channel_source,
+            color_mapper=self.channel_mapper,
+        )
+        fig.x_range.range_padding = fig.y_range.range_padding = 0
+        fig.grid.visible = False
+        add_hover(fig, [pixels], [("col", "$x{0}"), ("value", "@image")])
+        add_colorbar(fig, self.channel_mapper, "count or time (s)")
+        fig.on_event(Tap, self._on_channel_tap)
+        return fig
+
+    @cached_property
+    def _channel_pane(self):
+        return pn.Column(
+            pn.Row(self.channel, self.quantity),
+            bokeh_pane(self.channel_fig),
+            sizing_mode="stretch_width",
+            visible=False,
         )
 
     # -- updates ------------------------------------------------------------------------------
@@ -187,14 +211,16 @@ class RasterView(PlotView):
     def _place(self, pane) -> None:
         """Put ``pane`` on the page (in its place under the others) if it is not there yet."""
         if pane not in self._plots.objects:
-            order = (self._exact_pane, self._binned_pane, self._channel_pane)
+            order = [self._exact_pane]
+            order += [getattr(self, k) for k in ("_binned_pane", "_channel_pane") if self._built(k)]
             self._plots.objects = [p for p in order if p is pane or p in self._plots.objects]
 
     def _show(self, mode: str) -> None:
         """Show the figure of ``mode``, hide the other."""
         self.mode = mode
         show(self._exact_pane, mode == "exact")
-        show(self._binned_pane, mode == "binned")
+        if mode == "binned" or self._built("_binned_pane"):
+            show(self._binned_pane, mode == "binned")
         if mode == "binned":
             self._place(self._binned_pane)
 
@@ -240,7 +266,8 @@ class RasterView(PlotView):
         # Only the column is toggled: setting a rendered Bokeh pane's ``visible`` makes Panel
         # copy the figure's properties back onto the pane, and a served figure's stylesheets
         # (Bokeh models) fail the pane's validation.
-        self._channel_pane.visible = on
+        if on or self._built("_channel_pane"):
+            self._channel_pane.visible = on
         if on:
             self._place(self._channel_pane)
 

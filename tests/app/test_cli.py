@@ -91,6 +91,12 @@ def test_document_checks_stay_for_dev_and_when_asked_for():
     assert cli.serve_env(dev=False, environ=asked)["BOKEH_VALIDATE_DOC"] == "true"
 
 
+def test_server_allocates_with_malloc_unless_told_otherwise():
+    """A closed room's memory goes back to the system (``malloc_trim``), not kept in arenas."""
+    assert cli.serve_env(environ={})["PYTHONMALLOC"] == "malloc"
+    assert cli.serve_env(environ={"PYTHONMALLOC": "pymalloc"})["PYTHONMALLOC"] == "pymalloc"
+
+
 def test_room_serves_the_instructor_page_behind_its_gate(monkeypatch, capsys, tmp_path):
     from batscope.app.room import TOKEN_ENV
 

@@ -94,8 +94,11 @@ def test_opening_builds_the_cards_once_and_leaves_hidden_parts_out_of_the_docume
         in_doc = {m.id for m in doc.models}
         raster, membrane = app.views["raster"], app.views["membrane"]
         assert raster.exact_fig.id in in_doc
-        # figures nobody sees yet: the binned raster, the channel image, an empty membrane plot
-        for fig in (raster.binned_fig, raster.channel_fig, membrane.fig):
+        # figures nobody sees yet (the binned raster, the channel image, an empty membrane
+        # plot) are not even built: their Python objects cost the opening too
+        assert not {"binned_fig", "channel_fig"} & set(vars(raster))
+        assert "fig" not in vars(membrane)
+        for fig in (raster.binned_fig, raster.channel_fig, membrane.fig):  # built on first use
             assert fig.id not in in_doc
         hidden = [w for w in app.form.inputs.values() if not w.visible]
         assert hidden and all(not w._models for w in hidden)  # no Bokeh model for them
