@@ -424,9 +424,12 @@ class BatscopeApp(pn.viewable.Viewer):
             sidebar.append(runs)
         self.view_controls = ViewControls(self.view_config, self.network)
         self._tab_bodies = [pn.Column(sizing_mode="stretch_width") for _ in TABS]
+        # not dynamic: a tab's views are built into its body once, when first shown, and stay
+        # in the page; dynamic Tabs would drop them when another tab is shown and rebuild them
+        # on return (0.1-0.4 s of the server's event loop per switch, for every participant)
         tabs = pn.Tabs(
             *zip(TABS, self._tab_bodies, strict=True),
-            dynamic=True,
+            dynamic=False,
             sizing_mode="stretch_width",
             css_classes=["main-tabs"],
         )

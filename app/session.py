@@ -92,7 +92,7 @@ def _carry(older, newer):
 
 
 class ViewGate:
-    """Holds a hidden view's updates until it is shown (``pn.Tabs(dynamic=True)`` tabs).
+    """Holds a hidden view's updates until it is shown (a tab not active, or never shown yet).
 
     Updating views nobody sees costs the training GIL time for nothing, and a tab never shown
     need not be built at all: ``view()`` returns the view, building it on its first call, and

@@ -193,6 +193,7 @@ class WsParticipant:
         self.models: dict[str, dict] = {}
         self.errors: list[str] = []
         self._waiters: list[tuple] = []
+        self._acks: dict[str, asyncio.Future] = {}  # our patches' ids, until the server's OK
         self._shown = {0}  # tabs shown so far (the first is open)
         self._ws = None
         self._reader = None
@@ -257,6 +258,10 @@ class WsParticipant:
                 continue
             if msg.msgtype == "ERROR":
                 self.errors.append(f"server ERROR message: {msg.content}")
+            if msg.msgtype == "OK":  # the server has applied one of our patches
+                fut = self._acks.pop(msg.header.get("reqid"), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(time.perf_counter())
             if msg.msgtype != "PATCH-DOC":
                 continue
             events = msg.content.get("events", [])
@@ -301,18 +306,23 @@ class WsParticipant:
         return self.models[model_id].get("attributes", {}).get("text", "")
 
     # actions ---------------------------------------------------------------------------------
-    async def _send(self, events: list) -> None:
+    async def _send(self, events: list, ack: asyncio.Future | None = None) -> None:
+        """Send ``events`` as one patch; ``ack`` gets the time of the server's OK to it."""
         from bokeh.protocol.messages.patch_doc import patch_doc
 
         msg = patch_doc(patch_doc.create_header(), {}, {"events": events})
+        if ack is not None:
+            self._acks[msg.header["msgid"]] = ack
         await msg.send(self._ws)
 
-    async def act(self, events: list, pred) -> float:
-        """Send ``events``; seconds until a patch with an event that satisfies ``pred``."""
+    async def act(self, events: list, pred=None) -> float:
+        """Send ``events``; seconds until a patch with an event that satisfies ``pred`` (without
+        ``pred``: until the server has applied them, its OK)."""
         fut = asyncio.get_running_loop().create_future()
-        self._waiters.append((pred, fut))
+        if pred is not None:
+            self._waiters.append((pred, fut))
         t0 = time.perf_counter()
-        await self._send(events)
+        await self._send(events, ack=None if pred is not None else fut)
         try:
             return await asyncio.wait_for(fut, self.timeout) - t0
         finally:
@@ -332,18 +342,17 @@ class WsParticipant:
         return await self.act([event], pred)
 
     async def show_tab(self, tabs: str, index: int) -> float:
-        """Select tab ``index``; seconds until it is drawn: its views on its first showing
-        (they are built then), else the tabs' new content."""
+        """Select tab ``index``; seconds until it is drawn: on its first showing, until its
+        views arrive (they are built then); later, its views are in the page already and the
+        browser shows them by itself: until the server has taken the change (its OK)."""
         first = index not in self._shown
         self._shown.add(index)
 
         def drawn(e) -> bool:
-            if first:
-                return e.get("attr") == "children"
-            return e.get("model", {}).get("id") == tabs and e.get("attr") == "tabs"
+            return e.get("attr") == "children"
 
         event = {"kind": "ModelChanged", "model": {"id": tabs}, "attr": "active", "new": index}
-        return await self.act([event], drawn)
+        return await self.act([event], drawn if first else None)
 
 
 def _bokeh_event(name: str, model: str | None = None) -> dict:

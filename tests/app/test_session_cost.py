@@ -180,7 +180,8 @@ def test_closed_sessions_are_collected_and_their_threads_stopped(monkeypatch):
         asyncio.run(visit(3))
         assert len(apps) == 3
         assert _wait(lambda: all(r() is None for r in apps), 30), "a closed session's app lives on"
-        assert all(r() is None for r in docs)
+        # a document may outlive its app by a few seconds (the server's last callbacks)
+        assert _wait(lambda: all(r() is None for r in docs), 30), "a closed session's doc lives on"
         assert _wait(lambda: _training_threads() == [], 10)
         assert _wait(lambda: releases, 10)  # the heap was handed back after the closings
     finally:

@@ -61,7 +61,7 @@ def test_build_and_train_convergence_to_100_percent(served, guarded):
     open_tab(page, "Learning")  # its views were held while hidden, and get every row now
     wait_until(lambda: "metrics" in app.views)  # built when its tab is first shown
     wait_until(lambda: len(app.views["metrics"].sources["train"].data["step"]) == 50)
-    page.wait_for_timeout(2500)  # a tab renders on first show (dynamic Tabs)
+    page.wait_for_timeout(2500)  # a tab is built and drawn on its first show
     shot(page, "learning-after-training")
     assert guarded.errors == []
 
@@ -101,7 +101,7 @@ def test_every_tab_renders_without_console_errors(served, guarded):
     wait_status(page, lambda s: s["steps"] == 3)
     for name in TABS:
         open_tab(page, name)
-        page.wait_for_timeout(2000)  # rendered on first show (dynamic Tabs)
+        page.wait_for_timeout(2000)  # built and drawn on its first show
         shot(page, "tab-" + name.lower().replace(" & ", "-").replace(" ", "-"))
     assert guarded.errors == []
 
