@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import random
@@ -483,6 +484,15 @@ async def browser_participant(browser, url, role, seconds, record, rng, gate):
         await context.close()
 
 
+def _error_kind(error: str) -> str:
+    """What an error was, to count them by kind: a server record's exception (the last line of
+    its traceback), else the message's beginning."""
+    lines = error.strip().splitlines()
+    if len(lines) > 1:
+        return "server: " + lines[-1][:120]
+    return error[:80]
+
+
 def _percentiles(xs: list[float]) -> dict:
     if not xs:
         return {"n": 0}
@@ -617,6 +627,7 @@ async def benchmark(args) -> dict:
             click_to_update_s=_percentiles(record.all_latencies()),
             by_action={k: _percentiles(v) for k, v in sorted(record.latency.items())},
             errors=len(errors),
+            error_kinds=dict(collections.Counter(_error_kind(e) for e in errors).most_common()),
             error_samples=[e[:2000] for e in errors[:10]],
             server_writes_to_closed_sockets=closed_writes,
             rss_mb=rss,
