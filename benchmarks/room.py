@@ -629,6 +629,7 @@ async def benchmark(args) -> dict:
             errors=len(errors),
             error_kinds=dict(collections.Counter(_error_kind(e) for e in errors).most_common()),
             error_samples=[e[:2000] for e in errors[:10]],
+            server_error_samples=[e[-2000:] for e in server_errors[:3]],
             server_writes_to_closed_sockets=closed_writes,
             rss_mb=rss,
         )
