@@ -312,6 +312,10 @@ class WsParticipant:
         from bokeh.protocol.messages.patch_doc import patch_doc
 
         msg = patch_doc(patch_doc.create_header(), {}, {"events": events})
+        for event in events:  # the page's own copy changes at once, as BokehJS's does
+            if event.get("kind") == "ModelChanged" and event["model"]["id"] in self.models:
+                model = self.models[event["model"]["id"]]
+                model.setdefault("attributes", {})[event["attr"]] = event["new"]
         if ack is not None:
             self._acks[msg.header["msgid"]] = ack
         await msg.send(self._ws)
@@ -391,6 +395,7 @@ class Record:
 async def ws_participant(url, role, seconds, record, rng, gate):
     """Open with the others (``gate``), then train or explore for ``seconds``."""
     p = WsParticipant(url)
+    doing = "open"  # named in a failure's record
     try:
         await gate.wait()
         record.ready.append(await p.open())
@@ -413,8 +418,10 @@ async def ws_participant(url, role, seconds, record, rng, gate):
             else:
                 action = rng.choice(("tab", "tab", "preset", "step"))
                 choices = range(len(TABS))
+            doing = action
             if action == "tab":
                 current = rng.choice([k for k in choices if k != current])
+                doing = f"tab {TABS[current]}"
                 record.add("tab", await p.show_tab(tabs, current))
             elif action == "preset":
                 select = p.find(title="Preset")
@@ -422,11 +429,12 @@ async def ws_participant(url, role, seconds, record, rng, gate):
                 preset = rng.choice(EXPLORER_PRESETS)
                 if p.models[select]["attributes"].get("value") == preset:
                     continue
+                doing = f"preset {preset}"
                 record.add("preset", await p.set_value(select, "value", preset, info))
             else:
                 record.add("step", await p.click("Step ›", status))
     except Exception as exc:  # noqa: BLE001  (a benchmark counts every failure)
-        record.errors.append(f"{role}: {type(exc).__name__}: {exc}")
+        record.errors.append(f"{role} ({doing}): {type(exc).__name__}: {exc}")
     finally:
         record.errors += p.errors
         await p.close()
