@@ -138,6 +138,9 @@ def serve_command(
         "serve",
         str(HERE / "main.py"),
         *([str(HERE / "instructor.py"), "--plugins", "batscope.app.room_gate"] if room else []),
+        # a closing page's connection is dropped by its own handler (app/keep_alive.py)
+        "--plugins",
+        "batscope.app.keep_alive",
         "--address",
         address,
         "--port",

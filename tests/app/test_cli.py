@@ -124,10 +124,10 @@ def test_room_serves_the_instructor_page_behind_its_gate(monkeypatch, capsys, tm
         str(cli.HERE / "main.py"),
         str(cli.HERE / "instructor.py"),
     ]
-    assert _values(cmd, "--plugins") == ["batscope.app.room_gate"]
+    assert _values(cmd, "--plugins") == ["batscope.app.room_gate", "batscope.app.keep_alive"]
     assert _values(cmd, "--address") == ["0.0.0.0"]  # a room is shared
     assert "192.168.1.23:5008" in _values(cmd, "--allow-websocket-origin")
-    assert "--plugins" not in serve_command(share=True)
+    assert _values(serve_command(share=True), "--plugins") == ["batscope.app.keep_alive"]
 
 
 def test_serve_gives_the_server_its_data_and_runs_folders(monkeypatch, tmp_path):
