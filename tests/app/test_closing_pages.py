@@ -10,6 +10,7 @@ button whose callback holds the server for 0.3 s, says it is drawn, and drops it
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import re
 import socket
@@ -143,7 +144,9 @@ def test_pages_closed_while_the_server_is_busy_leave_no_exception(tmp_path):
             await asyncio.gather(*(_click_and_leave(url) for _ in range(6)))
             await asyncio.sleep(3.0)  # the server handles what the pages left, and their closes
 
-        asyncio.run(room())
+        # a thread of its own: an event loop may already run in this one (browser tests)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(lambda: asyncio.run(room())).result()
     (out,) = log
     assert "ServerConnection created" in out or "WebSocket connection opened" in out
     assert not re.search(r"Traceback|AssertionError|\bERROR\b", out), out[-3000:]
