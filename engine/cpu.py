@@ -26,8 +26,7 @@ from .cpu_conv import (
     FieldEvents,
     conv_backward_kernel,
     conv_forward_kernel,
-    field_counts,
-    lists_out_of_range,
+    lists_disagreeing,
 )
 from .cpu_conv import merge_receptive_fields as conv_fields
 from .cpu_dense import (
@@ -41,6 +40,7 @@ from .cpu_dense import (
 from .cpu_merge import Events, checked_events, merge_inputs, time_bits
 from .cpu_neuron import NeuronConstants, below, forward_constants, total_errors
 from .cpu_pool import pool_backward_kernel, pool_forward_kernel
+from .cpu_schedule import balanced_tasks, worker_count
 from .entry_checks import checked_post, checked_pre
 from .kernel_cache import stamp_with_sources
 from .spikes import check_counts
@@ -145,8 +145,9 @@ def dense_forward(pre_times, pre_counts, W, group, tau_s, theta, reset, n_max, t
     consts = forward_constants(dt, tau_s, theta, reset, t_max)
     wt = transpose(W)  # [G, Ni, No]: neurons contiguous
     dense_forward_kernel(
-        ev.t, ev.i, ev.q, ev.n, wt, group, consts, FORWARD_BLOCK, out_t, out_c, out_ud
-    )
+        ev.t, ev.i, ev.q, ev.n, wt, group, consts, FORWARD_BLOCK, worker_count(), out_t, out_c,
+        out_ud,
+    )  # fmt: skip
     return out_t, out_c, out_ud
 
 
@@ -242,13 +243,16 @@ def merge_receptive_fields(pre_times, pre_counts, in_shape, kernel_size: int, ta
     pre_times = np.ascontiguousarray(pre_times)
     pre_counts = np.ascontiguousarray(pre_counts, dtype=np.int32)
     return conv_fields(
-        pre_times, pre_counts, checked_shape(in_shape), int(kernel_size), tau, time_bits(pre_times)
-    )
+        pre_times, pre_counts, checked_shape(in_shape), int(kernel_size), tau,
+        time_bits(pre_times), worker_count(),
+    )  # fmt: skip
 
 
 def _field_events(events, pre_times, pre_counts, in_shape, k, tau) -> FieldEvents:
     if events is None:
-        return conv_fields(pre_times, pre_counts, in_shape, k, tau, time_bits(pre_times))
+        return conv_fields(
+            pre_times, pre_counts, in_shape, k, tau, time_bits(pre_times), worker_count()
+        )
     if not isinstance(events, FieldEvents):
         raise TypeError(
             f"events must be a FieldEvents from merge_receptive_fields, got {type(events).__name__}"
@@ -273,11 +277,10 @@ def _field_events_fit(ev: FieldEvents, pre_times, pre_counts) -> bool:
         return False
     if ev.n.shape != (n_b, n_p) or ev.t.shape[:2] != (n_b, n_p):
         return False
-    counts = np.zeros((n_b, n_p), dtype=np.int32)
-    field_counts(pre_counts, h_in, w_in, c_in, k, counts)
-    if not np.array_equal(ev.n, counts) or ev.n.max(initial=0) > ev.t.shape[2]:
-        return False
-    return lists_out_of_range(ev.n, ev.row, ev.src, k * k * c_in, n_i * k_i) == 0
+    bad = lists_disagreeing(
+        pre_counts, h_in, w_in, c_in, k, ev.n, ev.row, ev.src, k * k * c_in, n_i * k_i
+    )
+    return bad == 0
 
 
 def conv_rows(W) -> np.ndarray:
@@ -304,7 +307,9 @@ def conv_forward(
     out_t, out_c, out_ud = empty_outputs(pre_times.shape[0], n_o, n_max, dt)
     ev = _field_events(events, pre_times, pre_counts, in_shape, k, tau)
     consts = forward_constants(dt, tau_s, theta, reset, t_max)
-    conv_forward_kernel(ev.t, ev.q, ev.row, ev.n, conv_rows(W), group, consts, out_t, out_c, out_ud)
+    conv_forward_kernel(
+        ev.t, ev.q, ev.row, ev.n, conv_rows(W), group, consts, worker_count(), out_t, out_c, out_ud
+    )
     return out_t, out_c, out_ud
 
 
@@ -337,10 +342,11 @@ def conv_backward(
     ev = _field_events(events, pre_times, pre_counts, in_shape, k, tau)
     rows = conv_rows(W)
     parts = np.zeros((n_b, rows.shape[1], rows.shape[2]), dtype=dt)
-    phi_pre = np.zeros_like(pre_times) if need_pre else np.zeros((1, 1, 1), dtype=dt)
+    phi_pre = np.zeros_like(pre_times) if need_pre else np.zeros((n_b, 1, 1), dtype=dt)
+    tasks, starts = balanced_tasks(ev.n.sum(axis=1), worker_count())  # cost: field inputs
     conv_backward_kernel(
         ev.t, ev.q, ev.row, ev.src, ev.n, post_times, post_counts, delta, udot, rows, group,
-        dt.type(1.0 / tau), bool(need_pre), parts, phi_pre,
+        dt.type(1.0 / tau), bool(need_pre), tasks, starts, parts, phi_pre.reshape(n_b, -1),
     )  # fmt: skip
     grad_rows = np.zeros_like(rows)
     for b in range(n_b):  # sample order: deterministic

@@ -29,20 +29,24 @@ def transpose(a: np.ndarray) -> np.ndarray:
 
 
 @njit(**JIT_PARALLEL)
-def dense_forward_kernel(ev_t, ev_i, ev_q, n_ev, wt, group, consts, block, out_t, out_c, out_ud):
+def dense_forward_kernel(
+    ev_t, ev_i, ev_q, n_ev, wt, group, consts, block, n_workers, out_t, out_c, out_ud
+):
     """Spike times of every (sample, post neuron): the sample's merged inputs drive blocks of
-    ``block`` post neurons through :func:`simulate_block` (parallel over sample x block)."""
+    ``block`` post neurons through :func:`simulate_block`; the (sample, block) tasks are dealt
+    to ``n_workers`` workers in turn (engine/cpu_schedule.py)."""
     n_b = ev_t.shape[0]
     n_o = wt.shape[2]
     n_blk = (n_o + block - 1) // block
-    for p in prange(n_b * n_blk):
-        b = p // n_blk
-        j0 = (p - b * n_blk) * block
-        nj = min(block, n_o - j0)
-        simulate_block(
-            ev_t[b], ev_q[b], ev_i[b], n_ev[b], wt[group[b]], j0, nj, consts, b, j0,
-            out_t, out_c, out_ud,
-        )  # fmt: skip
+    for wk in prange(n_workers):
+        for p in range(wk, n_b * n_blk, n_workers):
+            b = p // n_blk
+            j0 = (p - b * n_blk) * block
+            nj = min(block, n_o - j0)
+            simulate_block(
+                ev_t[b], ev_q[b], ev_i[b], n_ev[b], wt[group[b]], j0, nj, consts, b, j0,
+                out_t, out_c, out_ud,
+            )  # fmt: skip
 
 
 @njit(**JIT_PARALLEL)
