@@ -154,11 +154,12 @@ def next_spikes(b, j, t_r, nxt, qn, g, u, k, consts, out_t, out_ud):
 
 
 @njit(**JIT_INLINE)
-def advance_block(u, g, w, live, flag, q, qq, consts, qn):
+def advance_block(u, g, w, flag, q, qq, consts, qn):
     """Advance the block's (g, u) from t_{n-1} to t_n, add the input, flag candidates (SIMD loop).
 
     docs/forward.md §4: u <- u q + tau g (q - q^2), g <- g q^2 + w. The flag is
-    ``may_spike_before_next`` for neurons whose buffer is not full. Returns whether any neuron is
+    ``may_spike_before_next``; a neuron whose buffer is full has the state NaN, which stays NaN
+    and fails every comparison of the pre-test, so it is never flagged. Returns whether any neuron is
     flagged (an OR, not a count: a widening integer sum keeps the loop from vectorising well).
     Inlined into the event loop, where it runs once per input.
     """
@@ -171,7 +172,6 @@ def advance_block(u, g, w, live, flag, q, qq, consts, qn):
         u[jj] = uj
         g[jj] = gj
         f = may_spike_before_next(gj, uj, qn, inv_tau, four_c, lo, hi)
-        f = f & (live[jj] != 0)
         flag[jj] = f
         any_flag |= f
     return any_flag
@@ -199,7 +199,6 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
     nw = (nj + 7) // 8
     g = np.zeros(nj, dtype=w_rows.dtype)  # A' = g(t_r)
     u = np.zeros(nj, dtype=w_rows.dtype)  # u(t_r)
-    live = np.ones(nj, dtype=np.uint8)  # buffer not full
     flag = np.zeros(8 * nw, dtype=np.uint8)
     words = flag.view(np.uint64)
     cnt = np.zeros(nj, dtype=np.int32)
@@ -223,7 +222,7 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
         else:
             nxt = np.inf
             qn = zero
-        any_flag = advance_block(u, g, w_rows[i, c0 : c0 + nj], live, flag, q, qq, consts, qn)
+        any_flag = advance_block(u, g, w_rows[i, c0 : c0 + nj], flag, q, qq, consts, qn)
         for a in range(n_sp):  # redo the neurons that spiked since t_{n-1}
             jj = sp_j[a]
             qj = sp_q[a]  # e^{-(t_n - t_k)/tau}, computed by next_spikes
@@ -233,7 +232,6 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
             u[jj] = uj
             g[jj] = gj
             f = may_spike_before_next(gj, uj, qn, inv_tau, four_c, lo, hi)
-            f = f & (live[jj] != 0)
             flag[jj] = f
             any_flag |= f  # a flag cleared here leaves any_flag set: the scan below skips it
         n_sp = 0
@@ -252,8 +250,9 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
                 g[jj] = gj
                 u[jj] = uj
                 cnt[jj] = k
-                if k == n_s:
-                    live[jj] = 0
+                if k == n_s:  # buffer full (E7): NaN state, never flagged again
+                    g[jj] = np.nan
+                    u[jj] = np.nan
                 elif k > k0:
                     sp_j[n_sp] = jj
                     sp_g[n_sp] = gj
