@@ -300,7 +300,7 @@ def total_errors(post_t, post_c, udot, phi, tau, reset):
     return delta
 
 
-@njit(**JIT_SERIAL)
+@njit(**JIT_INLINE)
 def inputs_before(ev_t, lo, hi, t):
     """Number of inputs ``ev_t[:hi]`` strictly before ``t``, knowing it is >= ``lo``."""
     while lo < hi:
@@ -328,7 +328,7 @@ def add_later_spikes(lo, hi, item, n_s, t_n, j0, nj, post_t, delta, udot, b, inv
         s2[jj] += rk * (a * a)
 
 
-@njit(**JIT_SERIAL)
+@njit(**JIT_INLINE)
 def accumulate_weight_gradient(row, s1, s2, tau, q, qq):
     """row -= tau (S1 - S2) = sum_k r_k eps(t_k - t_n) (paper Eq. 12-13, docs/backward.md §4); then
     decay the sums to the previous input: S1 *= q, S2 *= q^2 (SIMD loop)."""
