@@ -35,6 +35,7 @@ from .cpu_dense import (
     dense_forward_kernel,
     dense_gradient_kernel,
     dense_presynaptic_kernel,
+    forward_tasks,
     transpose,
 )
 from .cpu_merge import Events, checked_events, merge_inputs, time_bits
@@ -145,8 +146,8 @@ def dense_forward(pre_times, pre_counts, W, group, tau_s, theta, reset, n_max, t
     consts = forward_constants(dt, tau_s, theta, reset, t_max)
     wt = transpose(W)  # [G, Ni, No]: neurons contiguous
     dense_forward_kernel(
-        ev.t, ev.i, ev.q, ev.n, wt, group, consts, FORWARD_BLOCK, worker_count(), out_t, out_c,
-        out_ud,
+        ev.t, ev.i, ev.q, ev.n, wt, group, consts, FORWARD_BLOCK,
+        *forward_tasks(ev.n, W.shape[1], FORWARD_BLOCK, worker_count()), out_t, out_c, out_ud,
     )  # fmt: skip
     return out_t, out_c, out_ud
 
@@ -308,8 +309,9 @@ def conv_forward(
     ev = _field_events(events, pre_times, pre_counts, in_shape, k, tau)
     consts = forward_constants(dt, tau_s, theta, reset, t_max)
     conv_forward_kernel(
-        ev.t, ev.q, ev.row, ev.n, conv_rows(W), group, consts, worker_count(), out_t, out_c, out_ud
-    )
+        ev.t, ev.q, ev.row, ev.n, conv_rows(W), group, consts, in_shape[1] - k + 1,
+        worker_count(), out_t, out_c, out_ud,
+    )  # fmt: skip
     return out_t, out_c, out_ud
 
 

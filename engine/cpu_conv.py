@@ -196,23 +196,25 @@ def merge_receptive_fields(
 
 @njit(**JIT_PARALLEL)
 def conv_forward_kernel(
-    ev_t, ev_q, ev_row, n_ev, w_rows, group, consts, n_workers, out_t, out_c, out_ud
+    ev_t, ev_q, ev_row, n_ev, w_rows, group, consts, w_out, n_workers, out_t, out_c, out_ud
 ):
     """Spike times of every (sample, output position): its C_out neurons run
-    :func:`simulate_block` on the position's field list; the (sample, position) tasks are dealt
-    to ``n_workers`` workers in turn (engine/cpu_schedule.py)."""
+    :func:`simulate_block` on the position's field list. One task per (sample, output row of
+    ``w_out`` positions, whose neurons are adjacent in memory), dealt to ``n_workers`` workers
+    in turn (engine/cpu_schedule.py)."""
     n_b, n_p = n_ev.shape
     n_c = w_rows.shape[2]
+    h_out = n_p // w_out
     for wk in prange(n_workers):
-        for p in range(wk, n_b * n_p, n_workers):
-            b = p // n_p
-            pos = p - b * n_p
-            if n_ev[b, pos] == 0:
-                continue  # no input: silent (docs/forward.md §6.8)
-            simulate_block(
-                ev_t[b, pos], ev_q[b, pos], ev_row[b, pos], n_ev[b, pos], w_rows[group[b]], 0,
-                n_c, consts, b, pos * n_c, out_t, out_c, out_ud,
-            )  # fmt: skip
+        for task in range(wk, n_b * h_out, n_workers):
+            b = task // h_out
+            for pos in range((task - b * h_out) * w_out, (task - b * h_out + 1) * w_out):
+                if n_ev[b, pos] == 0:
+                    continue  # no input: silent (docs/forward.md §6.8)
+                simulate_block(
+                    ev_t[b, pos], ev_q[b, pos], ev_row[b, pos], n_ev[b, pos], w_rows[group[b]],
+                    0, n_c, consts, b, pos * n_c, out_t, out_c, out_ud,
+                )  # fmt: skip
 
 
 @njit(**JIT_INLINE)

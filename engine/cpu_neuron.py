@@ -159,9 +159,9 @@ def advance_block(u, g, w, flag, q, qq, consts, qn):
 
     docs/forward.md §4: u <- u q + tau g (q - q^2), g <- g q^2 + w. The flag is
     ``may_spike_before_next``; a neuron whose buffer is full has the state NaN, which stays NaN
-    and fails every comparison of the pre-test, so it is never flagged. Returns whether any neuron is
-    flagged (an OR, not a count: a widening integer sum keeps the loop from vectorising well).
-    Inlined into the event loop, where it runs once per input.
+    and fails every comparison of the pre-test, so it is never flagged. Returns whether any
+    neuron is flagged (an OR, not a count: a widening integer sum keeps the loop from
+    vectorising well). Inlined into the event loop, where it runs once per input.
     """
     tau, _, four_c, _, _, _, lo, hi = consts
     inv_tau = (tau / tau) / tau
