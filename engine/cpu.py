@@ -109,12 +109,13 @@ def _post_errors(post_times, post_counts, udot, phi, n_b: int, n_o: int, dt, tau
     )
 
 
-def empty_outputs(n_b: int, n_o: int, n_max: int, dt):
-    """``(times +inf, counts 0, udot 0)`` for ``n_o`` neurons with ``n_max`` slots."""
+def output_buffers(n_b: int, n_o: int, n_max: int, dt):
+    """Uninitialised ``(times, counts, udot)`` for ``n_o`` neurons with ``n_max`` slots: the
+    forward kernels write every element (engine/cpu_neuron.simulate_block), in parallel."""
     return (
-        np.full((n_b, n_o, n_max), np.inf, dtype=dt),
-        np.zeros((n_b, n_o), dtype=np.int32),
-        np.zeros((n_b, n_o, n_max), dtype=dt),
+        np.empty((n_b, n_o, n_max), dtype=dt),
+        np.empty((n_b, n_o), dtype=np.int32),
+        np.empty((n_b, n_o, n_max), dtype=dt),
     )
 
 
@@ -141,7 +142,7 @@ def dense_forward(pre_times, pre_counts, W, group, tau_s, theta, reset, n_max, t
     """
     pre_times, pre_counts, W, group, dt = _dense_prep(pre_times, pre_counts, W, group)
     tau, theta, reset, n_max, t_max = checked_neuron(tau_s, theta, reset, n_max, t_max)
-    out_t, out_c, out_ud = empty_outputs(pre_times.shape[0], W.shape[1], n_max, dt)
+    out_t, out_c, out_ud = output_buffers(pre_times.shape[0], W.shape[1], n_max, dt)
     ev = checked_events(events, pre_times, pre_counts, tau)
     consts = forward_constants(dt, tau_s, theta, reset, t_max)
     wt = transpose(W)  # [G, Ni, No]: neurons contiguous
@@ -203,7 +204,7 @@ def dense_backward(
 
     phi_pre = None
     if need_pre:
-        phi_pre = np.zeros_like(pre_times)
+        phi_pre = np.empty_like(pre_times)  # every element written
         dense_presynaptic_kernel(
             ev.t, ev.i, ev.s, ev.q, head, item, top, post_times, delta, udot, transpose(W),
             group, inv_tau, phi_pre,
@@ -305,7 +306,7 @@ def conv_forward(
     dt = W.dtype
     tau, theta, reset, n_max, t_max = checked_neuron(tau_s, theta, reset, n_max, t_max)
     n_o = (in_shape[0] - k + 1) * (in_shape[1] - k + 1) * W.shape[1]
-    out_t, out_c, out_ud = empty_outputs(pre_times.shape[0], n_o, n_max, dt)
+    out_t, out_c, out_ud = output_buffers(pre_times.shape[0], n_o, n_max, dt)
     ev = _field_events(events, pre_times, pre_counts, in_shape, k, tau)
     consts = forward_constants(dt, tau_s, theta, reset, t_max)
     conv_forward_kernel(
@@ -343,8 +344,8 @@ def conv_backward(
     )
     ev = _field_events(events, pre_times, pre_counts, in_shape, k, tau)
     rows = conv_rows(W)
-    parts = np.zeros((n_b, rows.shape[1], rows.shape[2]), dtype=dt)
-    phi_pre = np.zeros_like(pre_times) if need_pre else np.zeros((n_b, 1, 1), dtype=dt)
+    parts = np.empty((n_b, rows.shape[1], rows.shape[2]), dtype=dt)  # zeroed by the kernel
+    phi_pre = np.empty_like(pre_times) if need_pre else np.empty((n_b, 1, 1), dtype=dt)
     tasks, starts = balanced_tasks(ev.n.sum(axis=1), worker_count())  # cost: field inputs
     conv_backward_kernel(
         ev.t, ev.q, ev.row, ev.src, ev.n, post_times, post_counts, delta, udot, rows, group,
@@ -380,9 +381,9 @@ def pool_forward(pre_times, pre_counts, in_shape, size: int):
         )
     n_b, _, n_k = pre_times.shape
     n_o = (h_in // size) * (w_in // size) * c_in
-    out_t = np.full((n_b, n_o, size * size * n_k), np.inf, dtype=pre_times.dtype)
-    out_c = np.zeros((n_b, n_o), dtype=np.int32)
-    source = np.full(out_t.shape, -1, dtype=np.int32)
+    out_t = np.empty((n_b, n_o, size * size * n_k), dtype=pre_times.dtype)  # all written
+    out_c = np.empty((n_b, n_o), dtype=np.int32)
+    source = np.empty(out_t.shape, dtype=np.int32)
     pool_forward_kernel(pre_times, pre_counts, h_in, w_in, c_in, size, out_t, out_c, source)
     return out_t, out_c, source
 
@@ -393,6 +394,6 @@ def pool_backward(phi, counts, source, pre_shape):
     phi = np.ascontiguousarray(phi)
     if phi.shape != source.shape or counts.shape != phi.shape[:2]:
         raise ValueError(f"phi has shape {phi.shape}, expected {source.shape}")
-    phi_pre = np.zeros(tuple(pre_shape), dtype=phi.dtype)
+    phi_pre = np.empty(tuple(pre_shape), dtype=phi.dtype)  # every element written
     pool_backward_kernel(phi, np.ascontiguousarray(counts, dtype=np.int32), source, phi_pre)
     return phi_pre

@@ -209,8 +209,11 @@ def conv_forward_kernel(
         for task in range(wk, n_b * h_out, n_workers):
             b = task // h_out
             for pos in range((task - b * h_out) * w_out, (task - b * h_out + 1) * w_out):
-                if n_ev[b, pos] == 0:
-                    continue  # no input: silent (docs/forward.md §6.8)
+                if n_ev[b, pos] == 0:  # no input: silent (docs/forward.md §6.8)
+                    out_t[b, pos * n_c : (pos + 1) * n_c] = np.inf
+                    out_c[b, pos * n_c : (pos + 1) * n_c] = 0
+                    out_ud[b, pos * n_c : (pos + 1) * n_c] = 0
+                    continue
                 simulate_block(
                     ev_t[b, pos], ev_q[b, pos], ev_row[b, pos], n_ev[b, pos], w_rows[group[b]],
                     0, n_c, consts, b, pos * n_c, out_t, out_c, out_ud,
@@ -223,10 +226,13 @@ def conv_backward_sample(
     need_pre, parts, phi_pre, head, item, spos, s1, s2, prod, lanes,
 ):  # fmt: skip
     """:func:`conv_backward_kernel` for sample b, weights ``w`` [R, C_out], its gradient rows
-    ``parts`` and errors ``phi_pre`` [N_in K_in]; the other arrays are scratch."""
+    ``parts`` and errors ``phi_pre`` [N_in K_in] (both zeroed here first); the other arrays are
+    scratch."""
     n_p = n_ev.shape[1]
     n_s = post_t.shape[2]
     n_c = w.shape[1]
+    parts[:] = 0
+    phi_pre[:] = 0
     for pos in range(n_p):
         m = n_ev[b, pos]
         if m == 0:

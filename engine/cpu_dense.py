@@ -175,6 +175,7 @@ def dense_presynaptic_kernel(
         prod = np.empty(n_o, dtype=wt.dtype)
         lanes = np.empty(4, dtype=wt.dtype)
         item_b = item[b]
+        phi_pre[b] = 0  # slots of inputs after the last post spike, and empty slots
         for n in range(top[b] - 1, -1, -1):
             t_n = ev_t[b, n]
             add_later_spikes(

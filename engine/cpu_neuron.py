@@ -189,7 +189,8 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
     conservative pre-test. Neurons that spiked since t_{n-1} are then redone from their last
     spike. Only flagged neurons run the exact accept-only-if tests (``next_spikes``). The
     arithmetic per neuron is that of a plain per-neuron loop (engine/cuda/dense.cuh), so results
-    do not depend on how neurons are grouped into blocks.
+    do not depend on how neurons are grouped into blocks. Every slot of the block's outputs is
+    written: +inf times and zero slopes past each neuron's count.
     """
     tau, _, four_c, _, _, t_max, lo, hi = consts
     zero = tau - tau
@@ -209,6 +210,8 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
     sp_u = np.empty(nj, dtype=w_rows.dtype)
     sp_q = np.empty(nj, dtype=w_rows.dtype)
     n_sp = 0
+    out_t[b, j0 : j0 + nj] = np.inf
+    out_ud[b, j0 : j0 + nj] = 0
     for n in range(m):
         t_n = ev_t[n]
         if t_n > t_max:  # docs/forward.md §6.6: later inputs can only give rejected candidates
@@ -288,12 +291,13 @@ def total_errors_kernel(post_t, post_c, udot, phi, inv_tau, reset_tau, delta):
                 d = phi[b, j, k] + reset_tau * bh
                 delta[b, j, k] = d
                 r_next = d / udot[b, j, k]
+            delta[b, j, n:] = 0  # empty slots
 
 
 def total_errors(post_t, post_c, udot, phi, tau, reset):
     """δ of every spike (a new array) from φ: :func:`total_errors_kernel`."""
     dt = post_t.dtype
-    delta = np.zeros_like(post_t)
+    delta = np.empty_like(post_t)  # every element written
     total_errors_kernel(
         post_t, post_c, udot, phi, dt.type(1.0 / tau), dt.type(float(reset) / tau), delta
     )

@@ -23,14 +23,15 @@ def worker_count() -> int:
 def balanced_tasks(costs: np.ndarray, n_workers: int) -> tuple[np.ndarray, np.ndarray]:
     """Tasks ``0 .. len(costs) - 1`` dealt to ``n_workers`` workers by estimated cost, largest
     first, each to the worker with the least work so far: ``(tasks, starts)``, worker w taking
-    ``tasks[starts[w]:starts[w + 1]]`` in increasing order."""
+    ``tasks[starts[w]:starts[w + 1]]`` in increasing order (a few tasks: plain Python)."""
     costs = np.asarray(costs, dtype=np.float64)
-    load = np.zeros(n_workers)
-    owner = np.empty(costs.size, dtype=np.int64)
-    for task in np.argsort(-costs, kind="stable"):
-        w = int(np.argmin(load))
+    load = [0.0] * n_workers
+    owner = [0] * costs.size
+    for task, cost in sorted(enumerate(costs.tolist()), key=lambda tc: -tc[1]):
+        w = load.index(min(load))
         owner[task] = w
-        load[w] += costs[task]
+        load[w] += cost
+    owner = np.asarray(owner, dtype=np.int64)
     tasks = np.argsort(owner, kind="stable").astype(np.int64)
     starts = np.searchsorted(owner[tasks], np.arange(n_workers + 1)).astype(np.int64)
     return tasks, starts
