@@ -207,7 +207,7 @@ def dense_backward(
         phi_pre = np.empty_like(pre_times)  # every element written
         dense_presynaptic_kernel(
             ev.t, ev.i, ev.s, ev.q, head, item, top, post_times, delta, udot, transpose(W),
-            group, inv_tau, phi_pre,
+            group, inv_tau, *balanced_tasks(top, worker_count()), phi_pre,
         )  # fmt: skip
     return delta, grad, phi_pre
 

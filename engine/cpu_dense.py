@@ -156,32 +156,39 @@ def dense_gradient_kernel(
 
 @njit(**JIT_PARALLEL)
 def dense_presynaptic_kernel(
-    ev_t, ev_i, ev_s, ev_q, head, item, top, post_t, delta, udot, wt, group, inv_tau, phi_pre
-):
+    ev_t, ev_i, ev_s, ev_q, head, item, top, post_t, delta, udot, wt, group, inv_tau, tasks,
+    starts, phi_pre,
+):  # fmt: skip
     """phi_iz = sum_j w_ji sum_{k: t_jk > t_iz} r_jk eps'(t_jk - t_iz)  (paper Eq. 18-19,
     docs/backward.md §5).
 
     eps'(s) = 2e^{-2s/tau} - e^{-s/tau}, so the inner sum is 2 S2 - S1 with the suffix sums of
-    :func:`dense_gradient_kernel`. Parallel over samples: each sample owns its rows of
-    ``phi_pre``. ``wt`` is W transposed, [G, Ni, No].
+    :func:`dense_gradient_kernel`. Per sample, each owning its rows of ``phi_pre``; worker w
+    takes the samples ``tasks[starts[w]:starts[w+1]]`` of engine/cpu_schedule.balanced_tasks.
+    ``wt`` is W transposed, [G, Ni, No].
     """
-    n_b = ev_t.shape[0]
     n_o = wt.shape[2]
     n_s = post_t.shape[2]
-    for b in prange(n_b):
-        gi = group[b]
+    for wk in prange(starts.shape[0] - 1):
         s1 = np.zeros(n_o, dtype=wt.dtype)
         s2 = np.zeros(n_o, dtype=wt.dtype)
         prod = np.empty(n_o, dtype=wt.dtype)
         lanes = np.empty(4, dtype=wt.dtype)
-        item_b = item[b]
-        phi_pre[b] = 0  # slots of inputs after the last post spike, and empty slots
-        for n in range(top[b] - 1, -1, -1):
-            t_n = ev_t[b, n]
-            add_later_spikes(
-                head[b, n + 1], head[b, n + 2], item_b, n_s, t_n, 0, n_o, post_t, delta, udot,
-                b, inv_tau, s1, s2,
-            )  # fmt: skip
-            q = ev_q[b, n]
-            i = ev_i[b, n]
-            phi_pre[b, i, ev_s[b, n]] = presynaptic_error(wt[gi, i], s1, s2, q, q * q, prod, lanes)
+        for task in range(starts[wk], starts[wk + 1]):
+            b = tasks[task]
+            gi = group[b]
+            item_b = item[b]
+            s1[:] = 0
+            s2[:] = 0
+            phi_pre[b] = 0  # slots of inputs after the last post spike, and empty slots
+            for n in range(top[b] - 1, -1, -1):
+                t_n = ev_t[b, n]
+                add_later_spikes(
+                    head[b, n + 1], head[b, n + 2], item_b, n_s, t_n, 0, n_o, post_t, delta,
+                    udot, b, inv_tau, s1, s2,
+                )  # fmt: skip
+                q = ev_q[b, n]
+                i = ev_i[b, n]
+                phi_pre[b, i, ev_s[b, n]] = presynaptic_error(
+                    wt[gi, i], s1, s2, q, q * q, prod, lanes
+                )
