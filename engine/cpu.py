@@ -31,9 +31,8 @@ from .cpu_conv import merge_receptive_fields as conv_fields
 from .cpu_dense import (
     FORWARD_BLOCK,
     bucket_spikes,
+    dense_backward_kernel,
     dense_forward_kernel,
-    dense_gradient_kernel,
-    dense_presynaptic_kernel,
     forward_tasks,
     transpose,
 )
@@ -198,23 +197,27 @@ def dense_backward(
     # per thread (every block rescans the sample's spike buckets: fewer, larger blocks cost less)
     per_block = n_o if n_o <= ONE_GRADIENT_BLOCK else -(-n_o // (2 * worker_count()))
     block = 8 * -(-max(16, per_block) // 8)
-    dense_gradient_kernel(
-        ev.t, ev.i, ev.q, head, item, top, post_times, delta, udot, order, gstart, inv_tau,
-        n_chunk, block, parts,
+    # tasks: the gradient's (group, chunk, block), then one per sample for phi_pre; cost: the
+    # inputs swept times the neurons updated
+    n_blk = -(-n_o // block)
+    swept = np.concatenate(([0], np.cumsum(top[order])))  # inputs swept, samples in task order
+    size, chunk = np.diff(gstart)[:, None], np.arange(n_chunk + 1)
+    bounds = gstart[:-1, None] + size * chunk // n_chunk  # [G, n_chunk + 1], as the kernel
+    sweeps = np.diff(swept[bounds], axis=1).ravel()
+    costs = np.outer(sweeps, np.minimum(block, n_o - block * np.arange(n_blk))).ravel()
+    if need_pre:
+        phi_pre, wt = np.empty_like(pre_times), transpose(W)  # phi_pre: every element written
+        costs = np.concatenate([costs, top * float(n_o)])
+    else:
+        phi_pre, wt = np.empty((n_b, 1, 1), dtype=dt), np.empty((n_g, 1, n_o), dtype=dt)
+    dense_backward_kernel(
+        ev.t, ev.i, ev.s, ev.q, head, item, top, post_times, delta, udot, order, gstart, inv_tau,
+        n_chunk, block, wt, group, *balanced_tasks(costs, worker_count()), parts, phi_pre,
     )  # fmt: skip
     grad_t = parts[0]
     for ch in range(1, n_chunk):
         grad_t += parts[ch]
-    grad = transpose(grad_t)
-
-    phi_pre = None
-    if need_pre:
-        phi_pre = np.empty_like(pre_times)  # every element written
-        dense_presynaptic_kernel(
-            ev.t, ev.i, ev.s, ev.q, head, item, top, post_times, delta, udot, transpose(W),
-            group, inv_tau, *balanced_tasks(top, worker_count()), phi_pre,
-        )  # fmt: skip
-    return delta, grad, phi_pre
+    return delta, transpose(grad_t), (phi_pre if need_pre else None)
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+MANY_TASKS = 64  # tasks per worker beyond which balanced_tasks deals contiguous shares
+
 
 def worker_count() -> int:
     """One worker per Numba thread."""
@@ -23,8 +25,13 @@ def worker_count() -> int:
 def balanced_tasks(costs: np.ndarray, n_workers: int) -> tuple[np.ndarray, np.ndarray]:
     """Tasks ``0 .. len(costs) - 1`` dealt to ``n_workers`` workers by estimated cost, largest
     first, each to the worker with the least work so far: ``(tasks, starts)``, worker w taking
-    ``tasks[starts[w]:starts[w + 1]]`` in increasing order (a few tasks: plain Python)."""
+    ``tasks[starts[w]:starts[w + 1]]`` in increasing order. Beyond ``MANY_TASKS`` per worker
+    (thousands of tiny runs of a convergence sweep) each takes an equal contiguous share, as
+    ``prange`` would: costs even out, and neighbouring tasks' outputs stay on one thread."""
     costs = np.asarray(costs, dtype=np.float64)
+    if costs.size > MANY_TASKS * n_workers:
+        tasks = np.arange(costs.size, dtype=np.int64)
+        return tasks, (np.arange(n_workers + 1, dtype=np.int64) * costs.size) // n_workers
     load = [0.0] * n_workers
     owner = [0] * costs.size
     for task, cost in sorted(enumerate(costs.tolist()), key=lambda tc: -tc[1]):
