@@ -33,7 +33,6 @@ from .cpu_dense import (
     bucket_spikes,
     dense_backward_kernel,
     dense_forward_kernel,
-    forward_tasks,
     transpose,
 )
 from .cpu_merge import Events, checked_events, merge_inputs, time_bits
@@ -148,9 +147,8 @@ def dense_forward(pre_times, pre_counts, W, group, tau_s, theta, reset, n_max, t
     consts = forward_constants(dt, tau_s, theta, reset, t_max)
     wt = transpose(W)  # [G, Ni, No]: neurons contiguous
     dense_forward_kernel(
-        ev.t, ev.i, ev.q, ev.n, wt, group, consts, FORWARD_BLOCK,
-        *forward_tasks(ev.n, W.shape[1], FORWARD_BLOCK, worker_count()), out_t, out_c, out_ud,
-    )  # fmt: skip
+        ev.t, ev.i, ev.q, ev.n, wt, group, consts, FORWARD_BLOCK, out_t, out_c, out_ud
+    )
     return out_t, out_c, out_ud
 
 

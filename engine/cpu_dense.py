@@ -20,7 +20,6 @@ from .cpu_neuron import (
     presynaptic_error,
     simulate_block,
 )
-from .cpu_schedule import balanced_tasks
 
 FORWARD_BLOCK = 256  # post neurons per task of the forward kernel
 
@@ -31,31 +30,21 @@ def transpose(a: np.ndarray) -> np.ndarray:
 
 
 @njit(**JIT_PARALLEL)
-def dense_forward_kernel(
-    ev_t, ev_i, ev_q, n_ev, wt, group, consts, block, tasks, starts, out_t, out_c, out_ud
-):
+def dense_forward_kernel(ev_t, ev_i, ev_q, n_ev, wt, group, consts, block, out_t, out_c, out_ud):
     """Spike times of every (sample, post neuron): the sample's merged inputs drive blocks of
-    ``block`` post neurons through :func:`simulate_block`; worker w takes the tasks
-    ``tasks[starts[w]:starts[w+1]]`` (task p: sample p // n_blocks, block p % n_blocks) of
-    engine/cpu_schedule.balanced_tasks."""
+    ``block`` post neurons through :func:`simulate_block` (parallel over sample x block, in
+    contiguous shares: a sample's blocks stay on one thread, with its inputs in its cache)."""
+    n_b = ev_t.shape[0]
     n_o = wt.shape[2]
     n_blk = (n_o + block - 1) // block
-    for wk in prange(starts.shape[0] - 1):
-        for task in range(starts[wk], starts[wk + 1]):
-            p = tasks[task]
-            b = p // n_blk
-            j0 = (p - b * n_blk) * block
-            nj = min(block, n_o - j0)
-            simulate_block(
-                ev_t[b], ev_q[b], ev_i[b], n_ev[b], wt[group[b]], j0, nj, consts, b, j0,
-                out_t, out_c, out_ud,
-            )  # fmt: skip
-
-
-def forward_tasks(n_ev, n_o: int, block: int, n_workers: int):
-    """:func:`dense_forward_kernel`'s (sample, block) tasks dealt by cost (inputs x neurons)."""
-    sizes = np.minimum(block, n_o - np.arange(0, n_o, block))
-    return balanced_tasks(np.outer(n_ev, sizes).ravel(), n_workers)
+    for p in prange(n_b * n_blk):
+        b = p // n_blk
+        j0 = (p - b * n_blk) * block
+        nj = min(block, n_o - j0)
+        simulate_block(
+            ev_t[b], ev_q[b], ev_i[b], n_ev[b], wt[group[b]], j0, nj, consts, b, j0,
+            out_t, out_c, out_ud,
+        )  # fmt: skip
 
 
 @njit(**JIT_PARALLEL)
