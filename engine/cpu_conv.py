@@ -196,14 +196,15 @@ def merge_receptive_fields(
 
 @njit(**JIT_PARALLEL)
 def conv_forward_kernel(
-    ev_t, ev_q, ev_row, n_ev, w_rows, group, consts, w_out, n_workers, out_t, out_c, out_ud
+    ev_t, ev_q, ev_row, n_ev, w_rows, n_c, group, consts, w_out, n_workers, out_t, out_c, out_ud
 ):
-    """Spike times of every (sample, output position): its C_out neurons run
-    :func:`simulate_block` on the position's field list. One task per (sample, output row of
+    """Spike times of every (sample, output position): its ``n_c`` = C_out neurons run
+    :func:`simulate_block` on the position's field list, with the weight rows ``w_rows``
+    [G, R, >= n_c] zero-padded (engine/cpu.padded_rows). One task per (sample, output row of
     ``w_out`` positions, whose neurons are adjacent in memory), dealt to ``n_workers`` workers
     in turn (engine/cpu_schedule.py)."""
     n_b, n_p = n_ev.shape
-    n_c = w_rows.shape[2]
+    n_pad = w_rows.shape[2]
     h_out = n_p // w_out
     for wk in prange(n_workers):
         for task in range(wk, n_b * h_out, n_workers):
@@ -216,7 +217,7 @@ def conv_forward_kernel(
                     continue
                 simulate_block(
                     ev_t[b, pos], ev_q[b, pos], ev_row[b, pos], n_ev[b, pos], w_rows[group[b]],
-                    0, n_c, consts, b, pos * n_c, out_t, out_c, out_ud,
+                    0, n_pad, n_c, consts, b, pos * n_c, out_t, out_c, out_ud,
                 )  # fmt: skip
 
 

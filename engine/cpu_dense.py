@@ -42,7 +42,7 @@ def dense_forward_kernel(ev_t, ev_i, ev_q, n_ev, wt, group, consts, block, out_t
         j0 = (p - b * n_blk) * block
         nj = min(block, n_o - j0)
         simulate_block(
-            ev_t[b], ev_q[b], ev_i[b], n_ev[b], wt[group[b]], j0, nj, consts, b, j0,
+            ev_t[b], ev_q[b], ev_i[b], n_ev[b], wt[group[b]], j0, nj, nj, consts, b, j0,
             out_t, out_c, out_ud,
         )  # fmt: skip
 

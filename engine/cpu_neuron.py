@@ -178,7 +178,9 @@ def advance_block(u, g, w, flag, q, qq, consts, qn):
 
 
 @njit(**JIT_INLINE)
-def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, out_c, out_ud):
+def simulate_block(
+    ev_t, ev_q, ev_row, m, w_rows, c0, nj, n_out, consts, b, j0, out_t, out_c, out_ud
+):
     """The event loop of docs/forward.md §5 for ``nj`` neurons that share one input list
     (docs/forward.md §4).
 
@@ -189,8 +191,11 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
     conservative pre-test. Neurons that spiked since t_{n-1} are then redone from their last
     spike. Only flagged neurons run the exact accept-only-if tests (``next_spikes``). The
     arithmetic per neuron is that of a plain per-neuron loop (engine/cuda/dense.cuh), so results
-    do not depend on how neurons are grouped into blocks. Every slot of the block's outputs is
-    written: +inf times and zero slopes past each neuron's count.
+    do not depend on how neurons are grouped into blocks. Every slot of the first ``n_out``
+    neurons' outputs is written: +inf times and zero slopes past each neuron's count. Neurons
+    ``n_out .. nj-1`` fill the SIMD loop's last step (``padded_rows``): with zero weights their
+    state stays (0, 0), which fails the pre-test (B' + sqrt(D) = 0), so they never spike and have
+    no outputs.
     """
     tau, _, four_c, _, _, t_max, lo, hi = consts
     zero = tau - tau
@@ -210,8 +215,8 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
     sp_u = np.empty(nj, dtype=w_rows.dtype)
     sp_q = np.empty(nj, dtype=w_rows.dtype)
     n_sp = 0
-    out_t[b, j0 : j0 + nj] = np.inf
-    out_ud[b, j0 : j0 + nj] = 0
+    out_t[b, j0 : j0 + n_out] = np.inf
+    out_ud[b, j0 : j0 + n_out] = 0
     for n in range(m):
         t_n = ev_t[n]
         if t_n > t_max:  # docs/forward.md §6.6: later inputs can only give rejected candidates
@@ -262,7 +267,7 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
                     sp_u[n_sp] = uj
                     sp_q[n_sp] = q_sp
                     n_sp += 1
-    for jj in range(nj):
+    for jj in range(n_out):
         out_c[b, j0 + jj] = cnt[jj]
 
 
