@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from . import cpu_conv, cpu_dense, cpu_merge, cpu_neuron, cpu_pool
@@ -26,21 +25,20 @@ from .cpu_conv import (
     FieldEvents,
     conv_backward_kernel,
     conv_forward_kernel,
-    field_counts,
-    lists_out_of_range,
+    lists_disagreeing,
 )
 from .cpu_conv import merge_receptive_fields as conv_fields
 from .cpu_dense import (
     FORWARD_BLOCK,
     bucket_spikes,
+    dense_backward_kernel,
     dense_forward_kernel,
-    dense_gradient_kernel,
-    dense_presynaptic_kernel,
     transpose,
 )
 from .cpu_merge import Events, checked_events, merge_inputs, time_bits
 from .cpu_neuron import NeuronConstants, below, forward_constants, total_errors
 from .cpu_pool import pool_backward_kernel, pool_forward_kernel
+from .cpu_schedule import balanced_tasks, worker_count
 from .entry_checks import checked_post, checked_pre
 from .kernel_cache import stamp_with_sources
 from .spikes import check_counts
@@ -108,18 +106,22 @@ def _post_errors(post_times, post_counts, udot, phi, n_b: int, n_o: int, dt, tau
     )
 
 
-def empty_outputs(n_b: int, n_o: int, n_max: int, dt):
-    """``(times +inf, counts 0, udot 0)`` for ``n_o`` neurons with ``n_max`` slots."""
+def output_buffers(n_b: int, n_o: int, n_max: int, dt):
+    """Uninitialised ``(times, counts, udot)`` for ``n_o`` neurons with ``n_max`` slots: the
+    forward kernels write every element (engine/cpu_neuron.simulate_block), in parallel."""
     return (
-        np.full((n_b, n_o, n_max), np.inf, dtype=dt),
-        np.zeros((n_b, n_o), dtype=np.int32),
-        np.zeros((n_b, n_o, n_max), dtype=dt),
+        np.empty((n_b, n_o, n_max), dtype=dt),
+        np.empty((n_b, n_o), dtype=np.int32),
+        np.empty((n_b, n_o, n_max), dtype=dt),
     )
 
 
 # --------------------------------------------------------------------------------------------
 # Dense
 # --------------------------------------------------------------------------------------------
+ONE_GRADIENT_BLOCK = 512  # post neurons a dense layer's weight gradient takes in one block
+
+
 def _dense_prep(pre_times, pre_counts, W, group):
     W = _float_weights(W)
     if W.ndim != 3:
@@ -140,7 +142,7 @@ def dense_forward(pre_times, pre_counts, W, group, tau_s, theta, reset, n_max, t
     """
     pre_times, pre_counts, W, group, dt = _dense_prep(pre_times, pre_counts, W, group)
     tau, theta, reset, n_max, t_max = checked_neuron(tau_s, theta, reset, n_max, t_max)
-    out_t, out_c, out_ud = empty_outputs(pre_times.shape[0], W.shape[1], n_max, dt)
+    out_t, out_c, out_ud = output_buffers(pre_times.shape[0], W.shape[1], n_max, dt)
     ev = checked_events(events, pre_times, pre_counts, tau)
     consts = forward_constants(dt, tau_s, theta, reset, t_max)
     wt = transpose(W)  # [G, Ni, No]: neurons contiguous
@@ -186,27 +188,34 @@ def dense_backward(
     # only, so results do not depend on the number of threads
     n_chunk = 1 if (n_o >= 128 or n_g >= 8) else int(min(8, np.diff(gstart).max(initial=1)))
     parts = np.zeros((n_chunk, n_g, W.shape[2], n_o), dtype=dt)
-    # blocks of post neurons: two per thread (every block rescans the sample's spike buckets, so
-    # fewer, larger blocks cost less CPU), a multiple of 8 so the SIMD loops have no scalar tail;
-    # each neuron's arithmetic is the same whatever the block
-    block = 8 * -(-max(16, -(-n_o // (2 * max(1, numba.get_num_threads())))) // 8)
-    dense_gradient_kernel(
-        ev.t, ev.i, ev.q, head, item, top, post_times, delta, udot, order, gstart, inv_tau,
-        n_chunk, block, parts,
+    # blocks of post neurons, a multiple of 8 so the SIMD loops have no scalar tail (each
+    # neuron's arithmetic is the same whatever the block): one block up to ONE_GRADIENT_BLOCK
+    # neurons, as threads adding to the same weight rows share their cache lines (Net3's
+    # 640 -> 300 layer: 3.0 ms a batch on one thread, 4.3 to 7.2 ms as blocks on two); else two
+    # per thread (every block rescans the sample's spike buckets: fewer, larger blocks cost less)
+    per_block = n_o if n_o <= ONE_GRADIENT_BLOCK else -(-n_o // (2 * worker_count()))
+    block = 8 * -(-max(16, per_block) // 8)
+    # tasks: the gradient's (group, chunk, block), then one per sample for phi_pre; cost: the
+    # inputs swept times the neurons updated
+    n_blk = -(-n_o // block)
+    swept = np.concatenate(([0], np.cumsum(top[order])))  # inputs swept, samples in task order
+    size, chunk = np.diff(gstart)[:, None], np.arange(n_chunk + 1)
+    bounds = gstart[:-1, None] + size * chunk // n_chunk  # [G, n_chunk + 1], as the kernel
+    sweeps = np.diff(swept[bounds], axis=1).ravel()
+    costs = np.outer(sweeps, np.minimum(block, n_o - block * np.arange(n_blk))).ravel()
+    if need_pre:
+        phi_pre, wt = np.empty_like(pre_times), transpose(W)  # phi_pre: every element written
+        costs = np.concatenate([costs, top * float(n_o)])
+    else:
+        phi_pre, wt = np.empty((n_b, 1, 1), dtype=dt), np.empty((n_g, 1, n_o), dtype=dt)
+    dense_backward_kernel(
+        ev.t, ev.i, ev.s, ev.q, head, item, top, post_times, delta, udot, order, gstart, inv_tau,
+        n_chunk, block, wt, group, *balanced_tasks(costs, worker_count()), parts, phi_pre,
     )  # fmt: skip
     grad_t = parts[0]
     for ch in range(1, n_chunk):
         grad_t += parts[ch]
-    grad = transpose(grad_t)
-
-    phi_pre = None
-    if need_pre:
-        phi_pre = np.zeros_like(pre_times)
-        dense_presynaptic_kernel(
-            ev.t, ev.i, ev.s, ev.q, head, item, top, post_times, delta, udot, transpose(W),
-            group, inv_tau, phi_pre,
-        )  # fmt: skip
-    return delta, grad, phi_pre
+    return delta, transpose(grad_t), (phi_pre if need_pre else None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,13 +251,16 @@ def merge_receptive_fields(pre_times, pre_counts, in_shape, kernel_size: int, ta
     pre_times = np.ascontiguousarray(pre_times)
     pre_counts = np.ascontiguousarray(pre_counts, dtype=np.int32)
     return conv_fields(
-        pre_times, pre_counts, checked_shape(in_shape), int(kernel_size), tau, time_bits(pre_times)
-    )
+        pre_times, pre_counts, checked_shape(in_shape), int(kernel_size), tau,
+        time_bits(pre_times), worker_count(),
+    )  # fmt: skip
 
 
 def _field_events(events, pre_times, pre_counts, in_shape, k, tau) -> FieldEvents:
     if events is None:
-        return conv_fields(pre_times, pre_counts, in_shape, k, tau, time_bits(pre_times))
+        return conv_fields(
+            pre_times, pre_counts, in_shape, k, tau, time_bits(pre_times), worker_count()
+        )
     if not isinstance(events, FieldEvents):
         raise TypeError(
             f"events must be a FieldEvents from merge_receptive_fields, got {type(events).__name__}"
@@ -273,16 +285,32 @@ def _field_events_fit(ev: FieldEvents, pre_times, pre_counts) -> bool:
         return False
     if ev.n.shape != (n_b, n_p) or ev.t.shape[:2] != (n_b, n_p):
         return False
-    counts = np.zeros((n_b, n_p), dtype=np.int32)
-    field_counts(pre_counts, h_in, w_in, c_in, k, counts)
-    if not np.array_equal(ev.n, counts) or ev.n.max(initial=0) > ev.t.shape[2]:
-        return False
-    return lists_out_of_range(ev.n, ev.row, ev.src, k * k * c_in, n_i * k_i) == 0
+    bad = lists_disagreeing(
+        pre_counts, h_in, w_in, c_in, k, ev.n, ev.row, ev.src, k * k * c_in, n_i * k_i
+    )
+    return bad == 0
 
 
 def conv_rows(W) -> np.ndarray:
     """``W[G, C_out, k, k, C_in]`` as weight rows ``[G, k k C_in, C_out]`` (contiguous)."""
     return np.ascontiguousarray(np.swapaxes(W.reshape(W.shape[0], W.shape[1], -1), 1, 2))
+
+
+SIMD_STEP = 16  # neurons the forward's SIMD loop (cpu_neuron.advance_block) takes a step
+
+
+def padded_rows(rows) -> np.ndarray:
+    """Weight rows ``[G, R, C]`` with zero columns up to a multiple of ``SIMD_STEP``: LLVM runs
+    ``advance_block`` 16 neurons a step on the development VM and the rest 4 lanes or one at a
+    time, so Net3's 15 and 40 channels forward faster as 16 and 48 (the padded neurons stay
+    silent, engine/cpu_neuron.simulate_block)."""
+    c = rows.shape[2]
+    c_pad = -(-c // SIMD_STEP) * SIMD_STEP
+    if c_pad == c:
+        return rows
+    out = np.zeros(rows.shape[:2] + (c_pad,), dtype=rows.dtype)
+    out[:, :, :c] = rows
+    return out
 
 
 def conv_forward(
@@ -301,10 +329,13 @@ def conv_forward(
     dt = W.dtype
     tau, theta, reset, n_max, t_max = checked_neuron(tau_s, theta, reset, n_max, t_max)
     n_o = (in_shape[0] - k + 1) * (in_shape[1] - k + 1) * W.shape[1]
-    out_t, out_c, out_ud = empty_outputs(pre_times.shape[0], n_o, n_max, dt)
+    out_t, out_c, out_ud = output_buffers(pre_times.shape[0], n_o, n_max, dt)
     ev = _field_events(events, pre_times, pre_counts, in_shape, k, tau)
     consts = forward_constants(dt, tau_s, theta, reset, t_max)
-    conv_forward_kernel(ev.t, ev.q, ev.row, ev.n, conv_rows(W), group, consts, out_t, out_c, out_ud)
+    conv_forward_kernel(
+        ev.t, ev.q, ev.row, ev.n, padded_rows(conv_rows(W)), W.shape[1], group, consts,
+        in_shape[1] - k + 1, worker_count(), out_t, out_c, out_ud,
+    )  # fmt: skip
     return out_t, out_c, out_ud
 
 
@@ -336,11 +367,12 @@ def conv_backward(
     )
     ev = _field_events(events, pre_times, pre_counts, in_shape, k, tau)
     rows = conv_rows(W)
-    parts = np.zeros((n_b, rows.shape[1], rows.shape[2]), dtype=dt)
-    phi_pre = np.zeros_like(pre_times) if need_pre else np.zeros((1, 1, 1), dtype=dt)
+    parts = np.empty((n_b, rows.shape[1], rows.shape[2]), dtype=dt)  # zeroed by the kernel
+    phi_pre = np.empty_like(pre_times) if need_pre else np.empty((n_b, 1, 1), dtype=dt)
+    tasks, starts = balanced_tasks(ev.n.sum(axis=1), worker_count())  # cost: field inputs
     conv_backward_kernel(
         ev.t, ev.q, ev.row, ev.src, ev.n, post_times, post_counts, delta, udot, rows, group,
-        dt.type(1.0 / tau), bool(need_pre), parts, phi_pre,
+        dt.type(1.0 / tau), bool(need_pre), tasks, starts, parts, phi_pre.reshape(n_b, -1),
     )  # fmt: skip
     grad_rows = np.zeros_like(rows)
     for b in range(n_b):  # sample order: deterministic
@@ -372,9 +404,9 @@ def pool_forward(pre_times, pre_counts, in_shape, size: int):
         )
     n_b, _, n_k = pre_times.shape
     n_o = (h_in // size) * (w_in // size) * c_in
-    out_t = np.full((n_b, n_o, size * size * n_k), np.inf, dtype=pre_times.dtype)
-    out_c = np.zeros((n_b, n_o), dtype=np.int32)
-    source = np.full(out_t.shape, -1, dtype=np.int32)
+    out_t = np.empty((n_b, n_o, size * size * n_k), dtype=pre_times.dtype)  # all written
+    out_c = np.empty((n_b, n_o), dtype=np.int32)
+    source = np.empty(out_t.shape, dtype=np.int32)
     pool_forward_kernel(pre_times, pre_counts, h_in, w_in, c_in, size, out_t, out_c, source)
     return out_t, out_c, source
 
@@ -385,6 +417,6 @@ def pool_backward(phi, counts, source, pre_shape):
     phi = np.ascontiguousarray(phi)
     if phi.shape != source.shape or counts.shape != phi.shape[:2]:
         raise ValueError(f"phi has shape {phi.shape}, expected {source.shape}")
-    phi_pre = np.zeros(tuple(pre_shape), dtype=phi.dtype)
+    phi_pre = np.empty(tuple(pre_shape), dtype=phi.dtype)  # every element written
     pool_backward_kernel(phi, np.ascontiguousarray(counts, dtype=np.int32), source, phi_pre)
     return phi_pre

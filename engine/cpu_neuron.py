@@ -154,13 +154,14 @@ def next_spikes(b, j, t_r, nxt, qn, g, u, k, consts, out_t, out_ud):
 
 
 @njit(**JIT_INLINE)
-def advance_block(u, g, w, live, flag, q, qq, consts, qn):
+def advance_block(u, g, w, flag, q, qq, consts, qn):
     """Advance the block's (g, u) from t_{n-1} to t_n, add the input, flag candidates (SIMD loop).
 
     docs/forward.md §4: u <- u q + tau g (q - q^2), g <- g q^2 + w. The flag is
-    ``may_spike_before_next`` for neurons whose buffer is not full. Returns whether any neuron is
-    flagged (an OR, not a count: a widening integer sum keeps the loop from vectorising well).
-    Inlined into the event loop, where it runs once per input.
+    ``may_spike_before_next``; a neuron whose buffer is full has the state NaN, which stays NaN
+    and fails every comparison of the pre-test, so it is never flagged. Returns whether any
+    neuron is flagged (an OR, not a count: a widening integer sum keeps the loop from
+    vectorising well). Inlined into the event loop, where it runs once per input.
     """
     tau, _, four_c, _, _, _, lo, hi = consts
     inv_tau = (tau / tau) / tau
@@ -171,14 +172,15 @@ def advance_block(u, g, w, live, flag, q, qq, consts, qn):
         u[jj] = uj
         g[jj] = gj
         f = may_spike_before_next(gj, uj, qn, inv_tau, four_c, lo, hi)
-        f = f & (live[jj] != 0)
         flag[jj] = f
         any_flag |= f
     return any_flag
 
 
 @njit(**JIT_INLINE)
-def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, out_c, out_ud):
+def simulate_block(
+    ev_t, ev_q, ev_row, m, w_rows, c0, nj, n_out, consts, b, j0, out_t, out_c, out_ud
+):
     """The event loop of docs/forward.md §5 for ``nj`` neurons that share one input list
     (docs/forward.md §4).
 
@@ -189,7 +191,11 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
     conservative pre-test. Neurons that spiked since t_{n-1} are then redone from their last
     spike. Only flagged neurons run the exact accept-only-if tests (``next_spikes``). The
     arithmetic per neuron is that of a plain per-neuron loop (engine/cuda/dense.cuh), so results
-    do not depend on how neurons are grouped into blocks.
+    do not depend on how neurons are grouped into blocks. Every slot of the first ``n_out``
+    neurons' outputs is written: +inf times and zero slopes past each neuron's count. Neurons
+    ``n_out .. nj-1`` fill the SIMD loop's last step (``padded_rows``): with zero weights their
+    state stays (0, 0), which fails the pre-test (B' + sqrt(D) = 0), so they never spike and have
+    no outputs.
     """
     tau, _, four_c, _, _, t_max, lo, hi = consts
     zero = tau - tau
@@ -199,7 +205,6 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
     nw = (nj + 7) // 8
     g = np.zeros(nj, dtype=w_rows.dtype)  # A' = g(t_r)
     u = np.zeros(nj, dtype=w_rows.dtype)  # u(t_r)
-    live = np.ones(nj, dtype=np.uint8)  # buffer not full
     flag = np.zeros(8 * nw, dtype=np.uint8)
     words = flag.view(np.uint64)
     cnt = np.zeros(nj, dtype=np.int32)
@@ -210,6 +215,8 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
     sp_u = np.empty(nj, dtype=w_rows.dtype)
     sp_q = np.empty(nj, dtype=w_rows.dtype)
     n_sp = 0
+    out_t[b, j0 : j0 + n_out] = np.inf
+    out_ud[b, j0 : j0 + n_out] = 0
     for n in range(m):
         t_n = ev_t[n]
         if t_n > t_max:  # docs/forward.md §6.6: later inputs can only give rejected candidates
@@ -223,7 +230,7 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
         else:
             nxt = np.inf
             qn = zero
-        any_flag = advance_block(u, g, w_rows[i, c0 : c0 + nj], live, flag, q, qq, consts, qn)
+        any_flag = advance_block(u, g, w_rows[i, c0 : c0 + nj], flag, q, qq, consts, qn)
         for a in range(n_sp):  # redo the neurons that spiked since t_{n-1}
             jj = sp_j[a]
             qj = sp_q[a]  # e^{-(t_n - t_k)/tau}, computed by next_spikes
@@ -233,7 +240,6 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
             u[jj] = uj
             g[jj] = gj
             f = may_spike_before_next(gj, uj, qn, inv_tau, four_c, lo, hi)
-            f = f & (live[jj] != 0)
             flag[jj] = f
             any_flag |= f  # a flag cleared here leaves any_flag set: the scan below skips it
         n_sp = 0
@@ -252,15 +258,16 @@ def simulate_block(ev_t, ev_q, ev_row, m, w_rows, c0, nj, consts, b, j0, out_t, 
                 g[jj] = gj
                 u[jj] = uj
                 cnt[jj] = k
-                if k == n_s:
-                    live[jj] = 0
+                if k == n_s:  # buffer full (E7): NaN state, never flagged again
+                    g[jj] = np.nan
+                    u[jj] = np.nan
                 elif k > k0:
                     sp_j[n_sp] = jj
                     sp_g[n_sp] = gj
                     sp_u[n_sp] = uj
                     sp_q[n_sp] = q_sp
                     n_sp += 1
-    for jj in range(nj):
+    for jj in range(n_out):
         out_c[b, j0 + jj] = cnt[jj]
 
 
@@ -289,19 +296,20 @@ def total_errors_kernel(post_t, post_c, udot, phi, inv_tau, reset_tau, delta):
                 d = phi[b, j, k] + reset_tau * bh
                 delta[b, j, k] = d
                 r_next = d / udot[b, j, k]
+            delta[b, j, n:] = 0  # empty slots
 
 
 def total_errors(post_t, post_c, udot, phi, tau, reset):
     """δ of every spike (a new array) from φ: :func:`total_errors_kernel`."""
     dt = post_t.dtype
-    delta = np.zeros_like(post_t)
+    delta = np.empty_like(post_t)  # every element written
     total_errors_kernel(
         post_t, post_c, udot, phi, dt.type(1.0 / tau), dt.type(float(reset) / tau), delta
     )
     return delta
 
 
-@njit(**JIT_SERIAL)
+@njit(**JIT_INLINE)
 def inputs_before(ev_t, lo, hi, t):
     """Number of inputs ``ev_t[:hi]`` strictly before ``t``, knowing it is >= ``lo``."""
     while lo < hi:
@@ -329,7 +337,7 @@ def add_later_spikes(lo, hi, item, n_s, t_n, j0, nj, post_t, delta, udot, b, inv
         s2[jj] += rk * (a * a)
 
 
-@njit(**JIT_SERIAL)
+@njit(**JIT_INLINE)
 def accumulate_weight_gradient(row, s1, s2, tau, q, qq):
     """row -= tau (S1 - S2) = sum_k r_k eps(t_k - t_n) (paper Eq. 12-13, docs/backward.md §4); then
     decay the sums to the previous input: S1 *= q, S2 *= q^2 (SIMD loop)."""

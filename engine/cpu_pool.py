@@ -8,6 +8,7 @@ presynaptic slot ``i K_in + z``. The backward routes each error unchanged to its
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, prange
 
 from .cpu_merge import JIT_PARALLEL
@@ -15,7 +16,8 @@ from .cpu_merge import JIT_PARALLEL
 
 @njit(**JIT_PARALLEL)
 def pool_forward_kernel(pre_times, pre_counts, h_in, w_in, c_in, k, out_t, out_c, out_src):
-    """Union of each window's trains, sorted by time by stable insertion (windows are small)."""
+    """Union of each window's trains, sorted by time by stable insertion (windows are small);
+    every element of the outputs is written (+inf and -1 in empty slots)."""
     n_b = pre_times.shape[0]
     n_k = pre_times.shape[2]
     h_out = h_in // k
@@ -41,14 +43,18 @@ def pool_forward_kernel(pre_times, pre_counts, h_in, w_in, c_in, k, out_t, out_c
                             out_src[b, j, s] = i * n_k + z
                             m += 1
                 out_c[b, j] = m
+                out_t[b, j, m:] = np.inf  # empty slots
+                out_src[b, j, m:] = -1
 
 
 @njit(**JIT_PARALLEL)
 def pool_backward_kernel(phi, counts, source, phi_pre):
-    """phi_pre[source of slot s of output j] = phi[j, s]: errors routed unchanged."""
+    """phi_pre[source of slot s of output j] = phi[j, s]: errors routed unchanged; 0 in every
+    other slot."""
     n_b, n_o, _ = phi.shape
     n_k = phi_pre.shape[2]
     for b in prange(n_b):
+        phi_pre[b] = 0
         for j in range(n_o):
             for s in range(counts[b, j]):
                 src = source[b, j, s]

@@ -174,14 +174,11 @@ def conv_footprint(layer: Conv2D, in_shape, in_slots, batch, item, groups) -> La
     spikes, errors = _neuron_bytes(n, s, item)
     field = k * k * c_in * in_slots
     events = h_out * w_out * (field * (2 * item + 2 * _INT32) + _INT32)
-    # the check of kept lists (engine/cpu.py _field_events_fit): the recounted fields; forward:
-    # the weights as rows, a band of k input rows sorted per thread (keys, codes, order,
-    # scratch: 32 bytes an entry); backward: the per-sample parts, rows, their sum
-    check = batch * h_out * w_out * _INT32
-    band = k * in_shape[1] * c_in * in_slots * 32 + w_out * (_INT64 + item)
-    return LayerFootprint(
-        n, s, n_w, spikes, events, errors, check + w + band, check + batch * w + 2 * w
-    )
+    # forward: the weights as rows, a band of k input rows sorted per thread (keys, times,
+    # codes, weight rows, columns, order, scratch: 6 int64 and a time an entry); backward: the
+    # per-sample parts, rows, their sum
+    band = k * in_shape[1] * c_in * in_slots * (6 * _INT64 + item) + w_out * (_INT64 + item)
+    return LayerFootprint(n, s, n_w, spikes, events, errors, w + band, batch * w + 2 * w)
 
 
 def pool_footprint(layer: Pool2D, in_shape, in_slots, batch, item, groups) -> LayerFootprint:
