@@ -23,6 +23,7 @@ from .live import (
     LiveText,
     add_colorbar,
     add_hover,
+    add_image,
     bokeh_pane,
     empty_image,
     feed,
@@ -108,15 +109,7 @@ class ErrorFlowView(PlotView):
         self.image_fig = self.figure(
             "Σ δ per (neuron, time bin)", "t (s), binned", "neuron", height=300
         )
-        image = self.image_fig.image(
-            image="image",
-            x="x",
-            y="y",
-            dw="dw",
-            dh="dh",
-            source=self.image_source,
-            color_mapper=self.image_mapper,
-        )
+        image = add_image(self.image_fig, self.image_source, self.image_mapper)
         add_colorbar(self.image_fig, self.image_mapper, "Σ δ")
         add_hover(
             self.image_fig,

@@ -157,6 +157,14 @@ def add_colorbar(fig, mapper, title: str = "") -> ColorBar:
     return bar
 
 
+def add_image(fig, source, mapper):
+    """An image glyph on ``fig`` drawing the ``image_data`` columns of ``source`` through
+    ``mapper``; returns its renderer."""
+    return fig.image(
+        image="image", x="x", y="y", dw="dw", dh="dh", source=source, color_mapper=mapper
+    )
+
+
 def image_data(z: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> dict:
     """Columns of an ``fig.image`` glyph: ``z`` with row 0 at the bottom, spanning the bounds."""
     z = np.asarray(z, dtype=np.float32)

@@ -34,6 +34,7 @@ from .live import (
     LiveText,
     add_colorbar,
     add_hover,
+    add_image,
     bokeh_pane,
     empty_image,
     feed,
@@ -128,15 +129,7 @@ class RasterView(PlotView):
         """The binned raster (a large layer's spikes as an image of counts per bin)."""
         fig = self.figure("", "t (s), binned", "neuron", height=320)
         fig.visible = self.mode == "binned"
-        image = fig.image(
-            image="image",
-            x="x",
-            y="y",
-            dw="dw",
-            dh="dh",
-            source=self.binned_source,
-            color_mapper=self.mapper,
-        )
+        image = add_image(fig, self.binned_source, self.mapper)
         add_hover(
             fig,
             [image],
@@ -156,15 +149,7 @@ class RasterView(PlotView):
     def channel_fig(self):
         """One channel of an image-like layer as an H × W image."""
         fig = self.figure("", "col", "row", height=320)
-        pixels = fig.image(
-            image="image",
-            x="x",
-            y="y",
-            dw="dw",
-            dh="dh",
-            source=self.channel_source,
-            color_mapper=self.channel_mapper,
-        )
+        pixels = add_image(fig, self.channel_source, self.channel_mapper)
         fig.x_range.range_padding = fig.y_range.range_padding = 0
         fig.grid.visible = False
         add_hover(fig, [pixels], [("col", "$x{0}"), ("value", "@image")])

@@ -23,6 +23,7 @@ from .live import (
     LiveText,
     add_colorbar,
     add_hover,
+    add_image,
     bokeh_pane,
     empty_image,
     feed,
@@ -105,7 +106,7 @@ class WeightsView(PlotView):
 
     def _image_figure(self, title, x_label, y_label, source, mapper):
         fig = self.figure(title, x_label, y_label, height=320)
-        fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=source, color_mapper=mapper)
+        add_image(fig, source, mapper)
         fig.x_range.range_padding = fig.y_range.range_padding = 0
         fig.grid.visible = False
         add_colorbar(fig, mapper, "w")
