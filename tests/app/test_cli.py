@@ -10,6 +10,22 @@ def _values(cmd, flag):
     return [cmd[i + 1] for i, arg in enumerate(cmd) if arg == flag]
 
 
+@pytest.fixture
+def started(monkeypatch):
+    """The ``(command, environment)`` of every server ``batscope serve`` starts (none runs)."""
+    calls = []
+
+    class Proc:
+        def __init__(self, cmd, env=None):
+            calls.append((cmd, env))
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Proc)
+    return calls
+
+
 def test_serve_command_has_session_defaults():
     cmd = serve_command(port=5006, show=True)
     assert cmd[1:4] == ["-m", "panel", "serve"] and cmd[4].endswith("main.py")
@@ -65,23 +81,14 @@ def test_an_explicit_address_is_an_allowed_origin_and_extra_origins_are_kept():
     ]
 
 
-def test_share_prints_the_link_to_share(monkeypatch, capsys):
+def test_share_prints_the_link_to_share(monkeypatch, capsys, started):
     monkeypatch.setattr(cli, "lan_address", lambda: "192.168.1.23")
-    started, envs = [], []
 
-    class Proc:
-        def __init__(self, cmd, env=None):
-            started.append(cmd)
-            envs.append(env)
-
-        def wait(self, timeout=None):
-            return 0
-
-    monkeypatch.setattr(cli.subprocess, "Popen", Proc)
     assert cli.main(["serve", "--share", "--port", "5007", "--no-warm"]) == 0
     assert "share this link with the room: http://192.168.1.23:5007/main" in capsys.readouterr().out
-    assert _values(started[0], "--address") == ["0.0.0.0"]
-    assert envs[0]["BOKEH_VALIDATE_DOC"] == "false"  # unless the user set it, or --dev
+    ((cmd, env),) = started
+    assert _values(cmd, "--address") == ["0.0.0.0"]
+    assert env["BOKEH_VALIDATE_DOC"] == "false"  # unless the user set it, or --dev
 
 
 def test_document_checks_stay_for_dev_and_when_asked_for():
@@ -97,20 +104,11 @@ def test_server_allocates_with_malloc_unless_told_otherwise():
     assert cli.serve_env(environ={"PYTHONMALLOC": "pymalloc"})["PYTHONMALLOC"] == "pymalloc"
 
 
-def test_room_serves_the_instructor_page_behind_its_gate(monkeypatch, capsys, tmp_path):
+def test_room_serves_the_instructor_page_behind_its_gate(monkeypatch, capsys, tmp_path, started):
     from batscope.app.room import TOKEN_ENV
 
     monkeypatch.setattr(cli, "lan_address", lambda: "192.168.1.23")
-    started = []
 
-    class Proc:
-        def __init__(self, cmd, env=None):
-            started.append((cmd, env))
-
-        def wait(self, timeout=None):
-            return 0
-
-    monkeypatch.setattr(cli.subprocess, "Popen", Proc)
     argv = ["serve", "--room", "--port", "5008", "--no-warm", "--runs", str(tmp_path)]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out.splitlines()
@@ -130,25 +128,16 @@ def test_room_serves_the_instructor_page_behind_its_gate(monkeypatch, capsys, tm
     assert _values(serve_command(share=True), "--plugins") == ["batscope.app.keep_alive"]
 
 
-def test_serve_gives_the_server_its_data_and_runs_folders(monkeypatch, tmp_path):
-    envs = []
+def test_serve_gives_the_server_its_data_and_runs_folders(monkeypatch, tmp_path, started):
 
-    class Proc:
-        def __init__(self, cmd, env=None):
-            envs.append(env)
-
-        def wait(self, timeout=None):
-            return 0
-
-    monkeypatch.setattr(cli.subprocess, "Popen", Proc)
     monkeypatch.delenv("BATSCOPE_ALLOW_DOWNLOAD", raising=False)
     argv = ["serve", "--no-warm", "--runs", str(tmp_path), "--data-dir", str(tmp_path / "d")]
     assert cli.main(argv) == 0
-    assert envs[0]["BATSCOPE_RUNS_DIR"] == str(tmp_path.resolve())
-    assert envs[0]["BATSCOPE_DATA_DIR"] == str((tmp_path / "d").resolve())
-    assert "BATSCOPE_ALLOW_DOWNLOAD" not in envs[0]  # off unless asked
+    assert started[0][1]["BATSCOPE_RUNS_DIR"] == str(tmp_path.resolve())
+    assert started[0][1]["BATSCOPE_DATA_DIR"] == str((tmp_path / "d").resolve())
+    assert "BATSCOPE_ALLOW_DOWNLOAD" not in started[0][1]  # off unless asked
     assert cli.main(["serve", "--no-warm", "--allow-download"]) == 0
-    assert envs[1]["BATSCOPE_ALLOW_DOWNLOAD"] == "1"
+    assert started[1][1]["BATSCOPE_ALLOW_DOWNLOAD"] == "1"
 
 
 @pytest.mark.parametrize("argv", [["serve", "--port", "x"], ["nope"]])
@@ -157,23 +146,14 @@ def test_bad_arguments_are_refused(argv):
         cli.main(argv)
 
 
-def test_dask_scheduler_flag_names_the_servers_cluster(monkeypatch):
-    envs = []
+def test_dask_scheduler_flag_names_the_servers_cluster(monkeypatch, started):
 
-    class Proc:
-        def __init__(self, cmd, env=None):
-            envs.append(env)
-
-        def wait(self, timeout=None):
-            return 0
-
-    monkeypatch.setattr(cli.subprocess, "Popen", Proc)
     monkeypatch.delenv("BATSCOPE_DASK_SCHEDULER", raising=False)
     argv = ["serve", "--no-warm", "--dask-scheduler", " tcp://head:8786 "]
     assert cli.main(argv) == 0
-    assert envs[0]["BATSCOPE_DASK_SCHEDULER"] == "tcp://head:8786"  # the server's setting
+    assert started[0][1]["BATSCOPE_DASK_SCHEDULER"] == "tcp://head:8786"  # the server's setting
     assert cli.main(["serve", "--no-warm"]) == 0
-    assert "BATSCOPE_DASK_SCHEDULER" not in envs[1]
+    assert "BATSCOPE_DASK_SCHEDULER" not in started[1][1]
     for bad in ("", "tcp://a b:1"):
         with pytest.raises(ValueError, match="--dask-scheduler"):
             dask_scheduler_address(bad)
