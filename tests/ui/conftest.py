@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -100,6 +103,18 @@ def serve_in_process(pages):
     url = f"http://localhost:{port}"
     wait_http_ok(f"{url}/liveness")
     return server, url
+
+
+def stop_process_group(proc) -> None:
+    """End ``proc`` (started with ``start_new_session=True``) and everything it started: the
+    ``batscope serve`` CLI and its server; SIGKILL for a server still shutting down after 10 s."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def stop_apps(apps) -> None:

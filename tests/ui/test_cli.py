@@ -1,9 +1,6 @@
 """The real command line once: `batscope serve` (on 127.0.0.1, its websocket origins allowed)."""
 
-import contextlib
-import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -14,7 +11,7 @@ import pytest
 
 pytest.importorskip("playwright")
 
-from .conftest import click, open_app, status, wait_status  # noqa: E402
+from .conftest import click, open_app, status, stop_process_group, wait_status  # noqa: E402
 
 
 @pytest.fixture
@@ -41,13 +38,7 @@ def cli_server():
         assert "url" in found, "".join(lines)
         yield found["url"]
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the CLI and the server it started
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # a server still shutting down
+        stop_process_group(proc)
 
 
 def test_cli_serves_the_app(cli_server, guarded):

@@ -4,11 +4,8 @@ tab leaves the room, and ``batscope serve --room`` prints the two URLs."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -29,6 +26,7 @@ from .conftest import (  # noqa: E402
     serve_in_process,
     status,
     stop_apps,
+    stop_process_group,
     wait_until,
 )
 
@@ -231,13 +229,7 @@ def cli_room():
         wait_until(lambda: any("Bokeh app running at" in x for x in lines), 120)
         yield lines
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the CLI and the server it started
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(proc)
 
 
 def on_this_machine(url: str) -> str:
