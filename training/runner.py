@@ -28,6 +28,8 @@ from .runfolder import RunFolder
 from .telemetry import MetricRow
 from .trainer import Trainer
 
+LOG_INTERVAL_S = 30.0  # seconds between progress lines when stderr is not a terminal
+
 
 class RunStopped(Exception):
     """``RunSession.run`` was asked to stop; the folder resumes from its last checkpoint."""
@@ -100,7 +102,8 @@ class RunSession:
                 unit=" samples",
                 desc=f"{position}epoch {epoch + 1}/{trainer.epochs}",
                 file=sys.stderr,
-                mininterval=0.5,
+                # a terminal redraws its line; a log file gets a line every half minute
+                mininterval=0.5 if sys.stderr.isatty() else LOG_INTERVAL_S,
                 dynamic_ncols=True,
                 disable=not self.bars,
             )
@@ -111,7 +114,9 @@ class RunSession:
                 row = trainer.step()
                 rows.append(row)
                 bar.update(trainer.batch_size)
-                bar.set_postfix(loss=f"{row.loss:.4g}", acc=f"{100 * row.accuracy:.1f}%")
+                bar.set_postfix(
+                    loss=f"{row.loss:.4g}", acc=f"{100 * row.accuracy:.1f}%", refresh=False
+                )
                 message = self.watch.add(row.silent_fraction)
                 if message:
                     self._alert(epoch, "collapse-steps", message)
