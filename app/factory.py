@@ -31,6 +31,8 @@ from batscope.training.state import (
     TrainingConfig,
     ViewConfig,
     check_config,
+    layer_notation,
+    task_shape,
 )
 from batscope.training.sweep import SweepController
 from batscope.training.sweep_remote import ClusterChoice
@@ -84,10 +86,23 @@ LABELS = {
 }
 
 
-def _fill_on_open(card, body, event) -> None:
-    """Put a collapsed card's body in when it is first opened (its models are built then)."""
+def _fill_on_open(card, make_body, event) -> None:
+    """Put a collapsed card's body (``make_body()``) in when it is first opened: its models,
+    and the body itself where ``make_body`` builds it, cost nothing before."""
     if not event.new and not card.objects:
-        card.objects = [body]
+        card.objects = [make_body()]
+
+
+def _lazy_card(title: str, make_body) -> pn.Card:
+    """A collapsed card whose body ``make_body()`` is built when it is first opened."""
+    card = pn.Card(title=title, collapsed=True, sizing_mode="stretch_width", margin=(5, 0))
+    card.param.watch(partial(_fill_on_open, card, make_body), "collapsed")
+    return card
+
+
+def _layer_fields(hidden) -> set[str]:
+    """The LayerSpec fields among hidden controls: ``layer.theta`` → ``theta``."""
+    return {h.split(".", 1)[1] for h in hidden if h.startswith("layer.")}
 
 
 class TrainingForm(pn.viewable.Viewer):
@@ -118,7 +133,7 @@ class TrainingForm(pn.viewable.Viewer):
         training.param.watch(lambda *_: self._relevance(), ["loss", "task"])
         training.param.watch(self._full_data_here, ["data", "task"])
         self._relevance()
-        cards = []
+        self._cards = {}
         for group, grid in self._grids.items():
             card = pn.Card(
                 title=group,
@@ -127,11 +142,11 @@ class TrainingForm(pn.viewable.Viewer):
                 margin=(3, 0),
             )
             if card.collapsed:  # its inputs are drawn when it is first opened
-                card.param.watch(partial(_fill_on_open, card, grid), "collapsed")
+                card.param.watch(partial(_fill_on_open, card, lambda g=grid: g), "collapsed")
             else:
                 card.objects = [grid]
-            cards.append(card)
-        self._layout = pn.Column(*cards, self.alert, sizing_mode="stretch_width")
+            self._cards[group] = card
+        self._layout = pn.Column(*self._cards.values(), self.alert, sizing_mode="stretch_width")
 
     def _relevance(self):
         t = self.training
@@ -159,6 +174,12 @@ class TrainingForm(pn.viewable.Viewer):
             t.data = "sample"
             self.alert.object = f"**data**: {escape(why, 600)}"
             self.alert.visible = True
+
+    def open_groups(self, names) -> None:
+        """Open the cards of the groups that hold the fields ``names``."""
+        for group, fields in TRAINING_GROUPS.items():
+            if set(fields) & set(names):
+                self._cards[group].collapsed = False
 
     def set_hidden(self, hidden, locked: bool) -> None:
         self.hidden = {h for h in hidden if not h.startswith("layer.")}
@@ -315,8 +336,11 @@ class BatscopeApp(pn.viewable.Viewer):
         }
         self.views: dict = {}  # the views built so far, by name
         self.controls = ControlsView(self.controller)
-        self.builder = NetworkBuilder(self.network, self.training, account=self.account)
-        self.form = TrainingForm(self.training)
+        # the Network and Training cards open collapsed: their inputs (a third of a session's
+        # opening) are built when first wanted, with the controls the preset hides
+        self._builder: NetworkBuilder | None = None
+        self._form: TrainingForm | None = None
+        self._hidden: tuple[set, bool] = (set(), False)
         self.progress = LessonProgress()  # the participant's place in a lesson (docs/lessons.md)
         self.lesson = LessonDriver(self, list(TABS))
         self.gates = {
@@ -347,6 +371,49 @@ class BatscopeApp(pn.viewable.Viewer):
         self.urlstate.param.watch(self._on_url_preset, "preset")
         self._show_preset(self.preset)
         self.template = self._template()
+
+    @property
+    def builder(self) -> NetworkBuilder:
+        """The Network card's layer editor, built on first use."""
+        if self._builder is None:
+            hidden, locked = self._hidden
+            self._builder = NetworkBuilder(
+                self.network,
+                self.training,
+                account=self.account,
+                hidden=_layer_fields(hidden),
+                locked=locked,
+            )
+        return self._builder
+
+    @property
+    def form(self) -> TrainingForm:
+        """The Training card's inputs, built on first use."""
+        if self._form is None:
+            self._form = TrainingForm(self.training)
+            self._form.set_hidden(*self._hidden)
+        return self._form
+
+    def set_hidden(self, hidden, locked: bool) -> None:
+        """Hide the controls named in ``hidden`` (``lr``, ``layer.theta``, …) in the Training
+        and Network cards; ``locked`` freezes the task and the network's structure."""
+        self._hidden = (set(hidden), locked)
+        if self._form is not None:
+            self._form.set_hidden(hidden, locked)
+        if self._builder is not None:
+            self._builder.set_hidden(_layer_fields(hidden), locked)
+
+    def open_cards(self, controls) -> None:
+        """Open the cards that hold ``controls`` (a lesson step's fields: ``lr``,
+        ``layer.n_max``, …), so that what a step asks to change is in sight."""
+        if getattr(self, "_network_card", None) is None:  # before the layout: opens collapsed
+            return
+        if any(c.startswith("layer.") for c in controls):
+            self._network_card.collapsed = False
+        fields = [c for c in controls if not c.startswith("layer.")]
+        if fields:
+            self._training_card.collapsed = False
+            self.form.open_groups(fields)
 
     def view(self, name: str):
         """The view ``name`` (a key of :data:`TAB_OF`), built on first use."""
@@ -381,10 +448,7 @@ class BatscopeApp(pn.viewable.Viewer):
     def _show_preset(self, name: str) -> None:
         p = load_preset(name)
         self.preset_info.object = f"**{p.title}**\n\n{p.description}"
-        self.form.set_hidden(p.hidden, p.locked)
-        self.builder.set_hidden(
-            {h.split(".", 1)[1] for h in p.hidden if h.startswith("layer.")}, p.locked
-        )
+        self.set_hidden(p.hidden, p.locked)
         self._check()
 
     def _check(self) -> None:
@@ -408,6 +472,11 @@ class BatscopeApp(pn.viewable.Viewer):
             visible=self.urlstate.param.message.rx.bool(),
             css_classes=["url-message"],
         )
+        self._network_card = _lazy_card("Network", lambda: self.builder)
+        self._training_card = _lazy_card("Training", lambda: self.form)
+        self._titles()
+        self.network.param.watch(self._titles, "revision")
+        self.training.param.watch(self._titles, ["task", "loss", "optimizer", "lr", "epochs"])
         sidebar = [
             url_message,
             self.lesson.bar,
@@ -415,13 +484,11 @@ class BatscopeApp(pn.viewable.Viewer):
             self.preset_info,
             self.controls,
             self.check,
-            pn.Card(self.builder, title="Network", sizing_mode="stretch_width", margin=(5, 0)),
-            pn.Card(self.form, title="Training", sizing_mode="stretch_width", margin=(5, 0)),
+            self._network_card,
+            self._training_card,
         ]
         if runs_dir() is not None:  # batscope serve --runs DIR; listed when first opened
-            runs = pn.Card(title="Open a run folder", collapsed=True, sizing_mode="stretch_width")
-            runs.param.watch(partial(self._list_runs, runs), "collapsed")
-            sidebar.append(runs)
+            sidebar.append(_lazy_card("Open a run folder", self._run_picker))
         self.view_controls = ViewControls(self.view_config, self.network)
         self._tab_bodies = [pn.Column(sizing_mode="stretch_width") for _ in TABS]
         # not dynamic: a tab's views are built into its body once, when first shown, and stay
@@ -449,10 +516,19 @@ class BatscopeApp(pn.viewable.Viewer):
             template.config.raw_css.append(CSS.read_text())
         return template
 
-    def _list_runs(self, card, event) -> None:
-        if not event.new and not card.objects:
-            self.runs = RunPicker(self.controller, runs_dir())
-            card.objects = [self.runs]
+    def _run_picker(self) -> RunPicker:
+        self.runs = RunPicker(self.controller, runs_dir())
+        return self.runs
+
+    def _titles(self, *_) -> None:
+        """The collapsed cards' titles say what is inside: the network in the paper's
+        notation, the task, loss and schedule."""
+        t = self.training
+        notation = layer_notation(self.network.layers, task_shape(t.task)[0])
+        self._network_card.title = f"Network: {notation}"
+        self._training_card.title = (
+            f"Training: {t.task}, {t.loss}, {t.optimizer} λ={t.lr:g}, {t.epochs} epochs"
+        )
 
     def _fill_tab(self, index: int) -> None:
         """Build the views of tab ``index`` into its (so far empty) body, once."""

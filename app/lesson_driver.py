@@ -174,10 +174,9 @@ class LessonDriver:
         """Show only ``controls`` in the sidebar (None: those the selected preset shows)."""
         preset = load_preset(self.app.preset)
         hidden = set(preset.hidden) if controls is None else CONTROLS - set(controls)
-        self.app.form.set_hidden(hidden, preset.locked)
-        self.app.builder.set_hidden(
-            {h.split(".", 1)[1] for h in hidden if h.startswith("layer.")}, preset.locked
-        )
+        self.app.set_hidden(hidden, preset.locked)
+        if controls:
+            self.app.open_cards(controls)
 
     def _show_tabs(self, ids) -> None:
         tabs = getattr(self.app, "tabs", None)

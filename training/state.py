@@ -213,6 +213,21 @@ def check_layers(layers, input_shape: tuple | None = None) -> None:
     check_total_neurons(layer_neurons(layers, input_shape))
 
 
+def layer_notation(layers, n_inputs: int) -> str:
+    """The network in the paper's notation, inputs first: ``784-15C5-P2-40C5-P2-300-10``
+    (a conv layer is ``{channels}C{kernel size}``, a pool layer ``P{size}``, a dense layer its
+    number of neurons)."""
+    parts = [str(n_inputs)]
+    for spec in layers:
+        if spec.kind == "conv":
+            parts.append(f"{spec.channels}C{spec.kernel_size}")
+        elif spec.kind == "pool":
+            parts.append(f"P{spec.pool_size}")
+        else:
+            parts.append(str(spec.size))
+    return "-".join(parts)
+
+
 def input_shape_of(task: str) -> tuple:
     """The input shape of a task: :data:`IMAGE_SHAPE` for an image task, ``(n,)`` for a toy."""
     return IMAGE_SHAPE if task in IMAGE_TASKS else (task_shape(task)[0],)

@@ -94,6 +94,8 @@ class NetworkBuilder(pn.viewable.Viewer):
         network: NetworkSpec,
         training: TrainingConfig,
         account: SessionAccount | None = None,
+        hidden=(),
+        locked: bool = False,
         **params,
     ):
         super().__init__(**params)
@@ -102,13 +104,17 @@ class NetworkBuilder(pn.viewable.Viewer):
         self._memory = pn.pane.Markdown(
             sizing_mode="stretch_width", margin=(0, 5), css_classes=["memory-estimate"]
         )
-        self.hidden: set[str] = set()
-        self.locked = False
+        self.hidden: set[str] = set(hidden)  # see set_hidden; the cards are built with them
+        self.locked = locked
         self._watchers: list = []
         self._input = pn.pane.Markdown(sizing_mode="stretch_width", margin=(0, 5))
         self._cards = pn.Column(sizing_mode="stretch_width")
         self._add = pn.widgets.Button(
-            label="+ add layer", color="primary", variant="outline", sizing_mode="stretch_width"
+            label="+ add layer",
+            color="primary",
+            variant="outline",
+            sizing_mode="stretch_width",
+            disabled=locked,
         )
         self._add.on_click(lambda _: self.network.add_layer(max(len(self.network.layers) - 1, 0)))
         network.param.watch(lambda *_: self._rebuild(), "layers")

@@ -49,6 +49,9 @@ def test_a_broadcast_move_is_followed(app):
     app.progress.move_to("convergence", 2)  # what the instructor's broadcast calls
     assert app.preset == "convergence" and app.lesson.tab_ids[app.tabs.active] == "learning"
     assert app.form.inputs["seed"].visible and not app.form.inputs["loss"].visible
+    # the cards that hold the step's controls are opened (the sidebar's start collapsed)
+    assert not app._training_card.collapsed and not app.form._cards["Run"].collapsed
+    assert not app._network_card.collapsed  # the step shows layer.init_mean and init_std
     css = app.tabs.stylesheets[0]
     assert ".bk-tab:nth-child(3)" in css and ".bk-tab:nth-child(2)" not in css
     assert "Step 3 of 3" in app.lesson.bar.header.object

@@ -72,7 +72,7 @@ def test_hidden_view_gets_the_rows_it_missed_when_first_shown():
         app.sweep.shutdown()
 
 
-def test_opening_builds_the_cards_once_and_leaves_hidden_parts_out_of_the_document(monkeypatch):
+def test_opening_leaves_the_settings_cards_and_hidden_parts_out_of_the_document(monkeypatch):
     """What keeps an opening cheap: every model costs the server at each session's opening."""
     from batscope.app.factory import create_app
     from batscope.widgets.builder import NetworkBuilder
@@ -90,7 +90,14 @@ def test_opening_builds_the_cards_once_and_leaves_hidden_parts_out_of_the_docume
         app = create_app()
         app.template.server_doc(doc)
     try:
-        assert len(rebuilds) == 1  # the preset is applied before the cards are built
+        # the Network and Training cards open collapsed, their inputs not even built; their
+        # titles say what is inside
+        assert app._builder is None and app._form is None and rebuilds == []
+        network, training = app._network_card, app._training_card
+        assert network.collapsed and training.collapsed
+        assert not network.objects and not training.objects
+        assert network.title == "Network: 4-2"  # the convergence task's, the default preset
+        assert training.title == "Training: convergence, spike_count, sgd λ=0.1, 50 epochs"
         in_doc = {m.id for m in doc.models}
         raster, membrane = app.views["raster"], app.views["membrane"]
         assert raster.exact_fig.id in in_doc
@@ -100,9 +107,21 @@ def test_opening_builds_the_cards_once_and_leaves_hidden_parts_out_of_the_docume
         assert "fig" not in vars(membrane)
         for fig in (raster.binned_fig, raster.channel_fig, membrane.fig):  # built on first use
             assert fig.id not in in_doc
+        # opened, a card is filled once, with the preset's hidden controls already applied
+        network.collapsed = training.collapsed = False
+        builder, form = app.builder.__panel__(), app.form.__panel__()
+        assert network.objects == [builder] and training.objects == [form]
+        assert len(rebuilds) == 1
+        network.collapsed = True
+        network.collapsed = False
+        assert network.objects == [builder] and len(rebuilds) == 1
         hidden = [w for w in app.form.inputs.values() if not w.visible]
         assert hidden and all(not w._models for w in hidden)  # no Bokeh model for them
         assert all(w.visible for w in _grid_inputs(app.builder.__panel__()))
+        app.network.add_layer(0)
+        app.training.lr = 0.05
+        assert network.title == "Network: 4-2-2"
+        assert training.title == "Training: convergence, spike_count, sgd λ=0.05, 50 epochs"
     finally:
         app.controller.shutdown()
         app.sweep.shutdown()

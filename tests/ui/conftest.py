@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -182,6 +183,14 @@ def open_app(page, url: str):
     page.goto(url)
     page.locator(".run-status p").first.wait_for(timeout=30_000)
     return page
+
+
+def open_card(page, title: str):
+    """Open the sidebar card whose title starts with ``title`` ("Network", "Training", "Run"):
+    the settings cards start collapsed and are built when first opened."""
+    header = page.locator(".card-header").filter(has_text=re.compile(rf"^\W*{re.escape(title)}\b"))
+    header.first.click()
+    return header.first
 
 
 def click(page, label: str):

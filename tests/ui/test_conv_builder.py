@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("playwright")
 
-from .conftest import click, open_app, shot, wait_status, wait_until  # noqa: E402
+from .conftest import click, open_app, open_card, shot, wait_status, wait_until  # noqa: E402
 
 # the non-empty columns of the page's Bokeh data sources that hold raster points (t, neuron)
 RASTER_POINTS_JS = """() => {
@@ -32,6 +32,7 @@ def test_build_a_conv_net_in_the_builder_and_train_it(served, guarded):
     wait_until(lambda: len(served.apps) > n)
     app = served.apps[-1]
     assert app.network.sizes == [20, 10]
+    open_card(page, "Network")
     card(page, 0).locator(".input-kind select").select_option("conv")
     wait_until(lambda: app.network.layers[0].kind == "conv")
     for name, value in (("channels", 4), ("n_max", 3)):

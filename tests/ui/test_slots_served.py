@@ -8,7 +8,7 @@ pytest.importorskip("playwright")
 from batscope.engine.slots import TRAINING_SLOTS  # noqa: E402
 from batscope.training.resources import MemoryBroker  # noqa: E402
 
-from .conftest import click, open_app, set_input, status, wait_status, wait_until  # noqa: E402
+from .conftest import click, open_app, open_card, set_input, status, wait_status, wait_until  # noqa: E402
 
 
 def run_status_text(page) -> str:
@@ -43,6 +43,7 @@ def test_builder_shows_the_estimate_and_play_refuses_what_does_not_fit(served, g
     wait_until(lambda: len(served.apps) > n)
     app = served.apps[-1]
     app.account.broker = MemoryBroker(10**9, 50_000)  # this session may reserve 50 kB
+    open_card(page, "Network")
     estimate = page.locator(".memory-estimate p").first
     wait_until(lambda: "a run needs about" in estimate.inner_text())
     assert "Play will be refused" not in estimate.inner_text()

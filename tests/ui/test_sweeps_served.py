@@ -12,7 +12,7 @@ pytest.importorskip("distributed")
 
 from batscope.training.sweep_cluster import close_client, open_client  # noqa: E402
 
-from .conftest import click, open_app, set_input, shot, wait_until  # noqa: E402
+from .conftest import click, open_app, open_card, set_input, shot, wait_until  # noqa: E402
 from .test_training import newest_app, open_tab  # noqa: E402
 
 
@@ -37,6 +37,7 @@ def test_a_sweep_from_the_panel_runs_on_the_cluster(
     n = len(served.apps)
     page = open_app(guarded, served.url)
     app = newest_app(served, n)
+    open_card(page, "Training")
     set_input(page, "epochs", 100)  # a second or so a run: the cells fill one by one
     wait_until(lambda: app.training.epochs == 100)
     open_tab(page, "Sweeps")

@@ -10,6 +10,7 @@ pytest.importorskip("playwright")
 from .conftest import (  # noqa: E402
     click,
     open_app,
+    open_card,
     set_input,
     shot,
     status,
@@ -43,7 +44,9 @@ def test_build_and_train_convergence_to_100_percent(served, guarded):
     n = len(served.apps)
     page = open_app(guarded, served.url)
     app = newest_app(served, n)
+    open_card(page, "Network")
     cards = page.locator(".layer-card")
+    cards.first.wait_for(timeout=10_000)
     assert cards.count() == 1
     click(page, "+ add layer")
     wait_until(lambda: cards.count() == 2)
@@ -70,6 +73,7 @@ def test_play_pause_step_reset(served, guarded):
     n = len(served.apps)
     page = open_app(guarded, served.url)
     app = newest_app(served, n)
+    open_card(page, "Training")
     set_input(page, "epochs", 100000)
     wait_until(lambda: app.training.epochs == 100000)
     click(page, "▶ Play")
@@ -151,8 +155,9 @@ def test_url_sets_seed_and_learning_rate(served, guarded):
     n = len(served.apps)
     page = open_app(guarded, served.url + "?seed=7&lr=0.001")
     app = newest_app(served, n)
-    # the "Run" card starts collapsed and draws its inputs when first opened
-    page.locator(".card-header").filter(has_text=re.compile(r"^\W*Run\s*$")).first.click()
+    # the Training card and its "Run" card start collapsed and draw their inputs when opened
+    open_card(page, "Training")
+    open_card(page, "Run")
     assert page.locator(".input-seed input").first.input_value() == "7"
     assert float(page.locator(".input-lr input").first.input_value()) == 0.001
     assert (app.training.seed, app.training.lr) == (7, 0.001)
