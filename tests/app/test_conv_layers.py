@@ -24,6 +24,7 @@ from batscope.training.state import (
     ViewConfig,
     apply_run_config,
     check_config,
+    layer_notation,
     run_config,
 )
 from batscope.training.trainer import Trainer, build_network
@@ -46,6 +47,13 @@ def test_shapes_and_neurons_are_counted_from_the_geometry():
     net = _conv_net()
     assert net.shapes == [(28, 28, 1), (24, 24, 4), (12, 12, 4), (10,)]
     assert net.sizes == [2304, 576, 10]
+
+
+def test_the_network_is_named_in_the_papers_notation():
+    net3 = NetworkSpec()
+    apply_preset(load_preset("mnist-net3"), net3, TrainingConfig())
+    assert layer_notation(net3.layers, 784) == "784-15C5-P2-40C5-P2-300-10"
+    assert layer_notation(_conv_net(LayerSpec(size=300)).layers, 784) == "784-4C5-P2-300-10"
 
 
 def test_kernel_larger_than_its_input_and_pooling_to_nothing_are_refused():
