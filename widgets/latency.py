@@ -46,13 +46,16 @@ class LatencyView(PlotView):
 
     def _plot(self, title: str, y_label: str):
         fig = self.figure(title, T_LABEL, y_label, height=280)
-        pool = LinePool(fig, MAX_CURVES, "t", "value", ("curve",))
-        fig.add_layout(Legend(items=pool.items, location="bottom_right"))
-        add_hover(
+        pool = LinePool(fig, MAX_CURVES, "t", "value", ("curve",), made=0)  # made when drawn
+        legend = Legend(items=pool.items, location="bottom_right")
+        fig.add_layout(legend)
+        hover = add_hover(
             fig,
             pool.renderers,
             [("curve", "@curve"), ("T_d (s)", "@t{0.000}"), (y_label, "@value{0.0}")],
         )
+        pool.legends.append(legend)
+        pool.hovers.append(hover)
         span = Span(
             dimension="height",
             line_color="grey",

@@ -204,27 +204,60 @@ def show(pane: pn.pane.Bokeh, on: bool) -> None:
 
 
 class LinePool:
-    """A fixed set of labelled lines (and optional markers) for a varying number of curves.
+    """A set of labelled lines (and optional markers) for a varying number of curves, at most
+    ``size``.
 
-    Each line has its own source and legend entry, made once; :meth:`set` fills the first ones
-    and empties and unlists the rest. A legend grouped by a data column (``legend_field``) is
-    not used: BokehJS draws its swatches from row indices and fails when the rows shrink.
+    Each line has its own source and legend entry; :meth:`set` fills the first ones and empties
+    and unlists the rest. A legend grouped by a data column (``legend_field``) is not used:
+    BokehJS draws its swatches from row indices and fails when the rows shrink. ``made`` lines
+    are built at once (default: all); the others when first needed, and the legends and hover
+    tools in :attr:`legends` and :attr:`hovers` then list them too (each line is some ten Bokeh
+    models that a session's page would otherwise carry empty).
     """
 
-    def __init__(self, fig, size: int, x: str, y: str, extra=(), colors=Category10_10, **style):
-        marker = style.pop("marker", None)
-        style = {"line_width": 2, **style}
-        empty = {c: np.zeros(0) for c in (x, y, *extra)}
-        self.sources = [ColumnDataSource(dict(empty)) for _ in range(size)]
-        self.lines, self.items, self._labels = [], [], [None] * size
-        for k, src in enumerate(self.sources):
-            color = colors[k % len(colors)]
-            glyphs = [fig.line(x, y, source=src, color=color, **style)]
-            if marker:
-                glyphs.append(fig.scatter(x, y, source=src, color=color, marker=marker, size=6))
+    def __init__(
+        self,
+        fig,
+        size: int,
+        x: str,
+        y: str,
+        extra=(),
+        colors=Category10_10,
+        made: int | None = None,
+        **style,
+    ):
+        self.fig, self.size, self.x, self.y, self.colors = fig, size, x, y, colors
+        self._marker = style.pop("marker", None)
+        self._style = {"line_width": 2, **style}
+        self._empty = {c: np.zeros(0) for c in (x, y, *extra)}
+        self.sources: list = []
+        self.lines: list = []
+        self.items: list = []
+        self._labels: list = []
+        self.legends: list = []  # Legends showing self.items, kept up to date as lines are made
+        self.hovers: list = []  # HoverTools answering for self.renderers, likewise
+        self._make(size if made is None else made)
+
+    def _make(self, n: int) -> None:
+        """Build lines until there are ``n``."""
+        for k in range(len(self.sources), min(n, self.size)):
+            src = ColumnDataSource(dict(self._empty))
+            color = self.colors[k % len(self.colors)]
+            glyphs = [self.fig.line(self.x, self.y, source=src, color=color, **self._style)]
+            if self._marker:
+                glyphs.append(
+                    self.fig.scatter(
+                        self.x, self.y, source=src, color=color, marker=self._marker, size=6
+                    )
+                )
+            self.sources.append(src)
             self.lines.append(glyphs[0])
             self.items.append(LegendItem(label=value(""), renderers=glyphs, visible=False))
-        self._empty = empty
+            self._labels.append(None)
+        for legend in self.legends:
+            legend.items = list(self.items)
+        for hover in self.hovers:
+            hover.renderers = self.renderers
 
     @property
     def renderers(self) -> list:
@@ -233,7 +266,9 @@ class LinePool:
 
     def set(self, curves) -> None:
         """Show ``[(label, columns), ...]`` (at most the pool's size); only changes are sent."""
-        curves = list(curves)[: len(self.sources)]
+        curves = list(curves)[: self.size]
+        if len(curves) > len(self.sources):
+            self._make(len(curves))
         for k, src in enumerate(self.sources):
             label, data = curves[k] if k < len(curves) else (None, self._empty)
             feed(src, data)

@@ -143,9 +143,13 @@ class SparsityView(PlotView):
 
     def _timeline_figure(self):
         fig = self.figure("over training", "epoch", MEASURES[self.history_measure], 240)
-        self.pool = LinePool(fig, MAX_LAYERS, "epoch", "value", ("layer",), marker="circle")
-        fig.add_layout(Legend(items=self.pool.items), "right")
+        # a line per layer, made when a network with that many layers is first shown
+        self.pool = LinePool(fig, MAX_LAYERS, "epoch", "value", ("layer",), made=0, marker="circle")
+        legend = Legend(items=self.pool.items)
+        fig.add_layout(legend, "right")
         hover = add_hover(fig, self.pool.renderers, self._timeline_tooltips())
+        self.pool.legends.append(legend)
+        self.pool.hovers.append(hover)
         return fig, hover
 
     def _timeline_tooltips(self):

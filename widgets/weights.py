@@ -12,6 +12,7 @@ sources (widgets/live.py), sent only when new weights arrive or the layer or neu
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import numpy as np
 import panel as pn
@@ -69,16 +70,9 @@ class WeightsView(PlotView):
             "receptive field", "x", "y", self.field_source, self.field_mapper
         )
         add_hover(self.field, self.field.renderers, [("pre i", "@i"), ("w", "@image{0.0000}")])
+        # a conv layer's kernels: the figure is built when a conv layer is first drawn
         self.kernel_source = ColumnDataSource(empty_image())
         self.kernel_mapper = symmetric_mapper()
-        self.kernels = self._image_figure(
-            "kernels (output channel o from x = o·(k + 1))",
-            "x",
-            "kernel row (0 on top)",
-            self.kernel_source,
-            self.kernel_mapper,
-        )
-        add_hover(self.kernels, self.kernels.renderers, [("w", "@image{0.0000}")])
         self.in_channel = pn.widgets.IntInput(
             label="input channel", value=0, start=0, end=0, width=120
         )
@@ -89,20 +83,34 @@ class WeightsView(PlotView):
         self.neuron.param.watch(locked_safe(self._redraw), "value")
         self.info = LiveText(EMPTY_TEXT)
         self.view_config.param.watch(locked_safe(self._follow_config), ["layer", "neurons"])
-        self._field_pane, self._kernel_pane = bokeh_pane(self.field), bokeh_pane(self.kernels)
-        show(self._kernel_pane, False)
+        self._field_pane = bokeh_pane(self.field)
         self.in_channel.visible = False
+        self._plots = pn.Row(bokeh_pane(self.matrix), self._field_pane, sizing_mode="stretch_width")
         self._layout = pn.Column(
             pn.Row(self.layer_select, self.neuron, self.in_channel),
             self.info,
-            pn.Row(
-                bokeh_pane(self.matrix),
-                self._field_pane,
-                self._kernel_pane,
-                sizing_mode="stretch_width",
-            ),
+            self._plots,
             sizing_mode="stretch_width",
         )
+
+    @cached_property
+    def kernels(self):
+        """The kernels of a conv layer for one input channel, side by side."""
+        fig = self._image_figure(
+            "kernels (output channel o from x = o·(k + 1))",
+            "x",
+            "kernel row (0 on top)",
+            self.kernel_source,
+            self.kernel_mapper,
+        )
+        add_hover(fig, fig.renderers, [("w", "@image{0.0000}")])
+        return fig
+
+    @cached_property
+    def _kernel_pane(self):
+        pane = bokeh_pane(self.kernels)
+        self._plots.append(pane)
+        return pane
 
     def _image_figure(self, title, x_label, y_label, source, mapper):
         fig = self.figure(title, x_label, y_label, height=320)
@@ -179,7 +187,8 @@ class WeightsView(PlotView):
         conv = w_full.ndim == 4
         self.neuron.name = "output channel" if conv else "neuron"
         show(self._field_pane, not conv)
-        show(self._kernel_pane, conv)
+        if conv or "_kernel_pane" in vars(self):  # built for the first conv layer drawn
+            show(self._kernel_pane, conv)
         self.in_channel.visible = conv
         if conv:
             shown = self._draw_kernels(w_full)

@@ -141,6 +141,7 @@ def test_kernels_equal_the_conv_weights(trainer):
         assert np.isnan(tiles[:, 3]).all() and np.isnan(tiles[:, 7]).all()
     assert view.matrix_source.data["image"][0].shape == (3, 18)
     assert view.in_channel.visible and view._kernel_pane.visible and not view._field_pane.visible
+    assert view._plots.objects[-1] is view._kernel_pane  # built for the first conv layer drawn
     view.view_config.param.update(layer=1, neurons=[47])  # conv neuron 47 is in channel 2
     assert view.neuron.value == 2 and view.neuron.name == "output channel"
     view.view_config.layer = 3  # a dense layer after the pool: its receptive field as before

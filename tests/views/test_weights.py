@@ -36,6 +36,8 @@ def test_matrix_and_receptive_field(make_snapshot):
         assert mapper.palette[0] != mapper.palette[-1]  # diverging
     (hover,) = view.matrix.select(HoverTool)
     assert [t[0] for t in hover.tooltips] == ["pre i", "post j", "w"]
+    # a dense network has no kernels: their figure is not even built (it costs every session)
+    assert "kernels" not in vars(view) and len(view._plots.objects) == 2
 
 
 def test_colour_range_is_fixed_between_frames(make_snapshot):
