@@ -100,8 +100,17 @@ def feed(source: ColumnDataSource, data: dict) -> bool:
     return True
 
 
-def new_figure(title: str = "", x_label: str = "", y_label: str = "", height: int = 300, **kw):
-    """A figure with the app's common tools (pan, wheel and box zoom, reset, save)."""
+def new_figure(
+    title: str = "",
+    x_label: str = "",
+    y_label: str = "",
+    height: int = 300,
+    anchor: bool = True,
+    **kw,
+):
+    """A figure with the app's common tools (pan, wheel and box zoom, reset, save); ``anchor``:
+    an invisible point at the origin gives it ranges while empty (not for log axes: give them
+    explicit ranges)."""
     tools = [PanTool(), WheelZoomTool(), BoxZoomTool(), ResetTool(), SaveTool()]
     fig = figure(
         title=title,
@@ -116,7 +125,7 @@ def new_figure(title: str = "", x_label: str = "", y_label: str = "", height: in
     )
     fig.toolbar.active_scroll = None  # a page scrolls past plots instead of zooming them
     fig.grid.grid_line_alpha = 0.4
-    if not any(isinstance(r, FactorRange) for r in (fig.x_range, fig.y_range)):
+    if anchor and not any(isinstance(r, FactorRange) for r in (fig.x_range, fig.y_range)):
         # an invisible point at the origin: an empty plot still has axes (and BokehJS no
         # "could not set initial ranges" warning on every paint); all views' data start at 0
         fig.scatter([0.0], [0.0], size=0, alpha=0, name=ANCHOR)

@@ -8,104 +8,42 @@ time grid: its times are exact up to float rounding.
 
 from __future__ import annotations
 
-from functools import partial
-
-import holoviews as hv
 import numpy as np
 import panel as pn
 import param
 from batscope.engine.clock import METHODS, Comparison, compare, simulate_network
 from batscope.widgets.base import PlotView
+from batscope.widgets.live import add_hover, bokeh_pane, feed
 from batscope.widgets.provider import SessionInputs
-
-if "bokeh" not in hv.Store.renderers:  # HoloViews view, usable before the app's hv.extension
-    hv.extension("bokeh", logo=False)
+from bokeh.models import ColumnDataSource, Legend, LegendItem, Range1d, Span
 
 STEP_BUDGET = 3e8  # most (steps × neurons × samples) one clock simulation may cost
-EMPTY_SPIKES = {"t": np.zeros(0), "neuron": np.zeros(0)}
-EMPTY_CURVE = {
-    "dt": np.zeros(0),
-    "max": np.zeros(0),
-    "mean": np.zeros(0),
-    "mismatch": np.zeros(0),
-    "chosen": np.nan,
-}
+OFFSET = 0.15  # exact spikes drawn this far above their neuron's row, clock spikes below
+DT_RANGE = (1e-5, 1e-1)  # the dt axes before a comparison (s)
+ERROR_RANGE = (1e-9, 1e-1)  # the error axis before a comparison (s)
 
 
-def _spikes(data, label, color, marker, offset, hooks=()):
-    return hv.Scatter((data["t"], data["neuron"] + offset), "t", "neuron", label=label).opts(
-        color=color,
-        marker=marker,
-        size=8,
-        tools=["hover"],
-        width=520,
-        height=320,
-        xlabel="t [s]",
-        ylabel="neuron",
-        framewise=True,
-        hooks=list(hooks),
-        shared_axes=False,
-        title="Exact (engine) vs clock-based spike times, displayed sample",
-        legend_position="top_left",
-    )
+def _empty_spikes() -> dict:
+    return {"t": np.zeros(0), "neuron": np.zeros(0)}
 
 
-def _flat(trains, sample: int = 0):
+def _empty_curve() -> dict:
+    return {"dt": np.zeros(0), "max": np.zeros(0), "mean": np.zeros(0)}
+
+
+def _flat(trains, sample: int = 0, offset: float = 0.0) -> dict:
+    """The spikes of one sample as points (t, neuron + ``offset``)."""
     t = np.asarray(trains.times[sample], dtype=np.float64)
     n, k = np.nonzero(np.isfinite(t))
-    return {"t": t[n, k], "neuron": n.astype(float)}
+    return {"t": t[n, k], "neuron": n.astype(float) + offset}
 
 
-def _error_curves(data, hooks=()):
-    dt = data["dt"]
-    ok = np.isfinite(data["max"]) & (data["max"] > 0)
-    ref = dt * (np.nanmax(data["max"][ok] / dt[ok]) if ok.any() else 1.0)
-    opts = dict(logx=True, logy=True, framewise=True, tools=["hover"], shared_axes=False)
-    mx = hv.Curve((dt[ok], data["max"][ok]), "dt", "error", label="max |t_clock − t_exact|")
-    mean = hv.Curve((dt[ok], data["mean"][ok]), "dt", "error", label="mean |t_clock − t_exact|")
-    slope = hv.Curve((dt, ref), "dt", "error", label="∝ dt").opts(color="grey", line_dash="dashed")
-    chosen = hv.VLine(data["chosen"] if np.isfinite(data["chosen"]) else 0).opts(
-        color="black", line_width=1, visible=bool(np.isfinite(data["chosen"]))
-    )
-    return (
-        mx.opts(color="#d62728")
-        * hv.Scatter((dt[ok], data["max"][ok]), "dt", "error").opts(color="#d62728", size=6)
-        * mean.opts(color="#1f77b4")
-        * slope
-        * chosen
-    ).opts(
-        hv.opts.Curve(**opts),
-        hv.opts.Scatter(**opts),
-        hv.opts.Overlay(
-            title="Clock-based spike-time error vs step dt",
-            xlabel="dt [s]",
-            ylabel="|t error| [s]",
-            width=520,
-            height=320,
-            logx=True,
-            logy=True,
-            legend_position="bottom_right",
-            hooks=list(hooks),
-        ),
-    )
-
-
-def _mismatch(data, hooks=()):
-    return hv.Curve((data["dt"], data["mismatch"]), "dt", "mismatch").opts(
-        logx=True,
-        framewise=True,
-        width=520,
-        height=200,
-        color="#9467bd",
-        tools=["hover"],
-        title="Neurons whose spike count differs from the exact one",
-        xlabel="dt [s]",
-        ylabel="count mismatches",
-        shared_axes=False,
-        hooks=list(hooks),
-    ) * hv.Scatter((data["dt"], data["mismatch"]), "dt", "mismatch").opts(
-        color="#9467bd", size=6, framewise=True
-    )
+def _log_range(rng: Range1d, values, default: tuple) -> None:
+    """Fit a log axis to the finite positive ``values`` (a factor 2 of room), else ``default``."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    start, end = (v.min() / 2, v.max() * 2) if v.size else default
+    rng.update(start=float(start), end=float(end))
 
 
 class PrecisionView(PlotView):
@@ -140,19 +78,9 @@ class PrecisionView(PlotView):
         self.inputs = SessionInputs(network_provider, training_provider)
         self.comparisons: list[Comparison] = []
         self.at_dt: Comparison | None = None
-        self._exact_pipe = hv.streams.Pipe(data=EMPTY_SPIKES)
-        self._clock_pipe = hv.streams.Pipe(data=EMPTY_SPIKES)
-        self._curve_pipe = hv.streams.Pipe(data=EMPTY_CURVE)
-        h = self.hooks
-        self.spike_plot = hv.DynamicMap(
-            partial(_spikes, label="exact", color="#1f77b4", marker="circle", offset=0.15, hooks=h),
-            streams=[self._exact_pipe],
-        ) * hv.DynamicMap(
-            partial(_spikes, label="clock", color="#d62728", marker="x", offset=-0.15, hooks=h),
-            streams=[self._clock_pipe],
-        )
-        self.error_plot = hv.DynamicMap(partial(_error_curves, hooks=h), streams=[self._curve_pipe])
-        self.mismatch_plot = hv.DynamicMap(partial(_mismatch, hooks=h), streams=[self._curve_pipe])
+        self.spike_fig = self._spike_figure()
+        self.error_fig = self._error_figure()
+        self.mismatch_fig = self._mismatch_figure()
         self.summary = pn.pane.Markdown("Press **Compare**.", css_classes=["precision-summary"])
         widgets = pn.Param(
             self.param,
@@ -169,13 +97,105 @@ class PrecisionView(PlotView):
             pn.pane.Markdown("### Precision: exact event-based vs clock-based simulation"),
             pn.Row(
                 pn.Column(widgets, button, self.summary, width=280),
-                pn.Column(
-                    pn.pane.HoloViews(self.spike_plot, linked_axes=False),
-                    pn.pane.HoloViews(self.mismatch_plot, linked_axes=False),
-                ),
-                pn.pane.HoloViews(self.error_plot, linked_axes=False),
+                pn.Column(bokeh_pane(self.spike_fig), bokeh_pane(self.mismatch_fig)),
+                bokeh_pane(self.error_fig),
             ),
         )
+
+    # -- the figures --------------------------------------------------------------------------
+    def _spike_figure(self):
+        """Exact spikes (circles, drawn just above their neuron) beside clock-based ones (x,
+        just below)."""
+        fig = self.figure(
+            "Exact (engine) vs clock-based spike times, displayed sample", "t [s]", "neuron", 320
+        )
+        self.exact_source = ColumnDataSource(_empty_spikes())
+        self.clock_source = ColumnDataSource(_empty_spikes())
+        exact = fig.scatter("t", "neuron", source=self.exact_source, size=8, color="#1f77b4")
+        clock = fig.scatter(
+            "t", "neuron", source=self.clock_source, size=8, marker="x", color="#d62728"
+        )
+        legend = Legend(
+            items=[
+                LegendItem(label="exact", renderers=[exact]),
+                LegendItem(label="clock", renderers=[clock]),
+            ],
+            location="top_left",
+        )
+        fig.add_layout(legend)
+        add_hover(fig, [exact, clock], [("t [s]", "@t{0.000000}"), ("neuron", "@neuron{0}")])
+        return fig
+
+    def _error_figure(self):
+        """max and mean |t_clock − t_exact| against dt, log-log, a line ∝ dt, the chosen dt."""
+        fig = self.figure(
+            "Clock-based spike-time error vs step dt",
+            "dt [s]",
+            "|t error| [s]",
+            320,
+            anchor=False,
+            x_axis_type="log",
+            y_axis_type="log",
+            x_range=Range1d(*DT_RANGE),
+            y_range=Range1d(*ERROR_RANGE),
+        )
+        self.curve_source = ColumnDataSource(_empty_curve())
+        self.slope_source = ColumnDataSource({"dt": np.zeros(0), "ref": np.zeros(0)})
+        src, red, blue = self.curve_source, "#d62728", "#1f77b4"
+        mx = [
+            fig.line("dt", "max", source=src, color=red, line_width=2),
+            fig.scatter("dt", "max", source=src, color=red, size=6),
+        ]
+        mean = fig.line("dt", "mean", source=src, color=blue, line_width=2)
+        slope = fig.line(
+            "dt", "ref", source=self.slope_source, color="grey", line_dash="dashed", line_width=2
+        )
+        self.chosen = Span(dimension="height", location=1e-3, line_color="black", visible=False)
+        fig.add_layout(self.chosen)
+        items = [
+            LegendItem(label="max |t_clock − t_exact|", renderers=mx),
+            LegendItem(label="mean |t_clock − t_exact|", renderers=[mean]),
+            LegendItem(label="∝ dt", renderers=[slope]),
+        ]
+        fig.add_layout(Legend(items=items, location="bottom_right"))
+        add_hover(fig, [mx[1]], [("dt [s]", "@dt"), ("max", "@max"), ("mean", "@mean")])
+        return fig
+
+    def _mismatch_figure(self):
+        """How many neurons' spike counts differ from the exact ones, against dt."""
+        fig = self.figure(
+            "Neurons whose spike count differs from the exact one",
+            "dt [s]",
+            "count mismatches",
+            200,
+            anchor=False,
+            x_axis_type="log",
+            x_range=Range1d(*DT_RANGE),
+            y_range=Range1d(0, 1),
+        )
+        self.mismatch_source = ColumnDataSource({"dt": np.zeros(0), "mismatch": np.zeros(0)})
+        fig.line("dt", "mismatch", source=self.mismatch_source, color="#9467bd", line_width=2)
+        marks = fig.scatter("dt", "mismatch", source=self.mismatch_source, color="#9467bd", size=6)
+        add_hover(fig, [marks], [("dt [s]", "@dt"), ("mismatches", "@mismatch{0}")])
+        return fig
+
+    def _show(self, exact, clock, dts, comps) -> None:
+        """Draw a comparison (``exact`` and ``clock``: the layer's trains at the chosen dt)."""
+        feed(self.exact_source, _flat(exact, offset=OFFSET))
+        feed(self.clock_source, _flat(clock, offset=-OFFSET))
+        mx = np.array([c.max_abs_error for c in comps])
+        mean = np.array([c.mean_abs_error for c in comps])
+        ok = np.isfinite(mx) & (mx > 0)
+        feed(self.curve_source, {"dt": dts[ok], "max": mx[ok], "mean": mean[ok]})
+        ref = dts * (np.max(mx[ok] / dts[ok]) if ok.any() else 1.0)
+        feed(self.slope_source, {"dt": dts, "ref": ref})
+        mismatch = np.array([c.count_mismatch for c in comps], dtype=float)
+        feed(self.mismatch_source, {"dt": dts, "mismatch": mismatch})
+        for fig in (self.error_fig, self.mismatch_fig):
+            _log_range(fig.x_range, [*dts, self.dt], DT_RANGE)
+        _log_range(self.error_fig.y_range, [*mx[ok], *mean[ok], *ref], ERROR_RANGE)
+        self.mismatch_fig.y_range.update(start=0.0, end=max(float(mismatch.max()), 1.0) * 1.1)
+        self.chosen.update(location=float(self.dt), visible=True)
 
     def __panel__(self):
         return self._layout
@@ -214,17 +234,7 @@ class PrecisionView(PlotView):
             return None
         self.comparisons = comps
         self.at_dt = compare(exact[layer], clock[layer])
-        self._exact_pipe.send(_flat(exact[layer]))
-        self._clock_pipe.send(_flat(clock[layer]))
-        self._curve_pipe.send(
-            {
-                "dt": dts,
-                "max": np.array([c.max_abs_error for c in comps]),
-                "mean": np.array([c.mean_abs_error for c in comps]),
-                "mismatch": np.array([c.count_mismatch for c in comps], dtype=float),
-                "chosen": float(self.dt),
-            }
-        )
+        self._show(exact[layer], clock[layer], dts, comps)
         c = self.at_dt
         self.summary.object = (
             f"Layer {layer + 1}, sample {self.view_config.sample_index}, {self.method} clock at "
@@ -241,7 +251,10 @@ class PrecisionView(PlotView):
 
     def reset(self) -> None:
         self.comparisons, self.at_dt = [], None
-        self._exact_pipe.send(EMPTY_SPIKES)
-        self._clock_pipe.send(EMPTY_SPIKES)
-        self._curve_pipe.send(EMPTY_CURVE)
+        for source in (self.exact_source, self.clock_source):
+            feed(source, _empty_spikes())
+        feed(self.curve_source, _empty_curve())
+        feed(self.slope_source, {"dt": np.zeros(0), "ref": np.zeros(0)})
+        feed(self.mismatch_source, {"dt": np.zeros(0), "mismatch": np.zeros(0)})
+        self.chosen.visible = False
         self.summary.object = "Press **Compare**."
