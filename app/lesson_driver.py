@@ -97,9 +97,8 @@ class LessonDriver:
 
     def attach_view(self, name: str, view) -> None:
         """Listen to a view built just now (views are built when their tab is first shown)."""
-        if name == "editor":  # after the editor's own subscriber has recomputed the output
-            view.draw.add_subscriber(lambda **_: self.evaluate())
-            view.param.watch(self.evaluate, ["load", "clear", "refresh"])
+        if name == "editor":  # after the editor has recomputed the output
+            view.param.watch(self.evaluate, ["load", "clear", "refresh", "edited"])
         elif name == "gradcheck":
             view.param.watch(lambda _: self._on_check(view), "check")
         elif name == "precision":

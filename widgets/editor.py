@@ -1,7 +1,7 @@
 """Toy pattern editor: drag, add or delete input spikes and watch the network respond at once.
 
-The input spikes of a small pattern are draggable points (``hv.streams.PointDraw`` on ``hv.Points``
-with kdims t, neuron): drag a point to move a spike, click on empty space to add one, select and
+The input spikes of a small pattern are draggable points (Bokeh's ``PointDrawTool`` on a source of
+columns t, neuron): drag a point to move a spike, click on empty space to add one, select and
 press Backspace/Delete to remove one. After every edit the network runs forward on the edited
 pattern (exact event-based simulation, docs/forward.md §5) and the output spikes, the output
 membrane traces u(t) (docs/model.md §3, docs/forward.md §4) and the predictions are redrawn.
@@ -9,10 +9,6 @@ membrane traces u(t) (docs/model.md §3, docs/forward.md §4) and the prediction
 
 from __future__ import annotations
 
-import weakref
-from functools import partial
-
-import holoviews as hv
 import numpy as np
 import panel as pn
 import param
@@ -20,10 +16,9 @@ from batscope.engine.losses import predict_count, predict_first_spike
 from batscope.engine.network import Network
 from batscope.engine.spikes import SpikeTrains
 from batscope.widgets.base import PlotView
+from batscope.widgets.live import add_hover, bokeh_pane, feed
 from batscope.widgets.provider import SessionInputs, default_network, default_training
-
-if "bokeh" not in hv.Store.renderers:  # HoloViews view, usable before the app's hv.extension
-    hv.extension("bokeh", logo=False)
+from bokeh.models import ColumnDataSource, FixedTicker, PointDrawTool, Range1d, Span
 
 COLORS = [
     "#1f77b4",
@@ -42,73 +37,6 @@ MAX_SPIKES = 400
 TRACE_POINTS = 600
 
 
-def _points(data, t_max, n_inputs, hooks=()):
-    return hv.Points(data, kdims=["t", "neuron"]).opts(
-        size=11,
-        color="#1f77b4",
-        line_color="black",
-        tools=["hover"],
-        active_tools=["point_draw"],
-        xlim=(-0.02 * t_max, t_max),
-        ylim=(-0.6, n_inputs - 0.4),
-        yticks=list(range(n_inputs)),
-        title="Input spikes: drag to move, click to add, select + Delete to remove",
-        xlabel="t [s]",
-        ylabel="input neuron",
-        width=620,
-        height=240,
-        hooks=list(hooks),
-        shared_axes=False,
-    )
-
-
-def _outputs(data, hooks=()):
-    return hv.Scatter(data, "t", ["row", "layer"]).opts(
-        color="layer",
-        cmap="Category10",
-        size=9,
-        marker="dash",
-        angle=90,
-        line_width=3,
-        tools=["hover"],
-        xlim=data["xlim"],
-        ylim=(-0.6, max(data["rows"], 1) - 0.4),
-        title="Network spikes (rows: neurons, layer by layer)",
-        xlabel="t [s]",
-        ylabel="neuron (all layers)",
-        width=620,
-        height=220,
-        framewise=True,
-        hooks=list(hooks),
-        shared_axes=False,
-    )
-
-
-def _traces(data, hooks=()):
-    paths = [{"t": data["t"], "u": u, "neuron": float(j % 10)} for j, u in enumerate(data["u"])]
-    return hv.Path(paths, kdims=["t", "u"], vdims=["neuron"]).opts(
-        color="neuron",
-        cmap=COLORS,
-        clim=(-0.5, 9.5),  # neuron j gets COLORS[j % 10]
-        line_width=2,
-        tools=["hover"],
-        framewise=True,
-        title="Output membrane potentials u(t) (dashed: threshold θ)",
-        xlabel="t [s]",
-        ylabel="u",
-        width=620,
-        height=260,
-        hooks=list(hooks),
-        shared_axes=False,
-    ) * hv.HLine(data["theta"]).opts(color="grey", line_dash="dashed")
-
-
-def _on_edit(view_ref, data=None):
-    view = view_ref()
-    if view is not None and data is not None:
-        view.set_pattern(data["t"], data["neuron"], redraw_points=False)
-
-
 class PatternEditorView(PlotView):
     """Edit a toy input pattern by hand; the network's response updates on every edit.
 
@@ -122,6 +50,7 @@ class PatternEditorView(PlotView):
     load = param.Event(label="Load task pattern")
     clear = param.Event(label="Clear all spikes")
     refresh = param.Event(label="Use the current weights")
+    edited = param.Event(doc="Triggered after a spike was dragged, added or deleted in the page")
 
     def __init__(
         self, view_config=None, network_provider=None, training_provider=None, t_max=None, **params
@@ -134,21 +63,10 @@ class PatternEditorView(PlotView):
         self.result: list[SpikeTrains] = []
         self.predictions: dict[str, int] = {}
         n_in = self.network.n_inputs
-        self._points_pipe = hv.streams.Pipe(data={"t": np.zeros(0), "neuron": np.zeros(0)})
-        self.points = hv.DynamicMap(
-            partial(_points, t_max=self.t_max, n_inputs=n_in, hooks=self.hooks),
-            streams=[self._points_pipe],
-        )
-        self.draw = hv.streams.PointDraw(
-            source=self.points, num_objects=MAX_SPIKES, add=True, drag=True
-        )
-        self.draw.add_subscriber(partial(_on_edit, weakref.ref(self)))
-        self._out_pipe = hv.streams.Pipe(data=self._raster_data([]))
-        self._trace_pipe = hv.streams.Pipe(
-            data={"t": np.zeros(2), "u": np.zeros((0, 2)), "theta": 1.0}
-        )
-        self.raster = hv.DynamicMap(partial(_outputs, hooks=self.hooks), streams=[self._out_pipe])
-        self.traces = hv.DynamicMap(partial(_traces, hooks=self.hooks), streams=[self._trace_pipe])
+        self._editing = False  # set_pattern is drawing the points: not an edit of the user's
+        self.points_fig = self._points_figure(n_in)
+        self.raster_fig = self._raster_figure()
+        self.traces_fig = self._traces_figure()
         self.info = pn.pane.Markdown("", css_classes=["editor-prediction"])
         controls = pn.Row(
             pn.widgets.IntInput.from_param(self.param.pattern, label="pattern", width=100),
@@ -161,9 +79,9 @@ class PatternEditorView(PlotView):
             controls,
             pn.Row(
                 pn.Column(
-                    pn.pane.HoloViews(self.points, linked_axes=False),
-                    pn.pane.HoloViews(self.raster, linked_axes=False),
-                    pn.pane.HoloViews(self.traces, linked_axes=False),
+                    bokeh_pane(self.points_fig),
+                    bokeh_pane(self.raster_fig),
+                    bokeh_pane(self.traces_fig),
                 ),
                 self.info,
             ),
@@ -172,6 +90,77 @@ class PatternEditorView(PlotView):
 
     def __panel__(self):
         return self._layout
+
+    # ---- the figures ------------------------------------------------------------------------
+    def _points_figure(self, n_inputs: int):
+        """The input spikes as points to drag, add (a click) and delete (select + Delete)."""
+        fig = self.figure(
+            "Input spikes: drag to move, click to add, select + Delete to remove",
+            "t [s]",
+            "input neuron",
+            240,
+            x_range=Range1d(-0.02 * self.t_max, self.t_max),
+            y_range=Range1d(-0.6, n_inputs - 0.4),
+        )
+        fig.yaxis.ticker = FixedTicker(ticks=list(range(n_inputs)))
+        self.points_source = ColumnDataSource({"t": np.zeros(0), "neuron": np.zeros(0)})
+        points = fig.scatter(
+            "t", "neuron", source=self.points_source, size=11, color=COLORS[0], line_color="black"
+        )
+        self.draw = PointDrawTool(renderers=[points], num_objects=MAX_SPIKES, add=True, drag=True)
+        fig.add_tools(self.draw)
+        fig.toolbar.active_drag = self.draw
+        fig.toolbar.active_tap = self.draw
+        add_hover(fig, [points], [("t [s]", "@t{0.000}"), ("input", "@neuron{0}")])
+        self.points_source.on_change("data", self._on_edit)
+        return fig
+
+    def _raster_figure(self):
+        """The network's spikes, neurons of all layers stacked, coloured by layer."""
+        fig = self.figure(
+            "Network spikes (rows: neurons, layer by layer)",
+            "t [s]",
+            "neuron (all layers)",
+            220,
+            x_range=Range1d(-0.02 * self.t_max, self.t_max),
+            y_range=Range1d(-0.6, 0.6),
+        )
+        self.raster_source = ColumnDataSource(self._raster_data([]))
+        marks = fig.scatter(
+            "t",
+            "row",
+            source=self.raster_source,
+            color="color",
+            marker="dash",
+            angle=np.pi / 2,
+            size=9,
+            line_width=3,
+        )
+        add_hover(fig, [marks], [("t [s]", "@t{0.000}"), ("row", "@row{0}"), ("layer", "@layer")])
+        return fig
+
+    def _traces_figure(self):
+        """u(t) of each output neuron, and the threshold θ dashed."""
+        fig = self.figure(
+            "Output membrane potentials u(t) (dashed: threshold θ)",
+            "t [s]",
+            "u",
+            260,
+            x_range=Range1d(0.0, self.t_max),
+            y_range=Range1d(-0.1, 1.1),
+        )
+        self.trace_source = ColumnDataSource({"xs": [], "ys": [], "color": [], "neuron": []})
+        lines = fig.multi_line("xs", "ys", source=self.trace_source, color="color", line_width=2)
+        self.theta = Span(dimension="width", location=1.0, line_color="grey", line_dash="dashed")
+        fig.add_layout(self.theta)
+        add_hover(fig, [lines], [("output neuron", "@neuron")])
+        return fig
+
+    def _on_edit(self, attr, old, new) -> None:
+        """A drag, an added or a deleted spike in the browser."""
+        if not self._editing:
+            self.set_pattern(new["t"], new["neuron"], redraw_points=False)
+            self.param.trigger("edited")
 
     # ---- inputs -----------------------------------------------------------------------------
     def _fetch_network(self) -> Network:
@@ -216,8 +205,14 @@ class PatternEditorView(PlotView):
         keep = np.isfinite(t) & np.isfinite(neuron)
         self.pattern_t, self.pattern_neuron = t[keep], neuron[keep].astype(int)
         if redraw_points:
-            data = {"t": self.pattern_t, "neuron": self.pattern_neuron.astype(float)}
-            self._points_pipe.send(data)
+            self._editing = True
+            try:
+                feed(
+                    self.points_source,
+                    {"t": self.pattern_t, "neuron": self.pattern_neuron.astype(float)},
+                )
+            finally:
+                self._editing = False
         self.recompute()
 
     # ---- forward ----------------------------------------------------------------------------
@@ -232,12 +227,13 @@ class PatternEditorView(PlotView):
         def cat(xs, dt):
             return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
 
+        layers = cat(layer, int)
+        self._rows = offset
         return {
             "t": cat(t, float),
             "row": cat(row, float),
-            "layer": cat(layer, float),
-            "rows": offset,
-            "xlim": (-0.02 * self.t_max, self.t_max),
+            "layer": layers,
+            "color": [COLORS[(k - 1) % len(COLORS)] for k in layers],
         }
 
     def recompute(self) -> None:
@@ -254,8 +250,26 @@ class PatternEditorView(PlotView):
         out = self.result[-1]
         t = np.linspace(0.0, self.t_max, TRACE_POINTS)
         u = net.membrane(t, sample=0, layer=-1)
-        self._out_pipe.send(self._raster_data(self.result))
-        self._trace_pipe.send({"t": t, "u": np.asarray(u), "theta": net.layers[-1].theta})
+        feed(self.raster_source, self._raster_data(self.result))
+        self.raster_fig.y_range.update(start=-0.6, end=max(self._rows, 1) - 0.4)
+        u = np.asarray(u)
+        theta = float(net.layers[-1].theta)
+        feed(
+            self.trace_source,
+            {
+                "xs": [t] * len(u),
+                "ys": list(u),
+                "color": [COLORS[j % len(COLORS)] for j in range(len(u))],
+                "neuron": list(range(len(u))),
+            },
+        )
+        self.theta.location = theta
+        low, high = (
+            min(float(np.nanmin(u, initial=0.0)), 0.0),
+            max(float(np.nanmax(u, initial=0.0)), theta),
+        )
+        pad = 0.05 * (high - low or 1.0)
+        self.traces_fig.y_range.update(start=low - pad, end=high + pad)
         self.predictions = {
             "count": int(predict_count(out)[0]),
             "first spike": int(predict_first_spike(out)[0]),

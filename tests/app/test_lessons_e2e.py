@@ -41,7 +41,7 @@ def open_tab(app, tab):
 
 def edit(view, t, neuron):
     """What a drag, click or Delete in the editor's input plot sends."""
-    view.draw.event(data={"t": list(t), "neuron": list(neuron)})
+    view.points_source.data = {"t": list(t), "neuron": list(neuron)}
 
 
 def test_lesson_1_lif_neuron(app):
