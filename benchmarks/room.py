@@ -12,6 +12,7 @@ memory (RSS) before, during and after. Every loop is bounded; the run stops by i
     python benchmarks/room.py                      # 30 participants: 27 websocket + 3 Chromium
     python benchmarks/room.py --participants 4 --browsers 1 --seconds 20 --after 75
     python benchmarks/room.py --open-cost 8         # server CPU seconds per page opened
+    python benchmarks/room.py --action-cost 3       # ... per tab shown, preset chosen, Step
 
 Prints one JSON object (see benchmarks/README.md).
 """
@@ -34,18 +35,14 @@ import sys
 import time
 from pathlib import Path
 
+from batscope.app.factory import TABS as APP_TABS
+
 HOST = "127.0.0.1"  # loopback only
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-TABS = (
-    "Activity",
-    "Learning",
-    "Convergence",
-    "Sparsity & latency",
-    "Toy editor",
-    "Gradient check",
-    "Precision",
-    "Code & export",
-)
+# the app's own tab titles, in their order (a copy here once lacked "Sweeps": every later tab was
+# misnamed and the last one never visited)
+TABS = tuple(APP_TABS)
+LIVE_TABS = [TABS.index(t) for t in ("Activity", "Learning", "Sparsity & latency")]
 EXPLORER_PRESETS = ("convergence", "lesson-seed", "convergence-ttfs")
 SERVER_ERRORS = re.compile(r"\b(ERROR|Traceback|Exception)\b")
 # a write to a websocket its page had just closed (a tab closed while an update was on its way)
@@ -414,7 +411,7 @@ async def ws_participant(url, role, seconds, record, rng, gate):
                     record.add("play", await p.click("▶ Play", status))
                     continue
                 action = "tab"
-                choices = [0, 1, 3]  # the live tabs
+                choices = LIVE_TABS  # the tabs that follow a run
             else:
                 action = rng.choice(("tab", "tab", "preset", "step"))
                 choices = range(len(TABS))
@@ -671,10 +668,47 @@ async def open_cost(server: Server, n: int) -> dict:
     return {"opens": n, "server_cpu_s_per_open": _percentiles(cpu), "load": _load()}
 
 
-async def _open_cost_run(args) -> dict:
+async def action_cost(server: Server, n: int) -> dict:
+    """The server's CPU seconds per action, one participant at a time (``n`` participants one
+    after another): each tab's first showing (its views are built then) and a later one,
+    each explorer preset, and Step. What a room asks of the server's one event loop."""
+    cpu: dict[str, list] = collections.defaultdict(list)
+    for _ in range(n):
+        p = WsParticipant(server.url, timeout=120.0)
+        try:
+            await p.open()
+            await asyncio.sleep(1.0)
+            status = p.find(css_class="run-status")
+            tabs = p.find("Tabs", css_class="main-tabs")
+            select, info = p.find(title="Preset"), p.find(css_class="preset-info")
+            actions = [(f"first show: {t}", p.show_tab, (tabs, k)) for k, t in enumerate(TABS)]
+            actions = actions[1:] + [("show again: Activity", p.show_tab, (tabs, 0))]
+            actions += [
+                (f"preset {x}", p.set_value, (select, "value", x, info))
+                for x in ("lesson-seed", "convergence-ttfs", "convergence")
+            ]
+            actions += [("Step", p.click, ("Step ›", status))] * 3
+            for name, act, act_args in actions:
+                c0 = server.cpu_s()
+                await act(*act_args)
+                await asyncio.sleep(0.5)  # the update's own work, e.g. a Step's snapshot
+                cpu[name].append(server.cpu_s() - c0)
+        finally:
+            await p.close()
+        await asyncio.sleep(0.5)
+    return {
+        "participants": n,
+        "server_cpu_s_per_action": {k: _percentiles(v) for k, v in cpu.items()},
+        "load": _load(),
+    }
+
+
+async def _cost_run(args) -> dict:
     server = Server(args.port or free_port(), warm=not args.no_warm)
     try:
         server.wait_ready()
+        if args.action_cost:
+            return await action_cost(server, args.action_cost)
         return await open_cost(server, args.open_cost)
     finally:
         server.stop()
@@ -700,9 +734,16 @@ def main(argv=None) -> int:
         metavar="N",
         help="instead of a room: the server's CPU seconds per page, N pages one after another",
     )
+    parser.add_argument(
+        "--action-cost",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of a room: the server's CPU seconds per action, N participants in turn",
+    )
     args = parser.parse_args(argv)
-    if args.open_cost:
-        print(json.dumps(asyncio.run(_open_cost_run(args)), indent=1))
+    if args.open_cost or args.action_cost:
+        print(json.dumps(asyncio.run(_cost_run(args)), indent=1))
         return 0
     if not 1 <= args.trainers <= args.participants or not 0 <= args.browsers <= args.participants:
         parser.error("need 1 <= trainers <= participants and 0 <= browsers <= participants")
