@@ -103,9 +103,8 @@ class LessonDriver:
             view.param.watch(lambda _: self._on_check(view), "check")
         elif name == "precision":
             view.param.watch(lambda _: self._on_compare(view), "compare")
-        elif name == "convergence":
-            for tap in view.taps.values():
-                tap.add_subscriber(lambda **_: self.evaluate())
+        elif name == "convergence":  # after a tapped cell's run was re-run and drawn
+            view.param.watch(lambda _: self.evaluate(), "drilled")
 
     def _on_check(self, view) -> None:
         res = view.result

@@ -1,11 +1,11 @@
 """Convergence heatmaps of paper Fig. 3 (docs/training.md §4, app-architecture.md §8) with a
 drill-down.
 
-Two ``hv.Image`` maps side by side, single-spike (TTFS) and multi-spike (spike count), on one fixed
-colour scale: cells centre on the (μ, σ) grid values, not-yet-computed cells are NaN (light grey)
-and fill in as the :class:`~batscope.training.sweep.SweepController` reports chunks. Tapping a cell
-re-runs one of its runs (``run_single``) and shows its accuracy per epoch, its output raster and
-its weights at a chosen epoch.
+Two heatmaps side by side (Bokeh image glyphs), single-spike (TTFS) and multi-spike (spike
+count), on one fixed colour scale: cells centre on the (μ, σ) grid values, not-yet-computed cells
+are NaN (light grey) and fill in as the :class:`~batscope.training.sweep.SweepController`
+reports chunks. Tapping a cell re-runs one of its runs (``run_single``) and shows its accuracy
+per epoch, its output raster and its weights at a chosen epoch.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import weakref
 from functools import partial
 
-import holoviews as hv
 import numpy as np
 import panel as pn
 import param
@@ -21,9 +20,19 @@ from batscope.engine.convergence import PATTERNS, RunTrace
 from batscope.training.sweep import VARIANTS, SweepCells, SweepController
 from batscope.widgets.base import PlotView, error_alert, sweep_buttons, validated_input
 from batscope.widgets.cluster import cluster_toggle, dashboard_html
-
-if "bokeh" not in hv.Store.renderers:  # HoloViews view, usable before the app's hv.extension
-    hv.extension("bokeh", logo=False)
+from batscope.widgets.live import (
+    add_colorbar,
+    add_hover,
+    add_image,
+    bokeh_pane,
+    feed,
+    image_data,
+    set_limit,
+    symmetric_mapper,
+)
+from bokeh.events import Tap
+from bokeh.models import ColumnDataSource, FixedTicker, LinearColorMapper, Range1d
+from bokeh.palettes import Viridis256
 
 TITLES = {
     "single": "Single-spike: TTFS cross-entropy, S = 1",
@@ -31,11 +40,6 @@ TITLES = {
 }
 # 50 %: chance floor (docs/training.md §4, docs/losses.md §6)
 CLIM = {"reference": (50.0, 100.0), "strict": (0.0, 100.0)}
-MU = hv.Dimension("mu", label="μ (weight mean)")
-SIGMA = hv.Dimension("sigma", label="σ (weight std)")
-ACC = hv.Dimension("accuracy", label="best accuracy", unit="%", range=(0, 100))
-RUNS = hv.Dimension("runs", label="runs done")
-CELL_MU, CELL_SIGMA = hv.Dimension("cell_mu", label="μ"), hv.Dimension("cell_sigma", label="σ")
 TOOLTIPS = [
     ("μ", "@{cell_mu}"),
     ("σ", "@{cell_sigma}"),
@@ -43,6 +47,7 @@ TOOLTIPS = [
     ("runs done", "@{runs}"),
 ]
 ROWS = [f"p{p} {n}" for p in (0, 1) for n in ("in 0", "in 1", "in 2", "in 3", "out 0", "out 1")]
+KIND_COLORS = {"input": "grey", "output 0": "#1f77b4", "output 1": "#d62728"}
 
 
 def _empty_grid(mu, sigma, predict):
@@ -56,83 +61,29 @@ def _empty_grid(mu, sigma, predict):
     }
 
 
-def _heatmap(data, title="", hooks=()):
-    """``hv.Image`` with bounds so that each cell centres on its grid value."""
-    mu, sigma = data["mu"], data["sigma"]
+def _bounds(grid) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of the map: each cell centred on its (μ, σ) grid value."""
+    mu, sigma = grid["mu"], grid["sigma"]
     dx = float(mu[1] - mu[0]) if mu.size > 1 else 0.2
     dy = float(sigma[1] - sigma[0]) if sigma.size > 1 else dx
-    bounds = (mu[0] - dx / 2, sigma[0] - dy / 2, mu[-1] + dx / 2, sigma[-1] + dy / 2)
-    grid_mu, grid_sigma = np.meshgrid(mu, sigma)
-    arr = np.dstack([data["acc"], data["runs"], grid_mu, grid_sigma])[::-1]  # top row first
-    vdims = [ACC, RUNS, CELL_MU, CELL_SIGMA]
-    return hv.Image(arr, bounds=bounds, kdims=[MU, SIGMA], vdims=vdims).opts(
-        hover_tooltips=TOOLTIPS,
-        title=title,
-        clim=data["clim"],
-        cmap="viridis",
-        colorbar=True,
-        framewise=True,
-        clipping_colors={"NaN": "lightgrey"},
-        tools=["hover", "tap"],
-        default_tools=["save", "pan", "wheel_zoom", "box_zoom", "reset"],
-        width=380,
-        height=330,
-        hooks=list(hooks),
-        shared_axes=False,
-    )
+    return mu[0] - dx / 2, sigma[0] - dy / 2, mu[-1] + dx / 2, sigma[-1] + dy / 2
 
 
-def _accuracy_curve(data, hooks=()):
-    return hv.Curve(data, "epoch", ACC).opts(
-        title="Drill-down: accuracy per epoch",
-        ylim=(-5, 105),
-        width=380,
-        height=230,
-        tools=["hover"],
-        shared_axes=False,
-        framewise=True,
-        hooks=list(hooks),
-    )
-
-
-def _raster(data, hooks=()):
-    """Input and output spikes of both patterns at one epoch, one row per (pattern, neuron)."""
-    return hv.Segments(data, kdims=["t", "y0", "t1", "y1"], vdims=["kind"]).opts(
-        title="Drill-down: spikes at the epoch",
-        color="kind",
-        cmap={"input": "grey", "output 0": "#1f77b4", "output 1": "#d62728"},
-        line_width=3,
-        xlim=(-0.25, 10),
-        ylim=(-0.6, 11.6),
-        yticks=[(i, lbl) for i, lbl in enumerate(ROWS)],
-        xlabel="t [s]",
-        ylabel="",
-        width=380,
-        height=300,
-        tools=["hover"],
-        hooks=list(hooks),
-        shared_axes=False,
-    )
-
-
-def _weights(data, hooks=()):
-    w, m = data["w"], data["m"]
-    return hv.Image(
-        w[::-1], bounds=(-0.5, -0.5, 3.5, 1.5), kdims=["pre", "post"], vdims=["w"]
-    ).opts(
-        title="Drill-down: W[post, pre] at the epoch",
-        cmap="RdBu_r",
-        clim=(-m, m),
-        colorbar=True,
-        width=380,
-        height=200,
-        tools=["hover"],
-        xticks=4,
-        yticks=2,
-        hooks=list(hooks),
-        shared_axes=False,
-        framewise=True,
-    )
+def _heatmap_data(grid) -> dict:
+    """The image columns of a grid (row 0, σ's first value, at the bottom), with the runs and
+    each cell's (μ, σ) as images of the same shape for the hover."""
+    x0, y0, x1, y1 = _bounds(grid)
+    grid_mu, grid_sigma = np.meshgrid(grid["mu"], grid["sigma"])
+    return {
+        "image": [np.asarray(grid["acc"], dtype=np.float64)],
+        "runs": [np.asarray(grid["runs"], dtype=np.float64)],
+        "cell_mu": [grid_mu],
+        "cell_sigma": [grid_sigma],
+        "x": np.array([x0]),
+        "y": np.array([y0]),
+        "dw": np.array([x1 - x0]),
+        "dh": np.array([y1 - y0]),
+    }
 
 
 def _segments(trace: RunTrace | None, epoch: int) -> dict:
@@ -146,19 +97,20 @@ def _segments(trace: RunTrace | None, epoch: int) -> dict:
                 for t in times[j][np.isfinite(times[j])]:
                     t0.append(float(t)), y0.append(6 * p + 4 + j), kind.append(f"output {j}")
     t0, y0 = np.asarray(t0, float), np.asarray(y0, float)
-    return {"t": t0, "y0": y0 - 0.4, "t1": t0, "y1": y0 + 0.4, "kind": np.asarray(kind, str)}
+    return {
+        "t": t0,
+        "y0": y0 - 0.4,
+        "t1": t0,
+        "y1": y0 + 0.4,
+        "kind": list(kind),
+        "color": [KIND_COLORS[k] for k in kind],
+    }
 
 
 def _on_cells(view_ref, batch):
     view = view_ref()
     if view is not None:
         view.update(batch)
-
-
-def _on_tap(view_ref, variant, x=None, y=None):
-    view = view_ref()
-    if view is not None and x is not None and y is not None:
-        view.drill_down(variant, x, y)
 
 
 class ConvergenceView(PlotView):
@@ -172,6 +124,7 @@ class ConvergenceView(PlotView):
     controller = param.ClassSelector(class_=SweepController)
     repeat = param.Integer(0, bounds=(0, None), doc="Which run of a tapped cell to drill into")
     epoch = param.Integer(0, bounds=(0, None), doc="Drill-down epoch shown in raster and weights")
+    drilled = param.Event(doc="Triggered after a tapped cell's run was re-run and drawn")
 
     def __init__(self, controller: SweepController | None = None, view_config=None, **params):
         super().__init__(
@@ -183,29 +136,19 @@ class ConvergenceView(PlotView):
         self._sweep_id = None
         self.trace: RunTrace | None = None
         self.drill: tuple | None = None  # (variant, mu index, sigma index, repeat)
-        self._pipes = {v: hv.streams.Pipe(data=None) for v in VARIANTS}
-        self._reset_grids()
-        self.maps = {
-            v: hv.DynamicMap(
-                partial(_heatmap, title=TITLES[v], hooks=self.hooks), streams=[self._pipes[v]]
-            )
+        self.sources = {
+            v: ColumnDataSource(_heatmap_data(_empty_grid([0.0], [0.0], "strict")))
             for v in VARIANTS
         }
-        ref = weakref.ref(self)
-        self.taps = {v: hv.streams.Tap(source=self.maps[v], x=None, y=None) for v in VARIANTS}
-        for v, tap in self.taps.items():
-            tap.add_subscriber(partial(_on_tap, ref, v))
-        ctrl.add_listener(partial(_on_cells, ref))
-        self._curve_pipe = hv.streams.Pipe(data=([], []))
-        self._raster_pipe = hv.streams.Pipe(data=_segments(None, 0))
-        self._weights_pipe = hv.streams.Pipe(data={"w": np.zeros((2, 4)), "m": 1.0})
-        self.curve = hv.DynamicMap(
-            partial(_accuracy_curve, hooks=self.hooks), streams=[self._curve_pipe]
-        )
-        self.raster = hv.DynamicMap(partial(_raster, hooks=self.hooks), streams=[self._raster_pipe])
-        self.weights = hv.DynamicMap(
-            partial(_weights, hooks=self.hooks), streams=[self._weights_pipe]
-        )
+        self.mappers = {
+            v: LinearColorMapper(palette=Viridis256, low=50.0, high=100.0, nan_color="lightgrey")
+            for v in VARIANTS
+        }
+        self.maps = {v: self._heatmap_figure(v) for v in VARIANTS}
+        self._reset_grids()
+        ctrl.add_listener(partial(_on_cells, weakref.ref(self)))
+        self.curve_fig, self.raster_fig, self.weights_fig = self._drill_figures()
+        self._show_epoch()
 
         alert = error_alert()
         inputs = [
@@ -258,18 +201,84 @@ class ConvergenceView(PlotView):
         self._layout = pn.Row(
             self._controls,
             pn.Column(
-                pn.Row(*(pn.pane.HoloViews(self.maps[v], linked_axes=False) for v in VARIANTS)),
+                pn.Row(*(bokeh_pane(self.maps[v]) for v in VARIANTS), sizing_mode="stretch_width"),
                 self.drill_title,
                 pn.Row(
-                    pn.pane.HoloViews(self.curve, linked_axes=False),
-                    pn.pane.HoloViews(self.raster, linked_axes=False),
+                    bokeh_pane(self.curve_fig),
+                    bokeh_pane(self.raster_fig),
+                    sizing_mode="stretch_width",
                 ),
-                pn.Row(pn.pane.HoloViews(self.weights, linked_axes=False), self.epoch_slider),
+                pn.Row(
+                    bokeh_pane(self.weights_fig), self.epoch_slider, sizing_mode="stretch_width"
+                ),
+                sizing_mode="stretch_width",
             ),
         )
 
     def __panel__(self):
         return self._layout
+
+    # ---- the figures ------------------------------------------------------------------------
+    def _heatmap_figure(self, variant: str):
+        """Best accuracy per (μ, σ) cell; a tap on a cell drills into one of its runs."""
+        fig = self.figure(
+            TITLES[variant],
+            "μ (weight mean)",
+            "σ (weight std)",
+            330,
+            anchor=False,
+            x_range=Range1d(-0.5, 0.5),
+            y_range=Range1d(-0.5, 0.5),
+        )
+        image = add_image(fig, self.sources[variant], self.mappers[variant])
+        add_colorbar(fig, self.mappers[variant], "best accuracy (%)")
+        add_hover(fig, [image], TOOLTIPS)
+        fig.on_event(Tap, partial(_tapped, weakref.ref(self), variant))
+        return fig
+
+    def _drill_figures(self):
+        """The drill-down: accuracy per epoch, the spikes and the weights at one epoch."""
+        curve = self.figure(
+            "Drill-down: accuracy per epoch",
+            "epoch",
+            "best accuracy (%)",
+            230,
+            y_range=Range1d(-5, 105),
+        )
+        self.curve_source = ColumnDataSource({"epoch": np.zeros(0), "accuracy": np.zeros(0)})
+        line = curve.line("epoch", "accuracy", source=self.curve_source, line_width=2)
+        add_hover(curve, [line], [("epoch", "@epoch"), ("accuracy (%)", "@accuracy{0.0}")])
+        raster = self.figure(
+            "Drill-down: spikes at the epoch",
+            "t [s]",
+            "",
+            300,
+            x_range=Range1d(-0.25, 10),
+            y_range=Range1d(-0.6, 11.6),
+        )
+        raster.yaxis.ticker = FixedTicker(ticks=list(range(len(ROWS))))
+        raster.yaxis.major_label_overrides = {i: label for i, label in enumerate(ROWS)}
+        self.raster_source = ColumnDataSource(_segments(None, 0))
+        marks = raster.segment(
+            "t", "y0", "t1", "y1", source=self.raster_source, color="color", line_width=3
+        )
+        add_hover(raster, [marks], [("t [s]", "@t{0.000}"), ("spike", "@kind")])
+        weights = self.figure(
+            "Drill-down: W[post, pre] at the epoch",
+            "pre",
+            "post",
+            200,
+            x_range=Range1d(-0.5, 3.5),
+            y_range=Range1d(-0.5, 1.5),
+        )
+        weights.xaxis.ticker = FixedTicker(ticks=[0, 1, 2, 3])
+        weights.yaxis.ticker = FixedTicker(ticks=[0, 1])
+        self.weights_mapper = symmetric_mapper()
+        self.weights_source = ColumnDataSource(_weights_data(np.zeros((2, 4))))
+        cells = add_image(weights, self.weights_source, self.weights_mapper)
+        add_colorbar(weights, self.weights_mapper, "w")
+        add_hover(weights, [cells], [("w", "@image{0.000}")])
+        return curve, raster, weights
 
     # ---- heatmaps ---------------------------------------------------------------------------
     def _reset_grids(self, mu=None, sigma=None, predict=None) -> None:
@@ -279,7 +288,17 @@ class ConvergenceView(PlotView):
             mu, sigma, predict = cfg.means, cfg.stds, cfg.tie_mode
         self._grids = {v: _empty_grid(mu, sigma, predict) for v in VARIANTS}
         for v in VARIANTS:
-            self._pipes[v].send(self._grids[v])
+            self._draw(v)
+            x0, y0, x1, y1 = _bounds(self._grids[v])
+            self.maps[v].x_range.update(start=float(x0), end=float(x1))
+            self.maps[v].y_range.update(start=float(y0), end=float(y1))
+
+    def _draw(self, variant: str) -> None:
+        grid = self._grids[variant]
+        feed(self.sources[variant], _heatmap_data(grid))
+        low, high = grid["clim"]
+        if (self.mappers[variant].low, self.mappers[variant].high) != (low, high):
+            self.mappers[variant].update(low=low, high=high)
 
     def update(self, batch: list) -> None:
         """Fill the cells of every :class:`SweepCells` in ``batch`` (others are ignored)."""
@@ -296,16 +315,15 @@ class ConvergenceView(PlotView):
             g["runs"][item.sigma_index, item.mu_index] = item.runs
             changed.add(item.variant)
         for v in changed:
-            self._pipes[v].send(self._grids[v])
+            self._draw(v)
 
     def reset(self) -> None:
         """Grey grids for the current settings; the drill-down is cleared."""
         self._sweep_id = None
         self._reset_grids()
         self.trace, self.drill = None, None
-        self._curve_pipe.send(([], []))
-        self._raster_pipe.send(_segments(None, 0))
-        self._weights_pipe.send({"w": np.zeros((2, 4)), "m": 1.0})
+        feed(self.curve_source, {"epoch": np.zeros(0), "accuracy": np.zeros(0)})
+        self._show_epoch()
         self.drill_title.object = "**Drill-down:** tap a cell of either map."
 
     def _on_progress(self, *events) -> None:
@@ -338,8 +356,7 @@ class ConvergenceView(PlotView):
             return
         self.trace, self.drill = trace, (variant, i_mu, i_sigma, repeat)
         n_ep = trace.accuracy.size
-        epochs = np.arange(n_ep)
-        self._curve_pipe.send((epochs, 100 * trace.accuracy))
+        feed(self.curve_source, {"epoch": np.arange(n_ep), "accuracy": 100 * trace.accuracy})
         full = np.flatnonzero(trace.accuracy == 1)
         self.drill_title.object = (
             f"**Drill-down:** {variant}-spike, μ = {trace.mean:g}, σ = {trace.std:g}, run "
@@ -353,11 +370,31 @@ class ConvergenceView(PlotView):
             self.epoch = n_ep - 1  # triggers _show_epoch
         else:
             self._show_epoch()
+        self.param.trigger("drilled")
+
+    def tap(self, variant: str, x: float, y: float) -> None:
+        """A tap at (μ = x, σ = y) on the ``variant`` map: drill into its nearest cell."""
+        self.drill_down(variant, x, y)
 
     @param.depends("epoch", watch=True)
     def _show_epoch(self) -> None:
         if self.trace is None:
+            feed(self.raster_source, _segments(None, 0))
+            feed(self.weights_source, _weights_data(np.zeros((2, 4))))
+            set_limit(self.weights_mapper, 1.0)
             return
         e = min(self.epoch, self.trace.accuracy.size - 1)
-        self._raster_pipe.send(_segments(self.trace, e))
-        self._weights_pipe.send({"w": self.trace.weights[e], "m": self._weights_max})
+        feed(self.raster_source, _segments(self.trace, e))
+        feed(self.weights_source, _weights_data(self.trace.weights[e]))
+        set_limit(self.weights_mapper, self._weights_max)
+
+
+def _weights_data(w) -> dict:
+    """W[post, pre] (2 × 4) as an image, post neuron j in row j (at height j), pre i at x = i."""
+    return image_data(np.asarray(w, dtype=np.float64), -0.5, -0.5, 3.5, 1.5)
+
+
+def _tapped(view_ref, variant: str, event) -> None:
+    view = view_ref()
+    if view is not None and event.x is not None and event.y is not None:
+        view.tap(variant, float(event.x), float(event.y))

@@ -106,9 +106,9 @@ def test_lesson_4_convergence(app):
     next_step(app)
     cv = app.views["convergence"]
     assert not app.progress.goal_met
-    cv.taps["multi"].event(x=1.0, y=0.4)  # both variants learn sometimes here
+    cv.tap("multi", 1.0, 0.4)  # both variants learn sometimes here
     assert cv.drill is not None and not app.progress.goal_met
-    cv.taps["single"].event(x=1.6, y=0.0)  # single-spike fires too early: multi still learns
+    cv.tap("single", 1.6, 0.0)  # single-spike fires too early: multi still learns
     assert app.progress.goal_met
     next_step(app)
     assert not app.progress.goal_met
