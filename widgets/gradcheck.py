@@ -10,19 +10,16 @@ says so; the surrogate values are listed beside it.
 from __future__ import annotations
 
 from contextlib import nullcontext
-from functools import partial
 
-import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
 import param
 from batscope.engine.gradcheck import GradCheckResult, gradcheck
 from batscope.widgets.base import PlotView
+from batscope.widgets.live import add_hover, bokeh_pane, feed
 from batscope.widgets.provider import SessionInputs
-
-if "bokeh" not in hv.Store.renderers:  # HoloViews view, usable before the app's hv.extension
-    hv.extension("bokeh", logo=False)
+from bokeh.models import ColumnDataSource, Legend, LegendItem
 
 COLUMNS = [
     "layer",
@@ -36,34 +33,20 @@ COLUMNS = [
     "surrogate",
     "skipped",
 ]
-EMPTY = {"exact": np.zeros(0), "fd": np.zeros(0), "status": np.zeros(0, dtype=str)}
+STATUS_COLORS = {"agrees": "#2ca02c", "differs": "#d62728"}
 
 
-def _points(data, hooks=()):
-    return hv.Scatter(data, "exact", ["fd", "status"]).opts(
-        color="status",
-        cmap={"agrees": "#2ca02c", "differs": "#d62728"},
-        size=9,
-        xlabel="exact ∂L/∂w (backward pass)",
-        ylabel="central finite difference",
-        title="Exact gradient vs finite difference",
-        tools=["hover"],
-        width=420,
-        height=380,
-        framewise=True,
-        hooks=list(hooks),
-        shared_axes=False,
-        show_legend=True,
-    )
+def _points(exact, fd) -> dict:
+    return {"exact": np.asarray(exact, dtype=float), "fd": np.asarray(fd, dtype=float)}
 
 
-def _diagonal(data):
-    v = np.concatenate([data["exact"], data["fd"]]) if len(data["exact"]) else np.array([-1, 1])
-    lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+def _diagonal(exact, fd) -> dict:
+    """The line fd = exact across the points (a little beyond them)."""
+    v = np.concatenate([np.asarray(exact, float), np.asarray(fd, float)])
+    v = v[np.isfinite(v)]
+    lo, hi = (float(v.min()), float(v.max())) if v.size else (-1.0, 1.0)
     pad = 0.05 * (hi - lo or 1.0)
-    return hv.Curve(([lo - pad, hi + pad], [lo - pad, hi + pad]), "exact", "fd").opts(
-        color="grey", line_dash="dashed"
-    )
+    return {"x": [lo - pad, hi + pad], "y": [lo - pad, hi + pad]}
 
 
 def result_frame(res: GradCheckResult) -> pd.DataFrame:
@@ -159,10 +142,7 @@ class GradCheckView(PlotView):
         self.inputs = SessionInputs(network_provider, training_provider)
         self._reserve = reserve
         self.result: GradCheckResult | None = None
-        self._pipe = hv.streams.Pipe(data=EMPTY)
-        self.plot = hv.DynamicMap(
-            partial(_points, hooks=self.hooks), streams=[self._pipe]
-        ) * hv.DynamicMap(_diagonal, streams=[self._pipe])
+        self.plot = self._figure()
         self.table = pn.pane.DataFrame(
             pd.DataFrame(columns=COLUMNS),
             index=False,
@@ -185,7 +165,7 @@ class GradCheckView(PlotView):
             pn.pane.Markdown("### Gradient check: exact vs finite differences"),
             pn.Row(
                 pn.Column(widgets, button, width=260),
-                pn.pane.HoloViews(self.plot, linked_axes=False),
+                bokeh_pane(self.plot),
                 self.summary,
             ),
             self.table,
@@ -193,6 +173,35 @@ class GradCheckView(PlotView):
 
     def __panel__(self):
         return self._layout
+
+    def _figure(self):
+        """Each compared weight at (exact, finite difference), green where they agree within
+        the tolerance and red where not; on the dashed diagonal they are equal."""
+        fig = self.figure(
+            "Exact gradient vs finite difference",
+            "exact ∂L/∂w (backward pass)",
+            "central finite difference",
+            380,
+        )
+        self.diagonal_source = ColumnDataSource(_diagonal([], []))
+        fig.line(
+            "x", "y", source=self.diagonal_source, color="grey", line_dash="dashed", line_width=1
+        )
+        self.point_sources = {k: ColumnDataSource(_points([], [])) for k in STATUS_COLORS}
+        marks = {
+            k: fig.scatter("exact", "fd", source=src, color=STATUS_COLORS[k], size=9)
+            for k, src in self.point_sources.items()
+        }
+        items = [LegendItem(label=k, renderers=[r]) for k, r in marks.items()]
+        fig.add_layout(Legend(items=items), "right")
+        add_hover(fig, list(marks.values()), [("exact", "@exact"), ("finite diff.", "@fd")])
+        return fig
+
+    def _show(self, exact, fd, agrees) -> None:
+        exact, fd, agrees = (np.asarray(a) for a in (exact, fd, agrees))
+        feed(self.point_sources["agrees"], _points(exact[agrees], fd[agrees]))
+        feed(self.point_sources["differs"], _points(exact[~agrees], fd[~agrees]))
+        feed(self.diagonal_source, _diagonal(exact, fd))
 
     @param.depends("check", watch=True)
     def run_check(self) -> GradCheckResult | None:
@@ -219,15 +228,10 @@ class GradCheckView(PlotView):
             self.summary.object = f"**Cannot run the check:** {exc}"
             return None
         self.result = res
-        ok = np.array(
-            ["agrees" if c.scaled_error <= res.tol else "differs" for c in res.compared], dtype=str
-        )
-        self._pipe.send(
-            {
-                "exact": np.array([c.exact for c in res.compared]),
-                "fd": np.array([c.fd for c in res.compared]),
-                "status": ok,
-            }
+        self._show(
+            [c.exact for c in res.compared],
+            [c.fd for c in res.compared],
+            np.array([c.scaled_error <= res.tol for c in res.compared], dtype=bool),
         )
         self.table.object = result_frame(res)
         self.summary.object = summary(res)
@@ -238,6 +242,6 @@ class GradCheckView(PlotView):
 
     def reset(self) -> None:
         self.result = None
-        self._pipe.send(EMPTY)
+        self._show([], [], np.zeros(0, dtype=bool))
         self.table.object = pd.DataFrame(columns=COLUMNS)
         self.summary.object = "Press **Run gradient check**."

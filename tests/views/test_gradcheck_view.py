@@ -5,6 +5,7 @@ import panel as pn
 from batscope.training.state import LayerSpec, NetworkSpec, TrainingConfig, run_config
 from batscope.training.trainer import build_network
 from batscope.widgets.gradcheck import GradCheckView
+from bokeh.document import Document
 
 
 def _session(loss):
@@ -23,16 +24,18 @@ def _session(loss):
     return net, training
 
 
-def test_empty_state_renders(render):
+def test_empty_state_renders():
     view = GradCheckView()
     assert isinstance(view.__panel__(), pn.viewable.Viewable)
-    view.__panel__().get_root()
-    render(view.plot)
+    doc = Document()
+    doc.add_root(view.__panel__().get_root(doc))
+    doc.to_json()  # serializes as a served page would
+    assert all(len(src.data["exact"]) == 0 for src in view.point_sources.values())
     assert view.result is None and "Run gradient check" in view.summary.object
     view.update([])  # nothing streams
 
 
-def test_exact_loss_agrees_with_finite_differences(render):
+def test_exact_loss_agrees_with_finite_differences():
     net, training = _session("ttfs_ce")
     before = [w.copy() for w in net.weights]
     view = GradCheckView(
@@ -45,13 +48,17 @@ def test_exact_loss_agrees_with_finite_differences(render):
     assert view.summary.object.startswith("**Agree**")
     assert "surrogate" not in view.table.object.columns
     assert len(view.table.object) == len(res.checks)
-    pts = view._pipe.data
+    pts = view.point_sources["agrees"].data  # every compared weight agrees
+    assert len(pts["exact"]) == len(res.compared)
+    assert len(view.point_sources["differs"].data["exact"]) == 0
     assert np.allclose(pts["exact"], pts["fd"], rtol=1e-5, atol=1e-8)
-    plot = render(view.plot)
-    assert plot.subplots  # scatter and diagonal
+    diagonal = view.diagonal_source.data  # spans every point
+    assert diagonal["x"] == diagonal["y"] and diagonal["x"][0] <= np.min(pts["exact"])
+    assert diagonal["x"][1] >= np.max(pts["exact"])
     assert all(np.array_equal(a, b) for a, b in zip(before, net.weights, strict=True))
     view.reset()
     assert view.result is None and len(view.table.object) == 0
+    assert len(view.point_sources["agrees"].data["exact"]) == 0
 
 
 def test_spike_count_loss_is_labelled_as_surrogate():
