@@ -109,16 +109,28 @@ def open_client(
             )
     else:
         n, threads = worker_layout(n_tasks, workers)
-        # set before each worker process is spawned (and respawned): Numba reads its thread
-        # count, tqdm its switch, when first imported, which may precede a plain ``env``
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_env(threads)}):
-            cluster = LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=dashboard,
-                silence_logs=logging.ERROR,
-            )
+        env = worker_env(threads)
+        # set before each worker process is spawned: Numba reads its thread count, tqdm its
+        # switch, when first imported, which may precede a plain ``env``. The nannies run in
+        # this process and write it into its environment: put ours back, or this process's
+        # next Numba compilation fails (its threads run with the count they started with).
+        # A worker the nanny respawns later writes it again.
+        ours = {k: os.environ.get(k) for k in env}
+        try:
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+                cluster = LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=dashboard,
+                    silence_logs=logging.ERROR,
+                )
+        finally:
+            for k, v in ours.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
     client = Client(cluster, set_as_default=False)
     client.owned_cluster = cluster
     return client

@@ -64,12 +64,23 @@ def rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+# this process's environment before any cluster of this module starts
+WORKER_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "TQDM_DISABLE")
+ENV_BEFORE = {k: os.environ.get(k) for k in WORKER_VARIABLES}
+
+
 @pytest.fixture(scope="module")
 def client():
     c = open_client(2, workers=2, dashboard=None)
     assert len(c.scheduler_info()["workers"]) == 2
     yield c
     close_client(c)
+
+
+def test_a_local_cluster_leaves_this_process_environment_alone(client):
+    """The nannies write the workers' Numba thread count into the process they run in: left
+    there, this process's next Numba compilation would fail (its threads already run)."""
+    assert {k: os.environ.get(k) for k in ENV_BEFORE} == ENV_BEFORE
 
 
 # --- the plan: validated before anything is submitted ------------------------------------------
