@@ -10,9 +10,6 @@ the sweep runs on the server's cluster.
 
 from __future__ import annotations
 
-from functools import partial
-
-import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
@@ -21,11 +18,10 @@ from batscope.training.grid_sweep import GridRun, GridSweepController
 from batscope.training.limits import escape
 from batscope.widgets.base import PlotView, sweep_buttons
 from batscope.widgets.cluster import cluster_toggle, dashboard_html
+from batscope.widgets.live import add_colorbar, add_hover, bokeh_pane, feed
+from bokeh.models import ColumnDataSource, FactorRange, LinearColorMapper
+from bokeh.palettes import Viridis256
 
-if "bokeh" not in hv.Store.renderers:  # HoloViews view, usable before the app's hv.extension
-    hv.extension("bokeh", logo=False)
-
-ACC = hv.Dimension("accuracy", label="final accuracy", unit="%", range=(0, 100))
 COLUMNS = ("seed", "status", "accuracy %", "seconds", "error")
 
 
@@ -34,24 +30,14 @@ def _label(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _heatmap(data, hooks=()):
-    cells = {k: data[k] for k in ("x", "y", "accuracy", "runs")}
-    return hv.HeatMap(cells, kdims=["x", "y"], vdims=[ACC, "runs"]).opts(
-        title=data.get("title", ""),
-        xlabel=data.get("xlabel", ""),
-        ylabel=data.get("ylabel", ""),
-        cmap="viridis",
-        clim=(0, 100),
-        colorbar=True,
-        clipping_colors={"NaN": "lightgrey"},
-        tools=["hover"],
-        default_tools=["save", "reset"],
-        width=520,
-        height=360,
-        hooks=list(hooks),
-        framewise=True,
-        shared_axes=False,
-    )
+def _cells(grid: dict) -> dict:
+    """The heatmap's source columns (a NaN accuracy is drawn grey)."""
+    return {
+        "x": list(grid["x"]),
+        "y": list(grid["y"]),
+        "accuracy": np.asarray(grid["accuracy"], dtype=float),
+        "runs": np.asarray(grid["runs"], dtype=int),
+    }
 
 
 class GridSweepView(PlotView):
@@ -65,8 +51,7 @@ class GridSweepView(PlotView):
         ctrl = self.controller
         self._sweep_id = None
         self._runs: dict[str, GridRun] = {}
-        self._pipe = hv.streams.Pipe(data=self._grid(None))
-        self.heatmap = hv.DynamicMap(partial(_heatmap, hooks=self.hooks), streams=[self._pipe])
+        self.heatmap = self._figure()
         self.table = pn.pane.DataFrame(
             pd.DataFrame(columns=list(COLUMNS)),
             index=False,
@@ -113,11 +98,58 @@ class GridSweepView(PlotView):
                 self.status,
                 width=300,
             ),
-            pn.Column(pn.pane.HoloViews(self.heatmap, linked_axes=False), self.table),
+            pn.Column(bokeh_pane(self.heatmap), self.table),
         )
 
     def __panel__(self):
         return self._layout
+
+    def _figure(self):
+        """Final accuracy per (x, y) cell on categorical axes, grey until a run of it ends."""
+        grid = self._grid(None)
+        fig = self.figure(
+            "",
+            "",
+            "",
+            360,
+            anchor=False,
+            x_range=FactorRange(factors=grid["x"]),
+            y_range=FactorRange(factors=grid["y"]),
+        )
+        self.mapper = LinearColorMapper(
+            palette=Viridis256, low=0.0, high=100.0, nan_color="lightgrey"
+        )
+        self.cells_source = ColumnDataSource(_cells(grid))
+        cells = fig.rect(
+            "x",
+            "y",
+            width=1,
+            height=1,
+            source=self.cells_source,
+            fill_color={"field": "accuracy", "transform": self.mapper},
+            line_color="white",
+        )
+        fig.xgrid.visible = fig.ygrid.visible = False
+        add_colorbar(fig, self.mapper, "final accuracy (%)")
+        add_hover(
+            fig,
+            [cells],
+            [("", "@x, @y"), ("final accuracy (%)", "@accuracy{0.0}"), ("runs", "@runs")],
+        )
+        return fig
+
+    def _draw(self, grid: dict) -> None:
+        """Show ``grid`` (see :meth:`_grid`): its cells, axes' categories, title and labels."""
+        fig = self.heatmap
+        feed(self.cells_source, _cells(grid))
+        xs, ys = list(dict.fromkeys(grid["x"])), list(dict.fromkeys(grid["y"]))
+        if list(fig.x_range.factors) != xs:
+            fig.x_range.factors = xs
+        if list(fig.y_range.factors) != ys:
+            fig.y_range.factors = ys
+        fig.title.text = grid.get("title", "")
+        fig.xaxis.axis_label = grid.get("xlabel", "")
+        fig.yaxis.axis_label = grid.get("ylabel", "")
 
     # ---- results ----------------------------------------------------------------------------
     def _grid(self, plan) -> dict:
@@ -165,7 +197,7 @@ class GridSweepView(PlotView):
 
     def _show(self) -> None:
         plan = self.controller.plan
-        self._pipe.send(self._grid(plan))
+        self._draw(self._grid(plan))
         self.table.object = self._table(plan) if plan is not None else None
 
     def update(self, batch: list) -> None:
