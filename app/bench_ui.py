@@ -117,13 +117,11 @@ def with_ui(
     """Steps/s of a TrainingRun while a 4 Hz tick updates the views of ``tabs`` as if they were
     all shown (or, with ``views=False``, only drains the snapshots); returns (steps/s, ticks/s,
     median tick duration in ms, serialization of the changes included)."""
-    import holoviews as hv
     import panel as pn
     from batscope.training.state import apply_run_config
 
     from .factory import create_app
 
-    hv.extension("bokeh")
     pn.extension()
     app = create_app()
     apply_run_config(config, app.network, app.training)

@@ -1,14 +1,11 @@
 """The served script: ``panel serve app/main.py`` (re-executed for every browser session)."""
 
-import holoviews as hv
 import panel as pn
 from batscope.app.factory import create_app
 from batscope.app.room import server_room
 from batscope.app.room_join import join_room
 
 pn.extension(notifications=False, sizing_mode="stretch_width")
-if hv.Store.current_backend != "bokeh" or "bokeh" not in hv.Store.renderers:
-    hv.extension("bokeh")  # once per process: again it rebuilds every option builder (~17 ms)
 
 app = create_app()
 room = server_room()

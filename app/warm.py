@@ -9,7 +9,6 @@ kernels' objects too (in-process, the collector took 50 ms of a 0.43 s opening; 
 import gc
 
 import batscope.app.factory  # noqa: F401  (the app's modules: imported here, not by a session)
-import holoviews.plotting.bokeh  # noqa: F401  (what hv.extension("bokeh") loads)
 from batscope.app.presets import load_preset
 from batscope.training.trainer import Trainer
 

@@ -25,10 +25,8 @@ def export():
 @pytest.fixture
 def app():
     """A fresh app as a session builds it (no server), its workers stopped afterwards."""
-    import holoviews as hv
     from batscope.app.factory import create_app
 
-    hv.extension("bokeh")
     a = create_app()
     yield a
     for ctrl in (a.controller, a.sweep, a.grid_sweep):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 pn = pytest.importorskip("panel")
-hv = pytest.importorskip("holoviews")
 
 
 def test_every_view_is_real_and_renders(app):
@@ -73,7 +72,6 @@ def test_both_sweeps_share_the_sessions_cluster_choice_and_budget(app):
 
 
 def test_shd_without_files_is_offered_with_a_note_and_the_sidebar_says_where(tmp_path, monkeypatch):
-    hv.extension("bokeh")
     from batscope.app.factory import create_app
 
     monkeypatch.setenv("BATSCOPE_DATA", str(tmp_path))

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 import pytest
 
 pn = pytest.importorskip("panel")
-hv = pytest.importorskip("holoviews")
 
 
 def test_progress_survives_a_reload_through_the_url(app):

@@ -8,7 +8,6 @@ import time
 import pytest
 
 pn = pytest.importorskip("panel")
-hv = pytest.importorskip("holoviews")
 
 from batscope.training.controller import ACTIVE  # noqa: E402
 

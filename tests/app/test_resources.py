@@ -254,7 +254,6 @@ def test_sweep_refused_or_released_on_every_end():
 
 # ---- the gradient check and the builder ---------------------------------------------------------
 def test_gradient_check_refused_or_released():
-    pytest.importorskip("holoviews")
     from batscope.widgets.gradcheck import GradCheckView
 
     acct = account(GB, 1000)  # 1 kB: no check fits

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 pn = pytest.importorskip("panel")
-hv = pytest.importorskip("holoviews")
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +33,6 @@ def load_room():
 def test_only_the_visible_tab_is_built_and_others_on_first_show():
     from batscope.app.factory import TABS, create_app
 
-    hv.extension("bokeh")
     app = create_app()
     try:
         assert set(app.views) == {"raster", "membrane"}  # the Activity tab
@@ -59,7 +57,6 @@ def test_hidden_view_gets_the_rows_it_missed_when_first_shown():
 
     from .test_session import _snap
 
-    hv.extension("bokeh")
     app = create_app()
     try:
         app.gates["metrics"].update([_snap(0), _snap(1)])
@@ -79,7 +76,6 @@ def test_opening_leaves_the_settings_cards_and_hidden_parts_out_of_the_document(
     from bokeh.document import Document
     from panel.io.state import set_curdoc
 
-    hv.extension("bokeh")
     rebuilds = []
     rebuild = NetworkBuilder._rebuild
     monkeypatch.setattr(
@@ -157,7 +153,6 @@ def test_closed_sessions_are_collected_and_their_threads_stopped(monkeypatch):
         session_module, "release_memory", lambda: (releases.append(1), release())[1]
     )
 
-    hv.extension("bokeh")
     room = load_room()
     apps, docs = [], []
 

@@ -148,9 +148,6 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served():
-    import holoviews as hv
-
-    hv.extension("bokeh")
     s = Served()
     yield s
     s.stop()

@@ -75,9 +75,6 @@ class RoomServed:
 
 @pytest.fixture(scope="module")
 def room_served():
-    import holoviews as hv
-
-    hv.extension("bokeh")
     s = RoomServed()
     yield s
     s.stop()

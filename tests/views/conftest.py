@@ -1,6 +1,5 @@
 """Synthetic snapshots for the view tests (no engine, no browser)."""
 
-import holoviews as hv
 import numpy as np
 import pytest
 from batscope.engine.analysis import latency_curve, layer_sparsity
@@ -11,8 +10,6 @@ from batscope.training.telemetry import (
     Snapshot,
     sparsity_rows,
 )
-
-hv.extension("bokeh")
 
 
 def random_trains(rng, n, k, t_max, p_fire=0.5):
@@ -129,12 +126,6 @@ def empty_snapshot():
 def make_snapshot_fixture():
     """The ``make_snapshot`` builder, for tests that need several or unusual snapshots."""
     return make_snapshot
-
-
-@pytest.fixture
-def render():
-    """Render a HoloViews object to its Bokeh plot (no browser, no server)."""
-    return lambda obj: hv.renderer("bokeh").get_plot(obj)
 
 
 def _served(view):

@@ -257,8 +257,9 @@ def test_reset_empties_the_raster(make_snapshot):
     assert len(view.exact_source.data["t"]) > 0
 
 
-def test_views_build_without_a_prior_hv_extension():
-    """The factory may build views before app/main.py runs hv.extension("bokeh")."""
+def test_views_build_in_a_fresh_process():
+    """The factory may build views before anything else of the app ran (no extension, no
+    warm-up)."""
     import subprocess
     import sys
 
