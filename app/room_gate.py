@@ -18,6 +18,7 @@ import logging
 import re
 
 import panel as pn
+import param
 
 from .room import Room, server_room, token_argument
 
@@ -60,10 +61,17 @@ def redacting(factory):
     return make
 
 
+def set_authorizer(callback) -> None:
+    """``pn.config.authorize_callback`` for the whole process. Panel keeps a config value set
+    while a document is current for that document only, which would leave the server's gate
+    open (found by a served test under load); this one is never a session's."""
+    param.Parameterized.__setattr__(pn.config, "authorize_callback", callback)
+
+
 def install(room: Room):
     """Gate the instructor page of this process's server behind ``room``'s token and keep the
     token out of every log; returns the log-record factory that was in place before."""
-    pn.config.authorize_callback = instructor_authorizer(room)
+    set_authorizer(instructor_authorizer(room))
     previous = logging.getLogRecordFactory()
     logging.setLogRecordFactory(redacting(previous))
     return previous

@@ -77,6 +77,7 @@ class _Records(logging.Handler):
 
 
 def test_the_token_never_reaches_a_log(room):
+    from batscope.app import room_gate
     from batscope.app.room_gate import install
 
     secret = room._token
@@ -99,12 +100,33 @@ def test_the_token_never_reaches_a_log(room):
             lg.removeHandler(records)
             lg.setLevel(level)
         logging.setLogRecordFactory(previous)
-        pn.config.authorize_callback = None
+        room_gate.set_authorizer(None)
     text = "\n".join(records.messages)
     assert len(records.messages) == 3
     assert secret not in text
     assert "token=…&x=1 (::1) 3.00ms" in text and "token=…'}" in text
     assert "no secret here" in text
+
+
+def test_the_gate_is_the_whole_process_even_when_installed_inside_a_session(room, monkeypatch):
+    """Set while a document is current, Panel would keep the callback for that document only:
+    every other request would pass the gate."""
+    from batscope.app import room_gate
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    previous = logging.getLogRecordFactory()
+    try:
+        with set_curdoc(Document()):
+            room_gate.install(room)
+        gate = pn.config.authorize_callback  # read outside any session
+        assert gate is not None
+        monkeypatch.setattr(type(pn.state), "session_args", property(lambda self: {}))
+        assert not gate(None, "/instructor") and gate(None, "/main")  # no token: refused
+    finally:
+        logging.setLogRecordFactory(previous)
+        room_gate.set_authorizer(None)
+    assert pn.config.authorize_callback is None
 
 
 def make_page(room):

@@ -65,11 +65,11 @@ class RoomServed:
         self.instructor_url = f"{self.url}/instructor?token={self.token}"
 
     def stop(self):
-        import panel as pn
+        from batscope.app.room_gate import set_authorizer
 
         stop_apps(self.apps)
         self.server.stop()
-        pn.config.authorize_callback = None
+        set_authorizer(None)
         logging.setLogRecordFactory(self.log_records)
 
 
