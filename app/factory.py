@@ -47,6 +47,7 @@ from batscope.widgets.export import ExportView
 from batscope.widgets.gradcheck import GradCheckView
 from batscope.widgets.grid_sweep import GridSweepView
 from batscope.widgets.latency import LatencyView
+from batscope.widgets.live import LiveText
 from batscope.widgets.membrane import MembraneView
 from batscope.widgets.metrics import MetricsView
 from batscope.widgets.precision import PrecisionView
@@ -93,9 +94,17 @@ def _fill_on_open(card, make_body, event) -> None:
         card.objects = [make_body()]
 
 
-def _lazy_card(title: str, make_body) -> pn.Card:
-    """A collapsed card whose body ``make_body()`` is built when it is first opened."""
-    card = pn.Card(title=title, collapsed=True, sizing_mode="stretch_width", margin=(5, 0))
+def _lazy_card(title: str, make_body, header=None) -> pn.Card:
+    """A collapsed card whose body ``make_body()`` is built when it is first opened; ``header``
+    (a :class:`LiveText`) replaces the title where the title changes: a Card rebuilds its
+    header pane, Markdown render included, at every change of its title (25-30 ms)."""
+    card = pn.Card(
+        title=title,
+        header=header,
+        collapsed=True,
+        sizing_mode="stretch_width",
+        margin=(5, 0),
+    )
     card.param.watch(partial(_fill_on_open, card, make_body), "collapsed")
     return card
 
@@ -472,8 +481,10 @@ class BatscopeApp(pn.viewable.Viewer):
             visible=self.urlstate.param.message.rx.bool(),
             css_classes=["url-message"],
         )
-        self._network_card = _lazy_card("Network", lambda: self.builder)
-        self._training_card = _lazy_card("Training", lambda: self.form)
+        self._network_title = LiveText("Network", css_classes=["card-title"], margin=(0, 0))
+        self._training_title = LiveText("Training", css_classes=["card-title"], margin=(0, 0))
+        self._network_card = _lazy_card("Network", lambda: self.builder, self._network_title)
+        self._training_card = _lazy_card("Training", lambda: self.form, self._training_title)
         self._titles()
         self.network.param.watch(self._titles, "revision")
         self.training.param.watch(self._titles, ["task", "loss", "optimizer", "lr", "epochs"])
@@ -525,8 +536,8 @@ class BatscopeApp(pn.viewable.Viewer):
         notation, the task, loss and schedule."""
         t = self.training
         notation = layer_notation(self.network.layers, task_shape(t.task)[0])
-        self._network_card.title = f"Network: {notation}"
-        self._training_card.title = (
+        self._network_title.object = f"Network: {notation}"
+        self._training_title.object = (
             f"Training: {t.task}, {t.loss}, {t.optimizer} λ={t.lr:g}, {t.epochs} epochs"
         )
 

@@ -92,8 +92,9 @@ def test_opening_leaves_the_settings_cards_and_hidden_parts_out_of_the_document(
         network, training = app._network_card, app._training_card
         assert network.collapsed and training.collapsed
         assert not network.objects and not training.objects
-        assert network.title == "Network: 4-2"  # the convergence task's, the default preset
-        assert training.title == "Training: convergence, spike_count, sgd λ=0.1, 50 epochs"
+        network_title, training_title = app._network_title, app._training_title
+        assert network_title.object == "Network: 4-2"  # the convergence task's (default preset)
+        assert training_title.object == "Training: convergence, spike_count, sgd λ=0.1, 50 epochs"
         in_doc = {m.id for m in doc.models}
         raster, membrane = app.views["raster"], app.views["membrane"]
         assert raster.exact_fig.id in in_doc
@@ -116,8 +117,9 @@ def test_opening_leaves_the_settings_cards_and_hidden_parts_out_of_the_document(
         assert all(w.visible for w in _grid_inputs(app.builder.__panel__()))
         app.network.add_layer(0)
         app.training.lr = 0.05
-        assert network.title == "Network: 4-2-2"
-        assert training.title == "Training: convergence, spike_count, sgd λ=0.05, 50 epochs"
+        assert network_title.object == "Network: 4-2-2"
+        assert training_title.object == "Training: convergence, spike_count, sgd λ=0.05, 50 epochs"
+        assert network.header.object is network_title.model  # a text set in place, not rebuilt
     finally:
         app.controller.shutdown()
         app.sweep.shutdown()
