@@ -21,7 +21,7 @@ FILENAME = "train_batscope.py"
 def _on_change(view_ref, *events):
     view = view_ref()
     if view is not None:
-        view.refresh()
+        view.changed()
 
 
 class CodeView(PlotView):
@@ -45,6 +45,7 @@ class CodeView(PlotView):
         self.training = training if training is not None else TrainingConfig()
         self._provider = config_provider
         self.script = ""
+        self._due = False  # a re-render is scheduled for the next tick
         self._watched: list = []
         self._callback = partial(_on_change, weakref.ref(self))
         self.training.param.watch(self._callback, list(TrainingConfig.FIELDS))
@@ -80,6 +81,20 @@ class CodeView(PlotView):
 
     def _on_layers(self, event) -> None:
         self._watch_layers()
+        self.changed()
+
+    def changed(self) -> None:
+        """The configuration changed: re-render once for a burst of changes (a preset sets
+        fields and layers one after the other), on the next tick when served, else at once."""
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            self.refresh()
+        elif not self._due:
+            self._due = True
+            doc.add_next_tick_callback(self._refresh_due)
+
+    def _refresh_due(self) -> None:
+        self._due = False
         self.refresh()
 
     def config(self) -> dict:
@@ -90,14 +105,16 @@ class CodeView(PlotView):
     def refresh(self) -> None:
         """Re-render the script for the current configuration."""
         try:
-            self.script = render_script(self.config())
+            script = render_script(self.config())
         except (ValueError, TypeError) as exc:
             self.script = ""
             self.code.object = f"**This configuration cannot be turned into a script:** {exc}"
             self.download.disabled = True
             return
         self.download.disabled = False
-        self.code.object = f"```python\n{self.script}\n```"
+        if script != self.script or not self.code.object.startswith("```"):
+            self.script = script  # highlighting it is the costly part (10-30 ms)
+            self.code.object = f"```python\n{script}\n```"
 
     def _file(self):
         return io.BytesIO(self.script.encode("utf-8"))
