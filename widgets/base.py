@@ -1,4 +1,5 @@
-"""Shared pieces of the views: the PlotView base, the SVG-export hook and validated inputs.
+"""Shared pieces of the views: the PlotView base (its figures follow SVG export) and validated
+inputs.
 
 Views are ``pn.viewable.Viewer`` s that build their panes and streams once in ``__init__`` and
 then only ``update(batch)`` / ``reset()`` them (app-architecture.md §2).
@@ -6,7 +7,6 @@ then only ``update(batch)`` / ``reset()`` them (app-architecture.md §2).
 
 from __future__ import annotations
 
-import weakref
 from functools import partial
 
 import panel as pn
@@ -21,26 +21,10 @@ def _follow_svg(fig, event) -> None:
     fig.output_backend = "svg" if event.new else "canvas"
 
 
-def svg_hook(view_config: ViewConfig):
-    """A HoloViews ``hooks`` entry: the Bokeh figure renders as SVG while export mode is on.
-
-    HoloViews keeps the options it last looked up (hooks included) in a process-wide cache:
-    the hook holds the session's ViewConfig weakly, or a closed session would live on there.
-    """
-    ref = weakref.ref(view_config)
-
-    def hook(plot, element):
-        config = ref()
-        plot.state.output_backend = "svg" if config is not None and config.svg_export else "canvas"
-
-    return hook
-
-
 class PlotView(pn.viewable.Viewer):
     """Base of the views: holds the ViewConfig; subclasses fill ``update`` and ``reset``.
 
-    Views updated while a run trains draw Bokeh figures made by :meth:`figure` (see
-    ``widgets/live.py``); the others use HoloViews with :attr:`hooks`.
+    Every view draws Bokeh figures made by :meth:`figure` (see ``widgets/live.py``).
     """
 
     view_config = param.ClassSelector(class_=ViewConfig)
@@ -55,11 +39,6 @@ class PlotView(pn.viewable.Viewer):
         fig.output_backend = "svg" if self.view_config.svg_export else "canvas"
         self.view_config.param.watch(locked_safe(partial(_follow_svg, fig)), ["svg_export"])
         return fig
-
-    @property
-    def hooks(self) -> list:
-        """Pass as ``.opts(hooks=view.hooks)`` so the plot honours ``svg_export``."""
-        return [svg_hook(self.view_config)]
 
     def update(self, batch: list) -> None:
         raise NotImplementedError
