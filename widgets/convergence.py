@@ -136,10 +136,7 @@ class ConvergenceView(PlotView):
         self._sweep_id = None
         self.trace: RunTrace | None = None
         self.drill: tuple | None = None  # (variant, mu index, sigma index, repeat)
-        self.sources = {
-            v: ColumnDataSource(_heatmap_data(_empty_grid([0.0], [0.0], "strict")))
-            for v in VARIANTS
-        }
+        self.sources = {v: ColumnDataSource() for v in VARIANTS}  # filled by _reset_grids
         self.mappers = {
             v: LinearColorMapper(palette=Viridis256, low=50.0, high=100.0, nan_color="lightgrey")
             for v in VARIANTS

@@ -228,7 +228,6 @@ class PatternEditorView(PlotView):
             return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
 
         layers = cat(layer, int)
-        self._rows = offset
         return {
             "t": cat(t, float),
             "row": cat(row, float),
@@ -251,7 +250,8 @@ class PatternEditorView(PlotView):
         t = np.linspace(0.0, self.t_max, TRACE_POINTS)
         u = net.membrane(t, sample=0, layer=-1)
         feed(self.raster_source, self._raster_data(self.result))
-        self.raster_fig.y_range.update(start=-0.6, end=max(self._rows, 1) - 0.4)
+        rows = sum(o.n_neurons for o in self.result)  # every layer's neurons, stacked
+        self.raster_fig.y_range.update(start=-0.6, end=max(rows, 1) - 0.4)
         u = np.asarray(u)
         theta = float(net.layers[-1].theta)
         feed(
