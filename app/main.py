@@ -1,11 +1,13 @@
 """The served script: ``panel serve app/main.py`` (re-executed for every browser session)."""
 
 import panel as pn
+from batscope.app.bokeh_references import install
 from batscope.app.factory import create_app
 from batscope.app.room import server_room
 from batscope.app.room_join import join_room
 
 pn.extension(notifications=False, sizing_mode="stretch_width")
+install()  # the faster walk of the document's models (once per process)
 
 app = create_app()
 room = server_room()
