@@ -522,6 +522,9 @@ class BatscopeApp(pn.viewable.Viewer):
             sidebar=[pn.Column(*sidebar, sizing_mode="stretch_width")],
             main=[tabs],
             sidebar_width=400,
+            # Panel's header spinner follows the busy state of the whole process: every event
+            # of any participant would patch every open page (and spin it)
+            busy_indicator=None,
         )
         if CSS.is_file():
             template.config.raw_css.append(CSS.read_text())

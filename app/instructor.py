@@ -10,4 +10,5 @@ pn.extension(notifications=False, sizing_mode="stretch_width")
 pn.template.BootstrapTemplate(
     title="batscope: the room",
     main=[instructor_app(server_room(), pn.state.session_args)],
+    busy_indicator=None,  # it would follow every participant's events (see app/factory.py)
 ).servable(title="batscope: the room")

@@ -193,6 +193,7 @@ class WsParticipant:
         self._waiters: list[tuple] = []
         self._acks: dict[str, asyncio.Future] = {}  # our patches' ids, until the server's OK
         self._shown = {0}  # tabs shown so far (the first is open)
+        self.received: list[dict] = []  # every event the server has patched this page with
         self._ws = None
         self._reader = None
 
@@ -263,6 +264,7 @@ class WsParticipant:
             if msg.msgtype != "PATCH-DOC":
                 continue
             events = msg.content.get("events", [])
+            self.received += events
             _models(events, self.models)
             for event in events:
                 if event.get("kind") == "ModelChanged":

@@ -224,3 +224,35 @@ def test_room_client_drives_a_served_app():
     errors, _closed = server.errors()
     assert errors == []
     assert any("127.0.0.1" in line for line in server.log)  # loopback only
+
+
+def test_one_participants_actions_send_nothing_to_another():
+    """Sessions are apart: while one participant shows tabs and steps a run, an idle
+    participant's page gets no update (Panel's template spinner followed the whole process's
+    busy state, so each event of anyone patched every open page)."""
+    room = load_room()
+    server = room.Server(room.free_port(), warm=False)
+
+    async def visit():
+        active, idle = room.WsParticipant(server.url, 60), room.WsParticipant(server.url, 60)
+        try:
+            await active.open()
+            await idle.open()
+            await asyncio.sleep(1.0)  # the idle page's own opening work
+            before = len(idle.received)
+            tabs = active.find("Tabs", css_class="main-tabs")
+            await active.show_tab(tabs, 1)
+            await active.click("Step ›", active.find(css_class="run-status"))
+            await active.show_tab(tabs, 4)
+            await asyncio.sleep(1.0)
+            assert len(active.received) > 0
+            return idle.received[before:]
+        finally:
+            await active.close()
+            await idle.close()
+
+    try:
+        server.wait_ready(120)
+        assert asyncio.run(visit()) == []
+    finally:
+        server.stop()
