@@ -6,7 +6,9 @@ from batscope.app.factory import create_app
 from batscope.app.room import server_room
 from batscope.app.room_join import join_room
 
-pn.extension(notifications=False, sizing_mode="stretch_width")
+# every extension a tab may need, declared by each session: a page includes only the declared
+# extensions' scripts, and the Code & export tab (with its FileDropper) is built after the page
+pn.extension("filedropper", notifications=False, sizing_mode="stretch_width")
 install()  # the faster walk of the document's models (once per process)
 
 app = create_app()

@@ -25,7 +25,7 @@ from batscope.training.limits import MAX_CONFIG_BYTES, MAX_MODEL_BYTES, escape
 from batscope.training.state import ViewConfig, apply_run_config, run_config, task_shape
 
 if "filedropper" not in pn.extension._loaded_extensions:
-    pn.extension("filedropper")  # its scripts (FilePond, bundled) go in every page's header
+    pn.extension("filedropper")  # its scripts (FilePond, bundled), in a notebook or a script
 
 
 class BoundedDropper(pn.widgets.FileDropper):

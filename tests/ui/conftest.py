@@ -182,6 +182,11 @@ def open_app(page, url: str):
     return page
 
 
+def open_tab(page, name: str):
+    """Click the main tab ``name`` (its views are built when it is first shown)."""
+    page.locator(".bk-tab").filter(has_text=re.compile(f"^{re.escape(name)}$")).first.click()
+
+
 def open_card(page, title: str):
     """Open the sidebar card whose title starts with ``title`` ("Network", "Training", "Run"):
     the settings cards start collapsed and are built when first opened."""

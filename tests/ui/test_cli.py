@@ -11,7 +11,14 @@ import pytest
 
 pytest.importorskip("playwright")
 
-from .conftest import click, open_app, status, stop_process_group, wait_status  # noqa: E402
+from .conftest import (  # noqa: E402
+    click,
+    open_app,
+    open_tab,
+    status,
+    stop_process_group,
+    wait_status,
+)
 
 
 @pytest.fixture
@@ -48,6 +55,23 @@ def test_cli_serves_the_app(cli_server, guarded):
     s = wait_status(page, lambda s: s["steps"] == 1, timeout=60)
     assert s["status"] == "paused"
     assert guarded.errors == []
+
+
+def test_a_later_participant_opens_code_and_export_without_errors(cli_server, context):
+    """Pages served after the first carry the scripts of widgets built later (FilePond for
+    the Code & export tab's file dropper): they lacked them, and opening the tab failed."""
+    pages = []
+    for _ in range(2):
+        page = context.new_page()
+        page.errors = []
+        page.on("console", lambda m, p=page: p.errors.append(m.text) if m.type == "error" else 0)
+        page.on("pageerror", lambda e, p=page: p.errors.append(str(e)))
+        pages.append(open_app(page, cli_server))
+    for page in pages:
+        open_tab(page, "Code & export")
+        page.locator(".filepond--root").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(500)
+        assert page.errors == []
 
 
 def test_cli_listens_on_this_machine_only(cli_server):

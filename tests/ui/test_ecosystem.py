@@ -8,11 +8,7 @@ import pytest
 
 pytest.importorskip("playwright")
 
-from .conftest import click, open_app, shot, wait_status, wait_until  # noqa: E402
-
-
-def open_tab(page, name: str):
-    page.locator(".bk-tab").filter(has_text=re.compile(f"^{re.escape(name)}$")).first.click()
+from .conftest import click, open_app, open_tab, shot, wait_status, wait_until  # noqa: E402
 
 
 def newest_app(served, before: int):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import re
 import threading
 import zipfile
 from pathlib import Path
@@ -21,7 +20,7 @@ pytest.importorskip("playwright")
 
 from batscope.training.state import run_config  # noqa: E402
 
-from .conftest import open_app, status, wait_until  # noqa: E402
+from .conftest import open_app, open_tab, status, wait_until  # noqa: E402
 
 XSS = '<img src=x onerror="window.__xss = 1; alert(1)">'
 RSS_SLACK_MB = 150  # an attack that allocates is 1-2 GB; a refused one stays within noise
@@ -55,10 +54,6 @@ class PeakRss:
     @property
     def growth_mb(self) -> float:
         return self.peak - self.start
-
-
-def open_tab(page, name: str):
-    page.locator(".bk-tab").filter(has_text=re.compile(f"^{re.escape(name)}$")).first.click()
 
 
 def watch_scripts(page) -> list:
