@@ -127,6 +127,8 @@ class TrainingController(param.Parameterized):
         self.run.request_step()
         if self.status == "running":
             self._set(status="paused")
+        elif self.status == "queued":  # each click is seen, even before the slot comes
+            self._set(message=self._queue_text(self.run))
 
     @param.depends("stop", watch=True)
     def _on_stop(self):
@@ -309,9 +311,12 @@ class TrainingController(param.Parameterized):
     @staticmethod
     def _queue_text(run: TrainingRun) -> str:
         place = run.queue_position
-        if place:
-            return f"Waiting for a free training slot: place {place} in the queue."
-        return "Waiting for a free training slot…"
+        text = "Waiting for a free training slot"
+        text += f": place {place} in the queue." if place else "…"
+        steps = run.steps_wanted
+        if steps and not run.go.is_set():
+            text += f" {steps} step{'s' if steps > 1 else ''} to train then."
+        return text
 
     def _end_run(self, join: bool = False) -> None:
         """Stop the run; its worker gives back its slot and memory when its batch ends.

@@ -154,6 +154,11 @@ class TrainingRun:
         return t.position if t is not None else 0
 
     @property
+    def steps_wanted(self) -> int:
+        """Step clicks not trained yet."""
+        return self._steps_wanted
+
+    @property
     def wants_slot(self) -> bool:
         """Playing or asked for a step: a paused run without its slot queues for one."""
         return self.go.is_set() or self._steps_wanted > 0

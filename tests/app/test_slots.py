@@ -137,6 +137,25 @@ def test_resume_queues_for_a_slot_and_reports_the_place():
     assert pool.free == 1 and pool.waiting == 0
 
 
+def test_each_step_clicked_while_queued_shows_at_once():
+    """Steps clicked while the run waits for a slot: each click changes what the page says at
+    once (a second click used to leave the line as it was, as if it had been lost)."""
+    pool = SlotPool(1)
+    a, b = make(pool), make(pool)
+    a.param.trigger("start")
+    wait_for(lambda: a.steps > 0, a)
+    b.param.trigger("step")
+    assert b.status == "queued" and "place 1 in the queue. 1 step to train then." in b.message
+    b.param.trigger("step")
+    assert b.message.endswith("place 1 in the queue. 2 steps to train then.")
+    a.param.trigger("stop")
+    wait_all(lambda: b.steps == 2 and b.status == "paused", [a, b])
+    assert b.message == ""
+    for ctrl in (a, b):
+        ctrl.shutdown()
+    assert pool.free == 1 and pool.waiting == 0
+
+
 def test_stop_and_error_and_restart_give_the_slot_back():
     pool = SlotPool(1)
     a = make(pool)
