@@ -44,6 +44,7 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/
 TABS = tuple(APP_TABS)
 LIVE_TABS = [TABS.index(t) for t in ("Activity", "Learning", "Sparsity & latency")]
 EXPLORER_PRESETS = ("convergence", "lesson-seed", "convergence-ttfs")
+THINK_S = (0.5, 2.0)  # between one participant's actions: brisker than a person reading plots
 SERVER_ERRORS = re.compile(r"\b(ERROR|Traceback|Exception)\b")
 # a write to a websocket its page had just closed (a tab closed while an update was on its way)
 CLOSED_SOCKET = re.compile(r"WebSocketClosedError|StreamClosedError")
@@ -391,7 +392,7 @@ class Record:
         return [x for xs in self.latency.values() for x in xs]
 
 
-async def ws_participant(url, role, seconds, record, rng, gate):
+async def ws_participant(url, role, seconds, record, rng, gate, think=THINK_S):
     """Open with the others (``gate``), then train or explore for ``seconds``."""
     p = WsParticipant(url)
     doing = "open"  # named in a failure's record
@@ -405,7 +406,7 @@ async def ws_participant(url, role, seconds, record, rng, gate):
             record.add("play", await p.click("▶ Play", status))
         current = 0
         while time.monotonic() < until:
-            await asyncio.sleep(rng.uniform(0.5, 2.0))
+            await asyncio.sleep(rng.uniform(*think))
             if time.monotonic() >= until:
                 break
             if role == "train":
@@ -439,7 +440,7 @@ async def ws_participant(url, role, seconds, record, rng, gate):
         await p.close()
 
 
-async def browser_participant(browser, url, role, seconds, record, rng, gate):
+async def browser_participant(browser, url, role, seconds, record, rng, gate, think=THINK_S):
     """A real Chromium tab: opens the page, then trains or explores by clicking."""
     context = await browser.new_context()
     page = await context.new_page()
@@ -469,7 +470,7 @@ async def browser_participant(browser, url, role, seconds, record, rng, gate):
             record.add("play", await click_and_wait("▶ Play"))
         current = "Activity"
         while time.monotonic() < until:
-            await asyncio.sleep(rng.uniform(0.5, 2.0))
+            await asyncio.sleep(rng.uniform(*think))
             if time.monotonic() >= until:
                 break
             if role == "explore" and rng.random() < 0.3:
@@ -524,10 +525,11 @@ async def room(
     trainers: int = 4,
     seconds: float = 60.0,
     seed: int = 0,
+    think: tuple[float, float] = THINK_S,
 ) -> tuple[Record, list]:
     """All participants open together, ``trainers`` of them train, the rest explore, each for
-    ``seconds`` after its page is ready; then all close. Returns the record and the RSS
-    samples taken meanwhile."""
+    ``seconds`` after its page is ready, waiting ``think`` (uniform, seconds) before each
+    action; then all close. Returns the record and the RSS samples taken meanwhile."""
     rng = random.Random(seed)
     record, samples, stop = Record(), [], asyncio.Event()
     gate = asyncio.Event()
@@ -549,10 +551,12 @@ async def room(
             )
         for role in ws_roles:
             r = random.Random(rng.random())
-            tasks.append(ws_participant(server.url, role, seconds, record, r, gate))
+            tasks.append(ws_participant(server.url, role, seconds, record, r, gate, think))
         for role in browser_roles:
             r = random.Random(rng.random())
-            tasks.append(browser_participant(browser, server.url, role, seconds, record, r, gate))
+            tasks.append(
+                browser_participant(browser, server.url, role, seconds, record, r, gate, think)
+            )
         running = [asyncio.create_task(t) for t in tasks]
         gate.set()
         await asyncio.wait_for(asyncio.gather(*running), seconds + 120.0)
@@ -566,11 +570,23 @@ async def room(
     return record, samples
 
 
-async def one_session(server: Server) -> Record:
-    """The baseline: one participant opens the page, steps once and leaves."""
+async def one_session(server: Server, tour: bool) -> Record:
+    """The baseline: one participant opens the page, steps once and leaves; with ``tour``, it
+    first shows every tab and chooses each explorer preset, as the room's participants do, so
+    that what the server keeps once for good (kernels compiled for a preset, modules a tab
+    imports) is in the baseline and what remains after the room is what sessions left."""
     record, p = Record(), WsParticipant(server.url, timeout=120.0)
     try:
         record.ready.append(await p.open())
+        if tour:
+            tabs = p.find("Tabs", css_class="main-tabs")
+            for k in range(1, len(TABS)):
+                record.add("tab", await p.show_tab(tabs, k))
+            select, info = p.find(title="Preset"), p.find(css_class="preset-info")
+            for preset in EXPLORER_PRESETS:
+                if p.models[select]["attributes"].get("value") != preset:
+                    record.add("preset", await p.set_value(select, "value", preset, info))
+                record.add("step", await p.click("Step ›", p.find(css_class="run-status")))
         record.add("step", await p.click("Step ›", p.find(css_class="run-status")))
     except Exception as exc:  # noqa: BLE001
         record.errors.append(f"baseline: {type(exc).__name__}: {exc}")
@@ -599,15 +615,25 @@ async def benchmark(args) -> dict:
         server.wait_ready()
         result["load"]["start"] = _load()
         rss = {"idle": round(server.rss_mb(), 1)}
-        base = await one_session(server)
+        base = await one_session(server, tour=args.baseline == "tour")
         after_one: list = []
         await _settle(server, args.after_one, after_one)
         rss["one_session_baseline"] = round(after_one[-1][1], 1)
-        result["baseline_session"] = {"ready_s": base.ready, "step_s": base.latency.get("step")}
+        result["baseline_session"] = {
+            "kind": args.baseline,
+            "ready_s": base.ready,
+            "step_s": base.latency.get("step"),
+        }
         cpu0, own0 = server.cpu_s(), time.process_time()
         t0 = time.monotonic()
         record, samples = await room(
-            server, args.participants, args.browsers, args.trainers, args.seconds, args.seed
+            server,
+            args.participants,
+            args.browsers,
+            args.trainers,
+            args.seconds,
+            args.seed,
+            tuple(args.think),
         )
         result["load"]["end_of_room"] = _load()
         result["room_wall_s"] = round(time.monotonic() - t0, 1)
@@ -623,6 +649,22 @@ async def benchmark(args) -> dict:
         rss[f"after_close_{int(args.after)}s_vs_baseline"] = round(
             after[-1][1] / rss["one_session_baseline"] - 1, 3
         )
+        # the same room again on the same server: memory that sessions leave behind grows
+        # with each room; what the server keeps once for good does not
+        rss["after_close_by_room"] = [rss["after_close"]]
+        for k in range(1, args.rooms):
+            again, _ = await room(
+                server,
+                args.participants,
+                args.browsers,
+                args.trainers,
+                args.seconds,
+                args.seed + k,
+                tuple(args.think),
+            )
+            record.errors += [f"room {k + 1}: {e}" for e in again.errors]
+            await _settle(server, args.after, after)
+            rss["after_close_by_room"].append(round(after[-1][1], 1))
         result["load"]["end"] = _load()
         server_errors, closed_writes = server.errors()
         errors = record.errors + base.errors + server_errors
@@ -630,6 +672,7 @@ async def benchmark(args) -> dict:
             participants=args.participants,
             browsers=args.browsers,
             trainers=args.trainers,
+            think_s=args.think,
             page_ready_s=_percentiles(record.ready),
             click_to_update_s=_percentiles(record.all_latencies()),
             by_action={k: _percentiles(v) for k, v in sorted(record.latency.items())},
@@ -726,6 +769,23 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--after-one", type=float, default=80.0, help="wait after the one-session baseline"
     )
+    parser.add_argument(
+        "--baseline",
+        choices=("tour", "step"),
+        default="tour",
+        help="the one-session baseline: every tab, preset and Step first (tour), or one Step",
+    )
+    parser.add_argument(
+        "--rooms", type=int, default=1, help="rooms in turn on the same server (memory per room)"
+    )
+    parser.add_argument(
+        "--think",
+        type=float,
+        nargs=2,
+        default=list(THINK_S),
+        metavar=("LOW", "HIGH"),
+        help="seconds between one participant's actions, drawn uniformly (default 0.5 2)",
+    )
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-warm", action="store_true", help="serve without --setup warm-up")
@@ -747,6 +807,10 @@ def main(argv=None) -> int:
     if args.open_cost or args.action_cost:
         print(json.dumps(asyncio.run(_cost_run(args)), indent=1))
         return 0
+    if args.rooms < 1:
+        parser.error("need --rooms >= 1")
+    if not 0 <= args.think[0] <= args.think[1]:
+        parser.error("need 0 <= LOW <= HIGH for --think")
     if not 1 <= args.trainers <= args.participants or not 0 <= args.browsers <= args.participants:
         parser.error("need 1 <= trainers <= participants and 0 <= browsers <= participants")
     result = asyncio.run(benchmark(args))
