@@ -382,6 +382,7 @@ class Record:
 
     def __init__(self):
         self.ready: list[float] = []
+        self.ready_in_browser: list[float] = []  # of which Chromium's (scripts loaded, drawn)
         self.latency: dict[str, list[float]] = {}
         self.errors: list[str] = []
 
@@ -453,6 +454,7 @@ async def browser_participant(browser, url, role, seconds, record, rng, gate, th
         await page.goto(url, timeout=60_000)
         await status.wait_for(timeout=60_000)
         record.ready.append(time.perf_counter() - t0)
+        record.ready_in_browser.append(record.ready[-1])
         until = time.monotonic() + seconds
 
         async def click_and_wait(label: str, timeout: float = 30.0) -> float:
@@ -674,6 +676,7 @@ async def benchmark(args) -> dict:
             trainers=args.trainers,
             think_s=args.think,
             page_ready_s=_percentiles(record.ready),
+            page_ready_in_chromium_s=sorted(round(x, 2) for x in record.ready_in_browser),
             click_to_update_s=_percentiles(record.all_latencies()),
             by_action={k: _percentiles(v) for k, v in sorted(record.latency.items())},
             errors=len(errors),
