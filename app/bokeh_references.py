@@ -32,6 +32,7 @@ from bokeh.model.util import collect_models, visit_value_and_its_immediate_refer
 log = logging.getLogger(__name__)
 
 _REF_PROPERTIES: dict[type, tuple[tuple[str, bool], ...]] = {}
+BOKEH_REFERENCES = Model.references  # Bokeh's own walk, which install() replaces
 
 
 def _holds_models(value) -> bool:

@@ -21,8 +21,8 @@ def _bokehs(doc) -> set[str]:
 
 @pytest.fixture
 def walk(monkeypatch):
-    """The faster walk installed for one test, Bokeh's own restored after it."""
-    monkeypatch.setattr(Model, "references", Model.references)
+    """The faster walk installed for one test (from Bokeh's own), as it was restored after it."""
+    monkeypatch.setattr(Model, "references", bokeh_references.BOKEH_REFERENCES)
     assert bokeh_references.install()
     assert bokeh_references.install()  # again: nothing more happens
     yield
@@ -81,7 +81,7 @@ def test_themed_values_are_read_through_bokeh(walk):
 def test_bokeh_is_left_alone_when_its_internals_differ(monkeypatch):
     """If Bokeh's internals change under the walk (a method gone, or a walk that no longer
     agrees on a figure), install() keeps Bokeh's own walk."""
-    monkeypatch.setattr(Model, "references", Model.references)
+    monkeypatch.setattr(Model, "references", bokeh_references.BOKEH_REFERENCES)
     before = Model.references
     monkeypatch.setattr(bokeh_references, "_REF_PROPERTIES", {})
 

@@ -146,7 +146,7 @@ def _wait(pred, timeout: float) -> bool:
 def test_closed_sessions_are_collected_and_their_threads_stopped(monkeypatch):
     import batscope.app.warm  # noqa: F401  (compiles the kernels once, as `--setup` does)
     from batscope.app import session as session_module
-    from batscope.app.factory import create_app
+    from batscope.app.factory import create_app, prepare_session
 
     releases = []
     release = session_module.release_memory
@@ -159,6 +159,7 @@ def test_closed_sessions_are_collected_and_their_threads_stopped(monkeypatch):
     apps, docs = [], []
 
     def make():
+        prepare_session()
         app = create_app()
         apps.append(weakref.ref(app))
         docs.append(weakref.ref(pn.state.curdoc))

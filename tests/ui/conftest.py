@@ -130,11 +130,12 @@ class Served:
 
     def __init__(self):
         import batscope.app.warm  # noqa: F401  (compiles the kernels once, as `--setup` does)
-        from batscope.app.factory import create_app
+        from batscope.app.factory import create_app, prepare_session
 
         self.apps = []
 
-        def make():
+        def make():  # as app/main.py builds each session
+            prepare_session()
             app = create_app()
             self.apps.append(app)
             return app.template
