@@ -288,7 +288,10 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_resumes(client, tmp_pat
 
 def test_ctrl_c_cancels_and_closes_the_cluster(tmp_path):
     cfg = tmp_path / "tiny.json"
-    cfg.write_text(json.dumps(tiny(epochs=50, n_train=2000)))
+    # runs of minutes, so the sweep is surely still going when Ctrl-C comes (with 50 epochs at
+    # the default λ = 0.1 the whole sweep ended in 12 s: seed 0 diverged to an inf gradient at
+    # epoch 17, and once the sweep had ended before the signal)
+    cfg.write_text(json.dumps(tiny(epochs=2000, n_train=2000, lr=0.001)))
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "batscope.app.cli", "sweep", "--config", str(cfg)]
