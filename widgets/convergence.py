@@ -369,10 +369,6 @@ class ConvergenceView(PlotView):
             self._show_epoch()
         self.param.trigger("drilled")
 
-    def tap(self, variant: str, x: float, y: float) -> None:
-        """A tap at (μ = x, σ = y) on the ``variant`` map: drill into its nearest cell."""
-        self.drill_down(variant, x, y)
-
     @param.depends("epoch", watch=True)
     def _show_epoch(self) -> None:
         if self.trace is None:
@@ -394,4 +390,4 @@ def _weights_data(w) -> dict:
 def _tapped(view_ref, variant: str, event) -> None:
     view = view_ref()
     if view is not None and event.x is not None and event.y is not None:
-        view.tap(variant, float(event.x), float(event.y))
+        view.drill_down(variant, float(event.x), float(event.y))

@@ -105,9 +105,9 @@ def test_lesson_4_convergence(app):
     next_step(app)
     cv = app.views["convergence"]
     assert not app.progress.goal_met
-    cv.tap("multi", 1.0, 0.4)  # both variants learn sometimes here
+    cv.drill_down("multi", 1.0, 0.4)  # both variants learn sometimes here
     assert cv.drill is not None and not app.progress.goal_met
-    cv.tap("single", 1.6, 0.0)  # single-spike fires too early: multi still learns
+    cv.drill_down("single", 1.6, 0.0)  # single-spike fires too early: multi still learns
     assert app.progress.goal_met
     next_step(app)
     assert not app.progress.goal_met
