@@ -6,6 +6,8 @@ CuPy is imported lazily and only here; a missing or broken CUDA set-up never bre
 from __future__ import annotations
 
 import functools
+import sys
+import threading
 import warnings
 
 import numpy as np
@@ -13,9 +15,27 @@ import numpy as np
 BACKENDS = ("cpu", "gpu", "auto")
 
 
+_probing = threading.local()
+
+
 @functools.lru_cache(maxsize=1)
 def _cupy_status() -> tuple[object | None, str]:
-    """Return ``(cupy module or None, reason)``; the reason says why the GPU is unusable."""
+    """Return ``(cupy module or None, reason)``; the reason says why the GPU is unusable.
+
+    The probe runs the kernels' smoke test, so nothing on the kernels' launch path may ask for
+    the status: such a call would re-enter the probe (and, through ``lru_cache``, which keeps
+    the first result stored, leave a failure cached behind an "ok"). It raises instead.
+    """
+    if getattr(_probing, "active", False):
+        raise RuntimeError("GPU detection re-entered from the kernels' launch path")
+    _probing.active = True
+    try:
+        return _probe_cupy()
+    finally:
+        _probing.active = False
+
+
+def _probe_cupy() -> tuple[object | None, str]:
     try:
         import cupy  # noqa: PLC0415
     except Exception as exc:  # ImportError, or a broken CUDA runtime raising at import
@@ -85,9 +105,8 @@ def _warn_fallback_once(reason: str) -> None:
 
 def array_module(a):
     """``numpy`` or ``cupy``, whichever owns ``a`` (NumPy for anything else)."""
-    mod = type(a).__module__
-    if mod.startswith("cupy"):
-        return _cupy_status()[0] or __import__("cupy")
+    if type(a).__module__.startswith("cupy"):  # CuPy made ``a``, so it is imported: no probe
+        return sys.modules["cupy"]
     return np
 
 
