@@ -48,6 +48,47 @@ def _close(actual, desired, tol, what):
     assert err <= tol * scale, f"{what}: max abs error {err:.3g} > {tol:g} * {scale:.3g}"
 
 
+# A rounding δu of the membrane near threshold moves a crossing by δu·τ/u̇ (u̇ = du/d(t/τ), the
+# slope the kernels keep per spike). The two backends round exp/log differently by an ulp, so a
+# spike's time may differ by up to COND ulps of θ over its slope, beyond the flat tolerance:
+# a near-grazing crossing (small u̇) is ill-conditioned in any float format.
+COND = 1000
+
+
+def _close_times(actual, desired, udot, theta, dtype, tol, what):
+    """Spike times within ``tol + COND ε θ / u̇`` each (u̇ and θ of the reference side)."""
+    actual, desired = to_numpy(actual), to_numpy(desired)
+    assert actual.shape == desired.shape, what
+    fin = np.isfinite(desired)
+    assert np.array_equal(fin, np.isfinite(actual)), f"{what}: different empty slots"
+    eps = float(np.finfo(dtype).eps)
+    slope = np.abs(np.asarray(to_numpy(udot), dtype=float)[fin])
+    allowed = tol + COND * eps * theta / np.maximum(slope, 1e-300)
+    err = np.abs(actual[fin].astype(float) - desired[fin])
+    worst = int(np.argmax(err - allowed)) if err.size else 0
+    assert err.size == 0 or err[worst] <= allowed[worst], (
+        f"{what}: error {err[worst]:.3g} > allowed {allowed[worst]:.3g} at slope u̇ = "
+        f"{slope[worst]:.3g} (θ = {theta:g}); max error {err.max():.3g}"
+    )
+
+
+def _clear_of_inputs(t_a, t_b, pre_times, window=1e-5):
+    """[B, No, S] mask of spikes that both backends emit with no input of their sample within
+    ``window`` [s] of the span between the two times. u̇ jumps by w at an input, so where
+    rounding puts the two crossings on either side of one, their slopes legitimately differ by
+    that weight (tests/engine/test_float32_robust.py has the same effect against float64)."""
+    ok = np.zeros(t_a.shape, dtype=bool)
+    for b in range(t_a.shape[0]):
+        ins = np.sort(pre_times[b].astype(float).ravel())
+        ins = ins[np.isfinite(ins)]
+        a, c = t_a[b].astype(float), t_b[b].astype(float)
+        fin = np.isfinite(a) & np.isfinite(c)
+        lo = np.where(fin, np.minimum(a, c), 0.0) - window
+        hi = np.where(fin, np.maximum(a, c), 0.0) + window
+        ok[b] = fin & (np.searchsorted(ins, hi) == np.searchsorted(ins, lo))
+    return ok
+
+
 def _same_counts(actual, desired, dtype, what):
     """Mask of equal counts. float64: all equal. float32: the arithmetic is the CPU's, operation
     by operation, but CUDA's exp/log differ from libm's by an ulp; where float32 rounding
@@ -104,8 +145,14 @@ def test_kernels_match_cpu(case, dtype, cp):
     assert out[1].dtype == np.int32 and out[0].dtype == dtype and out[2].dtype == dtype
     same = _same_counts(out[1], ref[1], dtype, "spike counts")
     assert ref[1].sum() > 0
-    _close(to_numpy(out[0])[same], ref[0][same], tol["t"], "spike times")
-    _close(to_numpy(out[2])[same], ref[2][same], tol["rel"], "udot")
+    _close_times(to_numpy(out[0])[same], ref[0][same], ref[2][same], theta, dtype, tol["t"],
+                 "spike times")  # fmt: skip
+    if dtype == np.float64:
+        _close(to_numpy(out[2])[same], ref[2][same], tol["rel"], "udot")
+    else:
+        clear = same[..., None] & _clear_of_inputs(to_numpy(out[0]), ref[0], pre_t)
+        assert clear.sum() >= 0.9 * np.isfinite(ref[0][same]).sum()
+        _close(to_numpy(out[2])[clear], ref[2][clear], tol["rel"], "udot")
 
     # backward on the CPU's forward result, so both sides see the same spikes
     phi = np.random.default_rng(11).normal(size=ref[0].shape).astype(dtype)
@@ -201,6 +248,19 @@ def _mnist_net(backend, dtype):
     return Network(784, layers, backend=backend, dtype=dtype, seed=3)
 
 
+def _close_layer_times(net, k, og, oc, keep, dtype, tol):
+    """Layer ``k``'s GPU times against the CPU's where ``keep``. A pool layer passes on its
+    conv layer's spikes, so it gets that layer's slopes through its ``source`` slots."""
+    layer, ud = net.layers[k], net.udot[k]
+    if ud is None:  # pool: the slope of each selected presynaptic spike
+        src = to_numpy(net._kept[k].source)
+        ud = np.take_along_axis(to_numpy(net.udot[k - 1]).reshape(len(src), -1), src.reshape(
+            len(src), -1), axis=1).reshape(src.shape)  # fmt: skip
+        layer = net.layers[k - 1]
+    times = (to_numpy(og.times)[keep], to_numpy(oc.times)[keep])
+    _close_times(*times, to_numpy(ud)[keep], layer.theta, dtype, tol, f"layer {k} times")
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_mnist_batch_matches_cpu(dtype):
     from batscope.datasets import encode_ttfs
@@ -215,7 +275,7 @@ def test_mnist_batch_matches_cpu(dtype):
         assert to_numpy(oc.counts).sum() > 0
         same = _same_counts(og.counts, oc.counts, dtype, f"layer {k} spike counts")
         keep = same & upstream_same[:, None]
-        _close(to_numpy(og.times)[keep], to_numpy(oc.times)[keep], tol["t"], f"layer {k} times")
+        _close_layer_times(nets["cpu"], k, og, oc, keep, dtype, tol["t"])
         upstream_same &= same.all(axis=1)
     assert upstream_same.sum() >= 0.9 * len(labels)
     # gradients: the GPU backward fed with the CPU's forward spikes (kernel level, per layer)
@@ -462,7 +522,8 @@ def test_conv_and_pool_kernels_match_cpu(dtype, batch, cp):
     assert _module_of(out[0]) == DEVICE_MODULE
     same = _same_counts(out[1], ref[1], dtype, "conv counts")
     assert ref[1].sum() > 100 * batch
-    _close(to_numpy(out[0])[same], ref[0][same], tol["t"], "conv times")
+    _close_times(to_numpy(out[0])[same], ref[0][same], ref[2][same], 0.1, dtype, tol["t"],
+                 "conv times")  # fmt: skip
     phi = np.where(np.isfinite(ref[0]), rng.normal(size=ref[0].shape), 0).astype(dtype)
     rb = cpu.conv_backward(pre_t, pre_c, w, group, shape, *ref, phi, 0.1, 0.2, True)
     ob = gpu.conv_backward(*dev, shape, *(cp.asarray(a) for a in ref), cp.asarray(phi), 0.1, 0.2,
@@ -497,7 +558,7 @@ def test_net3_mnist_batch_matches_cpu(dtype):
         assert to_numpy(oc.counts).sum() > 0
         same = _same_counts(og.counts, oc.counts, dtype, f"layer {k} spike counts")
         keep = same & upstream_same[:, None]
-        _close(to_numpy(og.times)[keep], to_numpy(oc.times)[keep], tol["t"], f"layer {k} times")
+        _close_layer_times(nets["cpu"], k, og, oc, keep, dtype, tol["t"])
         upstream_same &= same.all(axis=1)
     if dtype != np.float64:
         return
