@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# GPU checks of batscope, one short run (under 8 minutes on an H200): the `gpu` tests (GPU vs
-# CPU parity, finite differences on the GPU, Network on backend="gpu"), the CUDA source tests
-# (nvcc, NVRTC through CuPy, host build; dense, conv and pool kernels, the Net3 network), the
-# 784-800-10 benchmark at batch 50 and 1000 and the Net3 (15C5-P2-40C5-P2-300-10) benchmark at
-# batch 20 and 1000.
+# GPU checks of batscope, one short run (about 3 minutes on an H200, 7 at most), most valuable
+# first:
+# 1. the `gpu` tests (GPU vs CPU parity, finite differences on the GPU, Network on
+#    backend="gpu") and the CUDA source tests (nvcc, NVRTC through CuPy, host build; dense,
+#    conv and pool kernels, the Net3 network);
+# 2. when the authors' code is at hand, benchmarks/peer_bats_reference.py: batscope and the
+#    reference side by side (agreement on one batch and samples/s, 784-800-10 and Net3);
+# 3. engine/bench.py's 784-800-10 benchmark at batch 50 and 1000 and its Net3
+#    (15C5-P2-40C5-P2-300-10) benchmark at batch 20 and 1000.
 # Logs go to $OUT (or a temporary folder, printed at the end). Run from the repository root:
 #     bash scripts/gpu_check.sh
 #
@@ -18,7 +22,8 @@
 # this script installs it into /tmp/site without an index.
 # Real MNIST for the tests and the benchmark: copy ../shared/datasets/mnist to
 # shared/datasets/mnist in the checkout (it travels); otherwise the tests use the embedded
-# MNIST sample and the benchmark synthetic MNIST-like input.
+# MNIST sample and the benchmark synthetic MNIST-like input. The authors' code likewise:
+# copy ../shared/peers/bats-reference to shared/peers/bats-reference (or set BATS_REFERENCE).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +36,7 @@ status=0
 # batscope.* maps onto the top-level folders (pyproject); a symlink shim needs no install.
 SHIM=$(mktemp -d /tmp/batscope_shim.XXXXXX)
 mkdir -p "$SHIM/batscope"
-for pkg in engine datasets widgets app; do ln -s "$ROOT/$pkg" "$SHIM/batscope/$pkg"; done
+for pkg in engine datasets training widgets app; do ln -s "$ROOT/$pkg" "$SHIM/batscope/$pkg"; done
 export PYTHONPATH="$SHIM${PYTHONPATH:+:$PYTHONPATH}"
 
 if ! python3 -c "import cupy" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
@@ -51,17 +56,27 @@ fi
     python3 -c "from batscope.engine.backend import gpu_status; print('gpu_status:', gpu_status())"
 } 2>&1 | tee "$LOG/env.txt"
 
-timeout 330 python3 -m pytest -q -p no:cacheprovider -o addopts="" -rA --timeout 300 \
+timeout 200 python3 -m pytest -q -p no:cacheprovider -o addopts="" -rA --timeout 150 \
     tests/gpu tests/engine/test_cuda_sources.py 2>&1 | tee "$LOG/pytest_gpu.txt" || status=1
 
-for batch in 50 1000; do
-    timeout 150 python3 -m batscope.engine.bench --backend gpu --batch "$batch" \
-        >"$LOG/bench_gpu_b$batch.json" 2>"$LOG/bench_gpu_b$batch.err" || status=1
-    cat "$LOG/bench_gpu_b$batch.json" "$LOG/bench_gpu_b$batch.err"
+REF=${BATS_REFERENCE:-}
+for d in shared/peers/bats-reference ../shared/peers/bats-reference; do
+    [ -z "$REF" ] && [ -d "$d/bats" ] && REF=$d
 done
-timeout 150 python3 -m batscope.engine.bench --backend gpu --net net3 --samples 2000 \
-    >"$LOG/bench_gpu_net3.json" 2>"$LOG/bench_gpu_net3.err" || status=1
-cat "$LOG/bench_gpu_net3.json" "$LOG/bench_gpu_net3.err"
+if [ -n "$REF" ]; then
+    timeout 150 python3 benchmarks/peer_bats_reference.py --reference "$REF" \
+        --out "$LOG/peer_bats_reference.json" 2>"$LOG/peer_bats_reference.err" || status=1
+    cat "$LOG/peer_bats_reference.err"
+else
+    echo "peer_bats_reference: no bats-reference folder, side-by-side timing skipped"
+fi
+
+# each benchmark on the GPU also runs batch 1000 (its "batch_1000" entry)
+for net in dense net3; do
+    timeout 60 python3 -m batscope.engine.bench --backend gpu --net "$net" --samples 2000 \
+        >"$LOG/bench_gpu_$net.json" 2>"$LOG/bench_gpu_$net.err" || status=1
+    cat "$LOG/bench_gpu_$net.json" "$LOG/bench_gpu_$net.err"
+done
 
 rm -rf "$SHIM"
 echo "gpu_check: status $status, logs in $LOG"
