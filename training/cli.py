@@ -5,6 +5,9 @@
 per seed: ``OUT/NAME/seed-S`` (see ``training.runfolder``). Exit status 0 when every run ended,
 2 when the command or the configuration is refused (nothing is written then), 3 when a run ended
 in a collapse that no remedy cured.
+
+``python -m batscope.training.cli train ...`` runs the same command without importing Panel or
+Bokeh (a GPU machine with NumPy, Numba, param, tqdm and CuPy needs nothing else).
 """
 
 from __future__ import annotations
@@ -175,3 +178,14 @@ def _summary_line(summary: dict) -> str:
 def _ended_collapsed(session: RunSession) -> bool:
     sel = session.last.get(session.selection)
     return sel is not None and collapsed(sel, session.best["accuracy"])
+
+
+def main(argv=None) -> int:
+    """``train`` alone, as ``batscope train`` runs it, for machines without the app's packages."""
+    parser = argparse.ArgumentParser(prog="python -m batscope.training.cli")
+    add_train_parser(parser.add_subparsers(dest="command", required=True))
+    return train_command(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

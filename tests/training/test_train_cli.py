@@ -367,3 +367,28 @@ def test_val_sets_the_held_out_images_and_is_refused_where_it_means_nothing(tmp_
         assert train(name, "--val", 10, "--out", tmp_path) == 2
         assert "--val holds out images of a full image dataset" in capsys.readouterr().err
         assert not (tmp_path / name).exists()
+
+
+def test_the_module_entry_trains_without_panel_or_bokeh(tmp_path):
+    """``python -m batscope.training.cli train`` (the GPU check's entry on a machine without the
+    app's packages): same run folder and summary as ``batscope train``, Panel never imported."""
+    config = tiny_config(tmp_path, epochs=1, n_train=60)
+    probe = (
+        "import runpy, sys; sys.argv = ['cli', *sys.argv[1:]]\n"
+        "try:\n"
+        "    runpy.run_module('batscope.training.cli', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "print('LOADED', sorted(m for m in ('panel', 'bokeh') if m in sys.modules))\n"
+        "sys.exit(code)\n"
+    )
+    out = tmp_path / "runs"
+    res = subprocess.run(
+        [sys.executable, "-c", probe, "train", "--config", str(config), "--out", str(out)],
+        capture_output=True, text=True, timeout=240, env={**os.environ, "TQDM_DISABLE": "1"},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "LOADED []" in res.stdout
+    summary = json.loads(res.stdout.splitlines()[0])
+    assert summary["epochs"] == 1
+    assert {r["epoch"] for r in rows(out / "tiny" / "seed-0" / "metrics.csv")} == {"0", "1"}
