@@ -7,19 +7,26 @@
 # 2. when the authors' code is at hand, benchmarks/peer_bats_reference.py: batscope and the
 #    reference side by side (agreement on one batch and samples/s, 784-800-10 and Net3);
 # 3. engine/bench.py's 784-800-10 benchmark at batch 50 and 1000 and its Net3
-#    (15C5-P2-40C5-P2-300-10) benchmark at batch 20 and 1000.
-# Logs go to $OUT (or a temporary folder, printed at the end). Run from the repository root:
+#    (15C5-P2-40C5-P2-300-10) benchmark at batch 20 and 1000;
+# 4. with real MNIST at hand, one epoch of the paper's 784-800-10 multi-spike experiment on the
+#    GPU through the training layer (`python -m batscope.training.cli train`, no Panel needed):
+#    its summary line is the end-to-end check (run folder, test accuracy, epoch time).
+# Logs go to $OUT (or a temporary folder, printed at the end), at most 8 files: env.txt,
+# pytest_gpu.txt, one JSON per step and stderr.txt with every step's messages. Run from the
+# repository root:
 #     bash scripts/gpu_check.sh
 #
 # Nothing is downloaded. Needed on the machine: python3 with numpy, numba, pytest,
-# pytest-timeout and CuPy (the device image has cupy-cuda13x); nvcc for the source tests.
-# If CuPy is missing, bring its wheel in .whl/ (ignored by git), made on a machine with pip:
+# pytest-timeout, tqdm and CuPy (the device image has cupy-cuda13x); param for step 4; nvcc for
+# the source tests. Missing packages travel as wheels in .whl/ (ignored by git), made on a
+# machine with pip, for example
+#     python3 -m pip download --no-deps --only-binary=:all: -d .whl param==2.4.2
 #     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #         --implementation cp --platform manylinux2014_x86_64 -d .whl \
 #         cupy-cuda13x==14.2.0 cuda-pathfinder nvidia-cuda-nvrtc
 # (match --python-version to the machine's python3; nvidia-cuda-nvrtc only without a CUDA
-# toolkit) and carry .whl with the working tree;
-# this script installs it into /tmp/site without an index.
+# toolkit) and carry .whl with the working tree; this script installs every wheel there into
+# /tmp/site without an index.
 # Real MNIST for the tests and the benchmark: copy ../shared/datasets/mnist to
 # shared/datasets/mnist in the checkout (it travels); otherwise the tests use the embedded
 # MNIST sample and the benchmark synthetic MNIST-like input. The authors' code likewise:
@@ -30,8 +37,22 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 LOG=${OUT:-$(mktemp -d /tmp/batscope_gpu_check.XXXXXX)}
 mkdir -p "$LOG"
-export PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1 TQDM_DISABLE=1
 status=0
+ERR="$LOG/stderr.txt"
+: >"$ERR"
+
+# step NAME COMMAND...: stdout to NAME.json, stderr appended to stderr.txt under a heading;
+# both printed
+step() {
+    local name=$1
+    shift
+    echo "== $name: $*" >>"$ERR"
+    "$@" >"$LOG/$name.json" 2>"$LOG/.step.err" || status=1
+    cat "$LOG/$name.json" "$LOG/.step.err"
+    cat "$LOG/.step.err" >>"$ERR"
+    rm -f "$LOG/.step.err"
+}
 
 # batscope.* maps onto the top-level folders (pyproject); a symlink shim needs no install.
 SHIM=$(mktemp -d /tmp/batscope_shim.XXXXXX)
@@ -39,7 +60,7 @@ mkdir -p "$SHIM/batscope"
 for pkg in engine datasets training widgets app; do ln -s "$ROOT/$pkg" "$SHIM/batscope/$pkg"; done
 export PYTHONPATH="$SHIM${PYTHONPATH:+:$PYTHONPATH}"
 
-if ! python3 -c "import cupy" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
+if ls .whl/*.whl >/dev/null 2>&1; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
 fi
@@ -64,19 +85,27 @@ for d in shared/peers/bats-reference ../shared/peers/bats-reference; do
     [ -z "$REF" ] && [ -d "$d/bats" ] && REF=$d
 done
 if [ -n "$REF" ]; then
-    timeout 150 python3 benchmarks/peer_bats_reference.py --reference "$REF" \
-        --out "$LOG/peer_bats_reference.json" 2>"$LOG/peer_bats_reference.err" || status=1
-    cat "$LOG/peer_bats_reference.err"
+    step peer_bats_reference timeout 150 python3 benchmarks/peer_bats_reference.py \
+        --reference "$REF"
 else
     echo "peer_bats_reference: no bats-reference folder, side-by-side timing skipped"
 fi
 
 # each benchmark on the GPU also runs batch 1000 (its "batch_1000" entry)
 for net in dense net3; do
-    timeout 60 python3 -m batscope.engine.bench --backend gpu --net "$net" --samples 2000 \
-        >"$LOG/bench_gpu_$net.json" 2>"$LOG/bench_gpu_$net.err" || status=1
-    cat "$LOG/bench_gpu_$net.json" "$LOG/bench_gpu_$net.err"
+    step "bench_gpu_$net" timeout 60 python3 -m batscope.engine.bench --backend gpu --net "$net" \
+        --samples 2000
 done
+
+MNIST=../shared/datasets/mnist
+if [ -f "$MNIST/train-images-idx3-ubyte.gz" ]; then
+    RUNS=$(mktemp -d /tmp/batscope_gpu_runs.XXXXXX)
+    step train_gpu timeout 150 python3 -m batscope.training.cli train mnist-multi --epochs 1 \
+        --seeds 0 --backend gpu --dtype float32 --val 0 --data-dir "$MNIST" --out "$RUNS"
+    rm -rf "$RUNS"
+else
+    echo "train_gpu: no MNIST files in $MNIST, the end-to-end training step skipped"
+fi
 
 rm -rf "$SHIM"
 echo "gpu_check: status $status, logs in $LOG"
