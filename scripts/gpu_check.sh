@@ -8,7 +8,8 @@
 #    reference side by side (agreement on one batch and samples/s, 784-800-10 and Net3);
 # 3. engine/bench.py's 784-800-10 benchmark at batch 50 and 1000 and its Net3
 #    (15C5-P2-40C5-P2-300-10) benchmark at batch 20 and 1000;
-# 4. with real MNIST at hand, one epoch of the paper's 784-800-10 multi-spike experiment on the
+# 4. a cProfile of the 784-800-10 benchmark on the GPU (profile_gpu_dense.txt);
+# 5. with real MNIST at hand, one epoch of the paper's 784-800-10 multi-spike experiment on the
 #    GPU through the training layer (`python -m batscope.training.cli train`, no Panel needed):
 #    its summary line is the end-to-end check (run folder, test accuracy, epoch time).
 # Logs go to $OUT (or a temporary folder, printed at the end), at most 8 files: env.txt,
@@ -96,6 +97,19 @@ for net in dense net3; do
     step "bench_gpu_$net" timeout 60 python3 -m batscope.engine.bench --backend gpu --net "$net" \
         --samples 2000
 done
+
+# where a GPU training step's host time goes (Python, CuPy calls, synchronisations): the
+# 784-800-10 benchmark at batch 50 (kernels already compiled above) under cProfile, the 40
+# functions of the engine and CuPy with the most time of their own, then the 25 most inclusive
+python3 -m cProfile -o "$LOG/.bench.prof" -m batscope.engine.bench --backend gpu --samples 4000 \
+    >/dev/null 2>>"$ERR" || status=1
+python3 - "$LOG/.bench.prof" >"$LOG/profile_gpu_dense.txt" 2>>"$ERR" <<'PY'
+import pstats, sys
+stats = pstats.Stats(sys.argv[1], stream=sys.stdout)
+stats.sort_stats("tottime").print_stats("engine|cupy|synchron", 40)
+stats.sort_stats("cumulative").print_stats("engine", 25)
+PY
+rm -f "$LOG/.bench.prof"
 
 MNIST=../shared/datasets/mnist
 if [ -f "$MNIST/train-images-idx3-ubyte.gz" ]; then
