@@ -9,16 +9,19 @@
 # 3. engine/bench.py's 784-800-10 benchmark at batch 50 and 1000 and its Net3
 #    (15C5-P2-40C5-P2-300-10) benchmark at batch 20 and 1000;
 # 4. a cProfile of the 784-800-10 benchmark on the GPU (profile_gpu_dense.txt);
-# 5. with real MNIST at hand, one epoch of the paper's 784-800-10 multi-spike experiment on the
+# 5. with the Fashion-MNIST files at hand, the output neurons silent at initialisation under
+#    the reference's own CuPy draw beside batscope's (scripts/dead_outputs_at_init.py --cupy);
+# 6. with real MNIST at hand, one epoch of the paper's 784-800-10 multi-spike experiment on the
 #    GPU through the training layer (`python -m batscope.training.cli train`, no Panel needed):
 #    its summary line is the end-to-end check (run folder, test accuracy, epoch time).
 # Logs go to $OUT (or a temporary folder, printed at the end), at most 8 files: env.txt,
-# pytest_gpu.txt, one JSON per step and stderr.txt with every step's messages. Run from the
+# pytest_gpu.txt, profile_gpu_dense.txt, one file per step (bench_gpu.json holds both
+# benchmarks) and stderr.txt with every step's messages. Run from the
 # repository root:
 #     bash scripts/gpu_check.sh
 #
 # Nothing is downloaded. Needed on the machine: python3 with numpy, numba, pytest,
-# pytest-timeout, tqdm and CuPy (the device image has cupy-cuda13x); param for step 4; nvcc for
+# pytest-timeout, tqdm and CuPy (the device image has cupy-cuda13x); param for steps 5 and 6; nvcc for
 # the source tests. Missing packages travel as wheels in .whl/ (ignored by git), made on a
 # machine with pip, for example
 #     python3 -m pip download --no-deps --only-binary=:all: -d .whl param==2.4.2
@@ -30,8 +33,9 @@
 # /tmp/site without an index.
 # Real MNIST for the tests and the benchmark: copy ../shared/datasets/mnist to
 # shared/datasets/mnist in the checkout (it travels); otherwise the tests use the embedded
-# MNIST sample and the benchmark synthetic MNIST-like input. The authors' code likewise:
-# copy ../shared/peers/bats-reference to shared/peers/bats-reference (or set BATS_REFERENCE).
+# MNIST sample and the benchmark synthetic MNIST-like input. The authors' code and Fashion-MNIST
+# likewise: copy ../shared/peers/bats-reference to shared/peers/bats-reference (or set
+# BATS_REFERENCE), ../shared/datasets/fashion-mnist-unofficial-split to shared/datasets/.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,14 +47,14 @@ status=0
 ERR="$LOG/stderr.txt"
 : >"$ERR"
 
-# step NAME COMMAND...: stdout to NAME.json, stderr appended to stderr.txt under a heading;
-# both printed
+# step FILE COMMAND...: stdout appended to FILE, stderr to stderr.txt under a heading; both
+# printed
 step() {
-    local name=$1
+    local file=$1
     shift
-    echo "== $name: $*" >>"$ERR"
-    "$@" >"$LOG/$name.json" 2>"$LOG/.step.err" || status=1
-    cat "$LOG/$name.json" "$LOG/.step.err"
+    echo "== $file: $*" >>"$ERR"
+    "$@" >>"$LOG/$file" 2>"$LOG/.step.err" || status=1
+    cat "$LOG/$file" "$LOG/.step.err"
     cat "$LOG/.step.err" >>"$ERR"
     rm -f "$LOG/.step.err"
 }
@@ -86,7 +90,7 @@ for d in shared/peers/bats-reference ../shared/peers/bats-reference; do
     [ -z "$REF" ] && [ -d "$d/bats" ] && REF=$d
 done
 if [ -n "$REF" ]; then
-    step peer_bats_reference timeout 150 python3 benchmarks/peer_bats_reference.py \
+    step peer_bats_reference.json timeout 150 python3 benchmarks/peer_bats_reference.py \
         --reference "$REF"
 else
     echo "peer_bats_reference: no bats-reference folder, side-by-side timing skipped"
@@ -94,7 +98,7 @@ fi
 
 # each benchmark on the GPU also runs batch 1000 (its "batch_1000" entry)
 for net in dense net3; do
-    step "bench_gpu_$net" timeout 60 python3 -m batscope.engine.bench --backend gpu --net "$net" \
+    step bench_gpu.json timeout 60 python3 -m batscope.engine.bench --backend gpu --net "$net" \
         --samples 2000
 done
 
@@ -111,10 +115,21 @@ stats.sort_stats("cumulative").print_stats("engine", 25)
 PY
 rm -f "$LOG/.bench.prof"
 
+FASHION=../shared/datasets/fashion-mnist-unofficial-split
+if [ -d shared/datasets/fashion-mnist-unofficial-split ] && [ ! -e "$FASHION" ]; then
+    ln -s "$ROOT/shared/datasets/fashion-mnist-unofficial-split" "$FASHION"
+fi
+if [ -f "$FASHION/train-images-idx3-ubyte.gz" ]; then
+    step dead_outputs.txt timeout 120 python3 scripts/dead_outputs_at_init.py --data-dir "$FASHION" \
+        --seeds 0 1 2 3 4 5 6 7 8 9 --images 500 --cupy
+else
+    echo "dead_outputs: no Fashion-MNIST files in $FASHION, the reference's own draw skipped"
+fi
+
 MNIST=../shared/datasets/mnist
 if [ -f "$MNIST/train-images-idx3-ubyte.gz" ]; then
     RUNS=$(mktemp -d /tmp/batscope_gpu_runs.XXXXXX)
-    step train_gpu timeout 150 python3 -m batscope.training.cli train mnist-multi --epochs 1 \
+    step train_gpu.json timeout 150 python3 -m batscope.training.cli train mnist-multi --epochs 1 \
         --seeds 0 --backend gpu --dtype float32 --val 0 --data-dir "$MNIST" --out "$RUNS"
     rm -rf "$RUNS"
 else
