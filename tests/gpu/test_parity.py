@@ -522,7 +522,8 @@ def test_conv_and_pool_kernels_match_cpu(dtype, batch, cp):
     assert _module_of(out[0]) == DEVICE_MODULE
     same = _same_counts(out[1], ref[1], dtype, "conv counts")
     assert ref[1].sum() > 100 * batch
-    _close_times(to_numpy(out[0])[same], ref[0][same], ref[2][same], 0.1, dtype, tol["t"],
+    theta = args[2]
+    _close_times(to_numpy(out[0])[same], ref[0][same], ref[2][same], theta, dtype, tol["t"],
                  "conv times")  # fmt: skip
     phi = np.where(np.isfinite(ref[0]), rng.normal(size=ref[0].shape), 0).astype(dtype)
     rb = cpu.conv_backward(pre_t, pre_c, w, group, shape, *ref, phi, 0.1, 0.2, True)
