@@ -58,6 +58,7 @@ from batscope.widgets.sparsity import SparsityView
 from batscope.widgets.weights import WeightsView
 
 from .bokeh_references import install as install_faster_walk
+from .bokeh_serialization import install as install_faster_serialization
 from .lesson_driver import LessonDriver
 from .presets import DEFAULT, apply_preset, list_presets, load_preset
 from .session import PERIOD_MS, LiveSession, ViewGate
@@ -593,10 +594,12 @@ def prepare_session() -> None:
     """What each served session sets up before its app is built (app/main.py, and the tests
     that serve the app in-process): the Panel extensions whose scripts its page must carry (a
     page carries only those its session declares, and the Code & export tab's file dropper is
-    built after the page was sent) and the faster walk of the document's models
-    (app/bokeh_references.py, once per process)."""
+    built after the page was sent), the faster walk of the document's models
+    (app/bokeh_references.py) and the faster serialization of the models a session sends
+    (app/bokeh_serialization.py), each installed once per process."""
     pn.extension("filedropper", notifications=False, sizing_mode="stretch_width")
     install_faster_walk()
+    install_faster_serialization()
 
 
 def create_app(trainer_factory=server_trainer, period_ms: int = PERIOD_MS) -> BatscopeApp:
