@@ -9,7 +9,9 @@ before get_value()"). A figure has about 30 models of 40 to 120 properties each:
 room, this was a tenth of the event loop's time (py-spy, ``benchmarks/room.py --action-cost``).
 Measured with both in turn (``--open-cost 8`` and ``--action-cost 3``, 2026-11-29, two pairs):
 the server's CPU per opening 0.280–0.285 s with Bokeh's, 0.245–0.250 s with this one; all
-eight tabs' first showing 2.31–2.51 s against 1.83–2.05 s.
+eight tabs' first showing 2.31–2.51 s against 1.83–2.05 s. In-process (the app's document built,
+all tabs shown, the document serialized; the best of four, two runs each): 0.165 against
+0.134 s to open, 1.81–1.85 against 1.36–1.37 s for the tabs.
 
 :func:`query_properties_with_values` selects the same keys as Bokeh (set values, per-instance
 defaults, themed values) before reading any value, and reads the selected ones through Bokeh's
