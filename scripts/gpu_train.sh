@@ -18,7 +18,7 @@
 set -uo pipefail
 
 if [ $# -lt 2 ]; then
-    sed -n '2,19p' "$0"
+    sed -n '2,17p' "$0" | cut -c3-
     exit 2
 fi
 EXPERIMENT=$1
