@@ -21,8 +21,8 @@
 #     bash scripts/gpu_check.sh
 #
 # Nothing is downloaded. Needed on the machine: python3 with numpy, numba, pytest,
-# pytest-timeout, tqdm and CuPy (the device image has cupy-cuda13x); param for steps 5 and 6; nvcc for
-# the source tests. Missing packages travel as wheels in .whl/ (ignored by git), made on a
+# pytest-timeout, tqdm and CuPy (the device image has cupy-cuda13x); param for steps 5 and 6;
+# nvcc for the source tests. Missing packages travel as wheels in .whl/ (ignored by git), made on a
 # machine with pip, for example
 #     python3 -m pip download --no-deps --only-binary=:all: -d .whl param==2.4.2
 #     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
@@ -59,25 +59,15 @@ step() {
     rm -f "$LOG/.step.err"
 }
 
-# batscope.* maps onto the top-level folders (pyproject); a symlink shim needs no install.
-SHIM=$(mktemp -d /tmp/batscope_shim.XXXXXX)
-mkdir -p "$SHIM/batscope"
-for pkg in engine datasets training widgets app; do ln -s "$ROOT/$pkg" "$SHIM/batscope/$pkg"; done
-export PYTHONPATH="$SHIM${PYTHONPATH:+:$PYTHONPATH}"
-
-if ls .whl/*.whl >/dev/null 2>&1; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
-fi
-if [ -d shared/datasets/mnist ] && [ ! -e ../shared/datasets/mnist ]; then
-    mkdir -p ../shared/datasets && ln -s "$ROOT/shared/datasets/mnist" ../shared/datasets/mnist
-fi
+# shim, wheels, datasets
+source "$ROOT/scripts/device_env.sh"
 
 {
     date -u
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1
     nvcc --version 2>&1 | tail -n 2
-    python3 -c "import sys, numpy, numba; print(sys.version.split()[0], numpy.__version__, numba.__version__)"
+    python3 -c "import sys, numpy, numba
+print(sys.version.split()[0], numpy.__version__, numba.__version__)"
     python3 -c "import cupy; print('cupy', cupy.__version__, cupy.cuda.runtime.runtimeGetVersion())"
     python3 -c "from batscope.engine.backend import gpu_status; print('gpu_status:', gpu_status())"
 } 2>&1 | tee "$LOG/env.txt"
@@ -116,12 +106,9 @@ PY
 rm -f "$LOG/.bench.prof"
 
 FASHION=../shared/datasets/fashion-mnist-unofficial-split
-if [ -d shared/datasets/fashion-mnist-unofficial-split ] && [ ! -e "$FASHION" ]; then
-    ln -s "$ROOT/shared/datasets/fashion-mnist-unofficial-split" "$FASHION"
-fi
 if [ -f "$FASHION/train-images-idx3-ubyte.gz" ]; then
-    step dead_outputs.txt timeout 120 python3 scripts/dead_outputs_at_init.py --data-dir "$FASHION" \
-        --seeds 0 1 2 3 4 5 6 7 8 9 --images 500 --cupy
+    step dead_outputs.txt timeout 120 python3 scripts/dead_outputs_at_init.py \
+        --data-dir "$FASHION" --seeds 0 1 2 3 4 5 6 7 8 9 --images 500 --cupy
 else
     echo "dead_outputs: no Fashion-MNIST files in $FASHION, the reference's own draw skipped"
 fi

@@ -11,10 +11,10 @@
 # .part01, ... (a device returns files of at most 16 MiB): they are read from the repository
 # root when present (git ignores them: name them in the device's carry) and written to $OUT
 # (or the repository root); the command's summary and the end of its messages go beside them
-# as gpu_train.txt. A chunk resumes with the options of the first (the run refuses others). BACKEND=cpu trains on the CPU instead (to try the script without a GPU).
-# Datasets are read from ../shared/datasets/<name> or shared/datasets/<name> in the checkout
-# (mnist, fashion-mnist-unofficial-split), as scripts/gpu_check.sh does; the import shim and
-# the wheels in .whl/ (param) likewise.
+# as gpu_train.txt. A chunk resumes with the options of the first (the run refuses others).
+# BACKEND=cpu trains on the CPU instead (to try the script without a GPU).
+# Datasets are read from ../shared/datasets/<name> (mnist, fashion-mnist-unofficial-split), or
+# from shared/datasets/<name> copied into the checkout (scripts/device_env.sh links them).
 set -uo pipefail
 
 if [ $# -lt 2 ]; then
@@ -34,14 +34,7 @@ cd "$ROOT"
 DEST=${OUT:-$ROOT}
 export PYTHONUNBUFFERED=1 TQDM_DISABLE=1
 
-SHIM=$(mktemp -d /tmp/batscope_shim.XXXXXX)
-mkdir -p "$SHIM/batscope"
-for pkg in engine datasets training widgets app; do ln -s "$ROOT/$pkg" "$SHIM/batscope/$pkg"; done
-export PYTHONPATH="$SHIM${PYTHONPATH:+:$PYTHONPATH}"
-if ls .whl/*.whl >/dev/null 2>&1; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
-fi
+source "$ROOT/scripts/device_env.sh"  # shim, wheels, datasets
 
 case $EXPERIMENT in
     fashion) DATA=fashion-mnist-unofficial-split ;;
@@ -49,7 +42,6 @@ case $EXPERIMENT in
     *) DATA=$EXPERIMENT ;;
 esac
 DATA_DIR=../shared/datasets/$DATA
-[ -d "$DATA_DIR" ] || DATA_DIR=shared/datasets/$DATA
 
 RUNS=$(mktemp -d /tmp/batscope_runs.XXXXXX)
 if ls "$ARCHIVE".part* >/dev/null 2>&1; then
