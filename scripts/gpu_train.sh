@@ -8,17 +8,18 @@
 #     bash scripts/gpu_train.sh mnist-multi 480 runs-mnist-multi.tar.gz --seeds 1 --val 0
 #
 # ARCHIVE (default runs-EXPERIMENT.tar.gz) travels in parts of at most 15 MiB, ARCHIVE.part00,
-# .part01, ... (a device returns files of at most 16 MiB): they are read from the repository
-# root when present (git ignores them: name them in the device's carry) and written to $OUT
-# (or the repository root); the command's summary and the end of its messages go beside them
-# as gpu_train.txt. A chunk resumes with the options of the first (the run refuses others).
+# .part01, ... (a device returns files of at most 16 MiB). They are read from the repository
+# root, or ARCHIVE's folder when it names one (git ignores them: name them in the device's
+# carry), and written to $OUT (or the repository root), with gpu_train.txt beside them: the
+# summary and the end of the command's messages. A chunk resumes with the options of the first
+# (the run refuses others).
 # BACKEND=cpu trains on the CPU instead (to try the script without a GPU).
 # Datasets are read from ../shared/datasets/<name> (mnist, fashion-mnist-unofficial-split), or
 # from shared/datasets/<name> copied into the checkout (scripts/device_env.sh links them).
 set -uo pipefail
 
 if [ $# -lt 2 ]; then
-    sed -n '2,17p' "$0" | cut -c3-
+    sed -n '2,18p' "$0" | cut -c3-
     exit 2
 fi
 EXPERIMENT=$1
@@ -64,7 +65,8 @@ status=$?
     tail -n 40 "$LOG"
     find "$RUNS/runs" -name metrics.csv -exec sh -c 'echo "== $1"; tail -n 4 "$1"' _ {} \;
 } | tee "$DEST/gpu_train.txt"
-rm -f "$DEST/$ARCHIVE".part*
-tar -czf - -C "$RUNS" runs | split -b 15M -d - "$DEST/$ARCHIVE.part" && ls -l "$DEST/$ARCHIVE".part*
+PACKED=$DEST/$(basename "$ARCHIVE")
+rm -f "$PACKED".part*
+tar -czf - -C "$RUNS" runs | split -b 15M -d - "$PACKED.part" && ls -l "$PACKED".part*
 rm -rf "$RUNS" "$SHIM" "$LOG"
 [ "$status" -eq 0 ] || [ "$status" -eq 137 ]
