@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# GPU checks of batscope, one short run (about 3 minutes on an H200, 7 at most), most valuable
-# first:
+# GPU checks of batscope, one short run (about 6 minutes on an H200; every step stops at a
+# deadline GPU_CHECK_SECONDS after the start, default 560, so the whole fits one 10-minute call),
+# most valuable first:
 # 1. the `gpu` tests (GPU vs CPU parity, finite differences on the GPU, Network on
 #    backend="gpu") and the CUDA source tests (nvcc, NVRTC through CuPy, host build; dense,
 #    conv and pool kernels, the Net3 network);
@@ -16,8 +17,7 @@
 #    its summary line is the end-to-end check (run folder, test accuracy, epoch time).
 # Logs go to $OUT (or a temporary folder, printed at the end), at most 8 files: env.txt,
 # pytest_gpu.txt, profile_gpu_dense.txt, one file per step (bench_gpu.json holds both
-# benchmarks) and stderr.txt with every step's messages. Run from the
-# repository root:
+# benchmarks) and stderr.txt with every step's messages. Run from the repository root:
 #     bash scripts/gpu_check.sh
 #
 # Nothing is downloaded. Needed on the machine: python3 with numpy, numba, pytest,
@@ -44,16 +44,31 @@ LOG=${OUT:-$(mktemp -d /tmp/batscope_gpu_check.XXXXXX)}
 mkdir -p "$LOG"
 export PYTHONUNBUFFERED=1 TQDM_DISABLE=1
 status=0
+DEADLINE=$(($(date +%s) + ${GPU_CHECK_SECONDS:-560}))
 ERR="$LOG/stderr.txt"
 : >"$ERR"
 
-# step FILE COMMAND...: stdout appended to FILE, stderr to stderr.txt under a heading; both
-# printed
+# limit SECONDS: SECONDS, or what is left before the deadline if that is less; 1 when less
+# than 10 s are left (never 0, which `timeout` reads as no limit)
+limit() {
+    local left=$((DEADLINE - $(date +%s)))
+    ((left < 10)) && left=1
+    echo $((left < $1 ? left : $1))
+}
+
+# step FILE SECONDS COMMAND...: COMMAND for at most SECONDS (see limit), stdout appended to
+# FILE, stderr to stderr.txt under a heading; both printed
 step() {
-    local file=$1
-    shift
-    echo "== $file: $*" >>"$ERR"
-    "$@" >>"$LOG/$file" 2>"$LOG/.step.err" || status=1
+    local file=$1 seconds
+    seconds=$(limit "$2")
+    shift 2
+    echo "== $file (${seconds} s at most): $*" >>"$ERR"
+    if ((seconds == 1)); then
+        echo "$file: skipped, the deadline has passed" | tee -a "$ERR"
+        status=1
+        return
+    fi
+    timeout "$seconds" "$@" >>"$LOG/$file" 2>"$LOG/.step.err" || status=1
     cat "$LOG/$file" "$LOG/.step.err"
     cat "$LOG/.step.err" >>"$ERR"
     rm -f "$LOG/.step.err"
@@ -72,15 +87,16 @@ print(sys.version.split()[0], numpy.__version__, numba.__version__)"
     python3 -c "from batscope.engine.backend import gpu_status; print('gpu_status:', gpu_status())"
 } 2>&1 | tee "$LOG/env.txt"
 
-timeout 200 python3 -m pytest -q -p no:cacheprovider -o addopts="" -rA --timeout 150 \
-    tests/gpu tests/engine/test_cuda_sources.py 2>&1 | tee "$LOG/pytest_gpu.txt" || status=1
+timeout "$(limit 200)" python3 -m pytest -q -p no:cacheprovider -o addopts="" -rA \
+    --timeout 150 tests/gpu tests/engine/test_cuda_sources.py 2>&1 | tee "$LOG/pytest_gpu.txt" ||
+    status=1
 
 REF=${BATS_REFERENCE:-}
 for d in shared/peers/bats-reference ../shared/peers/bats-reference; do
     [ -z "$REF" ] && [ -d "$d/bats" ] && REF=$d
 done
 if [ -n "$REF" ]; then
-    step peer_bats_reference.json timeout 150 python3 benchmarks/peer_bats_reference.py \
+    step peer_bats_reference.json 150 python3 benchmarks/peer_bats_reference.py \
         --reference "$REF"
 else
     echo "peer_bats_reference: no bats-reference folder, side-by-side timing skipped"
@@ -88,15 +104,15 @@ fi
 
 # each benchmark on the GPU also runs batch 1000 (its "batch_1000" entry)
 for net in dense net3; do
-    step bench_gpu.json timeout 60 python3 -m batscope.engine.bench --backend gpu --net "$net" \
+    step bench_gpu.json 60 python3 -m batscope.engine.bench --backend gpu --net "$net" \
         --samples 2000
 done
 
 # where a GPU training step's host time goes (Python, CuPy calls, synchronisations): the
 # 784-800-10 benchmark at batch 50 (kernels already compiled above) under cProfile, the 40
 # functions of the engine and CuPy with the most time of their own, then the 25 most inclusive
-python3 -m cProfile -o "$LOG/.bench.prof" -m batscope.engine.bench --backend gpu --samples 4000 \
-    >/dev/null 2>>"$ERR" || status=1
+timeout "$(limit 60)" python3 -m cProfile -o "$LOG/.bench.prof" -m batscope.engine.bench \
+    --backend gpu --samples 4000 >/dev/null 2>>"$ERR" || status=1
 python3 - "$LOG/.bench.prof" >"$LOG/profile_gpu_dense.txt" 2>>"$ERR" <<'PY'
 import pstats, sys
 stats = pstats.Stats(sys.argv[1], stream=sys.stdout)
@@ -107,7 +123,7 @@ rm -f "$LOG/.bench.prof"
 
 FASHION=../shared/datasets/fashion-mnist-unofficial-split
 if [ -f "$FASHION/train-images-idx3-ubyte.gz" ]; then
-    step dead_outputs.txt timeout 120 python3 scripts/dead_outputs_at_init.py \
+    step dead_outputs.txt 90 python3 scripts/dead_outputs_at_init.py \
         --data-dir "$FASHION" --seeds 0 1 2 3 4 5 6 7 8 9 --images 500 --cupy
 else
     echo "dead_outputs: no Fashion-MNIST files in $FASHION, the reference's own draw skipped"
@@ -116,7 +132,7 @@ fi
 MNIST=../shared/datasets/mnist
 if [ -f "$MNIST/train-images-idx3-ubyte.gz" ]; then
     RUNS=$(mktemp -d /tmp/batscope_gpu_runs.XXXXXX)
-    step train_gpu.json timeout 150 python3 -m batscope.training.cli train mnist-multi --epochs 1 \
+    step train_gpu.json 150 python3 -m batscope.training.cli train mnist-multi --epochs 1 \
         --seeds 0 --backend gpu --dtype float32 --val 0 --data-dir "$MNIST" --out "$RUNS"
     rm -rf "$RUNS"
 else
