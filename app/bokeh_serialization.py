@@ -15,9 +15,10 @@ all tabs shown, the document serialized; the best of four, two runs each): 0.165
 
 :func:`query_properties_with_values` selects the same keys as Bokeh (set values, per-instance
 defaults, themed values) before reading any value, and reads the selected ones through Bokeh's
-descriptors as before. A property left at a fixed default that is ``Undefined`` (a required
-value never given) is still read as Bokeh reads it, so a model that Bokeh refuses to serialize
-is refused the same way, and ``include_undefined=True`` still reports it. With
+descriptors as before. Read too, as Bokeh reads them, are a property left at a fixed default
+that is ``Undefined`` (a required value never given: a model that Bokeh refuses to serialize is
+refused the same way, and ``include_undefined=True`` still reports it) and a default made per
+instance that was never made (reading it makes it, so that the next serialization sends it). With
 ``include_defaults=True`` nothing changes: every value is read by Bokeh's own method.
 
 :func:`install` replaces the method in the serving process after checking on a figure and some
@@ -31,27 +32,35 @@ from __future__ import annotations
 import logging
 
 from bokeh.core.has_props import HasProps
-from bokeh.core.property.descriptors import UnsetValueError
+from bokeh.core.property.descriptors import PropertyDescriptor, UnsetValueError
 from bokeh.core.property.singletons import Undefined
 from bokeh.core.property.wrappers import PropertyValueContainer
 
 log = logging.getLogger(__name__)
 
 BOKEH_QUERY = HasProps.query_properties_with_values  # Bokeh's own, which install() replaces
-_UNDEFINED_BY_DEFAULT: dict[type, frozenset[str]] = {}
+_READ_ANYWAY: dict[type, frozenset[str]] = {}
 
 
-def _undefined_by_default(cls) -> frozenset[str]:
-    """The class's properties whose fixed default is ``Undefined`` (a value is required)."""
-    names = _UNDEFINED_BY_DEFAULT.get(cls)
+def _read_anyway(cls) -> frozenset[str]:
+    """The class's properties that are read even when left out: a fixed default ``Undefined``
+    (a required value; reading it raises) and a default made per instance (reading it makes it,
+    and the next serialization includes it). Both, as in Bokeh, before they are dropped."""
+    names = _READ_ANYWAY.get(cls)
     if names is None:
         overrides = cls._overridden_defaults()
-        names = frozenset(
-            name
-            for name in cls.properties(_with_props=True)
-            if overrides.get(name, cls.lookup(name).property._default) is Undefined
-        )
-        _UNDEFINED_BY_DEFAULT[cls] = names
+        found = []
+        for name in cls.properties(_with_props=True):
+            prop = getattr(cls.lookup(name), "property", None)
+            if prop is None:  # an alias of another property: read as Bokeh reads it
+                found.append(name)
+                continue
+            per_instance = prop._may_have_unstable_default() or PropertyDescriptor.is_unstable(
+                cls.__overridden_defaults__.get(name)
+            )
+            if per_instance or overrides.get(name, prop._default) is Undefined:
+                found.append(name)
+        names = _READ_ANYWAY[cls] = frozenset(found)
     return names
 
 
@@ -66,10 +75,10 @@ def query_properties_with_values(
     themed = self.themed_values()
     themed_keys = set(themed) if themed is not None else set()
     selected |= themed_keys
-    undefined = _undefined_by_default(type(self))
+    read_anyway = _read_anyway(type(self))
     result = {}
     for key in self.properties(_with_props=True):
-        if key not in selected and key not in undefined:
+        if key not in selected and key not in read_anyway:
             continue  # a fixed default: Bokeh evaluates it, then leaves it out
         descriptor = self.lookup(key)
         if not query(descriptor):

@@ -75,6 +75,24 @@ def test_a_required_value_never_given_is_refused_or_reported_as_by_bokeh(faster,
     assert str(ours).count("Undefined") == 2  # reported with include_undefined=True
 
 
+def test_a_default_made_per_instance_but_never_made_is_made_as_by_bokeh(faster, monkeypatch):
+    """A model given ``Intrinsic`` for a property whose default is made per instance skips it at
+    construction; Bokeh's serialization makes it (and leaves it out), so the next one sends it."""
+    from bokeh.core.property.singletons import Intrinsic
+    from bokeh.models import ColumnDataSource, Scatter
+
+    def serialized_twice(renderer):
+        first = sorted(renderer.properties_with_values(include_defaults=False))
+        return first, sorted(renderer.properties_with_values(include_defaults=False))
+
+    def fresh():
+        return GlyphRenderer(data_source=ColumnDataSource(), glyph=Scatter(), view=Intrinsic)
+
+    ours, theirs = _both(monkeypatch, lambda: serialized_twice(fresh()))
+    assert ours == theirs
+    assert "view" not in ours[0] and "view" in ours[1]
+
+
 def test_with_defaults_included_bokeh_answers(faster, monkeypatch):
     renderer = GlyphRenderer()
     ours, theirs = _both(
@@ -89,7 +107,7 @@ def test_with_defaults_included_bokeh_answers(faster, monkeypatch):
 def test_bokeh_is_left_alone_when_the_two_disagree(monkeypatch):
     """If the faster query no longer gives Bokeh's result, install() keeps Bokeh's own."""
     monkeypatch.setattr(HasProps, QUERY, bokeh_serialization.BOKEH_QUERY)
-    monkeypatch.setattr(bokeh_serialization, "_UNDEFINED_BY_DEFAULT", {})
+    monkeypatch.setattr(bokeh_serialization, "_READ_ANYWAY", {})
     original = bokeh_serialization.query_properties_with_values
 
     def drops_everything(self, query, *, include_defaults=True, include_undefined=False):
