@@ -135,7 +135,7 @@ def install() -> bool:
     HasProps.query_properties_with_values = query_properties_with_values
     try:
         agrees = _agrees_on_examples()
-    except (AttributeError, KeyError, TypeError) as exc:
+    except Exception as exc:  # any change of Bokeh's internals: keep Bokeh's own, never fail
         log.warning("Bokeh's own serialization kept: %s", exc)
         agrees = False
     if not agrees:
