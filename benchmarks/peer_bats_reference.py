@@ -258,6 +258,10 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", default=None, help="folder with the MNIST .gz files")
     p.add_argument("--out", default=None)
     a = p.parse_args(argv)
+    if a.repeats < 1 or (a.samples is not None and a.samples < 1):
+        p.error("--samples and --repeats must be >= 1")
+    if not (Path(a.reference) / "bats").is_dir():
+        p.error(f"{a.reference} holds no bats/ package (the authors' code)")
     sys.path.insert(0, str(Path(a.reference).resolve()))
     import cupy as cp
 
