@@ -101,13 +101,20 @@ def _references(self) -> set[Model]:
     return collect_references(self)
 
 
-def _agrees_on_a_figure() -> bool:
+def example_figure():
+    """A small figure (a hover tool, a legend, two glyphs) on which a replacement of Bokeh's
+    internals checks itself against Bokeh's own before it is installed."""
     from bokeh.models import ColumnDataSource, HoverTool
     from bokeh.plotting import figure
 
     fig = figure(title="check", tools=[HoverTool()])
     fig.line("x", "y", source=ColumnDataSource({"x": [0.0], "y": [0.0]}), legend_label="a")
     fig.scatter([0.0], [1.0])
+    return fig
+
+
+def _agrees_on_a_figure() -> bool:
+    fig = example_figure()
     return {m.id for m in collect_references(fig)} == {m.id for m in collect_models(fig)}
 
 

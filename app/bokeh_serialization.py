@@ -36,6 +36,8 @@ from bokeh.core.property.descriptors import PropertyDescriptor, UnsetValueError
 from bokeh.core.property.singletons import Undefined
 from bokeh.core.property.wrappers import PropertyValueContainer
 
+from .bokeh_references import example_figure
+
 log = logging.getLogger(__name__)
 
 BOKEH_QUERY = HasProps.query_properties_with_values  # Bokeh's own, which install() replaces
@@ -109,12 +111,9 @@ def _serialized(doc) -> dict:
 
 def _agrees_on_examples() -> bool:
     from bokeh.document import Document
-    from bokeh.models import ColumnDataSource, HoverTool, Select, Slider, TabPanel, Tabs
-    from bokeh.plotting import figure
+    from bokeh.models import Select, Slider, TabPanel, Tabs
 
-    fig = figure(title="check", tools=[HoverTool()], height=200)
-    fig.line("x", "y", source=ColumnDataSource({"x": [0.0], "y": [0.0]}), legend_label="a")
-    fig.scatter([0.0], [1.0])
+    fig = example_figure()
     widgets = [Slider(start=0, end=1, value=0.5), Select(options=["a", "b"], value="a")]
     doc = Document()
     doc.add_root(Tabs(tabs=[TabPanel(child=fig, title="f")] + [TabPanel(child=w) for w in widgets]))

@@ -63,11 +63,13 @@ def reference_network(net: str, weights: list, cp):
     else:
         prev = ConvInputLayer(neurons_shape=np.array([28, 28, 1]), name="input")
     network.add_layer(prev, input=True)
-    n_conv = 2 if net == "net3" else 0
+    # the layers before the last pool are convolutions, those after it dense
+    pools = [k for k, layer in enumerate(spec["layers"]) if layer == "pool"]
+    first_dense = pools[-1] + 1 if pools else 0
     for k, layer in enumerate(spec["layers"]):
         if layer == "pool":
             prev = PoolingLayer(prev, name=f"pool{k}")
-        elif k < 2 * n_conv:
+        elif k < first_dense:
             c, tau_s, theta, buf = layer
             w = next(ws)
             prev = ConvLIFLayer(
