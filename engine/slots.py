@@ -4,21 +4,29 @@
 a ticket knows its place in the queue. ``TRAINING_SLOTS`` is the pool every training run and
 convergence sweep of the process shares (``BATSCOPE_MAX_TRAININGS``, default 4).
 ``BATSCOPE_SLOT_GRACE_S`` (default 10 s) is how long a paused run keeps its slot
-(``training.run.TrainingRun``).
+(``training.run.TrainingRun``). With ``BATSCOPE_SHARED_DIR`` (``batscope serve --workers``) the
+slots are lock files shared by all the server's processes (``engine/process_locks.py``): each
+process keeps its queue, and the queues form one line in order of arrival.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import deque
+
+from .process_locks import SlotFiles, shared_dir
 
 DEFAULT_MAX_TRAININGS = 4
 DEFAULT_SLOT_GRACE_S = 10.0
+SHARED_POLL_S = 0.1  # how often a queue looks for a slot given back by another process
 
 
-def _max_trainings() -> int:
-    value = os.environ.get("BATSCOPE_MAX_TRAININGS", str(DEFAULT_MAX_TRAININGS))
+def max_trainings(environ=None) -> int:
+    """``BATSCOPE_MAX_TRAININGS`` of ``environ`` (default: this process's), default 4."""
+    environ = os.environ if environ is None else environ
+    value = environ.get("BATSCOPE_MAX_TRAININGS", str(DEFAULT_MAX_TRAININGS))
     try:
         n = int(value)
     except ValueError:
@@ -47,6 +55,8 @@ class SlotTicket:
         self._pool = pool
         self._holding = False
         self._left = False
+        self._slot: int | None = None  # the slot file held, when the slots are shared
+        self.since = time.monotonic_ns()  # its place in the line of all the server's processes
 
     @property
     def holding(self) -> bool:
@@ -59,9 +69,22 @@ class SlotTicket:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait up to ``timeout`` seconds for the slot; True once it is held."""
-        with self._pool._cond:
-            self._pool._cond.wait_for(lambda: self._holding or self._left, timeout)
-            return self._holding
+        pool = self._pool
+        if pool._files is None:
+            with pool._cond:
+                pool._cond.wait_for(lambda: self._holding or self._left, timeout)
+                return self._holding
+        end = None if timeout is None else time.monotonic() + timeout
+        with pool._cond:
+            while True:
+                if pool._queue and pool._queue[0] is self:
+                    pool._grant()  # the head looks for a slot another process gave back
+                if self._holding or self._left:
+                    return self._holding
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                pool._cond.wait(SHARED_POLL_S if left is None else min(SHARED_POLL_S, left))
 
     def leave(self) -> None:
         """Give the slot back, or leave the queue. Idempotent."""
@@ -73,19 +96,23 @@ class SlotPool:
 
     A freed slot goes straight to the head of the queue. ``acquire`` / ``release`` keep the
     ``threading.Semaphore`` interface for a caller that only needs an anonymous slot.
+    ``files`` shares the slots with other processes (:class:`SlotFiles`).
     """
 
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, files: SlotFiles | None = None):
         if capacity < 1:
             raise ValueError(f"a slot pool needs at least 1 slot, got {capacity}")
         self.capacity = capacity
-        self._free = capacity
+        self._files = files
+        self._free = capacity  # without files
+        self._anonymous: list[int | None] = []  # slots taken by acquire()
+        self._published: int | None = None  # the first waiting run's ``since``, as shared
         self._queue: deque[SlotTicket] = deque()
         self._cond = threading.Condition()
 
     @property
     def free(self) -> int:
-        return self._free
+        return self._free if self._files is None else self._files.free()
 
     @property
     def waiting(self) -> int:
@@ -103,41 +130,76 @@ class SlotPool:
         """An anonymous slot (give it back with :meth:`release`); never jumps the queue."""
         if not blocking:
             with self._cond:
-                if self._free and not self._queue:
-                    self._free -= 1
-                    return True
-                return False
+                if self._queue or not self._first_in_line(time.monotonic_ns()):
+                    return False
+                taken, slot = self._take()
+                if taken:
+                    self._anonymous.append(slot)
+                return taken
         t = self.ticket()
-        with self._cond:
-            if self._cond.wait_for(lambda: t._holding, timeout):
-                t._holding, t._left = False, True  # the slot now belongs to the caller
-                return True
+        if t.wait(timeout):
+            with self._cond:
+                if t._holding:
+                    t._holding, t._left = False, True  # the slot now belongs to the caller
+                    self._anonymous.append(t._slot)
+                    return True
         t.leave()
         return False
 
     def release(self) -> None:
         """Give back a slot taken by :meth:`acquire`."""
         with self._cond:
-            if self._free >= self.capacity:
+            if not self._anonymous:
                 raise ValueError("SlotPool released more often than acquired")
-            self._free += 1
+            self._give(self._anonymous.pop())
             self._grant()
 
-    def _grant(self) -> None:  # caller holds the lock
-        while self._free and self._queue:
-            self._queue.popleft()._holding = True
+    def _take(self) -> tuple[bool, int | None]:  # caller holds the lock
+        if self._files is None:
+            if not self._free:
+                return False, None
             self._free -= 1
-        self._cond.notify_all()
+            return True, None
+        slot = self._files.take()
+        return slot is not None, slot
+
+    def _give(self, slot: int | None) -> None:  # caller holds the lock
+        if self._files is None:
+            self._free += 1
+        else:
+            self._files.give(slot)
+
+    def _first_in_line(self, since: int) -> bool:  # caller holds the lock
+        return self._files is None or self._files.first_in_line(since)
+
+    def _grant(self) -> None:  # caller holds the lock; wakes the waiters only for a grant
+        granted = False
+        while self._queue and self._first_in_line(self._queue[0].since):
+            taken, slot = self._take()
+            if not taken:
+                break
+            t = self._queue.popleft()
+            t._holding, t._slot = True, slot
+            granted = True
+        if self._files is not None:
+            head = self._queue[0].since if self._queue else None
+            if head != self._published:
+                self._files.publish_head(head)
+                self._published = head
+        if granted:
+            self._cond.notify_all()
 
     def _leave(self, t: SlotTicket) -> None:
         with self._cond:
             if t._holding:
                 t._holding = False
-                self._free += 1
+                self._give(t._slot)
+                t._slot = None
             elif not t._left:
                 self._queue.remove(t)
             t._left = True
             self._grant()
+            self._cond.notify_all()  # its own waiters, and a new head of the queue
 
     def _position(self, t: SlotTicket) -> int:
         with self._cond:
@@ -146,4 +208,12 @@ class SlotPool:
             return self._queue.index(t) + 1
 
 
-TRAINING_SLOTS = SlotPool(_max_trainings())
+def training_slots(environ=None) -> SlotPool:
+    """The pool of ``BATSCOPE_MAX_TRAININGS`` slots, shared with the server's other processes
+    when ``BATSCOPE_SHARED_DIR`` names their folder."""
+    capacity = max_trainings(environ)
+    folder = shared_dir(environ)
+    return SlotPool(capacity, None if folder is None else SlotFiles(folder, capacity))
+
+
+TRAINING_SLOTS = training_slots()

@@ -15,13 +15,20 @@ Both take bytes or a size with a unit (``2GB``, ``1.5GiB``, ``800M``; see
 ``engine.memory.parse_bytes``). A :class:`Reservation` is released by whoever ends the work: the
 training or sweep worker when it ends, however it ends (finished, stopped, failed, session
 destroyed), or a ``with`` block around a synchronous check; release is idempotent.
+
+With ``BATSCOPE_SHARED_DIR`` (``batscope serve --workers``) the server's processes share one
+budget through a :class:`ServerLedger` in that folder: each process publishes what it holds, and
+a reservation counts what the others hold, under a lock that every process takes for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import tempfile
 import threading
+from pathlib import Path
 
 from batscope.engine.memory import (
     MemoryEstimate,
@@ -31,6 +38,7 @@ from batscope.engine.memory import (
     layer_footprint,
     parse_bytes,
 )
+from batscope.engine.process_locks import alive, exclusive, shared_dir
 
 SERVER_BUDGET_ENV = "BATSCOPE_MEMORY_BUDGET"
 SESSION_BUDGET_ENV = "BATSCOPE_SESSION_MEMORY_BUDGET"
@@ -52,8 +60,8 @@ def physical_memory() -> int:
         return FALLBACK_PHYSICAL
 
 
-def _env_bytes(name: str) -> int | None:
-    value = os.environ.get(name, "").strip()
+def _env_bytes(name: str, environ=None) -> int | None:
+    value = (os.environ if environ is None else environ).get(name, "").strip()
     if not value:
         return None
     try:
@@ -65,9 +73,10 @@ def _env_bytes(name: str) -> int | None:
     return n
 
 
-def server_budget() -> int:
-    """``BATSCOPE_MEMORY_BUDGET``, else half of the machine's physical memory."""
-    n = _env_bytes(SERVER_BUDGET_ENV)
+def server_budget(environ=None) -> int:
+    """``BATSCOPE_MEMORY_BUDGET`` of ``environ`` (default: this process's), else half of the
+    machine's physical memory."""
+    n = _env_bytes(SERVER_BUDGET_ENV, environ)
     return n if n is not None else int(physical_memory() * DEFAULT_SERVER_SHARE)
 
 
@@ -99,15 +108,52 @@ class Reservation:
         self.release()
 
 
-class MemoryBroker:
-    """Reservations of every session against the server's and each session's budget."""
+class ServerLedger:
+    """The bytes each of a server's processes holds, as one small file per process in a shared
+    folder; a process that has ended holds nothing, whatever its file says."""
 
-    def __init__(self, budget: int, per_session: int):
+    def __init__(self, folder: Path, pid: int | None = None):
+        self.folder = Path(folder)
+        self.pid = os.getpid() if pid is None else pid
+        self._lock = self.folder / "memory-ledger.lock"
+
+    def locked(self):
+        """The ledger's lock, held around a read of the others and a publish of our own."""
+        return exclusive(self._lock)
+
+    def others(self) -> int:
+        """Bytes held now by the server's other live processes."""
+        total = 0
+        for path in self.folder.glob("memory-held-*"):
+            pid = int(path.name.rsplit("-", 1)[1])
+            if pid == self.pid or not alive(pid):
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                total += int(path.read_text())
+        return total
+
+    def publish(self, nbytes: int) -> None:
+        """Record that this process holds ``nbytes`` (written whole: a reader never sees half)."""
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".memory-held-")
+        with os.fdopen(fd, "w") as f:
+            f.write(str(int(nbytes)))
+        os.replace(tmp, self.folder / f"memory-held-{self.pid}")
+
+
+class MemoryBroker:
+    """Reservations of every session against the server's and each session's budget
+    (``ledger``: the server's budget shared with its other processes)."""
+
+    def __init__(self, budget: int, per_session: int, ledger: ServerLedger | None = None):
         if budget < 1 or per_session < 1:
             raise ValueError(f"budgets must be >= 1 byte, got {budget} and {per_session}")
         self.budget, self.per_session = int(budget), int(per_session)
+        self._ledger = ledger
         self._lock = threading.Lock()
         self._held: set[Reservation] = set()
+
+    def _shared(self):
+        return self._ledger.locked() if self._ledger is not None else contextlib.nullcontext()
 
     @property
     def used(self) -> int:
@@ -135,10 +181,11 @@ class MemoryBroker:
         nbytes = int(nbytes)
         if nbytes < 0:
             raise ValueError(f"nbytes must be >= 0, got {nbytes}")
-        with self._lock:
+        with self._lock, self._shared():
             others = [r for r in self._held if r is not replaces]
             mine = sum(r.nbytes for r in others if r.account is account)
-            free_server = max(0, self.budget - sum(r.nbytes for r in others))
+            elsewhere = self._ledger.others() if self._ledger is not None else 0
+            free_server = max(0, self.budget - elsewhere - sum(r.nbytes for r in others))
             free_session = max(0, self.per_session - mine)
             if nbytes > min(free_server, free_session):
                 raise BudgetRefused(
@@ -146,7 +193,12 @@ class MemoryBroker:
                 )
             r = Reservation(self, account, nbytes, what)
             self._held.add(r)
+            self._publish()
             return r
+
+    def _publish(self) -> None:  # caller holds both locks
+        if self._ledger is not None:
+            self._ledger.publish(sum(r.nbytes for r in self._held))
 
     def _refusal(self, what, nbytes, mine, free_server, free_session, hint) -> str:
         asked = f"{what} needs {format_bytes(nbytes)}"
@@ -167,16 +219,18 @@ class MemoryBroker:
         return f"{asked[0].upper()}{asked[1:]}; {why}" + (f", or {hint}." if hint else ".")
 
     def _release(self, r: Reservation) -> None:
-        with self._lock:
+        with self._lock, self._shared():
             self._held.discard(r)
             r.released = True
+            self._publish()
 
 
 @functools.cache
 def default_broker() -> MemoryBroker:
     """The process's broker, from the environment (read once, at the first reservation)."""
-    budget = server_budget()
-    return MemoryBroker(budget, session_budget(budget))
+    budget, folder = server_budget(), shared_dir()
+    ledger = None if folder is None else ServerLedger(folder)
+    return MemoryBroker(budget, session_budget(budget), ledger)
 
 
 class SessionAccount:
