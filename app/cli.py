@@ -9,6 +9,8 @@ names, and prints the URL to share. ``--room`` does the same and adds the instru
 (``app/instructor.py`` at ``/instructor``): it prints the participants' URL and the instructor's,
 which carries a token made for this server (``room.new_token``), handed to the server in its
 environment (never on its command line) and checked by ``room_gate``.
+``--workers N`` serves the same pages from N processes behind one address (``app/front.py``,
+``app/workers.py``), for a room larger than one process's event loop can answer in time.
 ``--dask-scheduler ADDRESS`` lets participants run their sweeps on that Dask cluster (it sets
 ``BATSCOPE_DASK_SCHEDULER`` for the server).
 """
@@ -16,25 +18,30 @@ environment (never on its command line) and checked by ``room_gate``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import webbrowser
 from pathlib import Path
 
+from batscope.engine.process_locks import forget_process
 from batscope.training.cli import add_train_parser, train_command
 from batscope.training.report import add_report_parser, report_command
 from batscope.training.serversettings import DATA_DIR_ENV, DOWNLOAD_ENV, RUNS_DIR_ENV
 from batscope.training.sweep_cli import add_sweep_parser, sweep_command
 from batscope.training.sweep_remote import SCHEDULER_ENV
 
+from .front import Front, Router, listen
 from .lesson_catalog import ENV as LESSONS_ENV
 from .lesson_catalog import read_lessons
 from .nir_command import add_export_nir_parser, export_nir_command
 from .room import TOKEN_ENV, new_token
+from .workers import WorkerPool, check_workers, worker_env
 
 HERE = Path(__file__).resolve().parent
 LOCAL = "127.0.0.1"
@@ -127,8 +134,7 @@ def serve_command(
     ``port`` of 0 is resolved to a free port here so the websocket origins can name it.
     """
     share = share or room
-    if address is None:
-        address = EVERYWHERE if share else LOCAL
+    address = listen_address(address, share)
     if port == 0:
         port = free_port(LOCAL if address == LOCAL else "")
     cmd = [
@@ -156,6 +162,14 @@ def serve_command(
     if dev:
         cmd.append("--dev")
     return cmd
+
+
+def listen_address(address: str | None, share: bool) -> str:
+    """Where the server listens: ``address`` if given, else every interface for a shared room
+    and this machine only otherwise."""
+    if address is not None:
+        return address
+    return EVERYWHERE if share else LOCAL
 
 
 def serve_env(dev: bool = False, environ=None) -> dict:
@@ -247,6 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--no-warm", action="store_true", help="skip compiling the kernels at start-up"
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve from N processes behind one address (a large room on a machine with "
+        "several cores); they share the limits on trainings at once and memory",
+    )
     add_train_parser(sub)
     add_report_parser(sub)
     add_export_nir_parser(sub)
@@ -274,6 +296,17 @@ def main(argv: list[str] | None = None) -> int:
             env[SCHEDULER_ENV] = dask_scheduler_address(args.dask_scheduler)
         except ValueError as exc:
             parser.error(str(exc))
+    if args.workers != 1:
+        if args.room or args.dev:
+            parser.error(
+                "--workers serves from several processes: --room needs one (the instructor's "
+                "page sees the participants of its own process) and so does --dev"
+            )
+        try:
+            check_workers(args.workers)
+        except ValueError as exc:
+            parser.error(str(exc))
+        return serve_workers(args, serve_env(False, env))
     cmd = serve_command(
         args.port,
         args.show,
@@ -311,6 +344,73 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def serve_workers(args, env: dict) -> int:
+    """``batscope serve --workers N``: N serving processes on 127.0.0.1 that share one server's
+    limits through a private folder, and the front (this process) where the room connects."""
+    address = listen_address(args.address, args.share)
+    port = args.port or free_port(LOCAL if address == LOCAL else "")
+    origins = websocket_origins(port, address, args.share, args.allow_websocket_origin)
+
+    def command(worker_port: int) -> list[str]:
+        return serve_command(
+            worker_port, address=LOCAL, allow_websocket_origin=origins, warm=not args.no_warm
+        )
+
+    def stopped(signum, frame):  # while the processes start: stop them with this one
+        raise SystemExit(128 + signum)
+
+    folder = tempfile.TemporaryDirectory(prefix="batscope-serve-")  # mode 700: this user only
+    pool = WorkerPool(command, [worker_env(env, folder.name)] * args.workers)
+    print(f"batscope: starting {args.workers} serving processes", flush=True)
+    previous = signal.signal(signal.SIGTERM, stopped)
+    try:
+        pool.start()
+        pool.wait_listening()
+        return asyncio.run(_front(pool, port, address, origins, args, folder.name))
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"batscope: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        pool.stop()
+        folder.cleanup()
+        signal.signal(signal.SIGTERM, previous)
+
+
+async def _front(
+    pool: WorkerPool, port: int, address: str, origins: list[str], args, folder: str
+) -> int:
+    router = Router(len(pool.workers))
+
+    def lost(index: int, pid: int) -> None:  # a serving process ended: nothing of it remains
+        router.forget(index)
+        forget_process(Path(folder), pid)
+
+    server = listen(Front(router, pool.port_of, origins), port, address)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    host = LOCAL if address in (LOCAL, EVERYWHERE, "", "::") else address
+    url = f"http://{host}:{port}/main"
+    print(f"batscope: {len(pool.workers)} serving processes behind {url}", flush=True)
+    if args.share:
+        url = share_url(port)
+        print(f"batscope: share this link with the room: {url}", flush=True)
+    if args.show:
+        webbrowser.open(url)
+    try:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 2.0)
+            except TimeoutError:
+                pool.check(lost)
+    finally:
+        server.stop()
+    return 0
 
 
 if __name__ == "__main__":
