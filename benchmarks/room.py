@@ -13,6 +13,7 @@ memory (RSS) before, during and after. Every loop is bounded; the run stops by i
     python benchmarks/room.py --participants 4 --browsers 1 --seconds 20 --after 75
     python benchmarks/room.py --open-cost 8         # server CPU seconds per page opened
     python benchmarks/room.py --action-cost 3       # ... per tab shown, preset chosen, Step
+    python benchmarks/room.py --workers 2           # the room on `batscope serve --workers 2`
 
 Prints one JSON object (see benchmarks/README.md).
 """
@@ -59,13 +60,17 @@ def free_port() -> int:
 
 
 class Server:
-    """``python -m batscope.app serve`` in a subprocess, its log kept, its memory readable."""
+    """``python -m batscope.app serve`` in a subprocess, its log kept, its memory and CPU
+    readable: those of its serving process, or with ``workers`` > 1, of the front and all the
+    serving processes together."""
 
-    def __init__(self, port: int, warm: bool = True, env: dict | None = None):
-        self.port = port
+    def __init__(self, port: int, warm: bool = True, env: dict | None = None, workers: int = 1):
+        self.port, self.workers = port, workers
         cmd = [sys.executable, "-m", "batscope.app", "serve", "--port", str(port)]
         if not warm:
             cmd.append("--no-warm")
+        if workers > 1:
+            cmd += ["--workers", str(workers)]
         self.log: list[str] = []
         self.proc = subprocess.Popen(
             cmd,
@@ -77,8 +82,9 @@ class Server:
         )
         os.set_blocking(self.proc.stdout.fileno(), False)
         self.url = f"http://{HOST}:{port}/main"
-        # `batscope serve` runs `panel serve` as its child: that process serves
-        self.pid = None
+        # `batscope serve` runs `panel serve` as its child: that process serves (with workers:
+        # the CLI's own process is the front, and each worker is a `panel serve` child)
+        self.pids: list[int] = []
 
     def read_log(self) -> None:
         while True:
@@ -107,31 +113,38 @@ class Server:
             try:
                 with socket.create_connection((HOST, self.port), timeout=1):
                     pass
-                if any("Bokeh app running at" in line for line in self.log):
-                    self.pid = self._serving_pid()
+                pids = self._serving_pids()
+                if len(pids) == self.workers and (
+                    self.workers == 1 or any("serving processes behind" in x for x in self.log)
+                ):
+                    self.pids = pids + ([self.proc.pid] if self.workers > 1 else [])
                     return
             except OSError:
                 pass
             time.sleep(0.2)
         raise TimeoutError(f"server not ready in {timeout} s:\n" + "\n".join(self.log[-30:]))
 
-    def _serving_pid(self) -> int:
-        for line in self.log:
-            m = re.search(r"process id: (\d+)", line)
-            if m:
-                return int(m.group(1))
-        return self.proc.pid
+    def _serving_pids(self) -> list[int]:
+        """The serving processes' ids, from Bokeh's "process id" lines, once all are up."""
+        if not any("Bokeh app running at" in line for line in self.log):
+            return []
+        return [int(m.group(1)) for x in self.log if (m := re.search(r"process id: (\d+)", x))]
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        total = 0.0
+        for pid in self.pids:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        return total
 
     def cpu_s(self) -> float:
-        """CPU seconds (user + system) the serving process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU seconds (user + system) the serving processes have used so far."""
+        total = 0
+        for pid in self.pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def log_records(self) -> list[str]:
         """The log as records: a timestamped line with the lines that follow it."""
@@ -448,6 +461,9 @@ async def browser_participant(browser, url, role, seconds, record, rng, gate, th
     page.on("console", lambda m: m.type == "error" and record.errors.append(f"console: {m.text}"))
     page.on("pageerror", lambda e: record.errors.append(f"page: {e}"))
     status = page.locator(".run-status p").first
+    # the status line and, below it, the run's message (a queued Step is answered there: "place
+    # 2 in the queue, 1 step to train then"), as the websocket participants see the whole pane
+    run_status = page.locator(".run-status p")
     try:
         await gate.wait()
         t0 = time.perf_counter()
@@ -458,13 +474,15 @@ async def browser_participant(browser, url, role, seconds, record, rng, gate, th
         until = time.monotonic() + seconds
 
         async def click_and_wait(label: str, timeout: float = 30.0) -> float:
-            # the status paragraph is replaced on each change: poll its text, not one element
-            before = await status.inner_text()
+            # the status paragraphs are replaced on each change: poll their text, not an element
+            before = await run_status.all_inner_texts()
             t = time.perf_counter()
             await page.get_by_role("button", name=label).click()
-            while await status.inner_text() == before:
+            while await run_status.all_inner_texts() == before:
                 if time.perf_counter() - t > timeout:
-                    raise TimeoutError(f"no update {timeout} s after clicking {label!r}")
+                    raise TimeoutError(
+                        f"no update {timeout} s after clicking {label!r} (status: {before!r})"
+                    )
                 await asyncio.sleep(0.02)
             return time.perf_counter() - t
 
@@ -611,13 +629,21 @@ async def _settle(server: Server, seconds: float, samples: list) -> None:
 
 async def benchmark(args) -> dict:
     port = args.port or free_port()
-    server = Server(port, warm=not args.no_warm)
+    server = Server(port, warm=not args.no_warm, workers=args.workers)
     result: dict = {"command": " ".join(sys.argv), "cores": os.cpu_count(), "load": {}}
     try:
         server.wait_ready()
         result["load"]["start"] = _load()
         rss = {"idle": round(server.rss_mb(), 1)}
-        base = await one_session(server, tour=args.baseline == "tour")
+        # one baseline session per serving process (the front hands pages out in turn), so that
+        # what each keeps once for good is in the baseline
+        base = Record()
+        for _ in range(args.workers):
+            one = await one_session(server, tour=args.baseline == "tour")
+            base.ready += one.ready
+            base.errors += one.errors
+            for action, xs in one.latency.items():
+                base.latency.setdefault(action, []).extend(xs)
         after_one: list = []
         await _settle(server, args.after_one, after_one)
         rss["one_session_baseline"] = round(after_one[-1][1], 1)
@@ -671,6 +697,7 @@ async def benchmark(args) -> dict:
         server_errors, closed_writes = server.errors()
         errors = record.errors + base.errors + server_errors
         result.update(
+            workers=args.workers,
             participants=args.participants,
             browsers=args.browsers,
             trainers=args.trainers,
@@ -752,7 +779,7 @@ async def action_cost(server: Server, n: int) -> dict:
 
 
 async def _cost_run(args) -> dict:
-    server = Server(args.port or free_port(), warm=not args.no_warm)
+    server = Server(args.port or free_port(), warm=not args.no_warm, workers=args.workers)
     try:
         server.wait_ready()
         if args.action_cost:
@@ -788,6 +815,9 @@ def main(argv=None) -> int:
         default=list(THINK_S),
         metavar=("LOW", "HIGH"),
         help="seconds between one participant's actions, drawn uniformly (default 0.5 2)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="serving processes (batscope serve --workers)"
     )
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
