@@ -41,7 +41,7 @@ from .lesson_catalog import ENV as LESSONS_ENV
 from .lesson_catalog import read_lessons
 from .nir_command import add_export_nir_parser, export_nir_command
 from .room import TOKEN_ENV, new_token
-from .workers import WorkerPool, check_workers, worker_env
+from .workers import WorkerPool, check_workers, free_port, worker_env
 
 HERE = Path(__file__).resolve().parent
 LOCAL = "127.0.0.1"
@@ -53,14 +53,6 @@ SESSION_FLAGS = [
     "--check-unused-sessions",
     "10000",
 ]
-
-
-def free_port(address: str = LOCAL) -> int:
-    """A port free on ``address`` now (what ``--port 0`` asks for, chosen before the server
-    starts so that the allowed websocket origins can name it)."""
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return s.getsockname()[1]
 
 
 def lan_address() -> str:

@@ -192,17 +192,22 @@ class PageProxy(web.RequestHandler):
 
     async def get(self, *_) -> None:
         worker = self.front.router.choose()
-        if self.request.path.rstrip("/") in self.front.pages:
-            async with self.front.building[worker]:  # one page at a time per process
-                await self._forward(worker)
-        else:
-            await self._forward(worker)
+        if self.request.path.rstrip("/") not in self.front.pages:
+            await self._forward(worker, _forwarded_headers(self.request.headers))
+            return
+        # a page is read for its token: asked for uncompressed (a few kB)
+        headers = _forwarded_headers(self.request.headers)
+        headers = {k: v for k, v in headers.items() if k.lower() != "accept-encoding"}
+        async with self.front.building[worker]:  # one page at a time per process
+            if self.request.connection.stream.closed():
+                return  # the page was closed or reloaded while it waited: build nothing
+            await self._forward(worker, headers)
 
-    async def _forward(self, worker: int) -> None:
+    async def _forward(self, worker: int, headers: dict) -> None:
         request = httpclient.HTTPRequest(
             self.front.url(worker, self.request.uri),
             method=self.request.method,
-            headers=_forwarded_headers(self.request.headers),
+            headers=headers,
             follow_redirects=False,
             decompress_response=False,
             request_timeout=PAGE_TIMEOUT_S,

@@ -39,9 +39,11 @@ def worker_env(env: dict, folder: str) -> dict:
     return {**env, SHARED_DIR_ENV: folder}
 
 
-def free_local_port() -> int:
+def free_port(address: str = "127.0.0.1") -> int:
+    """A port free on ``address`` now (chosen before a server starts, so that what must name it,
+    its allowed websocket origins or the front, can)."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((address, 0))
         return s.getsockname()[1]
 
 
@@ -76,7 +78,7 @@ class WorkerPool:
             self._launch(self.workers[k])
 
     def _launch(self, worker: Worker) -> None:
-        worker.port = free_local_port()
+        worker.port = free_port()
         worker.proc = subprocess.Popen(
             self._command(worker.port),
             env=self._envs[worker.index],

@@ -98,13 +98,11 @@ class SlotFiles:
     def first_in_line(self, since: int) -> bool:
         """Whether no other live process has a run waiting since before ``since`` (ns)."""
         for path in self.folder.glob("queue-head-*"):
-            pid = int(path.name.rsplit("-", 1)[1])
-            if pid == self.pid or not alive(pid):
-                continue
             try:
-                if int(path.read_text()) < since:
+                pid = int(path.name.rsplit("-", 1)[1])
+                if pid != self.pid and alive(pid) and int(path.read_text()) < since:
                     return False
-            except (OSError, ValueError):  # gone or being replaced: it is not ahead
+            except (OSError, ValueError):  # gone, being replaced, or not ours: not ahead
                 continue
         return True
 

@@ -60,8 +60,8 @@ def physical_memory() -> int:
         return FALLBACK_PHYSICAL
 
 
-def _env_bytes(name: str, environ=None) -> int | None:
-    value = (os.environ if environ is None else environ).get(name, "").strip()
+def _env_bytes(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
     if not value:
         return None
     try:
@@ -73,10 +73,9 @@ def _env_bytes(name: str, environ=None) -> int | None:
     return n
 
 
-def server_budget(environ=None) -> int:
-    """``BATSCOPE_MEMORY_BUDGET`` of ``environ`` (default: this process's), else half of the
-    machine's physical memory."""
-    n = _env_bytes(SERVER_BUDGET_ENV, environ)
+def server_budget() -> int:
+    """``BATSCOPE_MEMORY_BUDGET``, else half of the machine's physical memory."""
+    n = _env_bytes(SERVER_BUDGET_ENV)
     return n if n is not None else int(physical_memory() * DEFAULT_SERVER_SHARE)
 
 
@@ -125,11 +124,10 @@ class ServerLedger:
         """Bytes held now by the server's other live processes."""
         total = 0
         for path in self.folder.glob("memory-held-*"):
-            pid = int(path.name.rsplit("-", 1)[1])
-            if pid == self.pid or not alive(pid):
-                continue
-            with contextlib.suppress(OSError, ValueError):
-                total += int(path.read_text())
+            with contextlib.suppress(OSError, ValueError):  # gone, or not ours: nothing held
+                pid = int(path.name.rsplit("-", 1)[1])
+                if pid != self.pid and alive(pid):
+                    total += int(path.read_text())
         return total
 
     def publish(self, nbytes: int) -> None:
