@@ -73,18 +73,8 @@ def test_cli_serves_the_app(cli_server, guarded):
 def test_a_later_participant_opens_code_and_export_without_errors(cli_server, context):
     """Pages served after the first carry the scripts of widgets built later (FilePond for
     the Code & export tab's file dropper): they lacked them, and opening the tab failed."""
-    pages = []
-    for _ in range(2):
-        page = context.new_page()
-        page.errors = []
-        page.on("console", lambda m, p=page: p.errors.append(m.text) if m.type == "error" else 0)
-        page.on("pageerror", lambda e, p=page: p.errors.append(str(e)))
-        pages.append(open_app(page, cli_server))
-    for page in pages:
-        open_tab(page, "Code & export")
-        page.locator(".filepond--root").first.wait_for(timeout=30_000)
-        page.wait_for_timeout(500)
-        assert page.errors == []
+    for page in _two_pages(context, cli_server):
+        _open_code_and_export(page)
 
 
 def test_cli_listens_on_this_machine_only(cli_server):
@@ -102,18 +92,29 @@ def test_two_serving_processes_behind_one_address(workers_server, context):
     """``--workers 2``: pages opened one after another go to the two processes in turn, each
     page's websocket to its own process; both train, and the files a later tab needs (FilePond's
     scripts) come through the front."""
+    pages = _two_pages(context, workers_server)
+    for page in pages:
+        click(page, "Step ›")
+    for page in pages:
+        assert wait_status(page, lambda s: s["steps"] == 1, timeout=60)["status"] == "paused"
+        _open_code_and_export(page)
+
+
+def _two_pages(context, url: str) -> list:
+    """Two pages of ``url`` opened one after the other, each collecting its console errors."""
     pages = []
     for _ in range(2):
         page = context.new_page()
         page.errors = []
         page.on("console", lambda m, p=page: p.errors.append(m.text) if m.type == "error" else 0)
         page.on("pageerror", lambda e, p=page: p.errors.append(str(e)))
-        pages.append(open_app(page, workers_server))
-    for page in pages:
-        click(page, "Step ›")
-    for page in pages:
-        assert wait_status(page, lambda s: s["steps"] == 1, timeout=60)["status"] == "paused"
-        open_tab(page, "Code & export")
-        page.locator(".filepond--root").first.wait_for(timeout=30_000)
-        page.wait_for_timeout(500)
-        assert page.errors == []
+        pages.append(open_app(page, url))
+    return pages
+
+
+def _open_code_and_export(page) -> None:
+    """Open the Code & export tab; its file dropper (FilePond) draws with no console error."""
+    open_tab(page, "Code & export")
+    page.locator(".filepond--root").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(500)
+    assert page.errors == []
