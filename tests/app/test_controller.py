@@ -179,4 +179,4 @@ def test_max_trainings_env_validated(monkeypatch, value):
 
     monkeypatch.setenv("BATSCOPE_MAX_TRAININGS", value)
     with pytest.raises(ValueError, match="BATSCOPE_MAX_TRAININGS"):
-        slots._max_trainings()
+        slots.max_trainings()
