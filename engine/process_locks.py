@@ -51,6 +51,31 @@ def alive(pid: int) -> bool:
     return True
 
 
+def publish(folder: Path, name: str, pid: int, value: int | None) -> None:
+    """Record ``value`` as process ``pid``'s ``name`` in ``folder`` (written whole: a reader
+    never sees half of it); None removes it."""
+    path = Path(folder) / f"{name}-{int(pid)}"
+    if value is None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    tmp = path.with_name(f".{path.name}")
+    tmp.write_text(str(int(value)))
+    os.replace(tmp, path)
+
+
+def published_by_others(folder: Path, name: str, pid: int) -> list[int]:
+    """The ``name`` values of the live processes other than ``pid`` (a file being replaced, or
+    one that is not ours, counts as nothing)."""
+    values = []
+    for path in Path(folder).glob(f"{name}-*"):
+        with contextlib.suppress(OSError, ValueError):
+            other = int(path.name.rsplit("-", 1)[1])
+            if other != pid and alive(other):
+                values.append(int(path.read_text()))
+    return values
+
+
 def forget_process(folder: Path, pid: int) -> None:
     """Remove what process ``pid`` published in ``folder`` (every such file ends in
     ``-<pid>``): it has ended, and its number may be given to another process."""
@@ -83,28 +108,14 @@ class SlotFiles:
         self._fds: list[int | None] = [None] * capacity
         self._mine: set[int] = set()  # slots this process holds
         self.pid = os.getpid() if pid is None else pid
-        self._head = self.folder / f"queue-head-{self.pid}"
 
     def publish_head(self, since: int | None) -> None:
         """This process's first waiting run joined at ``since`` (ns), or none waits."""
-        if since is None:
-            with contextlib.suppress(FileNotFoundError):
-                self._head.unlink()
-            return
-        tmp = self.folder / f".queue-head-{self.pid}"
-        tmp.write_text(str(since))
-        os.replace(tmp, self._head)
+        publish(self.folder, "queue-head", self.pid, since)
 
     def first_in_line(self, since: int) -> bool:
         """Whether no other live process has a run waiting since before ``since`` (ns)."""
-        for path in self.folder.glob("queue-head-*"):
-            try:
-                pid = int(path.name.rsplit("-", 1)[1])
-                if pid != self.pid and alive(pid) and int(path.read_text()) < since:
-                    return False
-            except (OSError, ValueError):  # gone, being replaced, or not ours: not ahead
-                continue
-        return True
+        return all(t >= since for t in published_by_others(self.folder, "queue-head", self.pid))
 
     def take(self) -> int | None:
         """A free slot's number, now held, or None when every slot is held."""

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import tempfile
 import threading
 from pathlib import Path
 
@@ -38,7 +37,7 @@ from batscope.engine.memory import (
     layer_footprint,
     parse_bytes,
 )
-from batscope.engine.process_locks import alive, exclusive, shared_dir
+from batscope.engine.process_locks import exclusive, publish, published_by_others, shared_dir
 
 SERVER_BUDGET_ENV = "BATSCOPE_MEMORY_BUDGET"
 SESSION_BUDGET_ENV = "BATSCOPE_SESSION_MEMORY_BUDGET"
@@ -122,20 +121,11 @@ class ServerLedger:
 
     def others(self) -> int:
         """Bytes held now by the server's other live processes."""
-        total = 0
-        for path in self.folder.glob("memory-held-*"):
-            with contextlib.suppress(OSError, ValueError):  # gone, or not ours: nothing held
-                pid = int(path.name.rsplit("-", 1)[1])
-                if pid != self.pid and alive(pid):
-                    total += int(path.read_text())
-        return total
+        return sum(published_by_others(self.folder, "memory-held", self.pid))
 
     def publish(self, nbytes: int) -> None:
-        """Record that this process holds ``nbytes`` (written whole: a reader never sees half)."""
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".memory-held-")
-        with os.fdopen(fd, "w") as f:
-            f.write(str(int(nbytes)))
-        os.replace(tmp, self.folder / f"memory-held-{self.pid}")
+        """Record that this process holds ``nbytes``."""
+        publish(self.folder, "memory-held", self.pid, nbytes)
 
 
 class MemoryBroker:
