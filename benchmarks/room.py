@@ -460,10 +460,10 @@ async def browser_participant(browser, url, role, seconds, record, rng, gate, th
     page = await context.new_page()
     page.on("console", lambda m: m.type == "error" and record.errors.append(f"console: {m.text}"))
     page.on("pageerror", lambda e: record.errors.append(f"page: {e}"))
-    status = page.locator(".run-status p").first
     # the status line and, below it, the run's message (a queued Step is answered there: "place
     # 2 in the queue, 1 step to train then"), as the websocket participants see the whole pane
     run_status = page.locator(".run-status p")
+    status = run_status.first
     try:
         await gate.wait()
         t0 = time.perf_counter()
