@@ -10,6 +10,7 @@ import io
 import socket
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -263,6 +264,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_listening(port: int, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.05)
+
+
 @pytest.fixture
 def front():
     """Two Panel servers, each page naming its server, behind a front on a free port."""
@@ -296,6 +309,8 @@ def front():
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     ready.wait(10)
+    for port in ports:  # pn.serve(threaded=True) returns before its server listens
+        _wait_listening(port)
     try:
         yield f"http://127.0.0.1:{front_port}", holder, servers
     finally:
