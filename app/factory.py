@@ -48,6 +48,7 @@ from batscope.widgets.gradcheck import GradCheckView
 from batscope.widgets.grid_sweep import GridSweepView
 from batscope.widgets.latency import LatencyView
 from batscope.widgets.live import LiveText
+from batscope.widgets.locked_events import install as install_locked_events
 from batscope.widgets.membrane import MembraneView
 from batscope.widgets.metrics import MetricsView
 from batscope.widgets.precision import PrecisionView
@@ -596,10 +597,12 @@ def prepare_session() -> None:
     page carries only those its session declares, and the Code & export tab's file dropper is
     built after the page was sent), the faster walk of the document's models
     (app/bokeh_references.py) and the faster serialization of the models a session sends
-    (app/bokeh_serialization.py), each installed once per process."""
+    (app/bokeh_serialization.py) and widget events run under the document's lock
+    (widgets/locked_events.py), each installed once per process."""
     pn.extension("filedropper", notifications=False, sizing_mode="stretch_width")
     install_faster_walk()
     install_faster_serialization()
+    install_locked_events()
 
 
 def create_app(trainer_factory=server_trainer, period_ms: int = PERIOD_MS) -> BatscopeApp:

@@ -4,8 +4,10 @@
 import panel as pn
 from batscope.app.instructor_page import instructor_app
 from batscope.app.room import server_room
+from batscope.widgets.locked_events import install as install_locked_events
 
 pn.extension(notifications=False, sizing_mode="stretch_width")
+install_locked_events()  # the participant mirror changes raw Bokeh models
 
 pn.template.BootstrapTemplate(
     title="batscope: the room",

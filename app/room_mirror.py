@@ -15,7 +15,7 @@ import dataclasses
 import panel as pn
 from batscope.training.state import ViewConfig
 from batscope.widgets.controls import STATUS_FIELDS, status_text
-from batscope.widgets.live import LiveText, locked_safe
+from batscope.widgets.live import LiveText
 from batscope.widgets.metrics import MetricsView
 from batscope.widgets.raster import RasterView
 
@@ -39,7 +39,6 @@ class ParticipantMirror(pn.viewable.Viewer):
             self.status, self.metrics, self.raster, sizing_mode="stretch_width"
         )
 
-    @locked_safe
     def follow(self, member) -> None:
         """Show ``member`` (a :class:`~batscope.app.room.Member`, or None) from now on."""
         self.member = member

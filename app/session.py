@@ -17,7 +17,6 @@ from functools import partial
 import panel as pn
 from batscope.training.controller import ACTIVE
 from batscope.training.telemetry import Snapshot
-from panel.io.document import unlocked
 
 log = logging.getLogger(__name__)
 PERIOD_MS = 250  # 4 Hz
@@ -173,11 +172,8 @@ class LiveSession:
             self._cb.start()
 
     def _on_generation(self, views, event) -> None:
-        # a Reset click may run without the document lock: unlocked() sends the views' raw
-        # Bokeh changes itself (pn.io.hold would hand them to Bokeh, which refuses them)
-        with unlocked():
-            for view in views:
-                view.reset()
+        for view in views:
+            view.reset()
 
     def _on_destroyed(self, session_context) -> None:
         if self._cb.running:

@@ -51,3 +51,22 @@ def write_shd():
     """``write_shd(path, n, seed)``: a small SHD-like HDF5 file (skips without h5py)."""
     pytest.importorskip("h5py")
     return _write_shd
+
+
+@pytest.fixture(autouse=True)
+def _no_document_left_on_bokehs_curdoc_stack():
+    """A callback that raises inside Bokeh's ``patch_curdoc`` leaves its document on Bokeh's
+    process-wide stack: every later standalone render in the process then sees that document
+    (destroyed with its session). Fail the test that left it, not the ones that meet it."""
+    import time
+
+    from bokeh.io import doc as bokeh_doc
+
+    before = len(bokeh_doc._PATCHED_CURDOCS)
+    yield
+    end = time.monotonic() + 2.0  # a served callback may still be running in its thread
+    while len(bokeh_doc._PATCHED_CURDOCS) > before and time.monotonic() < end:
+        time.sleep(0.05)
+    assert len(bokeh_doc._PATCHED_CURDOCS) <= before, (
+        "a Bokeh callback raised and left its document on Bokeh's curdoc stack"
+    )

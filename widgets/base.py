@@ -14,7 +14,7 @@ import param
 from batscope.training.limits import escape
 from batscope.training.state import ViewConfig
 
-from .live import locked_safe, new_figure
+from .live import new_figure
 
 
 def _follow_svg(fig, event) -> None:
@@ -37,7 +37,7 @@ class PlotView(pn.viewable.Viewer):
         ``view_config.svg_export`` (the save tool then writes SVG)."""
         fig = new_figure(*args, **kw)
         fig.output_backend = "svg" if self.view_config.svg_export else "canvas"
-        self.view_config.param.watch(locked_safe(partial(_follow_svg, fig)), ["svg_export"])
+        self.view_config.param.watch(partial(_follow_svg, fig), ["svg_export"])
         return fig
 
     def update(self, batch: list) -> None:

@@ -7,7 +7,7 @@ import math
 import panel as pn
 from batscope.training.controller import TrainingController
 
-from .live import LiveText, locked_safe
+from .live import LiveText
 
 
 def _eta(seconds: float) -> str:
@@ -95,7 +95,7 @@ class ControlsView(pn.viewable.Viewer):
             height=14,
         )
         self.status = LiveText(css_classes=["run-status"], margin=(0, 5))
-        c.param.watch(locked_safe(self._show_status), list(STATUS_FIELDS))
+        c.param.watch(self._show_status, list(STATUS_FIELDS))
         self._show_status()
         self._layout = pn.Column(
             pn.Row(self.play, self.pause, self.step, sizing_mode="stretch_width"),

@@ -28,7 +28,6 @@ from .live import (
     empty_image,
     feed,
     image_data,
-    locked_safe,
     set_limit,
     show,
     symmetric_mapper,
@@ -160,7 +159,7 @@ class ErrorFlowView(PlotView):
         self._points_pane = bokeh_pane(self.points_fig)
         self._image_pane = bokeh_pane(self.image_fig)
         show(self._image_pane, False)
-        self.view_config.param.watch(locked_safe(self._redraw), ["layer", "neurons", "raster_mode"])
+        self.view_config.param.watch(self._redraw, ["layer", "neurons", "raster_mode"])
         self._layout = pn.Column(
             self.info,
             self._points_pane,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import html
 import re
-from functools import wraps
 
 import numpy as np
 import panel as pn
@@ -36,30 +35,11 @@ from bokeh.models import (
 )
 from bokeh.palettes import Category10_10, RdBu11
 from bokeh.plotting import figure
-from panel.io.document import unlocked
 from panel.models.markup import HTML as PanelHTML
 
 ANCHOR = "anchor"  # name of the invisible glyph that gives an empty figure its ranges
 # blue for negative, red for positive (Bokeh's RdBu11 runs from dark blue to dark red)
 DIVERGING = tuple(RdBu11)
-
-
-def locked_safe(fn):
-    """Wrap a callback that changes Bokeh models for a served session.
-
-    Panel runs some event callbacks (a button click) without the document lock; a raw Bokeh
-    model changed there raises ``_pending_writes should be non-None`` in the Bokeh server and
-    stops the callback half-way. ``unlocked()`` holds the document and writes the changes to the
-    session's websocket itself, as Panel does for its own models; outside a server it does
-    nothing, and inside a held document (a tick) it leaves the events to the hold.
-    """
-
-    @wraps(fn)
-    def call(*args, **kw):
-        with unlocked():
-            return fn(*args, **kw)
-
-    return call
 
 
 def unchanged(old, new) -> bool:

@@ -21,7 +21,7 @@ from bokeh.models import ColumnDataSource, Legend, LegendItem
 from bokeh.palettes import Category10
 
 from .base import PlotView
-from .live import LinePool, LiveText, add_hover, bokeh_pane, feed, locked_safe
+from .live import LinePool, LiveText, add_hover, bokeh_pane, feed
 from .raster import MAX_SELECTED
 
 MAX_POINTS = 2_000  # per trace, after decimation
@@ -58,7 +58,7 @@ class MembraneView(PlotView):
     def __init__(self, view_config=None, **params):
         super().__init__(view_config, **params)
         self.info = LiveText(EMPTY_TEXT)
-        self.view_config.param.watch(locked_safe(self._note_selection), ["layer", "neurons"])
+        self.view_config.param.watch(self._note_selection, ["layer", "neurons"])
         self._window = self._membrane = None
         self._layout = pn.Column(self.info, sizing_mode="stretch_width")
 

@@ -31,7 +31,7 @@ from batscope.training.state import ViewConfig
 
 from .errorflow import ErrorFlowView
 from .latency import LatencyView
-from .live import locked_safe
+from .locked_events import install as install_locked_events
 from .membrane import MembraneView
 from .raster import RasterView
 
@@ -60,6 +60,7 @@ class NetworkViews(pn.viewable.Viewer):
         predict_mode: str = "reference",
     ):
         super().__init__()
+        install_locked_events()  # served from a script, its clicks change raw Bokeh models
         if not isinstance(network, Network):
             raise TypeError(f"network must be a batscope Network, got {type(network).__name__}")
         if not isinstance(inputs, SpikeTrains):
@@ -90,9 +91,7 @@ class NetworkViews(pn.viewable.Viewer):
         self._population = {"sparsity": sparsity, "latency": latency}
         self.snapshot = None
         self.refresh()
-        self.view_config.param.watch(
-            locked_safe(self.refresh), ["sample_index", "layer", "neurons"]
-        )
+        self.view_config.param.watch(self.refresh, ["sample_index", "layer", "neurons"])
 
     @property
     def views(self) -> tuple:

@@ -39,7 +39,6 @@ from .live import (
     empty_image,
     feed,
     image_data,
-    locked_safe,
     show,
 )
 
@@ -98,17 +97,15 @@ class RasterView(PlotView):
             options=list(CHANNEL_QUANTITIES), value=CHANNEL_QUANTITIES[0]
         )
         for widget in (self.channel, self.quantity):
-            widget.param.watch(locked_safe(self._redraw), "value")
+            widget.param.watch(self._redraw, "value")
 
         self.layer_select = pn.widgets.RadioButtonGroup(options={"layer 1": 1}, value=1)
-        self.layer_select.param.watch(locked_safe(self._on_layer_select), "value")
+        self.layer_select.param.watch(self._on_layer_select, "value")
         self.info = LiveText(EMPTY_TEXT)
         self._exact_pane = bokeh_pane(self.exact_fig)
         self._plots = pn.Column(self._exact_pane, sizing_mode="stretch_width")
         self._show("exact")
-        self.view_config.param.watch(
-            locked_safe(self._redraw), ["layer", "raster_mode", "sample_index"]
-        )
+        self.view_config.param.watch(self._redraw, ["layer", "raster_mode", "sample_index"])
         self._layout = pn.Column(
             pn.Row(
                 self.layer_select,

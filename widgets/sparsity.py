@@ -19,7 +19,7 @@ from bokeh.models import ColumnDataSource, FactorRange, Legend, Range1d
 from bokeh.transform import dodge
 
 from .base import PlotView
-from .live import LinePool, LiveText, add_hover, bokeh_pane, feed, locked_safe
+from .live import LinePool, LiveText, add_hover, bokeh_pane, feed
 
 EMPTY_TEXT = "No sparsity yet: it is measured on an evaluation batch during training."
 MEASURES = {
@@ -76,10 +76,10 @@ class SparsityView(PlotView):
         )
         self.timeline, self._timeline_hover = self._timeline_figure()
         self.layer_select = pn.widgets.Select(label="histogram layer", options=[], width=180)
-        self.layer_select.param.watch(locked_safe(self._send_histogram), "value")
+        self.layer_select.param.watch(self._send_histogram, "value")
         self.info = LiveText(EMPTY_TEXT)
-        self.view_config.param.watch(locked_safe(self._follow_layer), ["layer"])
-        self.param.watch(locked_safe(self._send_history), ["history_measure"])
+        self.view_config.param.watch(self._follow_layer, ["layer"])
+        self.param.watch(self._send_history, ["history_measure"])
         self._layout = pn.Column(
             self.info,
             pn.Row(

@@ -29,7 +29,6 @@ from .live import (
     empty_image,
     feed,
     image_data,
-    locked_safe,
     set_limit,
     show,
     symmetric_mapper,
@@ -76,13 +75,13 @@ class WeightsView(PlotView):
         self.in_channel = pn.widgets.IntInput(
             label="input channel", value=0, start=0, end=0, width=120
         )
-        self.in_channel.param.watch(locked_safe(self._redraw), "value")
+        self.in_channel.param.watch(self._redraw, "value")
         self.layer_select = pn.widgets.RadioButtonGroup(options={"layer 1": 1}, value=1)
-        self.layer_select.param.watch(locked_safe(self._on_layer_select), "value")
+        self.layer_select.param.watch(self._on_layer_select, "value")
         self.neuron = pn.widgets.IntInput(label="neuron", value=0, start=0, end=0, width=120)
-        self.neuron.param.watch(locked_safe(self._redraw), "value")
+        self.neuron.param.watch(self._redraw, "value")
         self.info = LiveText(EMPTY_TEXT)
-        self.view_config.param.watch(locked_safe(self._follow_config), ["layer", "neurons"])
+        self.view_config.param.watch(self._follow_config, ["layer", "neurons"])
         self._field_pane = bokeh_pane(self.field)
         self.in_channel.visible = False
         self._plots = pn.Row(bokeh_pane(self.matrix), self._field_pane, sizing_mode="stretch_width")

@@ -1,5 +1,6 @@
 """Driving the served app like a user: build, train, play/pause/step/reset, tabs, isolation."""
 
+import logging
 import re
 import threading
 
@@ -67,6 +68,36 @@ def test_build_and_train_convergence_to_100_percent(served, guarded):
     page.wait_for_timeout(2500)  # a tab is built and drawn on its first show
     shot(page, "learning-after-training")
     assert guarded.errors == []
+
+
+def test_a_click_right_after_typing_is_applied_without_a_server_error(served, guarded, caplog):
+    """Type a size and click a button at once, as people do: the blur sends the value and the
+    click together, and Panel handles a click that arrives while a value is pending outside
+    the document lock. The click must still apply and redraw the card's title, and the server
+    log no error (nor leave a document on Bokeh's curdoc stack: tests/conftest.py)."""
+    n = len(served.apps)
+    page = open_app(guarded, served.url)
+    app = newest_app(served, n)
+    open_card(page, "Network")
+    cards = page.locator(".layer-card")
+    cards.first.wait_for(timeout=10_000)
+    click(page, "+ add layer")
+    wait_until(lambda: cards.count() == 2)
+    size = page.locator(".input-size input:visible").first
+    size.fill("7")  # no Enter: the click's blur sends the value with the click
+    page.get_by_role("button", name="✕").first.click()
+    wait_until(lambda: cards.count() == 1)
+    assert app.network.sizes == [2]
+    click(page, "+ add layer")
+    wait_until(lambda: cards.count() == 2)
+    size.fill("9")
+    click(page, "+ add layer")
+    wait_until(lambda: cards.count() == 3)
+    wait_until(lambda: app.network.sizes == [9, 9, 2])
+    title = page.locator(".card-title p").filter(has_text="Network:").first
+    wait_until(lambda: "9-9-2" in title.inner_text())  # a raw Bokeh model, redrawn
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
 
 
 def test_play_pause_step_reset(served, guarded):
