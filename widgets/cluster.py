@@ -17,7 +17,7 @@ def cluster_toggle(choice: ClusterChoice) -> pn.Column:
     """The "use cluster" switch and its note."""
     switch = pn.widgets.Checkbox.from_param(
         choice.param.use_cluster,
-        name="use cluster",
+        label="use cluster",
         disabled=not choice.available,
         css_classes=["use-cluster"],
     )

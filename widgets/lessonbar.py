@@ -41,7 +41,7 @@ class LessonBar(pn.viewable.Viewer):
         super().__init__(**params)
         self.progress, self.lessons = progress, lessons
         self.select = pn.widgets.Select(
-            name="Lesson",
+            label="Lesson",
             options={NONE: "", **_options(lessons)},
             value=progress.lesson if progress.lesson in lessons else "",
             sizing_mode="stretch_width",
