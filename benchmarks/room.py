@@ -13,6 +13,7 @@ memory (RSS) before, during and after. Every loop is bounded; the run stops by i
     python benchmarks/room.py --participants 4 --browsers 1 --seconds 20 --after 75
     python benchmarks/room.py --open-cost 8         # server CPU seconds per page opened
     python benchmarks/room.py --action-cost 3       # ... per tab shown, preset chosen, Step
+    python benchmarks/room.py --static-cost 10      # bytes and CPU of a page's scripts
     python benchmarks/room.py --workers 2           # the room on `batscope serve --workers 2`
 
 Prints one JSON object (see benchmarks/README.md).
@@ -34,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from batscope.app.factory import TABS as APP_TABS
@@ -778,12 +780,46 @@ async def action_cost(server: Server, n: int) -> dict:
     }
 
 
+def _static_urls(page_url: str) -> list[str]:
+    """The scripts and stylesheets a served page makes the browser load."""
+    with urllib.request.urlopen(page_url, timeout=120) as r:
+        page = r.read().decode("utf-8")
+    base = page_url.rsplit("/", 1)[0] + "/"
+    return sorted({base + u for u in re.findall(r'(?:src|href)="(static/[^"]+)"', page)})
+
+
+def static_cost(server: Server, n: int) -> dict:
+    """What ``n`` browsers with an empty cache cost the server for a page's scripts and
+    stylesheets (gzip accepted, as every browser does): the bytes sent and the server's CPU
+    seconds per page (after one untimed page)."""
+    urls = _static_urls(server.url)
+    sent, cpu = [], []
+    for i in range(n + 1):
+        c0, size = server.cpu_s(), 0
+        for u in urls:
+            request = urllib.request.Request(u, headers={"Accept-Encoding": "gzip, deflate, br"})
+            with urllib.request.urlopen(request, timeout=120) as r:
+                size += len(r.read())  # as sent: compressed when the server compressed it
+        if i:
+            sent.append(size / 1e6)
+            cpu.append(server.cpu_s() - c0)
+    return {
+        "pages": n,
+        "files_per_page": len(urls),
+        "mb_sent_per_page": _percentiles(sent),
+        "server_cpu_s_per_page": _percentiles(cpu),
+        "load": _load(),
+    }
+
+
 async def _cost_run(args) -> dict:
     server = Server(args.port or free_port(), warm=not args.no_warm, workers=args.workers)
     try:
         server.wait_ready()
         if args.action_cost:
             return await action_cost(server, args.action_cost)
+        if args.static_cost:
+            return static_cost(server, args.static_cost)
         return await open_cost(server, args.open_cost)
     finally:
         server.stop()
@@ -836,8 +872,15 @@ def main(argv=None) -> int:
         metavar="N",
         help="instead of a room: the server's CPU seconds per action, N participants in turn",
     )
+    parser.add_argument(
+        "--static-cost",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of a room: bytes and server CPU seconds of a page's scripts, N browsers",
+    )
     args = parser.parse_args(argv)
-    if args.open_cost or args.action_cost:
+    if args.open_cost or args.action_cost or args.static_cost:
         print(json.dumps(asyncio.run(_cost_run(args)), indent=1))
         return 0
     if args.rooms < 1:
