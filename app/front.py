@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import posixpath
 import re
 import time
+import urllib.parse
 from collections.abc import Callable
 
 from bokeh.server.util import check_allowlist
@@ -178,19 +180,22 @@ class Front:
         return f"{scheme}://127.0.0.1:{self.port_of(worker)}{uri}"
 
     async def static_file(self, path: str) -> StaticFile | None:
-        """The file at ``path`` under ``/static/``: kept, or fetched once from a serving process
-        for every request that asks meanwhile; None when it is not one to keep (not found)."""
-        found = self.static.get(path)
+        """The file at ``path`` under ``/static/`` (as asked, %-encoded): kept, or fetched once
+        from a serving process for every request that asks meanwhile; None when it is not one
+        to keep (not found). Kept under its decoded, normalised path: spellings of one file
+        (``%2E`` for ``.``, ``a/../``) share one copy instead of each costing a compression."""
+        key = posixpath.normpath(urllib.parse.unquote(path))
+        found = self.static.get(key)
         if found is not None:
             return found
-        fetching = self._fetching.get(path)
+        fetching = self._fetching.get(key)
         if fetching is None:
-            fetching = asyncio.ensure_future(self._fetch_static(path))
-            self._fetching[path] = fetching
-            fetching.add_done_callback(lambda _: self._fetching.pop(path, None))
+            fetching = asyncio.ensure_future(self._fetch_static(path, key))
+            self._fetching[key] = fetching
+            fetching.add_done_callback(lambda _: self._fetching.pop(key, None))
         return await asyncio.shield(fetching)  # a browser that leaves cancels only its wait
 
-    async def _fetch_static(self, path: str) -> StaticFile | None:
+    async def _fetch_static(self, path: str, key: str) -> StaticFile | None:
         request = httpclient.HTTPRequest(
             self.url(self.router.choose(), path),
             follow_redirects=False,
@@ -203,9 +208,12 @@ class Front:
             return None
         if response.code != 200:
             return None
-        file = static_file(response.body or b"", dict(response.headers.get_all()))
+        # gzip in a thread (zlib lets go of the GIL): the front's loop passes frames meanwhile
+        file = await asyncio.get_running_loop().run_in_executor(
+            None, static_file, response.body or b"", dict(response.headers.get_all())
+        )
         if file is not None:
-            self.static.put(path, file)
+            self.static.put(key, file)
         return file
 
     def origin_allowed(self, origin: str | None) -> bool:

@@ -13,8 +13,9 @@ its gzip (level 6: 5.4 → 1.6 MB for a page) made once, and answers the next br
 - a versioned URL (``?v=<hash>``, as the pages ask) may be kept by the browser for a year
   (``immutable``); any other is checked again with its ETag (``no-cache``).
 
-What is kept is bounded: files are keyed by path alone (the query never makes a new copy, so
-made-up queries cannot fill it), only answers ``200`` are kept, and the least recently used
+What is kept is bounded: files are keyed by their decoded, normalised path alone (neither a
+query nor another spelling of the path makes a new copy, so made-up URLs cannot fill it or make
+the front compress a file again), only answers ``200`` are kept, and the least recently used
 leave once ``max_bytes`` is exceeded (a file larger than that is passed on, not kept).
 """
 

@@ -432,6 +432,11 @@ def test_static_files_are_fetched_once_and_sent_compressed_to_browsers_that_acce
     code, headers, body = _get(url + path, Range="bytes=0-9")  # a byte range: passed on
     assert code == 206 and body == plain[:10]
     assert len(asked) == 2
+    # other spellings of the same file share its copy: no new fetch, no new compression
+    for spelling in ("/static/js/bokeh%2Emin.js", "/static/js/../js/bokeh.min.js?v=zz"):
+        code, headers, body = _get(url + spelling, **{"Accept-Encoding": "gzip"})
+        assert code == 200 and gzip.decompress(body) == plain
+    assert len(asked) == 2 and len(holder["front"].static) == 1
 
 
 def test_a_missing_static_file_is_answered_by_a_process_and_never_kept(front):
