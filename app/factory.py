@@ -596,8 +596,8 @@ def prepare_session() -> None:
     that serve the app in-process): the Panel extensions whose scripts its page must carry (a
     page carries only those its session declares, and the Code & export tab's file dropper is
     built after the page was sent), the faster walk of the document's models
-    (app/bokeh_references.py) and the faster serialization of the models a session sends
-    (app/bokeh_serialization.py) and widget events run under the document's lock
+    (app/bokeh_references.py), the faster serialization of the models a session sends
+    (app/bokeh_serialization.py) and widget events under the document's lock
     (widgets/locked_events.py), each installed once per process."""
     pn.extension("filedropper", notifications=False, sizing_mode="stretch_width")
     install_faster_walk()
