@@ -41,9 +41,10 @@ def newest_app(served, before: int):
     return served.apps[-1]
 
 
-def test_build_and_train_convergence_to_100_percent(served, guarded):
+def _builder_with_a_hidden_layer(served, page):
+    """A new page's Network card opened and a hidden layer added: ``(app, layer cards)``."""
     n = len(served.apps)
-    page = open_app(guarded, served.url)
+    open_app(page, served.url)
     app = newest_app(served, n)
     open_card(page, "Network")
     cards = page.locator(".layer-card")
@@ -52,6 +53,12 @@ def test_build_and_train_convergence_to_100_percent(served, guarded):
     click(page, "+ add layer")
     wait_until(lambda: cards.count() == 2)
     assert app.network.sizes == [2, 2]
+    return app, cards
+
+
+def test_build_and_train_convergence_to_100_percent(served, guarded):
+    page = guarded
+    app, cards = _builder_with_a_hidden_layer(served, page)
     set_input(page, "size", 5)  # the hidden layer's N (first card)
     wait_until(lambda: app.network.sizes == [5, 2])
     page.get_by_role("button", name="✕").first.click()  # and take it out again
@@ -75,14 +82,8 @@ def test_a_click_right_after_typing_is_applied_without_a_server_error(served, gu
     click together, and Panel handles a click that arrives while a value is pending outside
     the document lock. The click must still apply and redraw the card's title, and the server
     log no error (nor leave a document on Bokeh's curdoc stack: tests/conftest.py)."""
-    n = len(served.apps)
-    page = open_app(guarded, served.url)
-    app = newest_app(served, n)
-    open_card(page, "Network")
-    cards = page.locator(".layer-card")
-    cards.first.wait_for(timeout=10_000)
-    click(page, "+ add layer")
-    wait_until(lambda: cards.count() == 2)
+    page = guarded
+    app, cards = _builder_with_a_hidden_layer(served, page)
     size = page.locator(".input-size input:visible").first
     size.fill("7")  # no Enter: the click's blur sends the value with the click
     page.get_by_role("button", name="✕").first.click()
