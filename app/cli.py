@@ -139,6 +139,9 @@ def serve_command(
         # a closing page's connection is dropped by its own handler (app/keep_alive.py)
         "--plugins",
         "batscope.app.keep_alive",
+        # scripts and stylesheets are sent gzip-compressed (app/static_gzip.py)
+        "--plugins",
+        "batscope.app.static_gzip",
         "--address",
         address,
         "--port",

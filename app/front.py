@@ -11,9 +11,7 @@ clicks run side by side:
   Bokeh session id from the page's token (it parses nothing else of the page);
 - the page's websocket (``/main/ws``, its token in the ``Sec-WebSocket-Protocol`` header) goes to
   the process that built that session: a Bokeh session lives in one process;
-- anything else goes to any of them: they serve the same files. The scripts and stylesheets
-  under ``/static/`` are fetched once and then sent by the front itself, compressed
-  (``app/static_cache.py``).
+- anything else (scripts, stylesheets) goes to any of them: they serve the same files.
 
 A process builds one page at a time for the front (the pages named in ``pages``): the next page
 request waits in the front until the previous page has been built. Without that, a room that
@@ -33,10 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import posixpath
 import re
 import time
-import urllib.parse
 from collections.abc import Callable
 
 from bokeh.server.util import check_allowlist
@@ -44,8 +40,6 @@ from bokeh.util.token import get_session_id
 from tornado import httpclient, web, websocket
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
-
-from .static_cache import StaticCache, StaticFile, accepts_gzip, etag_matches, static_file
 
 PENDING_S = 60.0  # ``--unused-session-lifetime``: Bokeh discards an unconnected session then
 MAX_PENDING = 10_000
@@ -156,7 +150,7 @@ class Router:
 
 class Front:
     """The front's state: the router, the serving processes' ports, the allowed origins, the
-    app's page paths (``/main``), per process the page being built, and the static files."""
+    app's page paths (``/main``) and, per process, the page being built."""
 
     def __init__(
         self,
@@ -173,48 +167,9 @@ class Front:
         self.client = httpclient.AsyncHTTPClient(
             force_instance=True, max_clients=256, max_body_size=256 * 1024 * 1024
         )
-        self.static = StaticCache()
-        self._fetching: dict[str, asyncio.Future] = {}  # one fetch per file, however many ask
 
     def url(self, worker: int, uri: str, scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.port_of(worker)}{uri}"
-
-    async def static_file(self, path: str) -> StaticFile | None:
-        """The file at ``path`` under ``/static/`` (as asked, %-encoded): kept, or fetched once
-        from a serving process for every request that asks meanwhile; None when it is not one
-        to keep (not found). Kept under its decoded, normalised path: spellings of one file
-        (``%2E`` for ``.``, ``a/../``) share one copy instead of each costing a compression."""
-        key = posixpath.normpath(urllib.parse.unquote(path))
-        found = self.static.get(key)
-        if found is not None:
-            return found
-        fetching = self._fetching.get(key)
-        if fetching is None:
-            fetching = asyncio.ensure_future(self._fetch_static(path, key))
-            self._fetching[key] = fetching
-            fetching.add_done_callback(lambda _: self._fetching.pop(key, None))
-        return await asyncio.shield(fetching)  # a browser that leaves cancels only its wait
-
-    async def _fetch_static(self, path: str, key: str) -> StaticFile | None:
-        request = httpclient.HTTPRequest(
-            self.url(self.router.choose(), path),
-            follow_redirects=False,
-            decompress_response=False,
-            request_timeout=PAGE_TIMEOUT_S,
-        )
-        try:
-            response = await self.client.fetch(request, raise_error=False)
-        except OSError:
-            return None
-        if response.code != 200:
-            return None
-        # gzip in a thread (zlib lets go of the GIL): the front's loop passes frames meanwhile
-        file = await asyncio.get_running_loop().run_in_executor(
-            None, static_file, response.body or b"", dict(response.headers.get_all())
-        )
-        if file is not None:
-            self.static.put(key, file)
-        return file
 
     def origin_allowed(self, origin: str | None) -> bool:
         if not origin:
@@ -278,33 +233,6 @@ class PageProxy(web.RequestHandler):
             self.finish()
         else:
             self.finish(body)
-
-    head = get
-
-
-class StaticProxy(PageProxy):
-    """``/static/`` files from the front's copy, compressed for browsers that accept gzip;
-    anything else (not found, a byte range) passed on as any file."""
-
-    async def get(self, *_) -> None:
-        headers = self.request.headers  # the path as asked (still %-encoded) names the file
-        file = None if "Range" in headers else await self.front.static_file(self.request.path)
-        if file is None:
-            await super().get()
-            return
-        gz = accepts_gzip(headers.get("Accept-Encoding", ""))
-        for name, value in file.headers(gz, "v" in self.request.query_arguments).items():
-            self.set_header(name, value)
-        if etag_matches(headers.get("If-None-Match", ""), file.etag):
-            self.set_status(304)
-            self.finish()
-            return
-        payload = file.payload(gz)
-        if self.request.method == "HEAD":
-            self.set_header("Content-Length", len(payload))
-            self.finish()
-        else:
-            self.finish(payload)
 
     head = get
 
@@ -388,7 +316,6 @@ def front_app(front: Front) -> web.Application:
     return web.Application(
         [
             (r"(.*)/ws", SocketProxy, {"front": front}),
-            (r"(/static/.*)", StaticProxy, {"front": front}),
             (r"(/.*)", PageProxy, {"front": front}),
         ],
         websocket_max_message_size=MAX_MESSAGE,

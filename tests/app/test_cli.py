@@ -122,10 +122,17 @@ def test_room_serves_the_instructor_page_behind_its_gate(monkeypatch, capsys, tm
         str(cli.HERE / "main.py"),
         str(cli.HERE / "instructor.py"),
     ]
-    assert _values(cmd, "--plugins") == ["batscope.app.room_gate", "batscope.app.keep_alive"]
+    assert _values(cmd, "--plugins") == [
+        "batscope.app.room_gate",
+        "batscope.app.keep_alive",
+        "batscope.app.static_gzip",
+    ]
     assert _values(cmd, "--address") == ["0.0.0.0"]  # a room is shared
     assert "192.168.1.23:5008" in _values(cmd, "--allow-websocket-origin")
-    assert _values(serve_command(share=True), "--plugins") == ["batscope.app.keep_alive"]
+    assert _values(serve_command(share=True), "--plugins") == [
+        "batscope.app.keep_alive",
+        "batscope.app.static_gzip",
+    ]
 
 
 def test_serve_gives_the_server_its_data_and_runs_folders(monkeypatch, tmp_path, started):
