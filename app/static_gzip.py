@@ -10,9 +10,9 @@ this module in the serving process before it starts (a Panel plugin declares ``R
 adds none); :func:`install` then replaces ``StaticFileHandler.get`` in that process:
 
 - a request that accepts gzip for a text file (scripts, stylesheets, JSON, SVG) of at least
-  1 kB gets the file's gzip, made once per file (off the event loop; one compression however many
-  ask at once) and kept, bounded by bytes (the least recently used leave first), and renewed when
-  the file changes on disk;
+  1 kB gets the file's gzip, made once per file (on a thread, off the event loop; one compression
+  however many ask at once) and kept, bounded by bytes (the least recently used leave first),
+  and renewed when the file changes on disk;
 - its ETag is the file's with ``-gzip`` added (two encodings are two representations), so a
   browser's ``If-None-Match`` gets a 304 for the copy it holds; Bokeh's versioned URLs keep their
   long cache lifetime;
@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import gzip
 import os
+import threading
 
 from tornado.web import StaticFileHandler
 
@@ -55,14 +57,17 @@ def compressible(content_type: str | None) -> bool:
 
 class PackedFiles:
     """Each file's gzip by absolute path, made once while the file is unchanged on disk; the
-    least recently used leave first beyond ``max_bytes``."""
+    least recently used leave first beyond ``max_bytes``. Compressions run on a small pool of
+    threads (zlib lets go of the GIL) and may be awaited from any event loop: tests serve several
+    in one process."""
 
     def __init__(self, max_bytes: int = MAX_BYTES):
         self.max_bytes = max_bytes
         self.compressions = 0  # how many files were compressed (for tests and benchmarks)
         self._packed: collections.OrderedDict[str, tuple[tuple, bytes]] = collections.OrderedDict()
         self._bytes = 0
-        self._making: dict[tuple, asyncio.Future] = {}
+        self._making: dict[tuple, concurrent.futures.Future] = {}
+        self._lock = threading.Lock()
 
     @property
     def bytes(self) -> int:
@@ -71,46 +76,43 @@ class PackedFiles:
     async def get(self, path: str) -> bytes | None:
         """The gzip of the file at ``path``, or None when compressing it gains nothing."""
         stat = os.stat(path)
-        version = (stat.st_mtime_ns, stat.st_size)
         if stat.st_size < MIN_SIZE:
             return None
-        kept = self._packed.get(path)
-        if kept is not None and kept[0] == version:
-            self._packed.move_to_end(path)
-            return kept[1]
-        key = (path, *version)
-        making = self._making.get(key)
-        if making is None:
-            loop = asyncio.get_running_loop()
-            making = loop.run_in_executor(None, _compress, path)  # zlib lets go of the GIL
-            self._making[key] = making
-            making.add_done_callback(lambda _: self._making.pop(key, None))
-            making.add_done_callback(lambda done: self._keep(path, version, done))
-        packed = await asyncio.shield(making)
+        version = (stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            kept = self._packed.get(path)
+            if kept is not None and kept[0] == version:
+                self._packed.move_to_end(path)
+                return kept[1]
+            making = self._making.get((path, version))
+            if making is None:
+                making = _COMPRESSING.submit(self._make, path, version)
+                self._making[(path, version)] = making
+        packed = await asyncio.shield(asyncio.wrap_future(making))
         return packed if len(packed) < stat.st_size else None
 
-    def _keep(self, path: str, version: tuple, done: asyncio.Future) -> None:
-        if done.cancelled() or done.exception() is not None:
-            return
-        self.compressions += 1
-        packed = done.result()
-        old = self._packed.pop(path, None)
-        if old is not None:
-            self._bytes -= len(old[1])
-        if len(packed) > self.max_bytes:
-            return
-        self._packed[path] = (version, packed)
-        self._bytes += len(packed)
-        while self._bytes > self.max_bytes:
-            _, (_, gone) = self._packed.popitem(last=False)
-            self._bytes -= len(gone)
+    def _make(self, path: str, version: tuple) -> bytes:
+        try:
+            with open(path, "rb") as f:
+                packed = gzip.compress(f.read(), compresslevel=6, mtime=0)
+        finally:
+            with self._lock:
+                self._making.pop((path, version), None)
+        with self._lock:
+            self.compressions += 1
+            old = self._packed.pop(path, None)
+            if old is not None:
+                self._bytes -= len(old[1])
+            if len(packed) <= self.max_bytes:
+                self._packed[path] = (version, packed)
+                self._bytes += len(packed)
+            while self._bytes > self.max_bytes:
+                _, (_, gone) = self._packed.popitem(last=False)
+                self._bytes -= len(gone)
+        return packed
 
 
-def _compress(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return gzip.compress(f.read(), compresslevel=6, mtime=0)
-
-
+_COMPRESSING = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="batscope-gzip")
 PACKED = PackedFiles()
 
 

@@ -123,6 +123,17 @@ def test_a_file_is_compressed_again_when_it_changes_and_the_copies_are_bounded(t
     assert pack(str(small)) is None
 
 
+def test_servers_on_several_event_loops_share_one_compression(tmp_path):
+    """Tests serve several apps in one process, each on its own loop and thread."""
+    files = PackedFiles()
+    path = tmp_path / "big.js"
+    path.write_bytes(os.urandom(2_000_000).hex().encode())  # long enough to overlap
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: asyncio.run(files.get(str(path))), range(4)))
+    assert files.compressions == 1
+    assert all(r is results[0] for r in results[1:])
+
+
 @pytest.mark.parametrize(
     ("header", "ok"),
     [
