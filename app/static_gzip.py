@@ -47,8 +47,16 @@ def accepts_gzip(accept_encoding: str) -> bool:
     for part in accept_encoding.lower().split(","):
         name, _, params = part.strip().partition(";")
         if name.strip() in ("gzip", "*"):
-            return params.strip().replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+            q = params.strip().replace(" ", "")
+            return not (q.startswith("q=") and _quality(q[2:]) == 0.0)
     return False
+
+
+def _quality(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 1.0  # an unreadable weight is no refusal
 
 
 def compressible(content_type: str | None) -> bool:
@@ -76,8 +84,8 @@ class PackedFiles:
     async def get(self, path: str) -> bytes | None:
         """The gzip of the file at ``path``, or None when compressing it gains nothing."""
         stat = os.stat(path)
-        if stat.st_size < MIN_SIZE:
-            return None
+        if not MIN_SIZE <= stat.st_size <= self.max_bytes:  # too small to gain, or never kept:
+            return None  # a file that could not be kept would be compressed at every request
         version = (stat.st_mtime_ns, stat.st_size)
         with self._lock:
             kept = self._packed.get(path)
