@@ -40,6 +40,7 @@ class PredictionMapView(PlotView):
         self.source = ColumnDataSource(_empty())
         self.fig = self.figure("prediction at each test point", "x", "y", height=380)
         self.fig.match_aspect = True
+        self.fig.css_classes = ["prediction-map"]
         points = self.fig.scatter(
             "x",
             "y",
@@ -55,7 +56,8 @@ class PredictionMapView(PlotView):
             tooltips=[("label", "@label"), ("prediction", "@prediction")],
         )
         self.info = LiveText(EMPTY_TEXT)
-        self.pane = bokeh_pane(self.fig, visible=False)
+        self.pane = bokeh_pane(self.fig)
+        show(self.pane, False)  # until a map is drawn: most tasks never have one
         self._layout = pn.Column(self.info, self.pane, sizing_mode="stretch_width")
 
     def update(self, batch) -> None:

@@ -74,6 +74,8 @@ def test_build_and_train_convergence_to_100_percent(served, guarded):
     wait_until(lambda: len(app.views["metrics"].sources["train"].data["step"]) == 50)
     page.wait_for_timeout(2500)  # a tab is built and drawn on its first show
     shot(page, "learning-after-training")
+    assert page.locator(".prediction-map").count() == 1  # drawn, and hidden: no plane here
+    assert not page.locator(".prediction-map").is_visible()
     assert guarded.errors == []
 
 

@@ -48,7 +48,7 @@ def test_view_draws_the_map_and_resets(trained):
     _, snap = trained
     pm = snap.extra["prediction_map"]
     view = PredictionMapView()
-    assert view.info.object == EMPTY_TEXT and not view.pane.visible
+    assert view.info.object == EMPTY_TEXT and not view.pane.visible and not view.fig.visible
     view.update([snap])
     data = view.source.data
     np.testing.assert_array_equal(data["x"], pm.xy[:, 0])
@@ -58,6 +58,7 @@ def test_view_draws_the_map_and_resets(trained):
     wrong = pm.predictions != pm.labels
     assert list(data["outline"] == WRONG) == list(wrong)
     right = 100 * (1 - wrong.mean())
-    assert view.pane.visible and f"{right:.1f} %" in view.info.object
+    assert view.pane.visible and view.fig.visible and f"{right:.1f} %" in view.info.object
     view.reset()
     assert len(view.source.data["x"]) == 0 and view.info.object == EMPTY_TEXT
+    assert not view.fig.visible
