@@ -16,7 +16,7 @@ from batscope.engine.losses import predict_count, predict_first_spike
 from batscope.engine.network import Network
 from batscope.engine.spikes import SpikeTrains
 from batscope.widgets.base import PlotView
-from batscope.widgets.live import add_hover, bokeh_pane, feed
+from batscope.widgets.live import add_hover, bokeh_pane, feed, whole_number_ticks
 from batscope.widgets.provider import SessionInputs, default_network, default_training
 from bokeh.models import ColumnDataSource, FixedTicker, PointDrawTool, Range1d, Span
 
@@ -125,6 +125,7 @@ class PatternEditorView(PlotView):
             x_range=Range1d(-0.02 * self.t_max, self.t_max),
             y_range=Range1d(-0.6, 0.6),
         )
+        whole_number_ticks(fig.yaxis)
         self.raster_source = ColumnDataSource(self._raster_data([]))
         marks = fig.scatter(
             "t",

@@ -31,6 +31,7 @@ from .live import (
     set_limit,
     show,
     symmetric_mapper,
+    whole_number_ticks,
 )
 from .raster import EXACT_LIMIT, N_BINS
 
@@ -79,6 +80,7 @@ class ErrorFlowView(PlotView):
         self.points_fig = self.figure(
             "δ_k per spike (colour: sign, size: |δ|)", "t (s)", "neuron", height=300
         )
+        whole_number_ticks(self.points_fig.yaxis)
         points = self.points_fig.scatter(
             "t",
             "neuron",
@@ -108,6 +110,7 @@ class ErrorFlowView(PlotView):
         self.image_fig = self.figure(
             "Σ δ per (neuron, time bin)", "t (s), binned", "neuron", height=300
         )
+        whole_number_ticks(self.image_fig.yaxis)
         image = add_image(self.image_fig, self.image_source, self.image_mapper)
         add_colorbar(self.image_fig, self.image_mapper, "Σ δ")
         add_hover(
@@ -121,6 +124,7 @@ class ErrorFlowView(PlotView):
         self.bars_fig = self.figure(
             "per neuron: Σφ (inter) and Σμ (reset path), signed", "neuron", "error sum", height=260
         )
+        whole_number_ticks(self.bars_fig.xaxis)
         for c, source in self.bar_sources.items():
             bars = self.bars_fig.quad(
                 left="left",

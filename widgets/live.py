@@ -81,6 +81,12 @@ def feed(source: ColumnDataSource, data: dict) -> bool:
     return True
 
 
+def whole_number_ticks(axis) -> None:
+    """Ticks on ``axis`` (a figure's ``xaxis`` or ``yaxis``) at whole numbers only: a neuron
+    index of 0.2 means nothing, and a layer of two neurons had six ticks."""
+    axis.ticker.min_interval = 1
+
+
 def new_figure(
     title: str = "",
     x_label: str = "",

@@ -81,13 +81,18 @@ class MetricsView(PlotView):
         self._last = None  # the newest snapshot whose rows were appended
         self.sources = {s: ColumnDataSource(_empty()) for s in SPLITS}
         self.series = {s: Series() for s in SPLITS}
-        self.loss = self._plot("loss", "Loss (mean over the batch)", "loss", "{0.0000}")
-        self.accuracy = self._plot("accuracy", "Accuracy [%]", "accuracy [%]", "{0.0}")
+        # each legend where its curves are not: the loss falls, the accuracy rises
+        self.loss = self._plot(
+            "loss", "Loss (mean over the batch)", "loss", "{0.0000}", "top_right"
+        )
+        self.accuracy = self._plot(
+            "accuracy", "Accuracy [%]", "accuracy [%]", "{0.0}", "bottom_right"
+        )
         self._layout = pn.Column(
             bokeh_pane(self.loss), bokeh_pane(self.accuracy), sizing_mode="stretch_width"
         )
 
-    def _plot(self, metric: str, title: str, y_label: str, fmt: str):
+    def _plot(self, metric: str, title: str, y_label: str, fmt: str, legend_at: str):
         fig = self.figure(title, "step", y_label, height=260)
         lines = [
             fig.line(
@@ -103,7 +108,7 @@ class MetricsView(PlotView):
         ]
         tips = [("split", "$name"), ("step", "@step"), (y_label, f"@{metric}{fmt}")]
         add_hover(fig, lines, [*tips, ("mean of rows", "@n")])
-        fig.legend.location = "top_right"
+        fig.legend.location = legend_at
         fig.legend.click_policy = "hide"
         return fig
 

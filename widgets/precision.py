@@ -13,7 +13,7 @@ import panel as pn
 import param
 from batscope.engine.clock import METHODS, Comparison, compare, simulate_network
 from batscope.widgets.base import PlotView
-from batscope.widgets.live import add_hover, bokeh_pane, feed
+from batscope.widgets.live import add_hover, bokeh_pane, feed, whole_number_ticks
 from batscope.widgets.provider import SessionInputs
 from bokeh.models import ColumnDataSource, Legend, LegendItem, Range1d, Span
 
@@ -106,9 +106,8 @@ class PrecisionView(PlotView):
     def _spike_figure(self):
         """Exact spikes (circles, drawn just above their neuron) beside clock-based ones (x,
         just below)."""
-        fig = self.figure(
-            "Exact (engine) vs clock-based spike times, displayed sample", "t [s]", "neuron", 320
-        )
+        fig = self.figure("Spike times: exact (engine) vs clock-based", "t [s]", "neuron", 320)
+        whole_number_ticks(fig.yaxis)
         self.exact_source = ColumnDataSource(_empty_spikes())
         self.clock_source = ColumnDataSource(_empty_spikes())
         exact = fig.scatter("t", "neuron", source=self.exact_source, size=8, color="#1f77b4")

@@ -40,6 +40,7 @@ from .live import (
     feed,
     image_data,
     show,
+    whole_number_ticks,
 )
 
 EXACT_LIMIT = 5_000  # spikes drawn one by one in "auto" mode
@@ -65,6 +66,7 @@ class RasterView(PlotView):
 
         self.exact_source = ColumnDataSource(_empty_points())
         self.exact_fig = self.figure("", "t (s)", "neuron", height=320)
+        whole_number_ticks(self.exact_fig.yaxis)
         spikes = self.exact_fig.scatter(
             "t",
             "neuron",
@@ -125,6 +127,7 @@ class RasterView(PlotView):
     def binned_fig(self):
         """The binned raster (a large layer's spikes as an image of counts per bin)."""
         fig = self.figure("", "t (s), binned", "neuron", height=320)
+        whole_number_ticks(fig.yaxis)
         fig.visible = self.mode == "binned"
         image = add_image(fig, self.binned_source, self.mapper)
         add_hover(

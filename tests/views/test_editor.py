@@ -23,6 +23,7 @@ def test_default_network_renders_task_pattern():
     ]  # Fig. 3 p0
     assert view.network.n_inputs == 4 and view.result[-1].n_spikes > 0
     assert len(view.raster_source.data["t"]) == view.result[-1].n_spikes
+    assert view.raster_fig.yaxis[0].ticker.min_interval == 1  # rows are neurons
     assert len(view.trace_source.data["ys"]) == 2 and view.theta.location == 1.0
     assert view.points_fig.toolbar.active_drag is view.draw  # a drag moves a spike
     assert "Prediction" in view.info.object

@@ -64,6 +64,7 @@ def test_small_layer_is_exact_with_hover_and_save(snapshot):
     assert glyph.marker == "dash" and glyph.angle == pytest.approx(np.pi / 2)
     assert (glyph.x, glyph.y) == ("t", "neuron")
     assert view.exact_fig.xaxis[0].axis_label == "t (s)"
+    assert view.exact_fig.yaxis[0].ticker.min_interval == 1  # neuron indices: whole numbers
     assert "dense1" in view.info.object and "exact times" in view.info.object
     assert "Click a neuron" in view.info.object
 
@@ -139,6 +140,7 @@ def test_binned_colours_and_hover(make_snapshot):
     (bar,) = [x for x in view.binned_fig.right if isinstance(x, ColorBar)]
     assert bar.title == "spikes per bin" and bar.color_mapper is view.mapper
     assert ("spikes per bin", "@image") in _hover(view.binned_fig).tooltips
+    assert view.binned_fig.yaxis[0].ticker.min_interval == 1
 
 
 def test_raster_mode_overrides_auto(snapshot):
