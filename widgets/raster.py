@@ -65,27 +65,8 @@ class RasterView(PlotView):
         self.mode = "exact"  # what is drawn now: "exact" | "binned"
 
         self.exact_source = ColumnDataSource(_empty_points())
-        self.exact_fig = self.figure("", "t (s)", "neuron", height=320)
-        whole_number_ticks(self.exact_fig.yaxis)
-        spikes = self.exact_fig.scatter(
-            "t",
-            "neuron",
-            source=self.exact_source,
-            marker="dash",
-            angle=np.pi / 2,
-            size=10,
-            line_width=2,
-            color="black",
-        )
-        add_hover(
-            self.exact_fig,
-            [spikes],
-            [("neuron", "@neuron"), ("slot", "@slot"), ("t (s)", "@t{0.000000}")],
-        )
-
-        self.exact_fig.on_event(Tap, self._on_tap)
-        # the binned and channel figures are built when first drawn (binned_fig, channel_fig):
-        # a session opens with one figure, not three (each costs the server at every opening)
+        # every figure is built when first drawn (exact_fig, binned_fig, channel_fig): a session
+        # opens with none (the exact one alone was a third of the models of a page's document)
         self.binned_source = ColumnDataSource(empty_image())
         # white for an empty bin, black for the fullest (Bokeh's Greys run black to white)
         self.mapper = LinearColorMapper(palette=list(reversed(Greys256)), low=0.0, high=1.0)
@@ -104,15 +85,16 @@ class RasterView(PlotView):
         self.layer_select = pn.widgets.RadioButtonGroup(options={"layer 1": 1}, value=1)
         self.layer_select.param.watch(self._on_layer_select, "value")
         self.info = LiveText(EMPTY_TEXT)
-        self._exact_pane = bokeh_pane(self.exact_fig)
-        self._plots = pn.Column(self._exact_pane, sizing_mode="stretch_width")
-        self._show("exact")
+        self._plots = pn.Column(sizing_mode="stretch_width")
         self.view_config.param.watch(self._redraw, ["layer", "raster_mode", "sample_index"])
+        # the layer choice shows once there are layers to choose from
+        self._choices = pn.Row(
+            self.layer_select,
+            pn.widgets.Checkbox.from_param(self.param.add_to_selection, label="add on click"),
+            visible=False,
+        )
         self._layout = pn.Column(
-            pn.Row(
-                self.layer_select,
-                pn.widgets.Checkbox.from_param(self.param.add_to_selection, label="add on click"),
-            ),
+            self._choices,
             self.info,
             self._plots,
             sizing_mode="stretch_width",
@@ -122,6 +104,33 @@ class RasterView(PlotView):
     def _built(self, name: str) -> bool:
         """Whether the lazily built part ``name`` (a cached property) exists yet."""
         return name in self.__dict__
+
+    @cached_property
+    def exact_fig(self):
+        """The exact raster: one mark per spike at its exact time."""
+        fig = self.figure("", "t (s)", "neuron", height=320)
+        whole_number_ticks(fig.yaxis)
+        spikes = fig.scatter(
+            "t",
+            "neuron",
+            source=self.exact_source,
+            marker="dash",
+            angle=np.pi / 2,
+            size=10,
+            line_width=2,
+            color="black",
+        )
+        add_hover(
+            fig, [spikes], [("neuron", "@neuron"), ("slot", "@slot"), ("t (s)", "@t{0.000000}")]
+        )
+        fig.on_event(Tap, self._on_tap)
+        return fig
+
+    @cached_property
+    def _exact_pane(self):
+        pane = bokeh_pane(self.exact_fig)
+        show(pane, self.mode == "exact")
+        return pane
 
     @cached_property
     def binned_fig(self):
@@ -176,16 +185,21 @@ class RasterView(PlotView):
         options = {a.name: i for i, a in enumerate(snap.activity)}
         if options != self.layer_select.options:
             self.layer_select.options = options
+        self._choices.visible = True
         self._redraw()
 
     def reset(self):
-        """Back to the empty state."""
+        """Back to the empty state: no figure on show."""
         self._snapshot, self._activity = None, ()
         feed(self.exact_source, _empty_points())
         feed(self.binned_source, empty_image())
         feed(self.channel_source, empty_image())
-        self._show("exact")
+        self.mode = "exact"
+        for name in ("_exact_pane", "_binned_pane"):
+            if self._built(name):
+                show(getattr(self, name), False)
         self._show_channel(False)
+        self._choices.visible = False
         self.info.object = EMPTY_TEXT
 
     @property
@@ -196,18 +210,18 @@ class RasterView(PlotView):
     def _place(self, pane) -> None:
         """Put ``pane`` on the page (in its place under the others) if it is not there yet."""
         if pane not in self._plots.objects:
-            order = [self._exact_pane]
-            order += [getattr(self, k) for k in ("_binned_pane", "_channel_pane") if self._built(k)]
+            names = ("_exact_pane", "_binned_pane", "_channel_pane")
+            order = [getattr(self, k) for k in names if self._built(k)]
             self._plots.objects = [p for p in order if p is pane or p in self._plots.objects]
 
     def _show(self, mode: str) -> None:
-        """Show the figure of ``mode``, hide the other."""
+        """Show the figure of ``mode`` (built and placed when first shown), hide the other."""
         self.mode = mode
-        show(self._exact_pane, mode == "exact")
-        if mode == "binned" or self._built("_binned_pane"):
-            show(self._binned_pane, mode == "binned")
-        if mode == "binned":
-            self._place(self._binned_pane)
+        for name, on in (("_exact_pane", mode == "exact"), ("_binned_pane", mode == "binned")):
+            if on or self._built(name):
+                show(getattr(self, name), on)
+            if on:
+                self._place(getattr(self, name))
 
     def _redraw(self, *_):
         if not self._activity:

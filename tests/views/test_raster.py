@@ -40,9 +40,9 @@ def test_empty_state_renders(empty_snapshot):
     view.update([empty_snapshot])  # no activity: nothing changes
     assert len(view.exact_source.data["t"]) == 0
     assert view.binned_source.data["image"] == []
-    assert view.mode == _shown(view) == "exact"
     assert "No spikes" in view.info.object
     assert view.__panel__().get_root(Document()) is not None
+    assert view._plots.objects == [] and not view._choices.visible  # the text alone
     for fig in (view.exact_fig, view.binned_fig):
         json.dumps(json_item(fig))  # empty columns serialize
 
@@ -231,8 +231,9 @@ def test_tap_reaches_the_view_through_a_document(snapshot):
     view = RasterView()
     doc = Document()
     doc.add_root(view.__panel__().get_root(doc))
+    assert "exact_fig" not in view.__dict__  # a page opens without a figure
+    view.update([snapshot])  # the first spikes build it, in the page's document
     assert view.exact_fig.document is doc and "tap" in view.exact_fig.subscribed_events
-    view.update([snapshot])
     _tap(view.exact_fig, y=4)
     assert view.view_config.neurons == [4]
 
@@ -253,10 +254,12 @@ def test_reset_empties_the_raster(make_snapshot):
     view.update([_big_snapshot(make_snapshot)])
     view.reset()
     assert len(view.exact_source.data["t"]) == 0 and view.binned_source.data["image"] == []
-    assert view.mode == _shown(view) == "exact"
+    assert not any(p.visible for p in view._plots.objects) and not view._choices.visible
     assert "No spikes" in view.info.object
     view.update([make_snapshot()])
     assert len(view.exact_source.data["t"]) > 0
+    assert view.mode == _shown(view) == "exact" and view._choices.visible
+    assert view._plots.objects == [view._exact_pane, view._binned_pane]  # placed when built
 
 
 def test_views_build_in_a_fresh_process():
