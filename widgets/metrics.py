@@ -110,7 +110,16 @@ class MetricsView(PlotView):
         add_hover(fig, lines, [*tips, ("mean of rows", "@n")])
         fig.legend.location = legend_at
         fig.legend.click_policy = "hide"
+        for item in fig.legend.items:  # a split is listed once it has rows (many tasks have
+            item.visible = False  # no validation split, the toy tasks no test split)
         return fig
+
+    def _list(self, split: str, on: bool) -> None:
+        """Show or hide ``split`` in both legends."""
+        for fig in (self.loss, self.accuracy):
+            for item in fig.legend.items:
+                if item.label.value == split and item.visible != on:
+                    item.visible = on
 
     def update(self, batch: list) -> None:
         """Append every row of ``batch`` that was not appended yet (a snapshot given twice)."""
@@ -135,12 +144,14 @@ class MetricsView(PlotView):
                 self.sources[split].stream(points)
             else:
                 self.sources[split].data = points
+            self._list(split, True)
 
     def reset(self) -> None:
         self._last = None
         self.series = {s: Series() for s in SPLITS}
-        for source in self.sources.values():
+        for split, source in self.sources.items():
             feed(source, _empty())
+            self._list(split, False)
 
     def __panel__(self):
         return self._layout

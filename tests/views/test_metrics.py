@@ -11,11 +11,16 @@ def _snap(rows):
     return Snapshot(step=rows[-1].step, epoch=0, batch=0, n_batches=1, epochs=1, rows=tuple(rows))
 
 
+def _listed(fig) -> list:
+    return [item.label.value for item in fig.legend[0].items if item.visible]
+
+
 def test_empty_state_renders(served):
     view = MetricsView()
     served(view)
     for fig in (view.loss, view.accuracy):
         assert [item.label.value for item in fig.legend[0].items] == list(SPLITS)
+        assert _listed(fig) == []  # a split is listed once it has rows
         (hover,) = fig.select(HoverTool)
         assert len(hover.renderers) == 3
 
@@ -32,6 +37,7 @@ def test_rows_of_every_split_are_streamed(served):
     assert list(src["train"].data["step"]) == [0, 1, 2, 3, 4]
     np.testing.assert_allclose(src["train"].data["accuracy"], [0, 10, 20, 30, 40])
     assert len(src["val"].data["step"]) == 1 and len(src["test"].data["step"]) == 0
+    assert _listed(view.loss) == _listed(view.accuracy) == ["train", "val"]  # no test row yet
     view.update([_snap([MetricRow(5, 1, "train", 0.1, 0.9), MetricRow(5, 1, "test", 0.2, 0.8)])])
     assert list(src["train"].data["step"]) == [0, 1, 2, 3, 4, 5]
     assert list(src["test"].data["loss"]) == [0.2]
@@ -42,8 +48,10 @@ def test_rows_of_every_split_are_streamed(served):
         assert lines["train"].data_source is src["train"]
         assert lines["train"].glyph.y == metric
         assert lines["train"].glyph.line_width < lines["val"].glyph.line_width
+    assert _listed(view.accuracy) == list(SPLITS)
     view.reset()
     assert all(len(src[s].data["step"]) == 0 for s in SPLITS)
+    assert _listed(view.loss) == _listed(view.accuracy) == []
 
 
 def test_the_same_snapshot_twice_sends_nothing(served):
