@@ -126,11 +126,15 @@ class RasterView(PlotView):
         fig.on_event(Tap, self._on_tap)
         return fig
 
+    def _pane_of(self, fig, mode: str):
+        """``fig`` in a pane, shown while ``mode`` is the one drawn."""
+        pane = bokeh_pane(fig)
+        show(pane, self.mode == mode)
+        return pane
+
     @cached_property
     def _exact_pane(self):
-        pane = bokeh_pane(self.exact_fig)
-        show(pane, self.mode == "exact")
-        return pane
+        return self._pane_of(self.exact_fig, "exact")
 
     @cached_property
     def binned_fig(self):
@@ -150,9 +154,7 @@ class RasterView(PlotView):
 
     @cached_property
     def _binned_pane(self):
-        pane = bokeh_pane(self.binned_fig)
-        show(pane, self.mode == "binned")
-        return pane
+        return self._pane_of(self.binned_fig, "binned")
 
     @cached_property
     def channel_fig(self):
