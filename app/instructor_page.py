@@ -76,7 +76,7 @@ class InstructorPage(pn.viewable.Viewer):
         self.feedback = pn.pane.Markdown(css_classes=["room-feedback"])
         presets = {load_preset(n).title: n for n in list_presets()}
         self.preset = pn.widgets.Select(
-            label="Preset", options=presets, width=260, css_classes=["room-preset"]
+            label="Preset", options=presets, width=420, css_classes=["room-preset"]
         )
         self.preset_all = pn.widgets.Button(label="Load it for everyone", color="primary")
         self.lesson = pn.widgets.Select(
