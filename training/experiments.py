@@ -234,3 +234,47 @@ def experiment_config(name: str) -> dict:
     config["version"] = 1
     config["run"]["experiment"] = name
     return config
+
+
+# the run's own choices, not the experiment's settings: seed, length, hardware, precision and the
+# train / validation split (``--seeds``, ``--epochs``, ``--backend``, ``--dtype``, ``--val``)
+RUN_CHOICES = frozenset(
+    f"training.{k}" for k in ("seed", "epochs", "backend", "dtype", "n_train", "val_fraction")
+)
+
+
+def _flat(node, prefix: str = ""):
+    """``(dotted field, value)`` for each leaf of a configuration's nested objects and lists."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _flat(value, f"{prefix}{key}.")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _flat(value, f"{prefix}{i}.")
+    else:
+        yield prefix[:-1], node
+
+
+def departures(config: dict) -> list[str]:
+    """``field=value`` for each network or training setting in which ``config`` differs from
+    the experiment it names (``run.experiment``: the paper's settings), for instance a run of a
+    sweep's ``--set training.lr=0.001``; a network of another depth is one entry. The run's
+    own choices (:data:`RUN_CHOICES`) and fields the configuration does not record (a run
+    folder from an older version) are not departures; a configuration that names no experiment
+    has none."""
+    name = config.get("run", {}).get("experiment") if isinstance(config, dict) else None
+    if name not in EXPERIMENTS:
+        return []
+    base = experiment_config(name)
+    layers = config.get("network", {}).get("layers")
+    if isinstance(layers, list) and len(layers) != len(base["network"]["layers"]):
+        sizes = "-".join(str(layer.get("size", "?")) for layer in layers if isinstance(layer, dict))
+        found = [f"network.layers={sizes}"]
+        sections = ("training",)
+    else:
+        found, sections = [], ("network", "training")
+    paper = dict(_flat({k: base[k] for k in sections}))
+    for field, value in _flat({k: config.get(k, {}) for k in sections}):
+        if field in paper and field not in RUN_CHOICES and value != paper[field]:
+            found.append(f"{field}={value}")
+    return found

@@ -57,8 +57,9 @@ def run_result(run: RunRecord) -> RunResult:
 
 
 def group_key(run: RunRecord) -> tuple[str, str]:
-    """``(experiment and remedies, data label)``: runs on different data or with different
-    remedies beyond the paper are never averaged together."""
+    """``(experiment and what goes beyond it, data label)``: runs on different data, with
+    different remedies or with settings other than the paper's (a sweep's ``--set``) are never
+    averaged together, nor with the paper's own."""
     if run.task == "fashion-mnist" and run.unverified:
         data = "unofficial split"
     elif run.unverified:
@@ -68,8 +69,9 @@ def group_key(run: RunRecord) -> tuple[str, str]:
     else:
         data = "embedded sample"
     name = run.experiment
-    if run.remedies:
-        name += " + " + " + ".join(f"--remedy {r}" for r in run.remedies) + " (beyond the paper)"
+    beyond = [f"--remedy {r}" for r in run.remedies] + run.departures
+    if beyond:
+        name += " + " + " + ".join(beyond) + " (beyond the paper)"
     return name, data
 
 
@@ -132,7 +134,8 @@ def report_markdown(records: Records, figures: list[str]) -> str:
             "the model with the best test accuracy; it hides a collapse and is optimistic. "
             "*unofficial split*: trained and tested on a Fashion-MNIST split other than the "
             "official one, not comparable with the paper. A row naming a `--remedy` trained "
-            "with a remedy beyond the paper.",
+            "with a remedy beyond the paper, one naming `field=value` with a setting other "
+            "than the paper's (a sweep's `--set`); the paper's value stays for reference.",
             "",
             *table,
             "",

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .experiments import departures
+
 METRIC_COLUMNS = ("epoch", "split", "accuracy")
 SKIP_DIRS = {"checkpoints", "chunks"}
 
@@ -60,6 +62,11 @@ class RunRecord:
     def remedies(self) -> list[str]:
         """The remedies beyond the paper the run used (none for the paper's presets)."""
         return sorted(map(str, self.config.get("run", {}).get("remedies", [])))
+
+    @property
+    def departures(self) -> list[str]:
+        """Its settings other than its experiment's (the paper's), as ``field=value``."""
+        return departures(self.config)
 
     @property
     def full_data(self) -> bool:

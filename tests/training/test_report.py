@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from batscope.app.cli import main
+from batscope.training.experiments import departures, experiment_config
 from batscope.training.figures import CHROMIUM
 from batscope.training.report import PROTOCOL
 from batscope.training.runrecords import find_records
@@ -23,24 +24,17 @@ FASHION = {
 }
 
 
-def layer(n_max):
-    return {"size": 4, "n_max": n_max, "init": "uniform", "init_low": -1, "init_high": 1}
-
-
-def write_run(folder: Path, experiment, seed, test, val, *, task="mnist", verify=True, n_max=30,
-              spikes=(5.0, 2.0), active=0.25, remedies=()):  # fmt: skip
+def write_run(folder: Path, experiment, seed, test, val, *, verify=True, spikes=(5.0, 2.0),
+              active=0.25, remedies=(), settings=()):  # fmt: skip
+    """A run folder of ``experiment`` (its real configuration, as ``batscope train`` writes it)
+    with ``settings`` (``(field, value)``) changed, as a sweep's ``--set`` does."""
     folder.mkdir(parents=True)
-    config = {
-        "version": 1,
-        "network": {"layers": [layer(n_max), layer(30)]},
-        "training": {"task": task, "seed": seed, "t_max": 0.2},
-        "run": {"data": "full", "experiment": experiment, "verify": verify},
-        **(
-            {"run": {"data": "full", "experiment": experiment, "remedies": list(remedies)}}
-            if remedies
-            else {}
-        ),  # fmt: skip
-    }
+    config = experiment_config(experiment)
+    config["training"]["seed"] = seed
+    config["run"].update(verify=verify, remedies=list(remedies))
+    for field, value in settings:
+        section, key = field.split(".")
+        config[section][key] = value
     (folder / "config.json").write_text(json.dumps(config))
     lines = [
         "epoch,split,loss,accuracy,step,lr,silent_outputs,silent_sample_fraction,dead_fraction"
@@ -74,11 +68,11 @@ def runs(tmp_path):
     root = tmp_path / "runs"
     for seed, (test, val) in FASHION.items():
         write_run(root / "fashion" / f"seed-{seed}", "fashion", seed, test, val,
-                  task="fashion-mnist", verify=False)  # fmt: skip
+                  verify=False)  # fmt: skip
     write_run(root / "fashion-redraw" / "seed-0", "fashion", 0, [0.1, 0.85], [0.1, 0.84],
-              task="fashion-mnist", remedies=["redraw-silent"])  # fmt: skip
+              remedies=["redraw-silent"])  # fmt: skip
     write_run(root / "mnist-single" / "seed-0", "mnist-single", 0, [0.1, 0.97], [0.1, 0.96],
-              n_max=1, spikes=(700.0, 10.0), active=0.84)  # fmt: skip
+              spikes=(700.0, 10.0), active=0.84)  # fmt: skip
     write_run(root / "mnist-multi" / "seed-0", "mnist-multi", 0, [0.1, 0.98], [0.1, 0.97],
               spikes=(300.0, 40.0), active=0.12)  # fmt: skip
     heat = root / "sweep" / "convergence-single"
@@ -135,6 +129,39 @@ def test_figures_hold_the_data_and_load_nothing_from_a_network(runs, tmp_path):
     assert "84" in html["fig4_active_neurons"]  # 84 % active (the synthetic single-spike run)
     assert "layer 1" in html["fig5_spikes_per_layer"]
     assert "T_enc = 100 ms" in html["fig6_latency"]
+
+
+def test_runs_with_other_settings_get_their_own_row(tmp_path):
+    """A sweep's ``--set`` keeps the experiment's name in each run's configuration: such runs
+    are never averaged with the paper's settings, and their row says what differs."""
+    root = tmp_path / "runs"
+    write_run(root / "paper" / "seed-0", "mnist-multi", 0, [0.1, 0.98], [0.1, 0.97])
+    write_run(root / "paper" / "seed-1", "mnist-multi", 1, [0.1, 0.96], [0.1, 0.97])
+    decay = (("training.lr_decay", 0.5), ("training.lr_floor", 0.0001))
+    write_run(root / "decay" / "seed-0", "mnist-multi", 0, [0.1, 0.90], [0.1, 0.9], settings=decay)
+    out = tmp_path / "report"
+    assert main(["report", str(root), "--out", str(out), "--no-png"]) == 0
+    text = (out / "report.md").read_text()
+    assert table_row(text, "mnist-multi")[3] == pm([0.98, 0.96])  # the paper's settings only
+    name = "mnist-multi + training.lr_decay=0.5 + training.lr_floor=0.0001 (beyond the paper)"
+    row = table_row(text, name)
+    assert row[2:4] == ["98.88 ± 0.02", "90.00"] and row[7] == "0 (1)"
+
+
+def test_departures_name_the_settings_not_the_runs_own_choices():
+    config = experiment_config("mnist-multi")
+    assert departures(config) == []
+    config["training"].update(seed=7, epochs=3, backend="gpu", dtype="float64", n_train=100)
+    config["training"]["val_fraction"] = 0.5
+    del config["training"]["tau_l"]  # a field an older run folder did not record
+    assert departures(config) == []  # a run's own choices, and nothing unrecorded
+    config["network"]["layers"][0]["theta"] = 0.3
+    config["training"]["lr"] = 0.001
+    assert departures(config) == ["network.layers.0.theta=0.3", "training.lr=0.001"]
+    config["network"]["layers"].insert(0, dict(config["network"]["layers"][0], size=100))
+    assert departures(config) == ["network.layers=100-800-10", "training.lr=0.001"]
+    assert departures({"network": {}, "training": {"lr": 1.0}}) == []  # names no experiment
+    assert departures({"run": {"experiment": "nonsense"}}) == []
 
 
 def test_missing_data_skips_a_figure_with_the_reason(tmp_path):
