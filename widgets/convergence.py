@@ -75,8 +75,9 @@ def _heatmap_data(grid) -> dict:
     x0, y0, x1, y1 = _bounds(grid)
     grid_mu, grid_sigma = np.meshgrid(grid["mu"], grid["sigma"])
     return {
-        "image": [np.asarray(grid["acc"], dtype=np.float64)],
-        "runs": [np.asarray(grid["runs"], dtype=np.float64)],
+        # copies: the grid fills in place, and the source must hold what was sent
+        "image": [np.array(grid["acc"], dtype=np.float64)],
+        "runs": [np.array(grid["runs"], dtype=np.float64)],
         "cell_mu": [grid_mu],
         "cell_sigma": [grid_sigma],
         "x": np.array([x0]),

@@ -198,8 +198,26 @@ def test_url_sets_seed_and_learning_rate(served, guarded):
     assert "seed=7" in page.url and "lr=0.001" in page.url
 
 
+# each convergence heatmap's cells as the page holds them: [cells, of which grey (NaN)]
+HEATMAP_CELLS_JS = """() => {
+  const out = [];
+  for (const doc of window.Bokeh.documents) {
+    const models = doc.all_models ?? doc._all_models;
+    for (const m of (models.values ? models.values() : models)) {
+      if (!m.data || !m.type || !m.type.includes("ColumnDataSource")) continue;
+      const d = m.data instanceof Map ? Object.fromEntries(m.data) : m.data;
+      if (!("cell_mu" in d) || !d.image.length) continue;
+      const cells = Array.from(d.image[0]);
+      out.push([cells.length, cells.filter(Number.isNaN).length]);
+    }
+  }
+  return out;
+}"""
+
+
 def test_convergence_sweep_fills_and_a_tap_drills_down(served, guarded):
-    """Paper Fig. 3 through the UI: both heatmaps fill in, and tapping a cell re-runs one run."""
+    """Paper Fig. 3 through the UI: both heatmaps fill in, in the page as on the server (they
+    once stopped after their first chunk in the browser), and tapping a cell re-runs one run."""
     n = len(served.apps)
     page = open_app(guarded, served.url)
     app = newest_app(served, n)
@@ -208,6 +226,8 @@ def test_convergence_sweep_fills_and_a_tap_drills_down(served, guarded):
     click(page, "Run sweep")
     page.get_by_text(re.compile(r"finished · cells (\d+)/\1")).first.wait_for(timeout=120_000)
     assert app.sweep.status == "finished" and app.sweep.cells_done == app.sweep.cells_total
+    n_cells = app.sweep.cells_total // 2  # each variant's map
+    wait_until(lambda: page.evaluate(HEATMAP_CELLS_JS) == [[n_cells, 0], [n_cells, 0]], 10)
     plot = page.locator(".bk-Canvas").nth(1)  # the multi-spike heatmap (second plot)
     box = plot.bounding_box()
     plot.click(position={"x": box["width"] * 0.6, "y": box["height"] * 0.8})

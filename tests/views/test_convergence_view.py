@@ -76,6 +76,22 @@ def test_update_fills_cells_and_ignores_other_items(snapshot):
     assert clim(view, "multi") == (0, 100)
 
 
+def test_every_batch_of_cells_is_sent_to_the_page(served):
+    """The grid fills in place: each batch of cells must still reach the browser (the sources
+    held the grid itself, so a later batch compared equal to what was sent and was dropped:
+    the maps stopped after their first chunk)."""
+    view = ConvergenceView(SweepController(tiny()))
+    view.update([cells(idx=((0, 0),), acc=(60.0,))])
+    events = served(view)
+    view.update([cells(idx=((1, 1),), acc=(90.0,))])
+    sent = [e for e in events if getattr(e, "model", None) is view.sources["multi"]]
+    assert len(sent) == 1
+    img = sent[0].model.data["image"][0]
+    assert img[1, 1] == 90.0 and img[0, 0] == 60.0
+    view.update([cells(idx=((0, 1),), acc=(70.0,))])
+    assert len([e for e in events if getattr(e, "model", None) is view.sources["multi"]]) == 2
+
+
 def test_live_sweep_fills_progressively_and_reports_progress():
     ctrl = SweepController(tiny(), chunk_cells=1)
     view = ConvergenceView(ctrl)
