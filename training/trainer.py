@@ -321,7 +321,8 @@ class Trainer:
             rows=rows,
             sparsity=sparsity,
             latency=latency,
-            weights=tuple(to_numpy(w) for w in self.network.weights) if heavy else None,
+            # copies: the optimiser updates the live arrays in place while views read this
+            weights=tuple(np.array(to_numpy(w)) for w in self.network.weights) if heavy else None,
             evaluations=evaluations,
             sparsity_rows=sparsity_rows(
                 sparsity, self.step_count, self.epoch + self.batch / max(self.n_batches, 1)

@@ -77,6 +77,20 @@ def test_snapshot_is_numpy_and_complete():
         assert type(arr) is np.ndarray
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_snapshots_weights_stay_as_they_were_at_its_step(dtype):
+    """The optimiser updates the network's weights in place: a snapshot (read by the views on
+    another thread, later) holds copies, not the live arrays."""
+    tr = Trainer(convergence_config(dtype=dtype))
+    snap = tr.snapshot(heavy=True)
+    kept = [w.copy() for w in snap.weights]
+    assert all(w is not live for w, live in zip(snap.weights, tr.network.weights, strict=True))
+    tr.step()
+    assert any(not np.array_equal(a, b) for a, b in zip(kept, tr.network.weights, strict=True))
+    for a, b in zip(kept, snap.weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_seed_reproduces_a_run():
     a, b = Trainer(convergence_config(seed=3)), Trainer(convergence_config(seed=3))
     ra = [a.step().loss for _ in range(5)]

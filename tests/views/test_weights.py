@@ -100,3 +100,21 @@ def test_figures_follow_svg_export():
     view = WeightsView()
     view.view_config.svg_export = True
     assert view.matrix.output_backend == view.field.output_backend == "svg"
+
+
+def test_the_matrix_follows_training_in_float32(served):
+    """Snapshots of a float32 run, one step apart: the second matrix reaches the page (with
+    the live weight arrays in the snapshot, the view's source held the very array the next
+    snapshot brought, compared it equal to itself and sent nothing: frozen in the browser)."""
+    from batscope.app.presets import load_preset
+    from batscope.training.trainer import Trainer
+
+    cfg = load_preset("convergence").config
+    tr = Trainer({**cfg, "training": {**cfg["training"], "dtype": "float32"}})
+    view = WeightsView()
+    view.update([tr.snapshot(heavy=True)])
+    events = served(view)
+    tr.step()
+    view.update([tr.snapshot(heavy=True)])
+    assert any(getattr(e, "model", None) is view.matrix_source for e in events)
+    np.testing.assert_array_equal(view.matrix_source.data["image"][0], tr.network.weights[0])
