@@ -177,6 +177,27 @@ def guarded(context):
     assert off_host == [], f"requests left localhost: {off_host}"
 
 
+SOURCES_LOOP_JS = """() => {
+  const pick = PICK;
+  const out = [];
+  for (const doc of window.Bokeh.documents) {
+    const models = doc.all_models ?? doc._all_models;
+    for (const m of (models.values ? models.values() : models)) {
+      if (!m.data || !m.type || !m.type.includes("ColumnDataSource")) continue;
+      const v = pick(m.data instanceof Map ? Object.fromEntries(m.data) : m.data, m);
+      if (v !== undefined) out.push(v);
+    }
+  }
+  return out;
+}"""
+
+
+def sources_js(pick: str) -> str:
+    """A page function listing ``pick(d, m)`` for each Bokeh data source ``m`` of the page
+    (``d``: its columns as an object), leaving out the sources where it is undefined."""
+    return SOURCES_LOOP_JS.replace("PICK", pick, 1)
+
+
 def open_app(page, url: str):
     page.goto(url)
     page.locator(".run-status p").first.wait_for(timeout=30_000)

@@ -5,21 +5,18 @@ import pytest
 
 pytest.importorskip("playwright")
 
-from .conftest import click, open_app, open_card, shot, wait_status, wait_until  # noqa: E402
+from .conftest import (  # noqa: E402
+    click,
+    open_app,
+    open_card,
+    shot,
+    sources_js,
+    wait_status,
+    wait_until,
+)
 
-# the non-empty columns of the page's Bokeh data sources that hold raster points (t, neuron)
-RASTER_POINTS_JS = """() => {
-  const out = [];
-  for (const doc of window.Bokeh.documents) {
-    const models = doc.all_models ?? doc._all_models;
-    for (const m of (models.values ? models.values() : models)) {
-      if (!m.data || !m.type || !m.type.includes("ColumnDataSource")) continue;
-      const d = m.data instanceof Map ? Object.fromEntries(m.data) : m.data;
-      if ("t" in d && "neuron" in d) out.push(d.t.length);
-    }
-  }
-  return out;
-}"""
+# the lengths of the page's data sources that hold raster points (t, neuron)
+RASTER_POINTS_JS = sources_js('(d) => ("t" in d && "neuron" in d ? d.t.length : undefined)')
 
 
 def card(page, i: int):

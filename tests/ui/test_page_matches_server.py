@@ -18,40 +18,40 @@ pytest.importorskip("playwright")
 
 from batscope.app.factory import TABS  # noqa: E402
 
-from .conftest import click, open_app, open_tab, wait_status, wait_until  # noqa: E402
+from .conftest import (  # noqa: E402
+    click,
+    open_app,
+    open_tab,
+    sources_js,
+    wait_status,
+    wait_until,
+)
 
-# every data source of the page: {id: {column: [n, NaNs, sum of the finite numbers]}}, a column
+# every data source of the page: [id, {column: [n, NaNs, sum of the finite numbers]}], a column
 # of arrays (images, multi-lines) as one such summary per array
-SOURCES_JS = """() => {
-  const summary = (values) => {
-    let n = 0, nan = 0, sum = 0;
-    for (const v of values) {
-      n++;
-      if (typeof v !== "number") continue;
-      if (Number.isNaN(v)) nan++;
-      else if (Number.isFinite(v)) sum += v;
-    }
-    return [n, nan, sum];
-  };
-  const nested = (x) => typeof x === "object" && x !== null && x.length !== undefined;
-  const out = {};
-  for (const doc of window.Bokeh.documents) {
-    const models = doc.all_models ?? doc._all_models;
-    for (const m of (models.values ? models.values() : models)) {
-      if (!m.data || !m.type || !m.type.includes("ColumnDataSource")) continue;
-      const d = m.data instanceof Map ? Object.fromEntries(m.data) : m.data;
-      const cols = {};
-      for (const [k, v] of Object.entries(d)) {
-        const items = Array.from(v);
-        cols[k] = items.length && nested(items[0])
-          ? items.map((x) => summary(Array.from(x)))
-          : summary(items);
+SOURCES_JS = sources_js(
+    """(d, m) => {
+    const summary = (values) => {
+      let n = 0, nan = 0, sum = 0;
+      for (const v of values) {
+        n++;
+        if (typeof v !== "number") continue;
+        if (Number.isNaN(v)) nan++;
+        else if (Number.isFinite(v)) sum += v;
       }
-      out[m.id] = cols;
+      return [n, nan, sum];
+    };
+    const nested = (x) => typeof x === "object" && x !== null && x.length !== undefined;
+    const cols = {};
+    for (const [k, v] of Object.entries(d)) {
+      const items = Array.from(v);
+      cols[k] = items.length && nested(items[0])
+        ? items.map((x) => summary(Array.from(x)))
+        : summary(items);
     }
-  }
-  return out;
-}"""
+    return [m.id, cols];
+  }"""
+)
 
 
 def _summary(values) -> list:
@@ -127,11 +127,11 @@ def test_every_source_in_the_page_equals_the_servers(served, guarded):
     assert doc is not None
 
     def page_equals_server() -> bool:
-        return not differences(page.evaluate(SOURCES_JS), server_sources(doc))
+        return not differences(dict(page.evaluate(SOURCES_JS)), server_sources(doc))
 
     with contextlib.suppress(AssertionError):  # the last patches may still be on their way
         wait_until(page_equals_server, 10)
-    diff = differences(page.evaluate(SOURCES_JS), server_sources(doc))
+    diff = differences(dict(page.evaluate(SOURCES_JS)), server_sources(doc))
     assert diff == [], "\n".join(diff[:20])
     assert len(server_sources(doc)) > 20  # the whole app's sources were compared
     assert guarded.errors == []

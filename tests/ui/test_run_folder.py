@@ -6,23 +6,15 @@ import pytest
 
 pytest.importorskip("playwright")
 
-from .conftest import open_app, shot, wait_status, wait_until  # noqa: E402
+from .conftest import open_app, shot, sources_js, wait_status, wait_until  # noqa: E402
 from .test_conv_builder import RASTER_POINTS_JS  # noqa: E402
 
 NAME = "tiny/seed-0"
 # the lengths of the page's non-empty sparsity-history lines (sources with epoch, value, layer)
-HISTORY_LINES_JS = """() => {
-  const out = [];
-  for (const doc of window.Bokeh.documents) {
-    const models = doc.all_models ?? doc._all_models;
-    for (const m of (models.values ? models.values() : models)) {
-      if (!m.data || !m.type || !m.type.includes("ColumnDataSource")) continue;
-      const d = m.data instanceof Map ? Object.fromEntries(m.data) : m.data;
-      if ("epoch" in d && "value" in d && "layer" in d && d.epoch.length) out.push(d.epoch.length);
-    }
-  }
-  return out;
-}"""
+HISTORY_LINES_JS = sources_js(
+    '(d) => ("epoch" in d && "value" in d && "layer" in d && d.epoch.length '
+    "? d.epoch.length : undefined)"
+)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from .conftest import (  # noqa: E402
     open_card,
     set_input,
     shot,
+    sources_js,
     status,
     wait_status,
     wait_until,
@@ -199,20 +200,11 @@ def test_url_sets_seed_and_learning_rate(served, guarded):
 
 
 # each convergence heatmap's cells as the page holds them: [cells, of which grey (NaN)]
-HEATMAP_CELLS_JS = """() => {
-  const out = [];
-  for (const doc of window.Bokeh.documents) {
-    const models = doc.all_models ?? doc._all_models;
-    for (const m of (models.values ? models.values() : models)) {
-      if (!m.data || !m.type || !m.type.includes("ColumnDataSource")) continue;
-      const d = m.data instanceof Map ? Object.fromEntries(m.data) : m.data;
-      if (!("cell_mu" in d) || !d.image.length) continue;
-      const cells = Array.from(d.image[0]);
-      out.push([cells.length, cells.filter(Number.isNaN).length]);
-    }
-  }
-  return out;
-}"""
+HEATMAP_CELLS_JS = sources_js(
+    '(d) => ("cell_mu" in d && d.image.length ? '
+    "[Array.from(d.image[0]).length, Array.from(d.image[0]).filter(Number.isNaN).length] "
+    ": undefined)"
+)
 
 
 def test_convergence_sweep_fills_and_a_tap_drills_down(served, guarded):
