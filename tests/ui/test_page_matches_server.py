@@ -131,7 +131,8 @@ def test_every_source_in_the_page_equals_the_servers(served, guarded):
 
     with contextlib.suppress(AssertionError):  # the last patches may still be on their way
         wait_until(page_equals_server, 10)
-    diff = differences(dict(page.evaluate(SOURCES_JS)), server_sources(doc))
+    server = server_sources(doc)
+    diff = differences(dict(page.evaluate(SOURCES_JS)), server)
     assert diff == [], "\n".join(diff[:20])
-    assert len(server_sources(doc)) > 20  # the whole app's sources were compared
+    assert len(server) > 20  # the whole app's sources were compared
     assert guarded.errors == []
